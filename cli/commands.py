@@ -1,0 +1,81 @@
+"""Parsing ``--json`` command lines into commands (pure).
+
+One JSON object per line on stdin::
+
+    {"cmd": "send", "text": "hi"}      -> answered by {"event": "sent", "id": ...}
+    {"cmd": "typing", "active": true}
+    {"cmd": "next"}
+    {"cmd": "quit"}
+    {"cmd": "status"}                  -> {"event": "status", ...}
+
+A bad line raises :class:`CommandError` whose message becomes an ``error`` event.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from strangers.errors import StrangersError
+
+MAX_COMMAND_LINE = 65536
+
+
+class CommandError(StrangersError):
+    """A command line that cannot be understood."""
+
+
+@dataclass(frozen=True)
+class Send:
+    text: str
+
+
+@dataclass(frozen=True)
+class SetTyping:
+    active: bool
+
+
+@dataclass(frozen=True)
+class Next:
+    pass
+
+
+@dataclass(frozen=True)
+class Quit:
+    pass
+
+
+@dataclass(frozen=True)
+class Status:
+    pass
+
+
+Command = Send | SetTyping | Next | Quit | Status
+
+_SIMPLE = {"next": Next, "quit": Quit, "status": Status}
+
+
+def parse_command(line: str | bytes) -> Command:
+    """One command from one line of JSON."""
+    if len(line) > MAX_COMMAND_LINE:
+        raise CommandError(f"command line too long ({len(line)} bytes, at most {MAX_COMMAND_LINE})")
+    try:
+        obj = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CommandError(f"not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise CommandError(f"a command must be a JSON object, got {obj!r:.80}")
+    cmd = obj.get("cmd")
+    if cmd in _SIMPLE:
+        return _SIMPLE[cmd]()
+    if cmd == "send":
+        text = obj.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise CommandError(f"send needs a non-empty \"text\" string, got {text!r:.80}")
+        return Send(text)
+    if cmd == "typing":
+        active = obj.get("active")
+        if not isinstance(active, bool):
+            raise CommandError(f"typing needs \"active\": true or false, got {active!r:.80}")
+        return SetTyping(active)
+    raise CommandError(f"unknown command {cmd!r:.80} (send, typing, next, quit, status)")

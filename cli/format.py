@@ -1,0 +1,92 @@
+"""Pure formatting: events to JSON objects and to the lines a person reads.
+
+No I/O here (httpx's CLI style): ``format_*`` return strings or dicts, the
+``print_*`` side lives in ``jsonio.py`` and ``interactive.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strangers.node import events
+
+
+def _human_list(items: tuple[str, ...]) -> str:
+    if len(items) == 1:
+        return items[0]
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def event_to_json(event: events.Event) -> dict[str, Any]:
+    """The ``--json`` object for one event (a public interface: keep field names)."""
+    match event:
+        case events.Ready(peer_id, addrs):
+            return {"event": "ready", "peer_id": peer_id, "addrs": list(addrs)}
+        case events.Searching(interests, random):
+            return {"event": "searching", "interests": list(interests), "random": random}
+        case events.Advertised(interests, peers):
+            return {"event": "advertised", "interests": list(interests), "peers": peers}
+        case events.Matched(peer_id, common, safety_code, initiator):
+            return {"event": "matched", "peer_id": peer_id, "common_interests": list(common),
+                    "safety_code": safety_code, "initiator": initiator}
+        case events.MessageReceived(message_id, text):
+            return {"event": "message", "id": message_id, "text": text}
+        case events.Sent(message_id, text):
+            return {"event": "sent", "id": message_id, "text": text}
+        case events.Delivered(message_id):
+            return {"event": "delivered", "id": message_id}
+        case events.Typing(active):
+            return {"event": "typing", "active": active}
+        case events.StrangerLeft(reason, by_us):
+            return {"event": "stranger_left", "reason": reason, "by_us": by_us}
+        case events.Warning(message):
+            return {"event": "warning", "message": message}
+        case events.Error(message):
+            return {"event": "error", "message": message}
+        case events.Stopped():
+            return {"event": "stopped"}
+    raise TypeError(f"unknown event {event!r}")
+
+
+def format_event(event: events.Event) -> str | None:
+    """The line a person sees for ``event`` (None: nothing to show)."""
+    match event:
+        case events.Ready(peer_id, _addrs):
+            return f"You are {peer_id[-8:]} today (a new stranger every run)."
+        case events.Searching(interests, random):
+            if random and interests:
+                return ("Nobody who shares your interests is around, so the next stranger "
+                        "will be completely random. Try adding more interests!")
+            if interests:
+                return f"Looking for someone who likes {_human_list(interests)}..."
+            return "Looking for a random stranger..."
+        case events.Advertised():
+            return None
+        case events.Matched(_peer, common, safety_code, _initiator):
+            lines = ["You're now chatting with a random stranger. Say hi!"]
+            if common:
+                lines.append(f"You both like {_human_list(common)}.")
+            lines.append(f"Safety code: {safety_code} (compare it to be sure nobody is in between)")
+            return "\n".join(lines)
+        case events.MessageReceived(_id, text):
+            return f"Stranger: {text}"
+        case events.Sent(_id, text):
+            return f"You: {text}"
+        case events.Delivered() | events.Typing():
+            return None
+        case events.StrangerLeft(_reason, by_us):
+            return "You have disconnected." if by_us else "Stranger has disconnected."
+        case events.Warning(message):
+            return f"! {message}"
+        case events.Error(message):
+            return f"! error: {message}"
+        case events.Stopped():
+            return None
+    raise TypeError(f"unknown event {event!r}")
+
+
+HELP = """Commands:
+  /next   leave this stranger and meet another one
+  /quit   leave and exit (Ctrl-D or Ctrl-C too)
+  /help   this help
+Anything else is sent to the stranger, end-to-end encrypted."""

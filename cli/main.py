@@ -1,0 +1,139 @@
+"""``strangers``: the command line. The one place that prints errors and picks exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from strangers import __version__
+from strangers.errors import StrangersError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="strangers",
+        description="Talk to strangers who share your interests: no account, no central "
+                    "server, end-to-end encrypted.",
+    )
+    parser.add_argument("--version", action="version", version=f"strangers {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def network_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--listen", action="append", metavar="MULTIADDR",
+                       help="address to listen on (default /ip4/0.0.0.0/tcp/0); repeatable")
+        p.add_argument("--bootstrap", action="append", metavar="MULTIADDR",
+                       help="a peer to join the network through (…/p2p/<id>); repeatable; "
+                            "replaces the public default list")
+        p.add_argument("--no-bootstrap", action="store_true",
+                       help="do not dial any bootstrap peer (local network only)")
+        p.add_argument("--no-mdns", action="store_true",
+                       help="do not look for strangers on the local network (mDNS)")
+        p.add_argument("--identity", type=Path, metavar="FILE",
+                       help="keep this node's key in FILE (created 0600); default: a new one every run")
+        p.add_argument("--json", action="store_true",
+                       help="events as JSON lines on stdout, commands as JSON lines on stdin")
+        p.add_argument("-v", "--verbose", action="count", default=0,
+                       help="log what the node does to stderr (twice: the library too)")
+
+    chat = sub.add_parser("chat", help="meet a stranger and chat")
+    chat.add_argument("-i", "--interest", action="append", default=[], metavar="INTEREST",
+                      help="something you like; strangers who share one are found first; repeatable")
+    chat.add_argument("--random-after", type=float, default=10.0, metavar="S",
+                      help="seconds of looking for common interests before accepting anyone (default 10)")
+    chat.add_argument("--interests-only", action="store_true",
+                      help="never fall back to a random stranger")
+    network_options(chat)
+
+    serve = sub.add_parser("serve", help="help the network: serve the DHT, chat with no one")
+    network_options(serve)
+
+    ident = sub.add_parser("id", help="print a peer id (of --identity FILE when given)")
+    ident.add_argument("--identity", type=Path, metavar="FILE")
+    return parser
+
+
+def _configure_logging(verbose: int) -> None:
+    from strangers.node.host import quiet_library_logs
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    if verbose < 1:
+        logging.getLogger("strangers").setLevel(logging.CRITICAL)
+    quiet_library_logs(logging.INFO if verbose >= 2 else logging.CRITICAL)
+
+
+def _config_from(args: argparse.Namespace):
+    from strangers.node import NodeConfig
+
+    if args.no_bootstrap and args.bootstrap:
+        raise StrangersConfigConflict("--bootstrap and --no-bootstrap cannot be used together")
+    bootstrap = () if args.no_bootstrap else (tuple(args.bootstrap) if args.bootstrap else None)
+    chat = args.command == "chat"
+    return NodeConfig(
+        interests=tuple(args.interest) if chat else (),
+        chat=chat,
+        listen=tuple(args.listen) if args.listen else NodeConfig.listen,
+        bootstrap=bootstrap,
+        identity_file=args.identity,
+        mdns=not args.no_mdns,
+        random_after=args.random_after if chat else 10.0,
+        interests_only=args.interests_only if chat else False,
+    )
+
+
+class StrangersConfigConflict(StrangersError):
+    """Two options that exclude each other."""
+
+
+def _print_id(args: argparse.Namespace) -> int:
+    from strangers.node import fresh_identity, load_or_create_identity
+
+    identity = load_or_create_identity(args.identity) if args.identity else fresh_identity()
+    print(identity.peer_id.to_base58())
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        if args.command == "id":
+            return _print_id(args)
+        _configure_logging(args.verbose)
+        config = _config_from(args)
+        from .session import run_session
+
+        return run_session(config, json_mode=args.json)
+    except StrangersError as exc:
+        print(f"strangers: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Threads blocked on stdin (abandoned on quit) must not keep the process alive.
+    os._exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry()

@@ -1,0 +1,344 @@
+"""Kademlia on ``/ipfs/kad/1.0.0``: py-libp2p's server side, our own client side.
+
+py-libp2p 0.8.1's ``KadDHT`` answers requests well (routing table, provider
+store, the standard wire format), so we keep it as the *server*. Its client
+side is replaced here, because (see ``docs/performance.md`` and
+``tests/integration/test_kad_fixes.py``):
+
+* ``refresh_routing_table`` floods the network (~1,900 FIND_NODE per node on
+  10 nodes) at start and every 10 minutes -> :meth:`StrangersDHT.run` does a
+  self-lookup and a couple of random lookups instead (:meth:`bootstrap`);
+* ``find_providers`` answers from the local provider store whenever it has
+  any record, stores what it finds there, and returns duplicates ->
+  :meth:`find_providers` always walks the network with GET_PROVIDERS and
+  merges answers by peer id;
+* ``provide`` sends ADD_PROVIDER fire-and-forget -> :meth:`provide` waits for
+  each closest peer to take the record (the echo that py-libp2p servers send,
+  or a clean close as go servers do) and reports how many did.
+
+Lookups use the pure :class:`~strangers.discovery.lookup.ClosestPeersQuery`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+from dataclasses import dataclass, field
+
+import trio
+from libp2p.custom_types import TProtocol
+from libp2p.kad_dht.kad_dht import DHTMode, KadDHT, _encode_key
+from libp2p.kad_dht.pb.kademlia_pb2 import Message
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo
+from multiaddr import Multiaddr
+
+from strangers.errors import RemoteProtocolError
+
+from .lookup import ALPHA, K_VALUE, ClosestPeersQuery
+from .streamio import read_exactly, read_uvarint_frame, uvarint
+
+logger = logging.getLogger(__name__)
+
+KAD_PROTOCOL = TProtocol("/ipfs/kad/1.0.0")
+MAX_KAD_MESSAGE = 256 * 1024
+"""Largest Kademlia reply we read (20 peers with signed records fit easily)."""
+MAX_ADDRS_PER_PEER = 8
+"""Addresses kept per peer from an answer; the rest are ignored."""
+LEARNED_ADDR_TTL = 600
+MAINTENANCE_INTERVAL = 60.0
+REFRESH_INTERVAL = 600.0
+BOOTSTRAP_ATTEMPTS = 5
+
+
+@dataclass
+class KadStatistics:
+    """What this node's DHT client has cost so far."""
+
+    lookups: int = 0
+    rpcs: dict[str, int] = field(default_factory=dict)
+    rpc_failures: int = 0
+
+    def count(self, kind: str) -> None:
+        self.rpcs[kind] = self.rpcs.get(kind, 0) + 1
+
+    @property
+    def messages(self) -> int:
+        return sum(self.rpcs.values())
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    """Outcome of one iterative walk."""
+
+    closest: list[ID]
+    providers: dict[ID, PeerInfo]
+    queried: int
+
+
+class StrangersDHT(KadDHT):
+    """py-libp2p's KadDHT server with an efficient, fresh client side."""
+
+    def __init__(
+        self,
+        host,  # libp2p IHost
+        mode: DHTMode = DHTMode.SERVER,
+        *,
+        rpc_timeout: float = 2.0,
+        parallelism: int = ALPHA,
+    ) -> None:
+        super().__init__(host, mode, enable_random_walk=False)
+        self.rpc_timeout = rpc_timeout
+        self.parallelism = parallelism
+        self.stats = KadStatistics()
+
+    # -- service ---------------------------------------------------------------
+
+    async def run(self) -> None:  # replaces KadDHT.run and its refresh storm
+        """Maintenance: expire records now and then, refresh the table rarely."""
+        next_refresh = trio.current_time() + REFRESH_INTERVAL
+        while True:
+            await trio.sleep(MAINTENANCE_INTERVAL)
+            self.provider_store.cleanup_expired()
+            self.value_store.cleanup_expired()
+            if trio.current_time() >= next_refresh:
+                next_refresh = trio.current_time() + REFRESH_INTERVAL
+                await self.refresh()
+
+    async def refresh(self) -> None:
+        """A self-lookup and one random lookup: keeps our buckets populated."""
+        await self.lookup(self.local_peer_id.to_bytes())
+        await self.lookup(os.urandom(32))
+
+    async def bootstrap(self, seeds: list[PeerInfo], *, timeout: float = 5.0) -> int:
+        """Connect to ``seeds`` and fill the routing table; returns seeds reached."""
+        reached = 0
+
+        async def connect(seed: PeerInfo) -> None:
+            nonlocal reached
+            if seed.peer_id == self.local_peer_id:
+                return
+            with trio.move_on_after(timeout):
+                try:
+                    await self.host.connect(seed)
+                except Exception as exc:  # any dial failure: report below
+                    logger.info("bootstrap peer %s unreachable: %s", seed.peer_id, exc)
+                    return
+                reached += 1
+
+        async with trio.open_nursery() as nursery:
+            for seed in seeds:
+                nursery.start_soon(connect, seed)
+        # A busy seed resets streams beyond its inbound limit (12 at once in
+        # py-libp2p), so a crowd that starts together must retry with jitter.
+        for attempt in range(BOOTSTRAP_ATTEMPTS):
+            if not (reached or self.routing_table.size()):
+                break
+            await self.refresh()
+            if self.routing_table.size():
+                break
+            await trio.sleep(random.uniform(0.05, 0.2) * 2**attempt)
+        return reached
+
+    # -- one RPC -----------------------------------------------------------------
+
+    async def _rpc(self, peer: ID, request: Message, kind: str) -> Message | None:
+        """Send ``request`` on a new stream and read one reply (None if the peer just closed)."""
+        self.stats.count(kind)
+        data = request.SerializeToString()
+        with trio.fail_after(self.rpc_timeout):
+            stream = await self.host.new_stream(peer, [KAD_PROTOCOL])
+            try:
+                await stream.write(uvarint(len(data)) + data)
+                if request.type == Message.MessageType.ADD_PROVIDER:
+                    await stream.close_write()
+                    try:
+                        await read_exactly(stream, 1)  # py-libp2p echoes; go closes
+                    except RemoteProtocolError:
+                        pass
+                    return None
+                reply_bytes = await read_uvarint_frame(stream, MAX_KAD_MESSAGE)
+            finally:
+                with trio.move_on_after(0.5) as cleanup:
+                    cleanup.shield = True
+                    try:
+                        await stream.close()
+                    except Exception:  # the peer may already be gone
+                        pass
+        reply = Message()
+        try:
+            reply.ParseFromString(reply_bytes)
+        except Exception:  # protobuf's DecodeError and friends
+            raise RemoteProtocolError(f"{kind} reply from {peer} is not a Kademlia message") from None
+        if reply.type != request.type:
+            raise RemoteProtocolError(f"{kind} answered with message type {reply.type}")
+        return reply
+
+    def _learn_peers(self, peers) -> list[PeerInfo]:
+        """Validate peers from an answer and remember their addresses."""
+        learned: list[PeerInfo] = []
+        store = self.host.get_peerstore()
+        for item in list(peers)[: 2 * K_VALUE]:
+            try:
+                peer_id = ID(item.id)
+                peer_id.to_base58()
+            except Exception:
+                continue
+            addrs: list[Multiaddr] = []
+            for raw in list(item.addrs)[:MAX_ADDRS_PER_PEER]:
+                try:
+                    addrs.append(Multiaddr(raw))
+                except Exception:
+                    continue
+            if peer_id == self.local_peer_id:
+                learned.append(PeerInfo(peer_id, addrs))
+                continue
+            if addrs:
+                store.add_addrs(peer_id, addrs, LEARNED_ADDR_TTL)
+            learned.append(PeerInfo(peer_id, addrs))
+        return learned
+
+    # -- iterative walks -------------------------------------------------------
+
+    def _seeds(self, key: bytes) -> list[ID]:
+        seeds = self.routing_table.find_local_closest_peers(key, K_VALUE)
+        if len(seeds) < K_VALUE:
+            for peer in self.host.get_connected_peers():
+                if peer not in seeds:
+                    seeds.append(peer)
+        return seeds
+
+    async def lookup(
+        self,
+        key: bytes,
+        *,
+        providers: bool = False,
+        enough_providers: int = K_VALUE,
+        enough_sources: int = 3,
+    ) -> LookupResult:
+        """Walk towards ``key`` with FIND_NODE (or GET_PROVIDERS when ``providers``).
+
+        A provider walk stops early once ``enough_providers`` distinct
+        providers are known, or once ``enough_sources`` peers have returned
+        provider records (they hold the key's replicas; asking more of them
+        rarely adds anyone).
+        """
+        self.stats.lookups += 1
+        kind = "GET_PROVIDERS" if providers else "FIND_NODE"
+        msg_type = (
+            Message.MessageType.GET_PROVIDERS if providers else Message.MessageType.FIND_NODE
+        )
+        by_bytes: dict[bytes, ID] = {p.to_bytes(): p for p in self._seeds(key)}
+        query = ClosestPeersQuery(
+            key,
+            list(by_bytes),
+            local_id=self.local_peer_id.to_bytes(),
+            parallelism=self.parallelism,
+            peer_timeout=self.rpc_timeout,
+        )
+        found: dict[ID, PeerInfo] = {}
+        if providers:
+            for info in self.provider_store.get_providers(key):
+                if info.peer_id != self.local_peer_id:
+                    found[info.peer_id] = info
+        sources = 0
+        send, receive = trio.open_memory_channel[tuple[bytes, Message | None]](math.inf)
+
+        async def ask(peer_bytes: bytes) -> None:
+            request = Message()
+            request.type = msg_type
+            request.key = key
+            try:
+                reply = await self._rpc(by_bytes[peer_bytes], request, kind)
+            except Exception as exc:  # unreachable, reset, timeout, garbage
+                self.stats.rpc_failures += 1
+                logger.debug("%s to %s failed: %r", kind, by_bytes[peer_bytes], exc)
+                reply = None
+            send.send_nowait((peer_bytes, reply))
+
+        async with trio.open_nursery() as nursery:
+            while True:
+                for peer_bytes in query.next(trio.current_time()):
+                    nursery.start_soon(ask, peer_bytes)
+                if query.finished:
+                    break
+                if providers and (len(found) >= enough_providers or sources >= enough_sources):
+                    break
+                deadline = query.next_deadline()
+                if deadline is None:
+                    break
+                with trio.move_on_at(deadline):
+                    peer_bytes, reply = await receive.receive()
+                    peer = by_bytes[peer_bytes]
+                    if reply is None:
+                        query.on_failure(peer_bytes)
+                        self.routing_table.remove_peer(peer)
+                        continue
+                    closer = self._learn_peers(reply.closerPeers)
+                    for info in closer:
+                        by_bytes.setdefault(info.peer_id.to_bytes(), info.peer_id)
+                    query.on_success(
+                        peer_bytes,
+                        [i.peer_id.to_bytes() for i in closer if i.addrs or
+                         i.peer_id in self.host.get_connected_peers()],
+                    )
+                    nursery.start_soon(self._add_to_table, peer)
+                    if providers and len(reply.providerPeers):
+                        sources += 1
+                        for info in self._learn_peers(reply.providerPeers):
+                            if info.peer_id == self.local_peer_id or not info.addrs:
+                                continue
+                            known = found.get(info.peer_id)
+                            if known is None:
+                                found[info.peer_id] = info
+                            else:
+                                merged = list(dict.fromkeys([*known.addrs, *info.addrs]))
+                                found[info.peer_id] = PeerInfo(info.peer_id, merged)
+            nursery.cancel_scope.cancel()
+        closest = [by_bytes[b] for b in query.result()]
+        return LookupResult(closest, found, query.statistics().queried)
+
+    async def _add_to_table(self, peer: ID) -> None:
+        # The peer answered a Kademlia request, so it is a DHT server.
+        await self.routing_table.add_peer(peer, skip_server_mode_check=True)
+
+    # -- the operations the rest of strangers uses -------------------------------
+
+    async def find_providers(self, key, count: int = K_VALUE) -> list[PeerInfo]:  # type: ignore[override]
+        """Providers of ``key`` (bytes, or a CID/hex string), fresh from the network."""
+        raw = key if isinstance(key, bytes) else _encode_key(key)
+        result = await self.lookup(raw, providers=True, enough_providers=count)
+        return list(result.providers.values())[:count]
+
+    async def provide(self, key, *, closest: list[ID] | None = None) -> int:  # type: ignore[override]
+        """Announce ourselves as a provider of ``key``; returns how many peers took it."""
+        raw = key if isinstance(key, bytes) else _encode_key(key)
+        addrs = self.host.get_transport_addrs()
+        self.provider_store.add_provider(raw, PeerInfo(self.local_peer_id, addrs))
+        if closest is None:
+            closest = (await self.lookup(raw)).closest
+        request = Message()
+        request.type = Message.MessageType.ADD_PROVIDER
+        request.key = raw
+        entry = request.providerPeers.add()
+        entry.id = self.local_peer_id.to_bytes()
+        entry.addrs.extend(addr.to_bytes() for addr in addrs)
+        stored = 0
+
+        async def add(peer: ID) -> None:
+            nonlocal stored
+            try:
+                await self._rpc(peer, request, "ADD_PROVIDER")
+            except Exception as exc:  # unreachable or refused: counted below
+                self.stats.rpc_failures += 1
+                logger.debug("ADD_PROVIDER to %s failed: %r", peer, exc)
+                return
+            stored += 1
+
+        async with trio.open_nursery() as nursery:
+            for peer in closest[:K_VALUE]:
+                if peer != self.local_peer_id:
+                    nursery.start_soon(add, peer)
+        return stored

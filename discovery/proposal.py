@@ -1,0 +1,163 @@
+"""The match protocol's messages (``/strangers/match/1.0.0``), pure codec.
+
+One stream carries one proposal: the proposer sends :class:`Propose`, the
+candidate answers :class:`Accept` or :class:`Refuse`, and both close.  Each
+message is one frame: a 4-byte big-endian length, then a msgpack map of at
+most :data:`MAX_PROPOSAL_FRAME` bytes::
+
+    Propose  {"t": "propose", "v": 1, "m": <16-byte match id>, "i": [interest, ...]}
+    Accept   {"t": "accept", "m": <match id>, "i": [interest, ...]}
+    Refuse   {"t": "refuse", "m": <match id>, "r": "busy" | "crossed" | "not-looking"
+                                                  | "no-common-interests"}
+
+Interests are sent in canonical form (see ``interests.py``) and each side
+computes the common ones itself; a peer's list is re-normalised on receipt
+and dropped whole if it is not canonical.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Union
+
+import msgpack
+
+from strangers.errors import LocalProtocolError, RemoteProtocolError, StrangersError
+
+from .interests import MAX_INTERESTS, normalize_interest
+from .matcher import Refusal
+
+MAX_PROPOSAL_FRAME = 4096
+MATCH_ID_BYTES = 16
+PROTOCOL_VERSION = 1
+_LENGTH = struct.Struct(">I")
+
+
+def _check_interests(interests: tuple[str, ...], error: type[StrangersError]) -> None:
+    if not isinstance(interests, tuple) or len(interests) > MAX_INTERESTS:
+        raise error(f"bad interest list {interests!r}")
+    for item in interests:
+        try:
+            canonical = normalize_interest(item)
+        except StrangersError:
+            raise error(f"bad interest {item!r}") from None
+        if canonical != item:
+            raise error(f"interest {item!r} is not in canonical form")
+
+
+def _check_match_id(match_id: bytes, error: type[StrangersError]) -> None:
+    if not isinstance(match_id, bytes) or len(match_id) != MATCH_ID_BYTES:
+        raise error(f"match id must be {MATCH_ID_BYTES} bytes, got {match_id!r}")
+
+
+@dataclass(frozen=True)
+class Propose:
+    """'Shall we chat?', with the proposer's interests."""
+
+    match_id: bytes
+    interests: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        _check_match_id(self.match_id, LocalProtocolError)
+        _check_interests(self.interests, LocalProtocolError)
+
+
+@dataclass(frozen=True)
+class Accept:
+    """'Yes', with the candidate's interests."""
+
+    match_id: bytes
+    interests: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        _check_match_id(self.match_id, LocalProtocolError)
+        _check_interests(self.interests, LocalProtocolError)
+
+
+@dataclass(frozen=True)
+class Refuse:
+    """'No', and why."""
+
+    match_id: bytes
+    reason: Refusal
+
+    def __post_init__(self) -> None:
+        _check_match_id(self.match_id, LocalProtocolError)
+        if not isinstance(self.reason, Refusal):
+            raise LocalProtocolError(f"bad refusal reason {self.reason!r}")
+
+
+ProposalMessage = Union[Propose, Accept, Refuse]
+
+
+def encode(message: ProposalMessage) -> bytes:
+    """One frame: length prefix + msgpack body."""
+    if isinstance(message, Propose):
+        body = {"t": "propose", "v": PROTOCOL_VERSION, "m": message.match_id,
+                "i": list(message.interests)}
+    elif isinstance(message, Accept):
+        body = {"t": "accept", "m": message.match_id, "i": list(message.interests)}
+    elif isinstance(message, Refuse):
+        body = {"t": "refuse", "m": message.match_id, "r": message.reason.value}
+    else:
+        raise LocalProtocolError(f"not a proposal message: {message!r}")
+    packed = msgpack.packb(body, use_bin_type=True)
+    return _LENGTH.pack(len(packed)) + packed
+
+
+def frame_length(prefix: bytes) -> int:
+    """Length announced by a 4-byte prefix; RemoteProtocolError if out of bounds."""
+    if len(prefix) != _LENGTH.size:
+        raise RemoteProtocolError(f"truncated length prefix {prefix!r}")
+    (length,) = _LENGTH.unpack(prefix)
+    if not 0 < length <= MAX_PROPOSAL_FRAME:
+        raise RemoteProtocolError(
+            f"proposal frame of {length} bytes (1..{MAX_PROPOSAL_FRAME} allowed)"
+        )
+    return length
+
+
+def _remote_interests(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RemoteProtocolError(f"bad interest list {value!r}")
+    interests = tuple(value)
+    _check_interests(interests, RemoteProtocolError)
+    return interests
+
+
+_KEYS = {
+    "propose": {"t", "v", "m", "i"},
+    "accept": {"t", "m", "i"},
+    "refuse": {"t", "m", "r"},
+}
+
+
+def decode(body: bytes) -> ProposalMessage:
+    """Decode one frame body (without its prefix); RemoteProtocolError if invalid."""
+    try:
+        obj = msgpack.unpackb(
+            body, raw=False, strict_map_key=True, max_bin_len=MAX_PROPOSAL_FRAME,
+            max_str_len=MAX_PROPOSAL_FRAME, max_array_len=64, max_map_len=8,
+            max_ext_len=0,
+        )
+    except Exception as exc:  # msgpack raises many types on garbage
+        raise RemoteProtocolError(f"undecodable proposal frame: {exc}") from None
+    if not isinstance(obj, dict) or obj.get("t") not in _KEYS:
+        raise RemoteProtocolError(f"unknown proposal frame {obj!r:.200}")
+    kind = obj["t"]
+    if set(obj) != _KEYS[kind]:
+        raise RemoteProtocolError(f"proposal frame {kind!r} has keys {sorted(obj)!r}")
+    match_id = obj["m"]
+    _check_match_id(match_id, RemoteProtocolError)
+    if kind == "propose":
+        if obj["v"] != PROTOCOL_VERSION or isinstance(obj["v"], bool):
+            raise RemoteProtocolError(f"unsupported proposal version {obj['v']!r}")
+        return Propose(match_id, _remote_interests(obj["i"]))
+    if kind == "accept":
+        return Accept(match_id, _remote_interests(obj["i"]))
+    try:
+        reason = Refusal(obj["r"])
+    except (ValueError, TypeError):
+        raise RemoteProtocolError(f"unknown refusal reason {obj['r']!r}") from None
+    return Refuse(match_id, reason)

@@ -1,0 +1,72 @@
+"""Small helpers to read libp2p streams safely (bounded, EOF-aware).
+
+py-libp2p's ``INetStream.read(n)`` may return fewer bytes than asked, and
+signals the end of the stream by raising ``StreamEOF`` (or returning b"" on
+some paths). These helpers hide both and never buffer more than asked.
+"""
+
+from __future__ import annotations
+
+from libp2p.network.stream.exceptions import StreamEOF, StreamError
+
+from strangers.errors import RemoteProtocolError
+
+
+class StreamEnded(RemoteProtocolError):
+    """The peer closed or reset the stream before the expected data arrived."""
+
+
+async def read_exactly(stream: object, count: int) -> bytes:
+    """Read exactly ``count`` bytes or raise StreamEnded."""
+    chunks: list[bytes] = []
+    missing = count
+    while missing > 0:
+        try:
+            chunk = await stream.read(missing)  # type: ignore[attr-defined]
+        except StreamEOF:
+            chunk = b""
+        except StreamError as exc:
+            raise StreamEnded(f"stream failed: {exc or type(exc).__name__}") from None
+        if not chunk:
+            raise StreamEnded(f"stream ended {missing} bytes short of {count}")
+        chunks.append(chunk)
+        missing -= len(chunk)
+    return b"".join(chunks)
+
+
+async def read_some(stream: object, max_bytes: int) -> bytes:
+    """Read up to ``max_bytes``; b"" at the end of the stream."""
+    try:
+        return await stream.read(max_bytes)  # type: ignore[attr-defined]
+    except StreamEOF:
+        return b""
+    except StreamError as exc:
+        raise StreamEnded(f"stream failed: {exc or type(exc).__name__}") from None
+
+
+async def read_uvarint_frame(stream: object, max_length: int) -> bytes:
+    """Read one unsigned-varint length-prefixed frame of at most ``max_length`` bytes."""
+    length = 0
+    for shift in range(0, 63, 7):
+        byte = (await read_exactly(stream, 1))[0]
+        length |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            break
+    else:
+        raise RemoteProtocolError("varint length prefix too long")
+    if length > max_length:
+        raise RemoteProtocolError(f"frame of {length} bytes exceeds {max_length}")
+    return await read_exactly(stream, length)
+
+
+def uvarint(value: int) -> bytes:
+    """Encode an unsigned varint."""
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)

@@ -1,0 +1,81 @@
+"""Node settings, validated at construction (bad values raise ConfigError)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
+from multiaddr import Multiaddr
+
+from strangers.discovery.interests import normalize_interests
+from strangers.errors import ConfigError
+
+DEFAULT_BOOTSTRAP = (
+    # The public libp2p / IPFS bootstrap peers (as shipped by kubo and js-libp2p).
+    "/dnsaddr/bootstrap.libp2p.io/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN",
+    "/dnsaddr/bootstrap.libp2p.io/p2p/QmQCU2EcMqAqQPR2i9bChDtGNJchTbq5TbXJJ16u19uLTa",
+    "/dnsaddr/bootstrap.libp2p.io/p2p/QmbLHAnMoJPWSCR5Zhtx6BHJX9KiKNN6tpvbUcqanj75Nb",
+    "/dnsaddr/bootstrap.libp2p.io/p2p/QmcZf59bWwK5XFi76CZX8cbJ4BhTzzA3gU1ZjYZcYW3dwt",
+    "/ip4/104.131.131.82/tcp/4001/p2p/QmaCpDMGvV2BGHeYERUEnRQAwe3N8SzbUtfsmvsqQLuvuJ",
+)
+DEFAULT_LISTEN = "/ip4/0.0.0.0/tcp/0"
+
+
+def parse_listen(text: str) -> Multiaddr:
+    try:
+        addr = Multiaddr(text)
+    except Exception:
+        raise ConfigError(f"bad listen address {text!r} (expected e.g. /ip4/0.0.0.0/tcp/0)") from None
+    names = [proto.name for proto in addr.protocols()]
+    if len(names) != 2 or names[0] not in ("ip4", "ip6") or names[1] != "tcp":
+        raise ConfigError(f"listen address {text!r} must be /ip4/<addr>/tcp/<port> or /ip6/...")
+    return addr
+
+
+def parse_peer_addr(text: str) -> PeerInfo:
+    """A bootstrap multiaddr that ends in /p2p/<peer id>."""
+    try:
+        addr = Multiaddr(text)
+    except Exception:
+        raise ConfigError(f"bad bootstrap address {text!r}") from None
+    try:
+        return info_from_p2p_addr(addr)
+    except Exception:
+        raise ConfigError(
+            f"bootstrap address {text!r} must end with /p2p/<peer id>"
+        ) from None
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything a node needs to start."""
+
+    interests: tuple[str, ...] = ()
+    chat: bool = True
+    """Look for strangers (False: only serve the DHT, like ``strangers serve``)."""
+    listen: tuple[str, ...] = (DEFAULT_LISTEN,)
+    bootstrap: tuple[str, ...] | None = None
+    """None means the public default list; () means none at all."""
+    identity_file: Path | None = None
+    mdns: bool = True
+    random_after: float = 10.0
+    interests_only: bool = False
+    auto_next: bool = True
+    """Look for the next stranger by itself when a chat ends."""
+    listen_addrs: tuple[Multiaddr, ...] = field(init=False, repr=False)
+    bootstrap_peers: tuple[PeerInfo, ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "interests", normalize_interests(self.interests))
+        if not self.listen:
+            raise ConfigError("at least one listen address is needed")
+        object.__setattr__(self, "listen_addrs", tuple(parse_listen(a) for a in self.listen))
+        if not isinstance(self.random_after, (int, float)) or not 0 <= self.random_after <= 86400:
+            raise ConfigError(f"--random-after must be between 0 and 86400 seconds, got {self.random_after!r}")
+        bootstrap = DEFAULT_BOOTSTRAP if self.bootstrap is None else self.bootstrap
+        object.__setattr__(self, "bootstrap_peers", tuple(parse_peer_addr(a) for a in bootstrap))
+
+    @property
+    def uses_default_bootstrap(self) -> bool:
+        return self.bootstrap is None

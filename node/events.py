@@ -1,0 +1,107 @@
+"""What a node tells its user interface: events, as frozen dataclasses (nouns).
+
+The node never prints; ``strangers.cli`` renders these (as text for people,
+as JSON lines for programs).  Field names are the ``--json`` field names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Ready:
+    """The node listens and has joined the DHT (or tried to)."""
+
+    peer_id: str
+    addrs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Searching:
+    """Looking for a stranger; ``random`` once strangers without common interests are welcome."""
+
+    interests: tuple[str, ...]
+    random: bool = False
+
+
+@dataclass(frozen=True)
+class Advertised:
+    """Our interests are stored on the DHT: others can find us now."""
+
+    interests: tuple[str, ...]
+    peers: int
+    """How many DHT nodes confirmed they hold our records."""
+
+
+@dataclass(frozen=True)
+class Matched:
+    """A chat started, end-to-end encrypted."""
+
+    peer_id: str
+    common_interests: tuple[str, ...]
+    safety_code: str
+    initiator: bool
+
+
+@dataclass(frozen=True)
+class MessageReceived:
+    """The stranger said something."""
+
+    id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Sent:
+    """Our message left (encrypted) towards the stranger."""
+
+    id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """The stranger's node decrypted our message ``id``."""
+
+    id: int
+
+
+@dataclass(frozen=True)
+class Typing:
+    """The stranger started or stopped typing."""
+
+    active: bool
+
+
+@dataclass(frozen=True)
+class StrangerLeft:
+    """The chat is over: ``reason`` is "quit", "next", "disconnected", "timeout" or "error"."""
+
+    reason: str
+    by_us: bool = False
+
+
+@dataclass(frozen=True)
+class Warning:  # noqa: A001 - the event is called "warning" on the wire
+    """Something the user should know that does not stop the node."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Error:
+    """Something failed (a bad command, a message that could not be sent...)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """The node shut down."""
+
+
+Event = (
+    Ready | Searching | Advertised | Matched | MessageReceived | Sent | Delivered
+    | Typing | StrangerLeft | Warning | Error | Stopped
+)

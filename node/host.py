@@ -1,0 +1,62 @@
+"""Build the py-libp2p host strangers runs on: TCP, Noise only, Yamux.
+
+Choices and the library faults they work around (``../shared/notes``):
+
+* security: Noise only (py-libp2p's default list also offers plaintext and
+  secio);
+* ``ConnectionConfig(max_connections_per_peer=1)``: without it every dial
+  waits 250 ms for "happy eyeballs";
+* ``PY_YAMUX_RELEASE_ON_READ=0``: otherwise Yamux sends a window update on
+  every read, an extra encrypted write per message;
+* the library logs ERROR tracebacks on ordinary stream resets and shutdown:
+  :func:`quiet_library_logs` keeps them out of the user's terminal.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
+
+from libp2p import new_host  # noqa: E402
+from libp2p.crypto.x25519 import create_new_key_pair as new_x25519_key_pair  # noqa: E402
+from libp2p.network.config import ConnectionConfig  # noqa: E402
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID  # noqa: E402
+from libp2p.security.noise.transport import Transport as NoiseTransport  # noqa: E402
+
+from .identity import Identity  # noqa: E402
+
+
+def build_host(identity: Identity, *, mdns: bool = False):
+    """A host ready to ``run(listen_addrs)``."""
+    key_pair = identity.key_pair
+    noise = NoiseTransport(key_pair, noise_privkey=new_x25519_key_pair().private_key)
+    return new_host(
+        key_pair=key_pair,
+        sec_opt={NOISE_PROTOCOL_ID: noise},
+        muxer_preference="YAMUX",
+        connection_config=ConnectionConfig(max_connections_per_peer=1),
+        enable_mDNS=mdns,
+    )
+
+
+class _BelowLevel(logging.Filter):
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < self.level
+
+
+def quiet_library_logs(level: int = logging.CRITICAL) -> None:
+    """Keep py-libp2p's and zeroconf's noisy logs away from the user.
+
+    Their ERROR messages on normal closes are not errors for us; our own
+    code reports what matters as events. ``--verbose`` lowers ``level``.
+    """
+    for name in ("libp2p", "zeroconf", "multiaddr", "async_service"):
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.propagate = level < logging.CRITICAL

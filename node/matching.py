@@ -1,0 +1,133 @@
+"""The match protocol adapter (``/strangers/match/1.0.0``).
+
+The decisions are the pure :class:`~strangers.discovery.matcher.Matcher`'s;
+the wire format is :mod:`strangers.discovery.proposal`. This module dials,
+reads one frame with a deadline, and answers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import trio
+from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo
+
+from strangers.discovery.matcher import Matcher
+from strangers.discovery.proposal import Accept, Propose, Refuse, decode, encode, frame_length
+from strangers.discovery.streamio import read_exactly
+from strangers.errors import StrangersError
+
+logger = logging.getLogger(__name__)
+
+MATCH_PROTOCOL = "/strangers/match/1.0.0"
+DIAL_TIMEOUT = 1.0
+"""A candidate that cannot be reached within this is skipped (a stale record)."""
+ANSWER_TIMEOUT = 1.0
+CHAT_OPEN_TIMEOUT = 5.0
+"""After accepting, how long we wait for the proposer to open the chat."""
+ADDR_TTL = 600
+
+
+@dataclass(frozen=True)
+class PendingMatch:
+    """We accepted a proposal and wait for the chat stream."""
+
+    peer_id: ID
+    match_id: bytes
+    common: tuple[str, ...]
+    timeout: float = CHAT_OPEN_TIMEOUT
+
+
+async def _read_frame(stream) -> object:
+    prefix = await read_exactly(stream, 4)
+    return decode(await read_exactly(stream, frame_length(prefix)))
+
+
+async def _close(stream, *, reset: bool = False) -> None:
+    with trio.CancelScope(shield=True), trio.move_on_after(0.5):
+        try:
+            await (stream.reset() if reset else stream.close())
+        except Exception:  # the peer may be gone
+            pass
+
+
+class MatchService:
+    """Proposes to candidates and answers proposals."""
+
+    def __init__(self, host, matcher: Matcher, *,
+                 on_accepted: Callable[[PendingMatch], None]) -> None:
+        self.host = host
+        self.matcher = matcher
+        self.on_accepted = on_accepted
+        self.proposals_sent = 0
+        self.proposals_received = 0
+
+    async def propose(self, info: PeerInfo, match_id: bytes,
+                      interests: tuple[str, ...]) -> Accept | None:
+        """Ask ``info`` for a chat; the Accept, or None if refused, unreachable or slow."""
+        self.proposals_sent += 1
+        if info.addrs:
+            self.host.get_peerstore().add_addrs(info.peer_id, info.addrs, ADDR_TTL)
+        stream = None
+        try:
+            with trio.fail_after(DIAL_TIMEOUT):
+                stream = await self.host.new_stream(info.peer_id, [TProtocol(MATCH_PROTOCOL)])
+            with trio.fail_after(ANSWER_TIMEOUT):
+                await stream.write(encode(Propose(match_id, interests)))
+                answer = await _read_frame(stream)
+        except trio.TooSlowError:
+            logger.info("candidate %s too slow, skipped", info.peer_id)
+            return None
+        except StrangersError as exc:
+            logger.info("candidate %s answered badly: %s", info.peer_id, exc)
+            return None
+        except Exception as exc:  # dial and stream failures of every kind
+            logger.info("candidate %s unreachable: %r", info.peer_id, exc)
+            return None
+        finally:
+            if stream is not None:
+                await _close(stream)
+        if isinstance(answer, Refuse) and answer.match_id == match_id:
+            logger.info("candidate %s refused: %s", info.peer_id, answer.reason.value)
+            return None
+        if isinstance(answer, Accept) and answer.match_id == match_id:
+            return answer
+        logger.info("candidate %s sent an unexpected answer %r", info.peer_id, answer)
+        return None
+
+    async def handle_stream(self, stream) -> None:
+        """Answer one proposal."""
+        peer_id: ID = stream.muxed_conn.peer_id
+        self.proposals_received += 1
+        try:
+            with trio.fail_after(ANSWER_TIMEOUT * 2):
+                proposal = await _read_frame(stream)
+                if not isinstance(proposal, Propose):
+                    raise_bad = f"expected a proposal, got {type(proposal).__name__}"
+                    logger.info("match stream from %s: %s", peer_id, raise_bad)
+                    await _close(stream, reset=True)
+                    return
+                decision = self.matcher.on_proposal(
+                    peer_id.to_bytes(), proposal.interests, trio.current_time()
+                )
+                if not decision.accept:
+                    assert decision.refusal is not None
+                    await stream.write(encode(Refuse(proposal.match_id, decision.refusal)))
+                    await _close(stream)
+                    return
+                pending = PendingMatch(peer_id, proposal.match_id, decision.common)
+                self.on_accepted(pending)
+                await stream.write(encode(Accept(proposal.match_id, self.matcher.interests)))
+        except (StrangersError, trio.TooSlowError) as exc:
+            logger.info("bad proposal from %s: %s", peer_id, exc)
+            await _close(stream, reset=True)
+            return
+        except Exception as exc:  # the proposer vanished mid-way
+            logger.info("proposal from %s broke off: %r", peer_id, exc)
+            await _close(stream, reset=True)
+            return
+        await _close(stream)

@@ -1,0 +1,391 @@
+"""The node facade: ``async with open_node(config) as node`` and talk to strangers.
+
+A :class:`Node` owns every task it starts (one nursery), and reports what
+happens as :mod:`~strangers.node.events` on :meth:`Node.events`. The CLI only
+uses this module's public objects.
+
+Life of a chat node::
+
+    ready -> searching -> (advertised) -> matched -> messages ... -> stranger_left
+                ^                                                        |
+                +-------------------- auto next -------------------------+
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import trio
+from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo
+from libp2p.tools.anyio_service import background_trio_service
+
+from strangers.crypto.handshake import Role
+from strangers.crypto.session import ChatConnection
+from strangers.discovery.kad import StrangersDHT
+from strangers.discovery.matcher import Matcher, MatchState, Phase
+from strangers.discovery.topics import advertise_keys, lookup_keys, seconds_to_next_epoch
+from strangers.errors import ConfigError, LocalProtocolError, StrangersError
+
+from . import events
+from .addresses import dialable_addrs
+from .chat import CHAT_PROTOCOL, ChatSession
+from .config import NodeConfig
+from .host import build_host
+from .identity import Identity, fresh_identity, load_or_create_identity
+from .matching import MATCH_PROTOCOL, MatchService, PendingMatch
+from .mdns import LocalDiscovery
+
+logger = logging.getLogger(__name__)
+
+EVENT_QUEUE = 1024
+POLL_DELAYS = (0.25, 0.5, 1.0, 1.0, 2.0)
+"""Pause between two searches of the DHT while nobody fits (then the last value)."""
+READVERTISE_RETRY = 3.0
+
+
+@dataclass(frozen=True)
+class NodeStatistics:
+    state: str
+    routing_table: int
+    connected_peers: int
+    lookups: int
+    dht_messages: int
+    chats: int
+
+
+class Node:
+    """A running strangers node. Create it with :func:`open_node`."""
+
+    def __init__(self, config: NodeConfig, identity: Identity, host, dht: StrangersDHT,
+                 nursery: trio.Nursery) -> None:
+        self.config = config
+        self.identity = identity
+        self.host = host
+        self.dht = dht
+        self._nursery = nursery
+        self._rng = random.Random()
+        self._send_events, self._receive_events = trio.open_memory_channel[events.Event](EVENT_QUEUE)
+        self.matcher = Matcher(
+            local_id=identity.peer_id.to_bytes(),
+            interests=config.interests,
+            random_after=config.random_after,
+            interests_only=config.interests_only,
+        )
+        self.matching = MatchService(host, self.matcher, on_accepted=self._on_accepted_incoming)
+        self._search_scope: trio.CancelScope | None = None
+        self._session: ChatSession | None = None
+        self._pending: PendingMatch | None = None
+        self._advertised_epoch_keys: set[bytes] = set()
+        self._advertised_once = False
+        self._chats = 0
+        self._stopping = False
+        self.stopped = trio.Event()
+
+    # -- public ------------------------------------------------------------------
+
+    @property
+    def peer_id(self) -> str:
+        return self.identity.peer_id.to_base58()
+
+    @property
+    def addrs(self) -> list[str]:
+        return [f"{addr}/p2p/{self.peer_id}" for addr in dialable_addrs(self.host)]
+
+    def events(self) -> trio.MemoryReceiveChannel[events.Event]:
+        """The stream of events (one consumer)."""
+        return self._receive_events
+
+    async def emit(self, event: events.Event) -> None:
+        await self._send_events.send(event)
+
+    async def send_text(self, text: str) -> int:
+        """Send a message to the current stranger; returns its id. Raises if not chatting."""
+        if not isinstance(text, str) or not text.strip():
+            raise LocalProtocolError("cannot send an empty message")
+        session = self._session
+        if session is None or not session.established.is_set():
+            raise LocalProtocolError("you are not chatting with anyone right now")
+        message_id = await session.send_text(text)
+        await self.emit(events.Sent(message_id, text))
+        return message_id
+
+    async def set_typing(self, active: bool) -> None:
+        if self._session is not None and self._session.established.is_set():
+            await self._session.send_typing(active)
+
+    async def next(self) -> None:
+        """Leave the current stranger (if any) and look for the next one."""
+        if self._session is not None:
+            await self._session.close("next")
+        elif self.matcher.state is MatchState.IDLE and self.config.chat:
+            self.start_search()
+
+    async def quit(self) -> None:
+        """Say goodbye to the stranger and stop the node."""
+        self._stopping = True
+        if self._session is not None:
+            await self._session.close("quit")
+        self._nursery.cancel_scope.cancel()
+
+    def statistics(self) -> NodeStatistics:
+        return NodeStatistics(
+            state=self.matcher.state.value,
+            routing_table=self.dht.routing_table.size(),
+            connected_peers=len(self.host.get_connected_peers()),
+            lookups=self.dht.stats.lookups,
+            dht_messages=self.dht.stats.messages,
+            chats=self._chats,
+        )
+
+    # -- searching ---------------------------------------------------------------
+
+    def start_search(self) -> None:
+        if self._stopping or self.matcher.state is not MatchState.IDLE:
+            return
+        self.matcher.start_search(trio.current_time())
+        self._search_scope = trio.CancelScope()
+        self._nursery.start_soon(self._search, self._search_scope)
+
+    def _stop_search(self) -> None:
+        if self._search_scope is not None:
+            self._search_scope.cancel()
+            self._search_scope = None
+
+    async def _search(self, scope: trio.CancelScope) -> None:
+        with scope:
+            await self.emit(events.Searching(self.config.interests, self.matcher.phase(trio.current_time()) is Phase.RANDOM and bool(self.config.interests)))
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._advertise_loop)
+                await self._poll_loop()
+                nursery.cancel_scope.cancel()
+
+    async def _poll_loop(self) -> None:
+        attempt = 0
+        told_random = not self.config.interests
+        while self.matcher.state is MatchState.SEARCHING:
+            now = trio.current_time()
+            phase = self.matcher.phase(now)
+            if phase is Phase.RANDOM and not told_random:
+                told_random = True
+                await self.emit(events.Searching(self.config.interests, True))
+            keys = lookup_keys(self.config.interests, anyone=phase is Phase.RANDOM, now=time.time())
+            candidates = await self._find_candidates(keys)
+            while self.matcher.state is MatchState.SEARCHING:
+                peer_bytes = self.matcher.choose_candidate(
+                    {peer: found for peer, (_info, found) in candidates.items()},
+                    trio.current_time(), self._rng,
+                )
+                if peer_bytes is None:
+                    break
+                info, _found = candidates[peer_bytes]
+                if await self._try_candidate(info):
+                    return
+            if self.matcher.state is not MatchState.SEARCHING:
+                return
+            delay = POLL_DELAYS[min(attempt, len(POLL_DELAYS) - 1)]
+            attempt += 1
+            left = self.matcher.seconds_to_random(trio.current_time())
+            if left is not None and not told_random:
+                delay = min(delay, left + 0.01)
+            await trio.sleep(delay)
+
+    async def _find_candidates(self, keys) -> dict[bytes, tuple[PeerInfo, tuple[str, ...]]]:
+        """Providers of ``keys``, fresh from the DHT: peer -> (info, interests found under)."""
+        found: dict[bytes, tuple[PeerInfo, tuple[str, ...]]] = {}
+
+        async def one(key) -> None:
+            result = await self.dht.lookup(key.multihash, providers=True)
+            for peer_id, info in result.providers.items():
+                peer = peer_id.to_bytes()
+                old_info, old_interests = found.get(peer, (info, ()))
+                interests = old_interests
+                if key.interest is not None and key.interest not in interests:
+                    interests = (*interests, key.interest)
+                found[peer] = (old_info, interests)
+
+        async with trio.open_nursery() as nursery:
+            for key in keys:
+                nursery.start_soon(one, key)
+        found.pop(self.identity.peer_id.to_bytes(), None)
+        return found
+
+    async def _try_candidate(self, info: PeerInfo) -> bool:
+        """Propose to one candidate; True once we are in a chat with it."""
+        peer = info.peer_id.to_bytes()
+        match_id = os.urandom(16)
+        self.matcher.propose(peer)
+        answer = await self.matching.propose(info, match_id, self.config.interests)
+        if answer is None:
+            self.matcher.proposal_failed(peer, trio.current_time())
+            return self.matcher.state is not MatchState.SEARCHING
+        self.matcher.proposal_accepted(peer)
+        self._search_scope = None
+        common = tuple(i for i in self.config.interests if i in answer.interests)
+        self._nursery.start_soon(self._run_initiator, info.peer_id, match_id, common)
+        return True
+
+    async def _advertise_loop(self) -> None:
+        while True:
+            keys = advertise_keys(
+                self.config.interests, anyone=self.matcher.advertises_anyone, now=time.time()
+            )
+            fresh = [key for key in keys if key.multihash not in self._advertised_epoch_keys]
+            stored: list[int] = []
+
+            async def one(key) -> None:
+                stored.append(await self.dht.provide(key.multihash))
+
+            async with trio.open_nursery() as nursery:
+                for key in fresh:
+                    nursery.start_soon(one, key)
+            if fresh and min(stored) == 0:
+                await trio.sleep(READVERTISE_RETRY)  # nobody took it: no DHT peers yet
+                continue
+            if fresh:
+                current = {key.multihash for key in keys}
+                self._advertised_epoch_keys = current
+                if not self._advertised_once:
+                    self._advertised_once = True
+                    await self.emit(events.Advertised(self.config.interests, min(stored)))
+            await trio.sleep(seconds_to_next_epoch(time.time()) + self._rng.uniform(0.5, 5.0))
+
+    # -- chats -------------------------------------------------------------------------
+
+    def _on_accepted_incoming(self, pending: PendingMatch) -> None:
+        """The match service accepted a proposal: stop searching, await the chat stream."""
+        self._stop_search()
+        self._pending = pending
+        self._nursery.start_soon(self._expire_pending, pending)
+
+    async def _expire_pending(self, pending: PendingMatch) -> None:
+        await trio.sleep(pending.timeout)
+        if self._pending is pending:
+            logger.info("proposer %s never opened the chat", pending.peer_id)
+            self._pending = None
+            self.matcher.end_chat(trio.current_time())
+            self.start_search()
+
+    async def handle_chat_stream(self, stream) -> None:
+        """Incoming ``/strangers/chat/1.0.0``: only from the peer we accepted."""
+        peer_id = stream.muxed_conn.peer_id
+        pending = self._pending
+        if pending is None or pending.peer_id != peer_id:
+            logger.info("unexpected chat stream from %s refused", peer_id)
+            await _reset(stream)
+            return
+        self._pending = None
+        done = trio.Event()
+        self._nursery.start_soon(self._run_chat, stream, Role.RESPONDER, peer_id,
+                                 pending.match_id, pending.common, done)
+        await done.wait()
+
+    async def _run_initiator(self, peer_id: ID, match_id: bytes, common: tuple[str, ...]) -> None:
+        try:
+            with trio.fail_after(5.0):
+                stream = await self.host.new_stream(peer_id, [TProtocol(CHAT_PROTOCOL)])
+        except Exception as exc:  # the stranger vanished between accept and chat
+            logger.info("could not open the chat with %s: %r", peer_id, exc)
+            self.matcher.end_chat(trio.current_time())
+            self.start_search()
+            return
+        await self._run_chat(stream, Role.INITIATOR, peer_id, match_id, common, trio.Event())
+
+    async def _run_chat(self, stream, role: Role, peer_id: ID, match_id: bytes,
+                        common: tuple[str, ...], done: trio.Event) -> None:
+        try:
+            connection = ChatConnection(
+                role=role,
+                match_id=match_id,
+                local_identity=self.identity.signing_key,
+                remote_identity=peer_id.extract_public_key().to_bytes(),
+                rng=os.urandom,
+            )
+
+            async def established(safety_code: str) -> None:
+                self._chats += 1
+                await self.emit(events.Matched(peer_id.to_base58(), common, safety_code,
+                                               role is Role.INITIATOR))
+
+            session = ChatSession(stream, connection, on_event=self.emit, on_established=established)
+            self._session = session
+            end = await session.run()
+            self._session = None
+            if session.established.is_set():
+                await self.emit(events.StrangerLeft(end.reason, end.by_us))
+        finally:
+            self._session = None
+            done.set()
+            if self.matcher.state is MatchState.MATCHED:
+                self.matcher.end_chat(trio.current_time())
+        if self.config.auto_next and not self._stopping:
+            self.start_search()
+
+
+async def _reset(stream) -> None:
+    with trio.move_on_after(1.0):
+        try:
+            await stream.reset()
+        except Exception:  # already gone
+            pass
+
+
+def _load_identity(config: NodeConfig) -> Identity:
+    if config.identity_file is None:
+        return fresh_identity()
+    return load_or_create_identity(config.identity_file)
+
+
+@asynccontextmanager
+async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
+    """Start a node (host, DHT, discovery, matching) and stop it cleanly on exit."""
+    identity = _load_identity(config)
+    host = build_host(identity, mdns=config.mdns)
+    try:
+        host_context = host.run(list(config.listen_addrs))
+        await host_context.__aenter__()
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {', '.join(config.listen)}: {exc.strerror or exc}") from None
+    except Exception as exc:  # py-libp2p wraps bind errors in its own types
+        raise ConfigError(f"cannot listen on {', '.join(config.listen)}: {exc}") from None
+    try:
+        dht = StrangersDHT(host)
+        async with background_trio_service(dht), trio.open_nursery() as nursery:
+            node = Node(config, identity, host, dht, nursery)
+            if config.chat:
+                host.set_stream_handler(TProtocol(MATCH_PROTOCOL), node.matching.handle_stream)
+                host.set_stream_handler(TProtocol(CHAT_PROTOCOL), node.handle_chat_stream)
+            local = LocalDiscovery(host, dht) if config.mdns else None
+            if local is not None:
+                await nursery.start(local.serve)
+            reached = await dht.bootstrap(list(config.bootstrap_peers)) if config.bootstrap_peers else 0
+            await node.emit(events.Ready(node.peer_id, tuple(node.addrs)))
+            if config.bootstrap_peers and not reached:
+                where = "the default public bootstrap peers" if config.uses_default_bootstrap else "the --bootstrap peers"
+                hint = " on the local network (mDNS)" if config.mdns else ""
+                await node.emit(events.Warning(
+                    f"none of {where} answered; looking for strangers{hint} only"
+                    if config.mdns else f"none of {where} answered; nobody can be found until one does"))
+            if config.chat:
+                node.start_search()
+            try:
+                yield node
+            finally:
+                node._stopping = True
+                if node._session is not None:
+                    with trio.CancelScope(shield=True):
+                        await node._session.close("quit")
+                nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(2.0):
+            try:
+                await host_context.__aexit__(None, None, None)
+            except Exception as exc:  # library shutdown noise
+                logger.debug("host shutdown: %r", exc)

@@ -1,0 +1,5 @@
+"""``python -m strangers`` runs the CLI."""
+
+from strangers.cli.main import entry
+
+entry()

@@ -1,0 +1,164 @@
+"""Test helpers for the chat protocol: a wired pair of connections and a hand-played peer.
+
+Like h11's ``tests/helpers.py``: :class:`ConnectionPair` holds an initiator
+and a responder with real Ed25519 identities and seeded randomness, and moves
+bytes between them; :class:`RawPeer` plays one end by hand with the bare
+handshake and ratchet, so tests can send what no honest ``ChatConnection``
+would.
+"""
+
+from __future__ import annotations
+
+import random
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from strangers.crypto.frames import Envelope, FrameDecoder, encode_frame, encode_inner
+from strangers.crypto.handshake import Handshake, Hello, Role
+from strangers.crypto.ratchet import DoubleRatchet, Header
+from strangers.crypto.session import CLOSED, NEED_DATA, ChatConnection, Established
+
+__all__ = ["ConnectionPair", "RawPeer", "drain", "public_bytes"]
+
+
+def public_bytes(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes_raw()
+
+
+def drain(conn: ChatConnection) -> list[object]:
+    """Every event ``conn`` has, up to NEED_DATA (left out) or CLOSED (kept)."""
+    events: list[object] = []
+    while True:
+        event = conn.next_event()
+        if event is NEED_DATA:
+            return events
+        events.append(event)
+        if event is CLOSED:
+            return events
+
+
+class ConnectionPair:
+    """An initiator and a responder, back to back; everything is seeded by ``seed``.
+
+    Two pairs built with the same seed behave identically byte for byte, which
+    lets a test replay one pair's stream into the other's fresh connection.
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        setup = random.Random(f"setup-{seed}")
+        self.identities = {
+            role: Ed25519PrivateKey.from_private_bytes(setup.randbytes(32)) for role in Role
+        }
+        self.match_id = setup.randbytes(16)
+        self.conn = {
+            role: ChatConnection(
+                role=role,
+                match_id=self.match_id,
+                local_identity=self.identities[role],
+                remote_identity=public_bytes(self.identities[role.peer]),
+                rng=random.Random(f"{role.value}-{seed}").randbytes,
+            )
+            for role in Role
+        }
+        self.hellos: dict[Role, bytes] = {}
+
+    @property
+    def initiator(self) -> ChatConnection:
+        return self.conn[Role.INITIATOR]
+
+    @property
+    def responder(self) -> ChatConnection:
+        return self.conn[Role.RESPONDER]
+
+    def start(self) -> None:
+        """Both sides make their hellos (not delivered yet)."""
+        self.hellos = {role: conn.start() for role, conn in self.conn.items()}
+
+    def deliver(self, sender: Role, data: bytes) -> list[object]:
+        """Feed ``data`` (if any) from ``sender`` to the other side; return its events."""
+        receiver = self.conn[sender.peer]
+        if data:
+            receiver.receive_data(data)
+        return drain(receiver)
+
+    def end_stream(self, sender: Role) -> list[object]:
+        """``sender`` closes the stream; return the other side's events."""
+        receiver = self.conn[sender.peer]
+        receiver.receive_data(b"")
+        return drain(receiver)
+
+    def send(self, sender: Role, *messages: object) -> list[object]:
+        """``sender`` sends ``messages``; return the other side's events."""
+        data = b"".join(self.conn[sender].send(message) for message in messages)  # type: ignore[arg-type]
+        return self.deliver(sender, data)
+
+    def flush(self, sender: Role) -> list[object]:
+        """Deliver what ``sender`` has in ``data_to_send()``; return the other side's events."""
+        return self.deliver(sender, self.conn[sender].data_to_send())
+
+    def handshake(self) -> str:
+        """Exchange hellos but not the initiator's ready; return the safety code."""
+        self.start()
+        responder_events = self.deliver(Role.INITIATOR, self.hellos[Role.INITIATOR])
+        initiator_events = self.deliver(Role.RESPONDER, self.hellos[Role.RESPONDER])
+        code = self.initiator.safety_code
+        assert code is not None
+        assert initiator_events == responder_events == [Established(code)]
+        return code
+
+    def open(self) -> str:
+        """Handshake and deliver the ready: both sides may then send anything."""
+        code = self.handshake()
+        assert self.flush(Role.INITIATOR) == []
+        assert self.responder.data_to_send() == b""
+        return code
+
+
+class RawPeer:
+    """The peer of ``victim`` played by hand: it encrypts any plaintext at all.
+
+    ``RawPeer(pair, victim_role)`` takes the place of ``pair.conn[victim_role.peer]``
+    (same identity, same match); :meth:`open` runs the handshake with the victim
+    and, for a responder-played peer, decrypts the victim's ready.
+    """
+
+    def __init__(self, pair: ConnectionPair, victim: Role) -> None:
+        self.role = victim.peer
+        self.victim = pair.conn[victim]
+        self.handshake = Handshake(
+            role=self.role,
+            match_id=pair.match_id,
+            local_identity=pair.identities[self.role],
+            remote_identity=public_bytes(pair.identities[victim]),
+            rng=random.Random(f"raw-{self.role.value}").randbytes,
+        )
+        self.ratchet: DoubleRatchet | None = None
+        self.associated_data = b""
+
+    def hello(self) -> bytes:
+        return encode_frame(self.handshake.hello())
+
+    def open(self) -> None:
+        """Exchange hellos with the victim; afterwards :meth:`seal` works."""
+        decoder = FrameDecoder()
+        decoder.feed(self.victim.start())
+        hello = decoder.next_frame()
+        assert isinstance(hello, Hello)
+        keys = self.handshake.receive_hello(hello)
+        self.ratchet, self.associated_data = keys.ratchet, keys.associated_data
+        self.victim.receive_data(self.hello())
+        assert [type(event).__name__ for event in drain(self.victim)] == ["Established"]
+        if self.role is Role.RESPONDER:
+            decoder.feed(self.victim.data_to_send())
+            ready = decoder.next_frame()
+            assert isinstance(ready, Envelope)
+            self.ratchet.decrypt(Header.from_bytes(ready.header), ready.ciphertext, self.associated_data)
+
+    def seal(self, plaintext: bytes) -> bytes:
+        """A "msg" frame carrying exactly ``plaintext`` (no padding added)."""
+        assert self.ratchet is not None
+        header, ciphertext = self.ratchet.encrypt(plaintext, self.associated_data)
+        return encode_frame(Envelope(header.to_bytes(), ciphertext))
+
+    def seal_message(self, message: object) -> bytes:
+        return self.seal(encode_inner(message))  # type: ignore[arg-type]
