@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -97,6 +98,14 @@ __all__ = [
 
 #: Most messages the responder may queue before it can encrypt.
 MAX_QUEUED: Final = 64
+
+_REPR = reprlib.Repr()
+_REPR.maxother = 80
+
+
+def _short_repr(value: object) -> str:
+    """``repr(value)`` cut to about 80 characters: error messages echo values, not 16 KiB."""
+    return _REPR.repr(value)
 
 
 class ConnectionState(enum.Enum):
@@ -264,12 +273,12 @@ class ChatConnection:
         for a message the application may not send or outside ``OPEN``.
         """
         if type(message) not in _SENDABLE:
-            raise LocalProtocolError(f"the application cannot send {message!r}")
+            raise LocalProtocolError(f"the application cannot send {_short_repr(message)}")
         trigger = Trigger.BYE_SENT if type(message) is Bye else Trigger.MESSAGE_SENT
         next_state = TRANSITIONS.get((self._state, trigger))
         if next_state is None:
             raise LocalProtocolError(
-                f"cannot send {message!r} while the chat is {self._state.value}"
+                f"cannot send {_short_repr(message)} while the chat is {self._state.value}"
             )
         ratchet = self._ratchet
         assert ratchet is not None  # OPEN implies a completed handshake
@@ -279,7 +288,7 @@ class ChatConnection:
             elif len(self._outbox) >= MAX_QUEUED:
                 raise LocalProtocolError(
                     f"{len(self._outbox)} messages already wait for the stranger's first"
-                    f" message; cannot queue {message!r}"
+                    f" message; cannot queue {_short_repr(message)}"
                 )
             else:
                 self._outbox.append(message)
@@ -395,7 +404,7 @@ class ChatConnection:
         self._received += 1
         if (type(message) is Ready) == self._ready_received:
             raise RemoteProtocolError(
-                f"the stranger sent {message!r} out of order: Ready() comes once,"
+                f"the stranger sent {_short_repr(message)} out of order: Ready() comes once,"
                 " as the initiator's first message"
             )
         if type(message) is Ready:

@@ -60,3 +60,30 @@ def quiet_library_logs(level: int = logging.CRITICAL) -> None:
         logger = logging.getLogger(name)
         logger.setLevel(level)
         logger.propagate = level < logging.CRITICAL
+
+
+def ensure_port_free(addr) -> None:
+    """Refuse a fixed listen port that another process already listens on.
+
+    py-libp2p binds with SO_REUSEPORT (for hole punching), so a second node
+    on the same port would *succeed* and silently share the port with the
+    first one. A plain bind without SO_REUSEPORT tells the truth.
+    """
+    import socket
+
+    from strangers.errors import ConfigError
+
+    ipv6 = str(addr).startswith("/ip6/")
+    family = socket.AF_INET6 if ipv6 else socket.AF_INET
+    host = addr.value_for_protocol("ip6" if ipv6 else "ip4")
+    port = int(addr.value_for_protocol("tcp"))
+    if port == 0:
+        return
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {addr}: {exc.strerror or exc}") from None
+    finally:
+        probe.close()

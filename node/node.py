@@ -38,7 +38,7 @@ from . import events
 from .addresses import dialable_addrs
 from .chat import CHAT_PROTOCOL, ChatSession
 from .config import NodeConfig
-from .host import build_host
+from .host import build_host, ensure_port_free
 from .identity import Identity, fresh_identity, load_or_create_identity
 from .matching import MATCH_PROTOCOL, MatchService, PendingMatch
 from .mdns import LocalDiscovery
@@ -347,6 +347,8 @@ def _load_identity(config: NodeConfig) -> Identity:
 async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
     """Start a node (host, DHT, discovery, matching) and stop it cleanly on exit."""
     identity = _load_identity(config)
+    for addr in config.listen_addrs:
+        ensure_port_free(addr)
     host = build_host(identity, mdns=config.mdns)
     try:
         host_context = host.run(list(config.listen_addrs))

@@ -89,7 +89,8 @@ class ConnectionPair:
 
     def send(self, sender: Role, *messages: object) -> list[object]:
         """``sender`` sends ``messages``; return the other side's events."""
-        data = b"".join(self.conn[sender].send(message) for message in messages)  # type: ignore[arg-type]
+        conn = self.conn[sender]
+        data = b"".join(conn.send(message) for message in messages)  # type: ignore[arg-type]
         return self.deliver(sender, data)
 
     def flush(self, sender: Role) -> list[object]:
@@ -152,7 +153,8 @@ class RawPeer:
             decoder.feed(self.victim.data_to_send())
             ready = decoder.next_frame()
             assert isinstance(ready, Envelope)
-            self.ratchet.decrypt(Header.from_bytes(ready.header), ready.ciphertext, self.associated_data)
+            header = Header.from_bytes(ready.header)
+            self.ratchet.decrypt(header, ready.ciphertext, self.associated_data)
 
     def seal(self, plaintext: bytes) -> bytes:
         """A "msg" frame carrying exactly ``plaintext`` (no padding added)."""

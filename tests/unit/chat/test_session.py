@@ -137,7 +137,7 @@ def test_a_message_before_the_handshake_is_the_peers_fault(sender: Role) -> None
     pair = ConnectionPair()
     pair.start()
     pair.conn[sender.peer].receive_data(message)
-    with pytest.raises(RemoteProtocolError, match="message received while the chat was handshaking"):
+    with pytest.raises(RemoteProtocolError, match="message received while the chat was handsh"):
         pair.conn[sender.peer].next_event()
     assert_failed(pair.conn[sender.peer])
 
@@ -186,12 +186,16 @@ def test_the_peer_answers_pings_by_itself(sender: Role, open_pair: ConnectionPai
     assert open_pair.flush(sender.peer) == []
 
 
-def test_unanswered_pings_get_one_pong_for_the_latest(sender: Role, open_pair: ConnectionPair) -> None:
+def test_unanswered_pings_get_one_pong_for_the_latest(
+    sender: Role, open_pair: ConnectionPair
+) -> None:
     assert open_pair.send(sender, Ping(1), Ping(2), Ping(3)) == []
     assert open_pair.flush(sender.peer) == [Pong(3)]
 
 
-def test_a_pending_pong_goes_out_before_the_next_message(sender: Role, open_pair: ConnectionPair) -> None:
+def test_a_pending_pong_goes_out_before_the_next_message(
+    sender: Role, open_pair: ConnectionPair
+) -> None:
     open_pair.send(sender, Ping(1))
     assert open_pair.send(sender.peer, Text(5, "pong first")) == [Pong(1), Text(5, "pong first")]
 
@@ -288,7 +292,9 @@ def test_end_of_stream_before_bye_closes(sender: Role, opened: bool) -> None:
     assert receiver.next_event() is CLOSED
 
 
-def test_end_of_stream_in_the_middle_of_a_frame_is_the_peers_fault(open_pair: ConnectionPair) -> None:
+def test_end_of_stream_in_the_middle_of_a_frame_is_the_peers_fault(
+    open_pair: ConnectionPair,
+) -> None:
     data = open_pair.initiator.send(Text(1, "cut"))
     open_pair.responder.receive_data(data[:-1])
     open_pair.responder.receive_data(b"")
@@ -318,7 +324,9 @@ def test_a_replayed_message_is_a_crypto_error(sender: Role, open_pair: Connectio
 
 
 @pytest.mark.parametrize("target", ["header", "ciphertext"])
-def test_a_tampered_message_is_a_crypto_error(sender: Role, open_pair: ConnectionPair, target: str) -> None:
+def test_a_tampered_message_is_a_crypto_error(
+    sender: Role, open_pair: ConnectionPair, target: str
+) -> None:
     decoder = FrameDecoder()
     decoder.feed(open_pair.conn[sender].send(Text(1, "secret")))
     envelope = decoder.next_frame()
@@ -366,7 +374,7 @@ def test_the_responder_wants_ready_first() -> None:
     peer = RawPeer(ConnectionPair(), RESPONDER)
     peer.open()
     peer.victim.receive_data(peer.seal_message(Text(1, "skipping ready")))
-    with pytest.raises(RemoteProtocolError, match=r"sent Text\(id=1, text='skipping ready'\) out of order"):
+    with pytest.raises(RemoteProtocolError, match=r"sent Text\(id=1, .*\) out of order"):
         peer.victim.next_event()
     assert_failed(peer.victim)
 
@@ -387,7 +395,9 @@ def test_ready_comes_once_and_only_from_the_initiator(victim: Role) -> None:
 @pytest.mark.parametrize("victim", list(Role), ids=lambda role: f"victim-{role.value}")
 @settings(max_examples=50, deadline=None)
 @given(garbage=st.binary(max_size=200))
-def test_garbage_plaintexts_raise_only_remote_protocol_errors(victim: Role, garbage: bytes) -> None:
+def test_garbage_plaintexts_raise_only_remote_protocol_errors(
+    victim: Role, garbage: bytes
+) -> None:
     peer = RawPeer(ConnectionPair(), victim)
     peer.open()
     if victim is RESPONDER:
@@ -413,7 +423,8 @@ def test_garbage_bytes_raise_only_protocol_or_crypto_errors(
         pair.start()
     conn = pair.conn[victim]
     try:
-        for chunk in [garbage[i : i + 7] for i in range(0, len(garbage), 7)] if chunked else [garbage]:
+        step = 7 if chunked else len(garbage)
+        for chunk in [garbage[i : i + step] for i in range(0, len(garbage), step)]:
             conn.receive_data(chunk)
             drain(conn)
         conn.receive_data(b"")
@@ -430,7 +441,9 @@ def test_garbage_bytes_raise_only_protocol_or_crypto_errors(
     ciphertext=st.binary(min_size=16, max_size=300),
     receiver=st.sampled_from(Role),
 )
-def test_random_ciphertexts_are_crypto_errors(header: bytes, ciphertext: bytes, receiver: Role) -> None:
+def test_random_ciphertexts_are_crypto_errors(
+    header: bytes, ciphertext: bytes, receiver: Role
+) -> None:
     pair = ConnectionPair()
     pair.open()
     conn = pair.conn[receiver]
@@ -443,7 +456,9 @@ def test_random_ciphertexts_are_crypto_errors(header: bytes, ciphertext: bytes, 
 @pytest.mark.parametrize("sender", list(Role), ids=lambda role: f"from-{role.value}")
 @settings(max_examples=100, deadline=None)
 @given(data=st.data())
-def test_a_corrupted_stream_fails_cleanly_after_a_prefix_of_the_events(sender: Role, data: Any) -> None:
+def test_a_corrupted_stream_fails_cleanly_after_a_prefix_of_the_events(
+    sender: Role, data: Any
+) -> None:
     stream, expected = recorded_stream(sender)
     position = data.draw(st.integers(0, len(stream) - 1))
     corrupted = bytearray(stream)
@@ -468,7 +483,7 @@ def test_a_corrupted_stream_fails_cleanly_after_a_prefix_of_the_events(sender: R
 
 
 def recorded_stream(sender: Role) -> tuple[bytes, list[Any]]:
-    """Everything ``sender`` says in a short chat (ConnectionPair(7)), and what the other side saw."""
+    """All ``sender`` says in a short chat of ConnectionPair(7), and what its peer saw."""
     pair = ConnectionPair(7)
     pair.start()
     stream = pair.hellos[sender]
@@ -476,7 +491,8 @@ def recorded_stream(sender: Role) -> tuple[bytes, list[Any]]:
     pair.deliver(sender.peer, pair.hellos[sender.peer])
     if sender is RESPONDER:
         pair.flush(INITIATOR)
-    for message in (Typing(True), Text(1, "one"), Ping(9), Text(2, "two" * 500), Delivered(1), Bye("quit")):
+    messages = (Typing(True), Text(1, "one"), Ping(9), Text(2, "two" * 500), Delivered(1))
+    for message in (*messages, Bye("quit")):
         data = pair.conn[sender].send(message)
         stream += data
         seen += pair.deliver(sender, data)
