@@ -61,12 +61,12 @@ def parse_command(line: str | bytes) -> Command:
         raise CommandError(f"command line too long ({len(line)} bytes, at most {MAX_COMMAND_LINE})")
     try:
         obj = json.loads(line)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise CommandError(f"not JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise CommandError(f"a command must be a JSON object, got {obj!r:.80}")
     cmd = obj.get("cmd")
-    if cmd in _SIMPLE:
+    if isinstance(cmd, str) and cmd in _SIMPLE:
         return _SIMPLE[cmd]()
     if cmd == "send":
         text = obj.get("text")

@@ -6,6 +6,7 @@ No I/O here (httpx's CLI style): ``format_*`` return strings or dicts, the
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from strangers.node import events
@@ -15,6 +16,17 @@ def _human_list(items: tuple[str, ...]) -> str:
     if len(items) == 1:
         return items[0]
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _visible(text: str) -> str:
+    """``text`` with control characters (ESC, CR, newline...) shown as escapes.
+
+    A stranger's message must not be able to drive our terminal (escape
+    sequences) or fake a line of ours ("\nStranger has disconnected.").
+    """
+    return "".join(
+        repr(char)[1:-1] if unicodedata.category(char) == "Cc" else char for char in text
+    )
 
 
 def event_to_json(event: events.Event) -> dict[str, Any]:
@@ -69,7 +81,7 @@ def format_event(event: events.Event) -> str | None:
             lines.append(f"Safety code: {safety_code} (compare it to be sure nobody is in between)")
             return "\n".join(lines)
         case events.MessageReceived(_id, text):
-            return f"Stranger: {text}"
+            return f"Stranger: {_visible(text)}"
         case events.Sent(_id, text):
             return f"You: {text}"
         case events.Delivered() | events.Typing():

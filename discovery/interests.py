@@ -4,7 +4,10 @@
 or raises :class:`~strangers.errors.ConfigError` whose message names the bad
 value, so the CLI can print it as is.
 
-Canonical form: Unicode NFKC, then ``casefold()``, then surrounding whitespace
+Canonical form: Unicode NFKC, then ``casefold()``, then NFKC again (casefolding
+can undo a composition: ``"ß\u0301"`` folds to ``"ss\u0301"``, whose NFKC is
+``"sś"``; without the second pass the canonical form would not be a fixed
+point, and a peer re-normalising it would reject it), then surrounding whitespace
 trimmed and every inner run of whitespace collapsed to one ASCII space
 (``"  Cinéma\u00a0 CLUB "`` -> ``"cinéma club"``). Interests may not be empty,
 may not exceed :data:`MAX_INTEREST_CHARS` characters, and may not contain
@@ -32,7 +35,7 @@ def normalize_interest(raw: str) -> str:
     """Return the canonical form of one interest, or raise ConfigError."""
     if not isinstance(raw, str):
         raise ConfigError(f"interest must be text, got {raw!r}")
-    text = unicodedata.normalize("NFKC", raw).casefold()
+    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", raw).casefold())
     words = text.split()
     # str.split() treats every Unicode whitespace as a separator; control
     # characters such as \x00 are not whitespace, so they survive to the check.

@@ -28,7 +28,9 @@ from strangers.errors import LocalProtocolError, RemoteProtocolError, StrangersE
 from .interests import MAX_INTERESTS, normalize_interest
 from .matcher import Refusal
 
-MAX_PROPOSAL_FRAME = 4096
+MAX_PROPOSAL_FRAME = 8192
+"""Largest frame body. The biggest valid message, a Propose with MAX_INTERESTS
+interests of MAX_INTEREST_CHARS four-byte characters, packs to 4183 bytes."""
 MATCH_ID_BYTES = 16
 PROTOCOL_VERSION = 1
 _LENGTH = struct.Struct(">I")
@@ -143,11 +145,11 @@ def decode(body: bytes) -> ProposalMessage:
         )
     except Exception as exc:  # msgpack raises many types on garbage
         raise RemoteProtocolError(f"undecodable proposal frame: {exc}") from None
-    if not isinstance(obj, dict) or obj.get("t") not in _KEYS:
+    if not isinstance(obj, dict) or not isinstance(obj.get("t"), str) or obj["t"] not in _KEYS:
         raise RemoteProtocolError(f"unknown proposal frame {obj!r:.200}")
     kind = obj["t"]
     if set(obj) != _KEYS[kind]:
-        raise RemoteProtocolError(f"proposal frame {kind!r} has keys {sorted(obj)!r}")
+        raise RemoteProtocolError(f"proposal frame {kind!r} has keys {sorted(obj, key=repr)!r}")
     match_id = obj["m"]
     _check_match_id(match_id, RemoteProtocolError)
     if kind == "propose":

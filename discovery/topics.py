@@ -33,6 +33,10 @@ import base64
 import hashlib
 from dataclasses import dataclass
 
+from strangers.errors import ConfigError
+
+from .interests import normalize_interest
+
 EPOCH_SECONDS = 300
 """Length of one key epoch, in seconds of Unix time."""
 
@@ -42,6 +46,17 @@ SHARDS = 1
 _NAMESPACE = "strangers/v1"
 _MULTIHASH_SHA2_256 = b"\x12\x20"
 _CID_V1_RAW = b"\x01\x55"
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_canonical(interest: object) -> bool:
+    try:
+        return normalize_interest(interest) == interest  # type: ignore[arg-type]
+    except ConfigError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -54,9 +69,12 @@ class TopicKey:
     shard: int
 
     def __post_init__(self) -> None:
-        if self.epoch < 0:
+        if self.interest is not None and not _is_canonical(self.interest):
+            raise ValueError(f"interest must be in canonical form, got {self.interest!r}")
+        # an epoch of 5.0 or True would hash to a different name than 5 or 1
+        if not _is_int(self.epoch) or self.epoch < 0:
             raise ValueError(f"epoch must be >= 0, got {self.epoch!r}")
-        if not 0 <= self.shard < SHARDS:
+        if not _is_int(self.shard) or not 0 <= self.shard < SHARDS:
             raise ValueError(f"shard must be in [0, {SHARDS}), got {self.shard!r}")
 
     @property

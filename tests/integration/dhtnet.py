@@ -1,0 +1,81 @@
+"""Real py-libp2p hosts with our DHT on 127.0.0.1 (integration test helper).
+
+Each peer runs in its own task (started with ``nursery.start``), so a test can
+stop one peer in the middle of the network by cancelling its scope.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import trio
+from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.tools.anyio_service import background_trio_service
+from multiaddr import Multiaddr
+
+from strangers.discovery.kad import StrangersDHT
+from strangers.node.host import build_host, quiet_library_logs
+from strangers.node.identity import fresh_identity
+
+LOOPBACK = Multiaddr("/ip4/127.0.0.1/tcp/0")
+
+
+@dataclass
+class Peer:
+    host: object
+    dht: StrangersDHT
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    stopped: trio.Event = field(default_factory=trio.Event)
+
+    @property
+    def id(self):
+        return self.host.get_id()
+
+    async def stop(self) -> None:
+        self.scope.cancel()
+        await self.stopped.wait()
+
+
+async def serve_peer(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    host = build_host(fresh_identity())
+    scope = trio.CancelScope()
+    try:
+        with scope:
+            async with host.run([LOOPBACK]):
+                dht = StrangersDHT(host)
+                async with background_trio_service(dht):
+                    peer = Peer(host, dht, scope)
+                    task_status.started(peer)
+                    await trio.sleep_forever()
+    finally:
+        if "peer" in locals():
+            peer.stopped.set()
+
+
+@asynccontextmanager
+async def dht_network(size: int):
+    """``size`` DHT nodes, all bootstrapped through the first one."""
+    quiet_library_logs()
+    async with trio.open_nursery() as nursery:
+        peers: list[Peer] = [await nursery.start(serve_peer) for _ in range(size)]
+        seed = info_from_p2p_addr(peers[0].host.get_addrs()[0])
+        with trio.fail_after(30):
+            async with trio.open_nursery() as boot:
+                for peer in peers[1:]:
+                    boot.start_soon(peer.dht.bootstrap, [seed])
+        try:
+            yield peers
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def lone_peer():
+    quiet_library_logs()
+    async with trio.open_nursery() as nursery:
+        peer = await nursery.start(serve_peer)
+        try:
+            yield peer
+        finally:
+            nursery.cancel_scope.cancel()

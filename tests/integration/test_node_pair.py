@@ -1,0 +1,106 @@
+"""Integration: whole nodes (open_node) on 127.0.0.1 in one process."""
+
+from __future__ import annotations
+
+import os
+from contextlib import asynccontextmanager
+
+import trio
+from libp2p.peer.peerinfo import PeerInfo
+
+from strangers.discovery.matcher import MatchState
+from strangers.node import NodeConfig, events, open_node
+from strangers.node.addresses import dialable_addrs
+from strangers.node.host import quiet_library_logs
+
+LOOPBACK = ("/ip4/127.0.0.1/tcp/0",)
+
+
+def _config(bootstrap=(), **kwargs) -> NodeConfig:
+    return NodeConfig(listen=LOOPBACK, bootstrap=tuple(bootstrap), mdns=False, **kwargs)
+
+
+async def _next_event(node, kind, timeout=15):
+    with trio.fail_after(timeout):
+        async for event in node.events():
+            if isinstance(event, kind):
+                return event
+    raise AssertionError("event stream ended")
+
+
+@asynccontextmanager
+async def _network(*configs):
+    """A serve node plus one chat node per config dict."""
+    quiet_library_logs()
+    async with open_node(_config(chat=False)) as server:
+        boot = (server.addrs[0],)
+        async with _open_all([_config(boot, **c) for c in configs]) as nodes:
+            yield server, nodes
+
+
+@asynccontextmanager
+async def _open_all(configs):
+    if not configs:
+        yield []
+        return
+    async with open_node(configs[0]) as first, _open_all(configs[1:]) as rest:
+        yield [first, *rest]
+
+
+async def test_two_nodes_match_and_exchange_messages():
+    async with _network({"interests": ("cinema",)}, {"interests": ("jazz", "cinema")}) as (_s, (a, b)):
+        match_a = await _next_event(a, events.Matched)
+        match_b = await _next_event(b, events.Matched)
+        assert match_a.common_interests == match_b.common_interests == ("cinema",)
+        assert match_a.safety_code == match_b.safety_code
+        assert match_a.peer_id == b.peer_id and match_b.peer_id == a.peer_id
+        message_id = await a.send_text("hello")
+        received = await _next_event(b, events.MessageReceived)
+        assert (received.id, received.text) == (message_id, "hello")
+        assert (await _next_event(a, events.Delivered)).id == message_id
+        await b.next()
+        left = await _next_event(a, events.StrangerLeft)
+        assert left.reason == "next" and not left.by_us
+
+
+async def test_a_matched_node_refuses_other_proposals():
+    async with _network({"interests": ("chess",)}, {"interests": ("chess",)},
+                        {"interests": ("golf",), "interests_only": True}) as (_s, (a, b, c)):
+        await _next_event(a, events.Matched)
+        await _next_event(b, events.Matched)
+        info = PeerInfo(a.identity.peer_id, dialable_addrs(a.host))
+        c.matcher.stop()
+        c.matcher.start_search(trio.current_time())
+        c.matcher.propose(a.identity.peer_id.to_bytes())
+        with trio.fail_after(5):
+            assert await c.matching.propose(info, os.urandom(16), ("chess",)) is None
+        assert a.matcher.state is MatchState.MATCHED
+
+
+async def test_crossed_proposals_end_in_exactly_one_match():
+    async with _network({"interests": ("go",), "interests_only": True},
+                        {"interests": ("chess",), "interests_only": True}) as (_s, (a, b)):
+        # Take both nodes' matching in hand: each proposes to the other at once.
+        for node in (a, b):
+            node._stop_search()
+        for node, other in ((a, b), (b, a)):
+            node.matcher.stop()
+            node.matcher.interests = ("go",)
+            node.matcher.start_search(trio.current_time())
+            node.matcher.propose(other.identity.peer_id.to_bytes())
+        answers = {}
+
+        async def propose(node, other):
+            info = PeerInfo(other.identity.peer_id, dialable_addrs(other.host))
+            answers[node.peer_id] = await node.matching.propose(info, os.urandom(16), ("go",))
+
+        with trio.fail_after(5):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(propose, a, b)
+                nursery.start_soon(propose, b, a)
+        accepted = [peer for peer, answer in answers.items() if answer is not None]
+        assert len(accepted) == 1
+        smaller = min((a, b), key=lambda n: n.identity.peer_id.to_bytes())
+        assert accepted == [smaller.peer_id]  # the smaller peer id's proposal wins
+        loser = b if smaller is a else a
+        assert loser.matcher.state is MatchState.MATCHED

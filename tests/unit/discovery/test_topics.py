@@ -1,0 +1,226 @@
+"""Topic keys: known answers computed here from hashlib and base32, epochs, key sets."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from strangers.discovery.topics import (
+    EPOCH_SECONDS,
+    SHARDS,
+    TopicKey,
+    advertise_keys,
+    epoch_at,
+    lookup_keys,
+    seconds_to_next_epoch,
+)
+
+
+def expected_multihash(name: str) -> bytes:
+    """sha2-256 multihash, built by hand: code 0x12, length 32, digest."""
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    return bytes([0x12, 32]) + digest
+
+
+def expected_cid(name: str) -> str:
+    """CIDv1 (version 0x01), raw codec (0x55), multibase 'b' = lowercase base32, no padding."""
+    raw = bytes([0x01, 0x55]) + expected_multihash(name)
+    return "b" + base64.b32encode(raw).decode().lower().rstrip("=")
+
+
+# --- known answers -----------------------------------------------------------------
+
+
+def test_interest_key_known_answer() -> None:
+    key = TopicKey("jazz", 5_000_000, 0)
+    name = "strangers/v1/interest/jazz/5000000/0"
+    assert key.name == name
+    assert key.multihash == expected_multihash(name)
+    assert len(key.multihash) == 34
+    assert key.multihash.hex() == (
+        "1220" + hashlib.sha256(b"strangers/v1/interest/jazz/5000000/0").hexdigest()
+    )
+    assert key.cid == expected_cid(name)
+    # every sha2-256 raw CIDv1 in base32 starts like this
+    assert key.cid.startswith("bafkrei")
+    assert len(key.cid) == 59
+
+
+def test_anyone_key_known_answer() -> None:
+    key = TopicKey(None, 7, 0)
+    assert key.name == "strangers/v1/anyone/7/0"
+    assert key.multihash == expected_multihash("strangers/v1/anyone/7/0")
+    assert key.cid == expected_cid("strangers/v1/anyone/7/0")
+
+
+def test_non_ascii_interest_is_hashed_as_utf8() -> None:
+    key = TopicKey("cinéma club", 1, 0)
+    assert key.name == "strangers/v1/interest/cinéma club/1/0"
+    assert key.multihash[2:] == hashlib.sha256("strangers/v1/interest/cinéma club/1/0".encode()).digest()
+    assert key.cid == expected_cid(key.name)
+
+
+def test_cid_decodes_back_to_the_multihash() -> None:
+    key = TopicKey("chess", 123, 0)
+    body = key.cid[1:].upper()
+    raw = base64.b32decode(body + "=" * (-len(body) % 8))
+    assert raw == b"\x01\x55" + key.multihash
+
+
+def test_keys_differ_by_interest_epoch_and_kind() -> None:
+    keys = [TopicKey("jazz", 1, 0), TopicKey("jazz", 2, 0), TopicKey("chess", 1, 0), TopicKey(None, 1, 0)]
+    assert len({key.multihash for key in keys}) == len(keys)
+    assert len({key.cid for key in keys}) == len(keys)
+
+
+def test_an_interest_named_anyone_is_not_the_anyone_key() -> None:
+    assert TopicKey("anyone", 1, 0).multihash != TopicKey(None, 1, 0).multihash
+
+
+# --- invalid keys ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("epoch", [-1, -300, 1.0, 5.5, True, "3", None])
+def test_bad_epoch_is_refused(epoch: object) -> None:
+    with pytest.raises(ValueError, match="epoch") as info:
+        TopicKey("jazz", epoch, 0)  # type: ignore[arg-type]
+    assert repr(epoch) in str(info.value)
+
+
+@pytest.mark.parametrize("shard", [-1, SHARDS, SHARDS + 7, 0.0, False, "0", None])
+def test_bad_shard_is_refused(shard: object) -> None:
+    with pytest.raises(ValueError, match="shard") as info:
+        TopicKey("jazz", 0, shard)  # type: ignore[arg-type]
+    assert repr(shard) in str(info.value)
+
+
+@pytest.mark.parametrize("interest", ["Jazz", " jazz", "rock  roll", "", "a\x1bb", "x" * 65, b"jazz", 3])
+def test_non_canonical_interest_is_refused(interest: object) -> None:
+    # such a key would be one nobody else ever looks up
+    with pytest.raises(ValueError, match="canonical") as info:
+        TopicKey(interest, 0, 0)  # type: ignore[arg-type]
+    assert repr(interest) in str(info.value)
+
+
+def test_every_shard_in_range_is_accepted() -> None:
+    assert [TopicKey("jazz", 0, shard).shard for shard in range(SHARDS)] == list(range(SHARDS))
+
+
+def test_keys_are_frozen_values() -> None:
+    key = TopicKey("jazz", 1, 0)
+    assert key == TopicKey("jazz", 1, 0)
+    assert hash(key) == hash(TopicKey("jazz", 1, 0))
+    with pytest.raises(AttributeError):
+        key.epoch = 2  # type: ignore[misc]
+
+
+# --- epochs ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("now", "epoch"),
+    [
+        (0, 0),
+        (0.0, 0),
+        (EPOCH_SECONDS - 0.001, 0),
+        (EPOCH_SECONDS, 1),
+        (EPOCH_SECONDS + 0.001, 1),
+        (2 * EPOCH_SECONDS - 1e-6, 1),
+        (1_700_000_000, 1_700_000_000 // EPOCH_SECONDS),
+    ],
+)
+def test_epoch_boundaries(now: float, epoch: int) -> None:
+    assert epoch_at(now) == epoch
+    assert isinstance(epoch_at(now), int)
+
+
+@pytest.mark.parametrize(
+    ("now", "left"),
+    [
+        (0, EPOCH_SECONDS),
+        (EPOCH_SECONDS, EPOCH_SECONDS),  # a new epoch just started
+        (EPOCH_SECONDS - 1, 1),
+        (EPOCH_SECONDS + 0.5, EPOCH_SECONDS - 0.5),
+        (1_700_000_000, EPOCH_SECONDS - 1_700_000_000 % EPOCH_SECONDS),
+    ],
+)
+def test_seconds_to_next_epoch(now: float, left: float) -> None:
+    assert seconds_to_next_epoch(now) == pytest.approx(left)
+
+
+@given(st.floats(min_value=0, max_value=4e9, allow_nan=False))
+def test_next_epoch_is_where_the_timer_says(now: float) -> None:
+    left = seconds_to_next_epoch(now)
+    assert 0 < left <= EPOCH_SECONDS
+    assert epoch_at(now + left) == epoch_at(now) + 1
+
+
+# --- which keys to advertise and to look up ------------------------------------------
+
+
+NOW = 1_700_000_123.5
+EPOCH = int(NOW // EPOCH_SECONDS)
+
+
+def test_advertise_keys_cover_the_current_epoch_only() -> None:
+    keys = advertise_keys(("jazz", "chess"), anyone=True, now=NOW)
+    assert keys == [TopicKey("jazz", EPOCH, 0), TopicKey("chess", EPOCH, 0), TopicKey(None, EPOCH, 0)]
+
+
+def test_advertise_keys_without_anyone() -> None:
+    assert advertise_keys(("jazz",), anyone=False, now=NOW) == [TopicKey("jazz", EPOCH, 0)]
+
+
+def test_advertise_keys_without_interests() -> None:
+    assert advertise_keys((), anyone=True, now=NOW) == [TopicKey(None, EPOCH, 0)]
+    assert advertise_keys((), anyone=False, now=NOW) == []
+
+
+def test_advertise_keys_use_the_shard_given() -> None:
+    assert [key.shard for key in advertise_keys(("jazz",), anyone=True, now=NOW, shard=SHARDS - 1)] == [
+        SHARDS - 1,
+        SHARDS - 1,
+    ]
+    with pytest.raises(ValueError, match="shard"):
+        advertise_keys(("jazz",), anyone=True, now=NOW, shard=SHARDS)
+
+
+def test_lookup_keys_cover_current_and_previous_epoch_and_every_shard() -> None:
+    keys = lookup_keys(("jazz", "chess"), anyone=True, now=NOW)
+    expected = [
+        TopicKey(topic, epoch, shard)
+        for topic in ("jazz", "chess", None)
+        for epoch in (EPOCH, EPOCH - 1)
+        for shard in range(SHARDS)
+    ]
+    assert keys == expected
+
+
+def test_lookup_keys_without_anyone_or_interests() -> None:
+    assert lookup_keys(("jazz",), anyone=False, now=NOW) == [
+        TopicKey("jazz", EPOCH, shard) for shard in range(SHARDS)
+    ] + [TopicKey("jazz", EPOCH - 1, shard) for shard in range(SHARDS)]
+    assert lookup_keys((), anyone=False, now=NOW) == []
+
+
+def test_lookup_in_epoch_zero_has_no_previous_epoch() -> None:
+    keys = lookup_keys(("jazz",), anyone=True, now=EPOCH_SECONDS - 1)
+    assert {key.epoch for key in keys} == {0}
+    assert len(keys) == 2 * SHARDS
+    keys = lookup_keys(("jazz",), anyone=True, now=EPOCH_SECONDS)
+    assert {key.epoch for key in keys} == {0, 1}
+
+
+@given(
+    advertised_at=st.floats(min_value=0, max_value=4e9, allow_nan=False),
+    later=st.floats(min_value=0, max_value=EPOCH_SECONDS, allow_nan=False),
+)
+def test_a_record_written_now_is_found_for_at_least_one_epoch(advertised_at: float, later: float) -> None:
+    """What advertise writes, lookup reads: now and for a whole epoch after."""
+    written = set(advertise_keys(("jazz",), anyone=True, now=advertised_at))
+    looked_up = set(lookup_keys(("jazz",), anyone=True, now=advertised_at + later))
+    assert written <= looked_up
