@@ -22,7 +22,7 @@ def _visible(text: str) -> str:
     """``text`` with control characters (ESC, CR, newline...) shown as escapes.
 
     A stranger's message must not be able to drive our terminal (escape
-    sequences) or fake a line of ours ("\nStranger has disconnected.").
+    sequences) or fake a line of ours ("\\nStranger has disconnected.").
     """
     return "".join(
         repr(char)[1:-1] if unicodedata.category(char) == "Cc" else char for char in text

@@ -68,6 +68,7 @@ def _configure_logging(verbose: int) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
+        force=True,  # py-libp2p installs handlers of its own at import
     )
     if verbose < 1:
         logging.getLogger("strangers").setLevel(logging.CRITICAL)

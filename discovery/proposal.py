@@ -153,7 +153,7 @@ def decode(body: bytes) -> ProposalMessage:
     match_id = obj["m"]
     _check_match_id(match_id, RemoteProtocolError)
     if kind == "propose":
-        if obj["v"] != PROTOCOL_VERSION or isinstance(obj["v"], bool):
+        if type(obj["v"]) is not int or obj["v"] != PROTOCOL_VERSION:  # not True, not 1.0
             raise RemoteProtocolError(f"unsupported proposal version {obj['v']!r}")
         return Propose(match_id, _remote_interests(obj["i"]))
     if kind == "accept":

@@ -18,8 +18,13 @@ def dialable_addrs(host) -> list[Multiaddr]:
         text = str(addr)
         if text.startswith("/ip4/0.0.0.0/") or text.startswith("/ip6/::/"):
             family = "/ip4/" if text.startswith("/ip4/") else "/ip6/"
-            expanded = [a for a in expand_wildcard_address(addr) if str(a).startswith(family)]
+            expanded = [
+                a for a in expand_wildcard_address(addr)
+                if str(a).startswith(family) and str(a) != text
+            ]
             out.extend(expanded)
+            port = addr.value_for_protocol("tcp")
+            out.append(Multiaddr(f"/ip4/127.0.0.1/tcp/{port}" if family == "/ip4/" else f"/ip6/::1/tcp/{port}"))
         else:
             out.append(addr)
     unique = list(dict.fromkeys(out))

@@ -86,6 +86,7 @@ class Node:
         self._advertised_epoch_keys: set[bytes] = set()
         self._advertised_once = False
         self._chats = 0
+        self._wake = trio.Event()
         self._stopping = False
         self.stopped = trio.Event()
 
@@ -195,7 +196,13 @@ class Node:
             left = self.matcher.seconds_to_random(trio.current_time())
             if left is not None and not told_random:
                 delay = min(delay, left + 0.01)
-            await trio.sleep(delay)
+            with trio.move_on_after(delay):
+                await self._wake.wait()
+            if self._wake.is_set():
+                # Our records just landed on the DHT: a stranger who joined at
+                # the same moment and looked before may be listed by now too.
+                self._wake = trio.Event()
+                attempt = 0
 
     async def _find_candidates(self, keys) -> dict[bytes, tuple[PeerInfo, tuple[str, ...]]]:
         """Providers of ``keys``, fresh from the DHT: peer -> (info, interests found under)."""
@@ -252,6 +259,7 @@ class Node:
             if fresh:
                 current = {key.multihash for key in keys}
                 self._advertised_epoch_keys = current
+                self._wake.set()
                 if not self._advertised_once:
                     self._advertised_once = True
                     await self.emit(events.Advertised(self.config.interests, min(stored)))

@@ -1,6 +1,6 @@
 import pytest
 
-from procs import Strangers  # noqa: F401  (tests import the helper module)
+from strangers.testing import Strangers  # noqa: F401  (tests import the helper module)
 
 
 @pytest.fixture

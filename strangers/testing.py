@@ -1,4 +1,4 @@
-"""Run the real ``strangers`` executable and read its --json events (test helper)."""
+"""Drive the real ``strangers`` executable through --json (for tests, benchmarks and scripts)."""
 
 from __future__ import annotations
 

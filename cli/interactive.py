@@ -1,0 +1,659 @@
+"""The terminal UI of ``strangers chat``: Omegle in a terminal.
+
+Two threads, each with one owner:
+
+* trio (the main thread) runs the node, the signal watcher and the typing timer;
+* a worker thread, owned by a trio task, runs prompt_toolkit on its own asyncio
+  loop: the input line, the status toolbar under it, and the lines printed
+  above it.
+
+They meet only at thread-safe doors.  The prompt thread hands what the person
+does (:class:`_Line`, :class:`_Edited`, :class:`_Next`, :class:`_Quit`) to trio
+through a bounded memory channel (``trio.from_thread.run_sync(send_nowait)``);
+trio hands lines to print, status changes and "exit now" to the prompt thread
+with ``loop.call_soon_threadsafe``.  When the node stops, trio makes the prompt
+exit and waits (briefly) for its thread, so the process ends promptly and the
+terminal is left as it was found.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import math
+import os
+import signal
+import sys
+import threading
+import unicodedata
+from dataclasses import dataclass
+
+import trio
+from prompt_toolkit import PromptSession, print_formatted_text
+from prompt_toolkit.application import get_app, run_in_terminal
+from prompt_toolkit.buffer import Buffer
+from prompt_toolkit.enums import DEFAULT_BUFFER
+from prompt_toolkit.filters import Condition, has_focus, is_searching
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.patch_stdout import patch_stdout
+from prompt_toolkit.styles import Style
+from prompt_toolkit.utils import get_cwidth
+
+from strangers.errors import StrangersError
+from strangers.node import Node, NodeConfig, events, open_node
+
+from .format import HELP, format_event
+from .session import handle_user_line
+from .typing_state import TypingState, is_draft
+
+logger = logging.getLogger(__name__)
+
+EXIT_INTERRUPTED = 130
+INPUT_QUEUE = 256
+"""What the person did and trio has not handled yet (lines, keystrokes)."""
+PROMPT_EXIT_TIMEOUT = 2.0
+"""How long to wait for the prompt thread to give the terminal back."""
+
+HELP_COMMANDS = ("/help", "/h", "/?")
+KEYS = """Keys:
+  Enter        send (your message is end-to-end encrypted)
+  Esc Esc      leave this stranger and meet the next one (like /next)
+  Ctrl-D       leave and exit (on an empty line; Ctrl-C too)
+  Up / Down    your earlier messages"""
+KEY_HINTS = "Esc Esc next · Ctrl-D quit · /help"
+
+STYLE = Style.from_dict({
+    "you": "ansiblue bold",
+    "stranger": "ansired bold",
+    "system": "dim",
+    "greeting": "bold",
+    "common": "ansigreen",
+    "safety": "ansicyan",
+    "left": "bold",
+    "warning": "ansiyellow",
+    "error": "ansired",
+    "prompt": "bold",
+    "bottom-toolbar": "noreverse bg:#262626 #d0d0d0",
+    "bottom-toolbar.text": "",
+    "toolbar.starting": "#d0d0d0",
+    "toolbar.searching": "#87afff",
+    "toolbar.chatting": "#87d787 bold",
+    "toolbar.typing": "#ffd75f bold",
+    "toolbar.left": "#ff8787 bold",
+    "toolbar.details": "#d0d0d0",
+    "toolbar.keys": "#808080",
+})
+
+
+class TerminalUIError(StrangersError):
+    """The terminal UI stopped working."""
+
+
+# -- what the person did (prompt thread -> trio) ------------------------------------
+
+
+@dataclass(frozen=True)
+class _Line:
+    """Enter on a line: a message or a /command."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class _Edited:
+    """The input line changed; ``drafting``: it now holds a message being written."""
+
+    drafting: bool
+
+
+@dataclass(frozen=True)
+class _Next:
+    """Esc Esc: the next stranger, please."""
+
+
+@dataclass(frozen=True)
+class _Quit:
+    """Ctrl-C (``interrupted``) or Ctrl-D, or the terminal went away."""
+
+    interrupted: bool
+
+
+_Input = _Line | _Edited | _Next | _Quit
+
+
+# -- pure: what to show -----------------------------------------------------------------
+
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def clean_text(text: str) -> str:
+    """``text`` made safe for a terminal: no control characters but newlines.
+
+    A stranger must not be able to move our cursor, recolour the screen or
+    reverse the text direction (escape sequences, backspaces, bidi overrides).
+    """
+    text = text.replace("\r\n", "\n").replace("\t", "    ")
+    return "".join(
+        "\ufffd" if ch in _BIDI_CONTROLS or (ch != "\n" and unicodedata.category(ch) == "Cc") else ch
+        for ch in text
+    )
+
+
+def _said(style: str, label: str, text: str) -> FormattedText:
+    indent = "\n" + " " * (len(label) + 1)
+    return FormattedText([(f"class:{style}", label), ("", " " + clean_text(text).replace("\n", indent))])
+
+
+def styled_event(event: events.Event) -> FormattedText | None:
+    """The lines shown above the prompt for ``event``, styled (None: nothing to show)."""
+    if isinstance(event, events.MessageReceived):
+        return _said("stranger", "Stranger:", event.text)
+    if isinstance(event, events.Sent):
+        return _said("you", "You:", event.text)
+    text = format_event(event)
+    if text is None:
+        return None
+    text = clean_text(text)
+    if isinstance(event, events.Matched):
+        first, *middle, last = text.split("\n")
+        fragments = [("class:greeting", first)]
+        fragments += [("class:common", "\n" + line) for line in middle]
+        fragments.append(("class:safety", "\n" + last))
+        return FormattedText(fragments)
+    style = {
+        events.StrangerLeft: "class:left",
+        events.Warning: "class:warning",
+        events.Error: "class:error",
+    }.get(type(event), "class:system")
+    return FormattedText([(style, text)])
+
+
+def system_line(text: str) -> FormattedText:
+    return FormattedText([("class:system", text)])
+
+
+def _human_list(items: tuple[str, ...]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+class Phase(enum.Enum):
+    """Where the chat stands, as the status bar tells it."""
+
+    STARTING = "starting"
+    """The node is starting and joining the network."""
+    SEARCHING = "searching"
+    """Looking for a stranger."""
+    CHATTING = "chatting"
+    """In a chat."""
+    LEAVING = "leaving"
+    """Quitting: saying bye, stopping the node."""
+
+
+@dataclass(frozen=True)
+class StatusLine:
+    """What the bottom toolbar shows (an immutable snapshot, safe to hand between threads)."""
+
+    phase: Phase
+    headline: str
+    details: str = ""
+    style: str = "starting"
+
+    @property
+    def chatting(self) -> bool:
+        return self.phase is Phase.CHATTING
+
+
+class ChatStatus:
+    """Follows the node's events and words the status bar (pure)."""
+
+    def __init__(self, interests: tuple[str, ...]) -> None:
+        self.interests = interests
+        self.phase = Phase.STARTING
+        self.random = False
+        self.common: tuple[str, ...] = ()
+        self.safety_code = ""
+        self.stranger_typing = False
+        self.ended: str | None = None
+        """How the last chat ended, while looking for the next one."""
+
+    def apply(self, event: events.Event) -> bool:
+        """Take ``event`` into account; True when the status line changed."""
+        before = self.line()
+        match event:
+            case events.Searching(_interests, random):
+                self.phase = Phase.SEARCHING
+                self.random = random
+                self.stranger_typing = False
+                if random:
+                    self.ended = None
+            case events.Matched(_peer, common, safety_code, _initiator):
+                self.phase = Phase.CHATTING
+                self.common = common
+                self.safety_code = safety_code
+                self.stranger_typing = False
+                self.ended = None
+            case events.Typing(active) if self.phase is Phase.CHATTING:
+                self.stranger_typing = active
+            case events.MessageReceived():
+                self.stranger_typing = False
+            case events.StrangerLeft(_reason, by_us) if self.phase is not Phase.LEAVING:
+                self.phase = Phase.SEARCHING
+                self.random = False
+                self.stranger_typing = False
+                self.ended = "You have disconnected." if by_us else "Stranger has disconnected."
+            case events.Stopped():
+                self.phase = Phase.LEAVING
+        return self.line() != before
+
+    def leaving(self) -> None:
+        self.phase = Phase.LEAVING
+
+    def line(self) -> StatusLine:
+        match self.phase:
+            case Phase.STARTING:
+                return StatusLine(self.phase, "Connecting to the strangers network...")
+            case Phase.LEAVING:
+                return StatusLine(self.phase, "Saying goodbye...")
+            case Phase.CHATTING:
+                details = [f"you both like {_human_list(self.common)}"] if self.common else []
+                details.append(f"safety code {self.safety_code}")
+                if self.stranger_typing:
+                    return StatusLine(self.phase, "Stranger is typing...", " · ".join(details), "typing")
+                return StatusLine(self.phase, "Chatting with a stranger", " · ".join(details), "chatting")
+        if self.ended is not None:
+            return StatusLine(self.phase, f"{self.ended} Looking for the next one...", style="left")
+        if self.random and self.interests:
+            return StatusLine(self.phase, "Looking for a random stranger (nobody around shares your interests)...",
+                              style="searching")
+        if self.interests:
+            return StatusLine(self.phase, f"Looking for someone who likes {_human_list(self.interests)}...",
+                              style="searching")
+        return StatusLine(self.phase, "Looking for a random stranger...", style="searching")
+
+
+def toolbar_fragments(status: StatusLine, width: int) -> FormattedText:
+    """The bottom toolbar: the status, its details, and the keys on the right when they fit."""
+    fragments = [(f"class:toolbar.{status.style}", " " + status.headline)]
+    used = 1 + get_cwidth(status.headline)
+    if status.details:
+        details = " · " + status.details
+        fragments.append(("class:toolbar.details", details))
+        used += get_cwidth(details)
+    hints = KEY_HINTS + " "
+    gap = width - used - get_cwidth(hints)
+    if gap >= 2:
+        fragments.append(("", " " * gap))
+        fragments.append(("class:toolbar.keys", hints))
+    return FormattedText(fragments)
+
+
+# -- the prompt thread -----------------------------------------------------------------
+
+
+class _Prompt:
+    """prompt_toolkit in a worker thread with its own asyncio loop.
+
+    Methods without a leading underscore are called from trio; the rest run in
+    the prompt thread.
+    """
+
+    def __init__(self, token: trio.lowlevel.TrioToken, inputs: trio.MemorySendChannel[_Input],
+                 status: StatusLine) -> None:
+        self._token = token
+        self._inputs = inputs
+        self._status = status
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._session: PromptSession | None = None
+        self._pending: list[FormattedText] = []
+        self._closed = False
+        self._stop_requested = threading.Event()
+        self._was_drafting = False
+
+    # -- from trio ------------------------------------------------------------------
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_requested.is_set()
+
+    def show(self, text: FormattedText) -> None:
+        """Print ``text`` above the prompt (before it starts: as soon as it does)."""
+        with self._lock:
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._print, text)
+                return
+            if not self._closed:
+                self._pending.append(text)
+                return
+        print_formatted_text(text, style=STYLE)  # the prompt is gone: the terminal is ours
+
+    def set_status(self, status: StatusLine) -> None:
+        self._status = status  # an immutable snapshot: one reference swap
+        self._call(self._invalidate)
+
+    def stop(self) -> None:
+        """Make the prompt exit (now, or as soon as it starts)."""
+        self._stop_requested.set()
+        self._call(self._exit)
+
+    def _call(self, callback) -> None:
+        with self._lock:
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(callback)
+
+    # -- in the prompt thread -------------------------------------------------------------
+
+    def run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        session = PromptSession(
+            message=[("class:prompt", "> ")],
+            bottom_toolbar=self._toolbar,
+            style=STYLE,
+            include_default_pygments_style=False,
+            key_bindings=self._key_bindings(),
+            history=InMemoryHistory(),
+            reserve_space_for_menu=0,
+            erase_when_done=True,
+        )
+        self._session = session
+        session.default_buffer.on_text_changed += self._on_text_changed
+        with patch_stdout(), _logging_to(sys.stderr):
+            with self._lock:
+                for text in self._pending:
+                    print_formatted_text(text, style=STYLE)
+                self._pending.clear()
+                self._loop = asyncio.get_running_loop()
+            try:
+                await session.prompt_async(pre_run=self._started)
+            except EOFError:  # the terminal went away: trio sees the thread end and quits
+                pass
+            finally:
+                with self._lock:
+                    self._loop = None
+                    self._closed = True
+                await asyncio.sleep(0)  # run the callbacks scheduled before _loop was cleared
+
+    def _started(self) -> None:
+        if self.stop_requested:
+            self._exit()
+
+    def _exit(self) -> None:
+        app = self._session.app if self._session is not None else None
+        if app is not None and app.future is not None and not app.future.done():
+            app.exit()
+
+    def _invalidate(self) -> None:
+        if self._session is not None and self._session.app.is_running:
+            self._session.app.invalidate()
+
+    def _print(self, text: FormattedText) -> None:
+        def show() -> None:
+            print_formatted_text(text, style=STYLE)
+
+        if self._session is not None and self._session.app.is_running:
+            run_in_terminal(show, in_executor=False)
+        else:
+            show()
+
+    def _toolbar(self) -> FormattedText:
+        return toolbar_fragments(self._status, get_app().output.get_size().columns)
+
+    def _hand(self, item: _Input) -> bool:
+        """Give ``item`` to trio; False when trio cannot take it."""
+        try:
+            trio.from_thread.run_sync(self._inputs.send_nowait, item, trio_token=self._token)
+        except trio.WouldBlock:
+            self._print(system_line("! too much at once; try again in a moment"))
+            return False
+        except (trio.RunFinishedError, trio.ClosedResourceError, trio.BrokenResourceError):
+            self._exit()  # nobody is listening any more
+            return False
+        return True
+
+    def _on_text_changed(self, buffer: Buffer) -> None:
+        drafting = is_draft(buffer.text)
+        if drafting or self._was_drafting:
+            self._hand(_Edited(drafting))
+        self._was_drafting = drafting
+
+    def _submit(self, buffer: Buffer) -> None:
+        text = buffer.text
+        if not text.strip():
+            return
+        if is_draft(text) and not self._status.chatting:
+            self._print(system_line("Nobody to talk to yet: your message waits here until a stranger arrives."))
+            return
+        buffer.append_to_history()
+        if self._hand(_Line(text)):
+            buffer.reset()
+
+    def _key_bindings(self) -> KeyBindings:
+        bindings = KeyBindings()
+        typing_here = has_focus(DEFAULT_BUFFER)
+        line_empty = Condition(lambda: not get_app().current_buffer.text)
+
+        @bindings.add("enter", filter=typing_here)
+        def _enter(event: KeyPressEvent) -> None:
+            self._submit(event.current_buffer)
+
+        @bindings.add("c-c", filter=~is_searching)
+        def _interrupt(event: KeyPressEvent) -> None:
+            self._hand(_Quit(interrupted=True))
+
+        @bindings.add("c-d", filter=typing_here & line_empty)
+        def _end(event: KeyPressEvent) -> None:
+            self._hand(_Quit(interrupted=False))
+
+        @bindings.add("escape", "escape", filter=~is_searching)
+        def _next(event: KeyPressEvent) -> None:
+            self._hand(_Next())
+
+        return bindings
+
+
+class _logging_to:
+    """Point the root logger's terminal handlers at ``stream`` (the stdout proxy) for a while."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self._moved: list[tuple[logging.StreamHandler, object]] = []
+
+    def __enter__(self) -> None:
+        for handler in logging.getLogger().handlers:
+            if type(handler) is logging.StreamHandler and handler.stream in (sys.__stderr__, sys.__stdout__):
+                self._moved.append((handler, handler.setStream(self._stream)))
+
+    def __exit__(self, *exc_info) -> None:
+        for handler, stream in self._moved:
+            handler.setStream(stream)
+
+
+# -- the trio side ---------------------------------------------------------------------------
+
+
+def _save_terminal() -> list | None:
+    try:
+        import termios
+
+        return termios.tcgetattr(sys.stdin.fileno())
+    except (ImportError, OSError, ValueError):
+        return None
+
+
+def _restore_terminal(saved: list | None) -> None:
+    if saved is None:
+        return
+    try:
+        import termios
+
+        termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
+    except (ImportError, OSError, ValueError):
+        pass
+
+
+class _TerminalUI:
+    def __init__(self, config: NodeConfig, interrupted: list[bool]) -> None:
+        self.config = config
+        self.interrupted = interrupted
+        self.status = ChatStatus(config.interests)
+        self.typing = TypingState()
+        self.node: Node | None = None
+        self._node_scope = trio.CancelScope()
+        self._quitting = False
+        self._failure: BaseException | None = None
+        self._prompt_finished = trio.Event()
+        self._saved_terminal = _save_terminal()
+        send_inputs, self._inputs = trio.open_memory_channel[_Input](INPUT_QUEUE)
+        self.prompt = _Prompt(trio.lowlevel.current_trio_token(), send_inputs, self.status.line())
+
+    async def run(self) -> None:
+        node_error: Exception | None = None
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._run_prompt)
+                nursery.start_soon(self._watch_signals)
+                nursery.start_soon(self._serve_inputs)
+                self._greet()
+                try:
+                    with self._node_scope:
+                        async with open_node(self.config) as node:
+                            self.node = node
+                            try:
+                                await self._show_events(node)
+                            finally:
+                                self._leave()
+                except Exception as exc:  # raised below, outside the nursery, unwrapped
+                    node_error = exc
+                finally:
+                    self.node = None
+                    self.prompt.stop()
+                    with trio.CancelScope(shield=True), trio.move_on_after(PROMPT_EXIT_TIMEOUT):
+                        await self._prompt_finished.wait()
+                    nursery.cancel_scope.cancel()
+        finally:
+            _restore_terminal(self._saved_terminal)
+        if node_error is not None:
+            raise node_error
+        if self._failure is not None:
+            raise TerminalUIError(f"the terminal UI failed: {self._failure!r}") from self._failure
+
+    def _greet(self) -> None:
+        likes = f" who likes {_human_list(self.config.interests)}" if self.config.interests else ""
+        self.prompt.show(system_line(
+            f"strangers: talk to a stranger{likes}, end to end encrypted, no server in between.\n"
+            f"Be kind. {KEY_HINTS}."))
+
+    def _leave(self) -> None:
+        """The node is stopping: say so and give the terminal back right away."""
+        if self.status.phase is Phase.CHATTING:
+            self.prompt.show(FormattedText([("class:left", "You have disconnected.")]))
+        self.status.leaving()
+        self.prompt.stop()
+
+    # -- tasks ------------------------------------------------------------------------
+
+    async def _run_prompt(self) -> None:
+        try:
+            await trio.to_thread.run_sync(self.prompt.run, abandon_on_cancel=True)
+        except Exception as exc:  # prompt_toolkit failed: stop cleanly, then report it
+            logger.debug("prompt failed", exc_info=True)
+            self._failure = exc
+        finally:
+            self._prompt_finished.set()
+        if not self._quitting and not self.prompt.stop_requested:
+            await self._quit(interrupted=False)
+
+    async def _watch_signals(self) -> None:
+        """SIGINT/SIGTERM/SIGHUP: say bye and stop; a second one: leave at once."""
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+            async for signum in signals:
+                await self._quit(interrupted=signum == signal.SIGINT)
+
+    async def _show_events(self, node: Node) -> None:
+        async for event in node.events():
+            try:
+                self._on_event(event)
+            except Exception:  # a bad event must not end the chat
+                logger.exception("could not show %r", event)
+
+    def _on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Matched, events.StrangerLeft)):
+            self.typing.forget()  # a new stranger was told nothing yet
+        if self.status.apply(event):
+            self.prompt.set_status(self.status.line())
+        text = styled_event(event)
+        if text is not None:
+            self.prompt.show(text)
+
+    async def _serve_inputs(self) -> None:
+        while True:
+            deadline = self.typing.deadline()
+            item: _Input | None = None
+            with trio.move_on_at(math.inf if deadline is None else deadline):
+                item = await self._inputs.receive()
+            if item is None:
+                await self._tell_typing(self.typing.expire(trio.current_time()))
+            else:
+                await self._handle(item)
+
+    async def _handle(self, item: _Input) -> None:
+        match item:
+            case _Edited(drafting):
+                await self._tell_typing(self.typing.edited(drafting, trio.current_time()))
+            case _Line(text):
+                stopped = self.typing.submitted()
+                await self._handle_line(text)
+                await self._tell_typing(stopped)
+            case _Next():
+                if self.node is not None:
+                    await self.node.next()
+            case _Quit(interrupted):
+                await self._quit(interrupted)
+
+    async def _handle_line(self, text: str) -> None:
+        if text.strip() in HELP_COMMANDS:
+            self.prompt.show(system_line(HELP + "\n" + KEYS))
+            return
+        node = self.node
+        if node is None:
+            self.prompt.show(system_line("Still connecting to the network; one moment."))
+            return
+        if await handle_user_line(node, text):
+            self._quitting = True
+
+    async def _tell_typing(self, change: bool | None) -> None:
+        if change is not None and self.node is not None:
+            await self.node.set_typing(change)
+
+    async def _quit(self, interrupted: bool) -> None:
+        if self._quitting:
+            await self._force_exit()
+        self._quitting = True
+        self.interrupted.append(interrupted)
+        self.status.leaving()
+        self.prompt.set_status(self.status.line())
+        node = self.node
+        if node is None:
+            self._node_scope.cancel()
+        else:
+            self._nursery.start_soon(node.quit)  # keeps inputs flowing: a second Ctrl-C still works
+
+    async def _force_exit(self) -> None:
+        """Asked twice: give the terminal back and leave without waiting for anyone."""
+        self.prompt.stop()
+        with trio.move_on_after(0.5):
+            await self._prompt_finished.wait()
+        _restore_terminal(self._saved_terminal)
+        sys.stdout.flush()
+        os._exit(EXIT_INTERRUPTED)
+
+
+async def run_terminal_ui(config: NodeConfig, interrupted: list[bool]) -> None:
+    """Chat in the terminal until the person leaves (or a signal says so)."""
+    await _TerminalUI(config, interrupted).run()
