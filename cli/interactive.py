@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import errno
 import logging
 import math
 import os
 import signal
 import sys
+import termios
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -328,7 +330,7 @@ class _Prompt:
             if not self._closed:
                 self._pending.append(text)
                 return
-        print_formatted_text(text, style=STYLE)  # the prompt is gone: the terminal is ours
+        _print_now(text)  # the prompt is gone: the terminal is ours
 
     def set_status(self, status: StatusLine) -> None:
         self._status = status  # an immutable snapshot: one reference swap
@@ -365,11 +367,11 @@ class _Prompt:
         with patch_stdout(), _logging_to(sys.stderr):
             with self._lock:
                 for text in self._pending:
-                    print_formatted_text(text, style=STYLE)
+                    _print_now(text)
                 self._pending.clear()
                 self._loop = asyncio.get_running_loop()
             try:
-                await session.prompt_async(pre_run=self._started)
+                await session.prompt_async(pre_run=self._started, set_exception_handler=False)
             except EOFError:  # the terminal went away: trio sees the thread end and quits
                 pass
             finally:
@@ -392,13 +394,10 @@ class _Prompt:
             self._session.app.invalidate()
 
     def _print(self, text: FormattedText) -> None:
-        def show() -> None:
-            print_formatted_text(text, style=STYLE)
-
         if self._session is not None and self._session.app.is_running:
-            run_in_terminal(show, in_executor=False)
+            run_in_terminal(lambda: _print_now(text), in_executor=False)
         else:
-            show()
+            _print_now(text)
 
     def _toolbar(self) -> FormattedText:
         return toolbar_fragments(self._status, get_app().output.get_size().columns)
@@ -456,6 +455,13 @@ class _Prompt:
         return bindings
 
 
+def _print_now(text: FormattedText) -> None:
+    try:
+        print_formatted_text(text, style=STYLE)
+    except OSError as exc:  # the terminal went away (hangup): nobody is left to read it
+        logger.debug("not shown: %r", exc)
+
+
 class _logging_to:
     """Point the root logger's terminal handlers at ``stream`` (the stdout proxy) for a while."""
 
@@ -478,22 +484,19 @@ class _logging_to:
 
 def _save_terminal() -> list | None:
     try:
-        import termios
-
         return termios.tcgetattr(sys.stdin.fileno())
-    except (ImportError, OSError, ValueError):
+    except (termios.error, OSError, ValueError):
         return None
 
 
 def _restore_terminal(saved: list | None) -> None:
+    """Put the terminal back as we found it (prompt_toolkit does too; this is for when it could not)."""
     if saved is None:
         return
     try:
-        import termios
-
         termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
-    except (ImportError, OSError, ValueError):
-        pass
+    except (termios.error, OSError, ValueError):
+        pass  # the terminal is gone
 
 
 class _TerminalUI:
@@ -505,6 +508,9 @@ class _TerminalUI:
         self.node: Node | None = None
         self._node_scope = trio.CancelScope()
         self._quitting = False
+        """Leaving: the node was told to quit."""
+        self._interrupted = False
+        """Ctrl-C (or SIGINT) was pressed once; pressing it again leaves at once."""
         self._failure: BaseException | None = None
         self._prompt_finished = trio.Event()
         self._saved_terminal = _save_terminal()
@@ -544,17 +550,19 @@ class _TerminalUI:
             raise TerminalUIError(f"the terminal UI failed: {self._failure!r}") from self._failure
 
     def _greet(self) -> None:
-        likes = f" who likes {_human_list(self.config.interests)}" if self.config.interests else ""
-        self.prompt.show(system_line(
-            f"strangers: talk to a stranger{likes}, end to end encrypted, no server in between.\n"
-            f"Be kind. {KEY_HINTS}."))
+        self.prompt.show(system_line("Welcome to strangers! Messages are end-to-end encrypted. /help lists commands."))
 
     def _leave(self) -> None:
-        """The node is stopping: say so and give the terminal back right away."""
+        """The node is stopping: give the terminal back right away."""
+        self._say_leaving()
+        self.prompt.stop()
+
+    def _say_leaving(self) -> None:
         if self.status.phase is Phase.CHATTING:
             self.prompt.show(FormattedText([("class:left", "You have disconnected.")]))
-        self.status.leaving()
-        self.prompt.stop()
+        if self.status.phase is not Phase.LEAVING:
+            self.status.leaving()
+            self.prompt.set_status(self.status.line())
 
     # -- tasks ------------------------------------------------------------------------
 
@@ -563,14 +571,15 @@ class _TerminalUI:
             await trio.to_thread.run_sync(self.prompt.run, abandon_on_cancel=True)
         except Exception as exc:  # prompt_toolkit failed: stop cleanly, then report it
             logger.debug("prompt failed", exc_info=True)
-            self._failure = exc
+            if not (isinstance(exc, OSError) and exc.errno == errno.EIO):  # EIO: the terminal closed
+                self._failure = exc
         finally:
             self._prompt_finished.set()
-        if not self._quitting and not self.prompt.stop_requested:
+        if not self.prompt.stop_requested:
             await self._quit(interrupted=False)
 
     async def _watch_signals(self) -> None:
-        """SIGINT/SIGTERM/SIGHUP: say bye and stop; a second one: leave at once."""
+        """SIGINT, SIGTERM, SIGHUP (the terminal closed): say bye and stop."""
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
             async for signum in signals:
                 await self._quit(interrupted=signum == signal.SIGINT)
@@ -632,12 +641,16 @@ class _TerminalUI:
             await self.node.set_typing(change)
 
     async def _quit(self, interrupted: bool) -> None:
-        if self._quitting:
+        """Say bye and stop. A second Ctrl-C leaves at once (not a second SIGHUP or SIGTERM:
+        a closed terminal sends SIGHUP from the kernel and from the shell)."""
+        if interrupted and self._interrupted:
             await self._force_exit()
+        self._interrupted = self._interrupted or interrupted
+        if self._quitting:
+            return
         self._quitting = True
         self.interrupted.append(interrupted)
-        self.status.leaving()
-        self.prompt.set_status(self.status.line())
+        self._say_leaving()
         node = self.node
         if node is None:
             self._node_scope.cancel()
@@ -650,7 +663,6 @@ class _TerminalUI:
         with trio.move_on_after(0.5):
             await self._prompt_finished.wait()
         _restore_terminal(self._saved_terminal)
-        sys.stdout.flush()
         os._exit(EXIT_INTERRUPTED)
 
 

@@ -144,20 +144,24 @@ class Matcher:
         self._check_peer(peer)
         self._go("accepted")
 
-    def proposal_failed(self, peer: bytes, now: float) -> None:
-        """``peer`` refused, was unreachable or too slow: skip it for a while."""
+    def proposal_failed(self, peer: bytes, now: float, skip_for: float | None = None) -> None:
+        """``peer`` refused, was unreachable or too slow: skip it for a while.
+
+        ``skip_for`` defaults to the matcher's; a peer that was only busy for
+        a moment deserves a shorter pause than one that is not looking.
+        """
         if self.state is MatchState.MATCHED:
             return  # our proposal crossed theirs, and theirs won
         self._check_peer(peer)
         self._go("refused")
         self.peer = None
-        self._skipped[peer] = now + self.skip_for
+        self._skipped[peer] = now + (self.skip_for if skip_for is None else skip_for)
 
-    def end_chat(self, now: float) -> None:
-        """The chat is over; the stranger is skipped for a while."""
+    def end_chat(self, now: float, skip_for: float | None = None) -> None:
+        """The chat is over; the stranger is skipped for a while (``skip_for``)."""
         self._go("end_chat")
         if self.peer is not None:
-            self._skipped[self.peer] = now + self.skip_for
+            self._skipped[self.peer] = now + (self.skip_for if skip_for is None else skip_for)
         self.peer = None
 
     def stop(self) -> None:

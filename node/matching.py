@@ -67,8 +67,8 @@ class MatchService:
         self.proposals_received = 0
 
     async def propose(self, info: PeerInfo, match_id: bytes,
-                      interests: tuple[str, ...]) -> Accept | None:
-        """Ask ``info`` for a chat; the Accept, or None if refused, unreachable or slow."""
+                      interests: tuple[str, ...]) -> Accept | Refuse | None:
+        """Ask ``info`` for a chat: its Accept or Refuse, or None if unreachable or slow."""
         self.proposals_sent += 1
         if info.addrs:
             self.host.get_peerstore().add_addrs(info.peer_id, info.addrs, ADDR_TTL)
@@ -93,7 +93,7 @@ class MatchService:
                 await _close(stream)
         if isinstance(answer, Refuse) and answer.match_id == match_id:
             logger.info("candidate %s refused: %s", info.peer_id, answer.reason.value)
-            return None
+            return answer
         if isinstance(answer, Accept) and answer.match_id == match_id:
             return answer
         logger.info("candidate %s sent an unexpected answer %r", info.peer_id, answer)

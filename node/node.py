@@ -30,7 +30,8 @@ from libp2p.tools.anyio_service import background_trio_service
 from strangers.crypto.handshake import Role
 from strangers.crypto.session import ChatConnection
 from strangers.discovery.kad import StrangersDHT
-from strangers.discovery.matcher import Matcher, MatchState, Phase
+from strangers.discovery.matcher import Matcher, MatchState, Phase, Refusal
+from strangers.discovery.proposal import Accept
 from strangers.discovery.topics import advertise_keys, lookup_keys, seconds_to_next_epoch
 from strangers.errors import ConfigError, LocalProtocolError, StrangersError
 
@@ -49,6 +50,14 @@ EVENT_QUEUE = 1024
 POLL_DELAYS = (0.25, 0.5, 1.0, 1.0, 2.0)
 """Pause between two searches of the DHT while nobody fits (then the last value)."""
 READVERTISE_RETRY = 3.0
+SKIP_UNREACHABLE = 5.0
+"""Seconds before proposing again to a candidate that did not answer in time."""
+SKIP_AFTER_REFUSAL = {
+    Refusal.BUSY: 2.0,  # proposing to someone else, or chatting: may be free soon
+    Refusal.CROSSED: 2.0,
+    Refusal.NOT_LOOKING: 30.0,
+    Refusal.NO_COMMON_INTERESTS: 10.0,  # until one of us falls back to random
+}
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,7 @@ class Node:
         self._advertised_epoch_keys: set[bytes] = set()
         self._advertised_once = False
         self._chats = 0
+        self._session_established = False
         self._wake = trio.Event()
         self._stopping = False
         self.stopped = trio.Event()
@@ -230,8 +240,9 @@ class Node:
         match_id = os.urandom(16)
         self.matcher.propose(peer)
         answer = await self.matching.propose(info, match_id, self.config.interests)
-        if answer is None:
-            self.matcher.proposal_failed(peer, trio.current_time())
+        if not isinstance(answer, Accept):
+            skip = SKIP_UNREACHABLE if answer is None else SKIP_AFTER_REFUSAL[answer.reason]
+            self.matcher.proposal_failed(peer, trio.current_time(), skip)
             return self.matcher.state is not MatchState.SEARCHING
         self.matcher.proposal_accepted(peer)
         self._search_scope = None
@@ -278,7 +289,7 @@ class Node:
         if self._pending is pending:
             logger.info("proposer %s never opened the chat", pending.peer_id)
             self._pending = None
-            self.matcher.end_chat(trio.current_time())
+            self.matcher.end_chat(trio.current_time(), SKIP_UNREACHABLE)
             self.start_search()
 
     async def handle_chat_stream(self, stream) -> None:
@@ -301,7 +312,7 @@ class Node:
                 stream = await self.host.new_stream(peer_id, [TProtocol(CHAT_PROTOCOL)])
         except Exception as exc:  # the stranger vanished between accept and chat
             logger.info("could not open the chat with %s: %r", peer_id, exc)
-            self.matcher.end_chat(trio.current_time())
+            self.matcher.end_chat(trio.current_time(), SKIP_UNREACHABLE)
             self.start_search()
             return
         await self._run_chat(stream, Role.INITIATOR, peer_id, match_id, common, trio.Event())
@@ -319,11 +330,13 @@ class Node:
 
             async def established(safety_code: str) -> None:
                 self._chats += 1
+                self._session_established = True
                 await self.emit(events.Matched(peer_id.to_base58(), common, safety_code,
                                                role is Role.INITIATOR))
 
             session = ChatSession(stream, connection, on_event=self.emit, on_established=established)
             self._session = session
+            self._session_established = False
             end = await session.run()
             self._session = None
             if session.established.is_set():
@@ -332,7 +345,8 @@ class Node:
             self._session = None
             done.set()
             if self.matcher.state is MatchState.MATCHED:
-                self.matcher.end_chat(trio.current_time())
+                chatted = self._session_established
+                self.matcher.end_chat(trio.current_time(), None if chatted else SKIP_UNREACHABLE)
         if self.config.auto_next and not self._stopping:
             self.start_search()
 

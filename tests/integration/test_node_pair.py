@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 import trio
 from libp2p.peer.peerinfo import PeerInfo
 
-from strangers.discovery.matcher import MatchState
+from strangers.discovery.matcher import MatchState, Refusal
+from strangers.discovery.proposal import Accept, Refuse
 from strangers.node import NodeConfig, events, open_node
 from strangers.node.addresses import dialable_addrs
 from strangers.node.host import quiet_library_logs
@@ -73,7 +74,8 @@ async def test_a_matched_node_refuses_other_proposals():
         c.matcher.start_search(trio.current_time())
         c.matcher.propose(a.identity.peer_id.to_bytes())
         with trio.fail_after(5):
-            assert await c.matching.propose(info, os.urandom(16), ("chess",)) is None
+            answer = await c.matching.propose(info, os.urandom(16), ("chess",))
+        assert answer.reason is Refusal.BUSY
         assert a.matcher.state is MatchState.MATCHED
 
 
@@ -98,7 +100,8 @@ async def test_crossed_proposals_end_in_exactly_one_match():
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(propose, a, b)
                 nursery.start_soon(propose, b, a)
-        accepted = [peer for peer, answer in answers.items() if answer is not None]
+        accepted = [peer for peer, answer in answers.items() if isinstance(answer, Accept)]
+        assert all(isinstance(a, (Accept, Refuse)) for a in answers.values())
         assert len(accepted) == 1
         smaller = min((a, b), key=lambda n: n.identity.peer_id.to_bytes())
         assert accepted == [smaller.peer_id]  # the smaller peer id's proposal wins

@@ -346,6 +346,19 @@ def test_the_stranger_we_left_is_skipped() -> None:
     assert matcher.choose_candidate({A: ("jazz",)}, 130.0, random.Random(1)) == A
 
 
+def test_a_skip_time_given_with_the_failure_or_the_end_wins() -> None:
+    matcher = searching(0.0, skip_for=30.0)
+    matcher.propose(A)
+    matcher.proposal_failed(A, 10.0, skip_for=2.0)  # e.g. only busy for a moment
+    assert matcher.is_skipped(A, 11.9)
+    assert not matcher.is_skipped(A, 12.0)
+    matcher.propose(B)
+    matcher.proposal_accepted(B)
+    matcher.end_chat(20.0, skip_for=100.0)
+    assert matcher.is_skipped(B, 119.9)
+    assert not matcher.is_skipped(B, 120.0)
+
+
 def test_stop_skips_nobody() -> None:
     matcher = searching(0.0)
     matcher.propose(A)

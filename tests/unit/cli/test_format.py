@@ -1,0 +1,166 @@
+"""Events to ``--json`` objects (a public interface) and to the lines a person reads."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from strangers.cli.format import HELP, event_to_json, format_event
+from strangers.node import events
+
+PEER = "12D3KooWGzh8T3LSnzJyBQ6Ch5bCzVrBeHXVuN2uLFzvDJ4y8rX3"
+ADDR = f"/ip4/127.0.0.1/tcp/4001/p2p/{PEER}"
+
+
+# --- JSON: one documented object per event ------------------------------------------------
+
+
+JSON_CASES = [
+    (events.Ready(PEER, (ADDR,)), {"event": "ready", "peer_id": PEER, "addrs": [ADDR]}),
+    (events.Ready(PEER, ()), {"event": "ready", "peer_id": PEER, "addrs": []}),
+    (events.Searching(("cinema", "jazz")), {"event": "searching", "interests": ["cinema", "jazz"], "random": False}),
+    (events.Searching((), True), {"event": "searching", "interests": [], "random": True}),
+    (events.Advertised(("jazz",), 7), {"event": "advertised", "interests": ["jazz"], "peers": 7}),
+    (
+        events.Matched(PEER, ("cinema", "jazz"), "1234 5678 9012", True),
+        {"event": "matched", "peer_id": PEER, "common_interests": ["cinema", "jazz"],
+         "safety_code": "1234 5678 9012", "initiator": True},
+    ),
+    (
+        events.Matched(PEER, (), "0000", False),
+        {"event": "matched", "peer_id": PEER, "common_interests": [], "safety_code": "0000", "initiator": False},
+    ),
+    (events.MessageReceived(3, "hi\x1b[2J"), {"event": "message", "id": 3, "text": "hi\x1b[2J"}),
+    (events.Sent(4, "hello"), {"event": "sent", "id": 4, "text": "hello"}),
+    (events.Delivered(4), {"event": "delivered", "id": 4}),
+    (events.Typing(True), {"event": "typing", "active": True}),
+    (events.Typing(False), {"event": "typing", "active": False}),
+    (events.StrangerLeft("next"), {"event": "stranger_left", "reason": "next", "by_us": False}),
+    (events.StrangerLeft("quit", by_us=True), {"event": "stranger_left", "reason": "quit", "by_us": True}),
+    (events.Warning("no DHT peers yet"), {"event": "warning", "message": "no DHT peers yet"}),
+    (events.Error("bad command"), {"event": "error", "message": "bad command"}),
+    (events.Stopped(), {"event": "stopped"}),
+]
+
+
+@pytest.mark.parametrize(("event", "expected"), JSON_CASES, ids=lambda value: type(value).__name__)
+def test_event_to_json(event: events.Event, expected: dict[str, object]) -> None:
+    obj = event_to_json(event)
+    assert obj == expected
+    assert list(obj) == list(expected)  # same keys, same order
+    # exactly what a program reading the line gets back (texts are not altered in JSON)
+    assert json.loads(json.dumps(obj, ensure_ascii=False)) == expected
+
+
+def test_every_event_type_has_a_json_form_and_a_text_rule() -> None:
+    event_types = set(events.Event.__args__)  # type: ignore[attr-defined]
+    covered = {type(event) for event, _expected in JSON_CASES}
+    assert covered == event_types
+    names = {expected["event"] for _event, expected in JSON_CASES}
+    assert names == {
+        "ready", "searching", "advertised", "matched", "message", "sent", "delivered",
+        "typing", "stranger_left", "warning", "error", "stopped",
+    }
+    for event, _expected in JSON_CASES:
+        format_event(event)  # does not raise
+
+
+class NotAnEvent:
+    pass
+
+
+@pytest.mark.parametrize("function", [event_to_json, format_event])
+@pytest.mark.parametrize("thing", [NotAnEvent(), None, "ready", {"event": "ready"}])
+def test_unknown_events_are_a_type_error(function, thing: object) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TypeError, match="unknown event") as info:
+        function(thing)
+    assert repr(thing)[:20] in str(info.value)
+
+
+# --- text: what a person reads -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event", "text"),
+    [
+        (events.Ready(PEER, (ADDR,)), f"You are {PEER[-8:]} today (a new stranger every run)."),
+        (events.Searching(("jazz",)), "Looking for someone who likes jazz..."),
+        (events.Searching(("cinema", "jazz")), "Looking for someone who likes cinema and jazz..."),
+        (events.Searching(("cinema", "jazz", "chess")), "Looking for someone who likes cinema, jazz and chess..."),
+        (events.Searching(()), "Looking for a random stranger..."),
+        (events.Searching((), True), "Looking for a random stranger..."),
+        (
+            events.Searching(("jazz",), True),
+            "Nobody who shares your interests is around, so the next stranger "
+            "will be completely random. Try adding more interests!",
+        ),
+        (events.MessageReceived(1, "hi there"), "Stranger: hi there"),
+        (events.MessageReceived(1, "café 🎸 👨\u200d👩\u200d👧"), "Stranger: café 🎸 👨\u200d👩\u200d👧"),
+        (events.Sent(2, "hello"), "You: hello"),
+        (events.StrangerLeft("disconnected"), "Stranger has disconnected."),
+        (events.StrangerLeft("timeout", by_us=False), "Stranger has disconnected."),
+        (events.StrangerLeft("next", by_us=True), "You have disconnected."),
+        (events.Warning("no DHT peers yet"), "! no DHT peers yet"),
+        (events.Error("bad command"), "! error: bad command"),
+    ],
+)
+def test_format_event(event: events.Event, text: str) -> None:
+    assert format_event(event) == text
+
+
+@pytest.mark.parametrize(
+    "event", [events.Advertised(("jazz",), 3), events.Delivered(1), events.Typing(True), events.Typing(False),
+              events.Stopped()],
+    ids=lambda value: type(value).__name__,
+)
+def test_events_a_person_does_not_see(event: events.Event) -> None:
+    assert format_event(event) is None
+
+
+@pytest.mark.parametrize(
+    ("common", "line"),
+    [
+        (("jazz",), "You both like jazz."),
+        (("cinema", "jazz"), "You both like cinema and jazz."),
+        (("cinema", "jazz", "chess"), "You both like cinema, jazz and chess."),
+    ],
+)
+def test_matched_with_common_interests(common: tuple[str, ...], line: str) -> None:
+    text = format_event(events.Matched(PEER, common, "1234 5678", True))
+    assert text == "\n".join([
+        "You're now chatting with a random stranger. Say hi!",
+        line,
+        "Safety code: 1234 5678 (compare it to be sure nobody is in between)",
+    ])
+
+
+def test_matched_without_common_interests_says_nothing_about_them() -> None:
+    text = format_event(events.Matched(PEER, (), "1234 5678", False))
+    assert text == (
+        "You're now chatting with a random stranger. Say hi!\n"
+        "Safety code: 1234 5678 (compare it to be sure nobody is in between)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("\x1b[2J\x1b]0;pwned\x07", "\\x1b[2J\\x1b]0;pwned\\x07"),  # clear screen, set title, bell
+        ("hi\nStranger has disconnected.", "hi\\nStranger has disconnected."),  # a fake line of ours
+        ("over\rwrite", "over\\rwrite"),
+        ("back\x08space", "back\\x08space"),
+        ("\x9b31m", "\\x9b31m"),  # 8-bit CSI
+        ("tab\there", "tab\\there"),
+        ("\x00", "\\x00"),
+    ],
+)
+def test_a_strangers_control_characters_cannot_drive_our_terminal(text: str, shown: str) -> None:
+    line = format_event(events.MessageReceived(1, text))
+    assert line == f"Stranger: {shown}"
+    assert "\n" not in line and "\x1b" not in line and "\r" not in line
+
+
+def test_help_lists_the_commands() -> None:
+    for command in ("/next", "/quit", "/help"):
+        assert command in HELP
