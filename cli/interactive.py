@@ -462,6 +462,13 @@ def _print_now(text: FormattedText) -> None:
         logger.debug("not shown: %r", exc)
 
 
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
+
+
 class _logging_to:
     """Point the root logger's terminal handlers at ``stream`` (the stdout proxy) for a while."""
 
@@ -471,7 +478,7 @@ class _logging_to:
 
     def __enter__(self) -> None:
         for handler in logging.getLogger().handlers:
-            if type(handler) is logging.StreamHandler and handler.stream in (sys.__stderr__, sys.__stdout__):
+            if type(handler) is logging.StreamHandler and _is_terminal(handler.stream):
                 self._moved.append((handler, handler.setStream(self._stream)))
 
     def __exit__(self, *exc_info) -> None:

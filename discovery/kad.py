@@ -3,7 +3,7 @@
 py-libp2p 0.8.1's ``KadDHT`` answers requests well (routing table, provider
 store, the standard wire format), so we keep it as the *server*. Its client
 side is replaced here, because (see ``docs/performance.md`` and
-``tests/integration/test_kad_fixes.py``):
+``tests/integration/test_kad_network.py``):
 
 * ``refresh_routing_table`` floods the network (~1,900 FIND_NODE per node on
   10 nodes) at start and every 10 minutes -> :meth:`StrangersDHT.run` does a
@@ -37,8 +37,9 @@ from multiaddr import Multiaddr
 
 from strangers.errors import RemoteProtocolError
 
+from .addresses import dialable_addrs
 from .lookup import ALPHA, K_VALUE, ClosestPeersQuery
-from .streamio import read_exactly, read_uvarint_frame, uvarint
+from .streamio import StreamEnded, StreamFailed, read_exactly, read_uvarint_frame, uvarint
 
 logger = logging.getLogger(__name__)
 
@@ -156,8 +157,10 @@ class StrangersDHT(KadDHT):
                     await stream.close_write()
                     try:
                         await read_exactly(stream, 1)  # py-libp2p echoes; go closes
-                    except RemoteProtocolError:
-                        pass
+                    except StreamFailed:
+                        raise  # a reset (rate limit, overload): not stored
+                    except StreamEnded:
+                        pass  # a clean close after reading it
                     return None
                 reply_bytes = await read_uvarint_frame(stream, MAX_KAD_MESSAGE)
             finally:
@@ -315,7 +318,7 @@ class StrangersDHT(KadDHT):
     async def provide(self, key, *, closest: list[ID] | None = None) -> int:  # type: ignore[override]
         """Announce ourselves as a provider of ``key``; returns how many peers took it."""
         raw = key if isinstance(key, bytes) else _encode_key(key)
-        addrs = self.host.get_transport_addrs()
+        addrs = dialable_addrs(self.host)
         self.provider_store.add_provider(raw, PeerInfo(self.local_peer_id, addrs))
         if closest is None:
             closest = (await self.lookup(raw)).closest

@@ -240,6 +240,8 @@ class Matcher:
         """Answer a proposal from ``peer``; on acceptance we are MATCHED with it."""
         if self.state is MatchState.IDLE:
             return Decision(False, Refusal.NOT_LOOKING)
+        if self.is_skipped(peer, now):
+            return Decision(False, Refusal.BUSY)  # e.g. the stranger we just left
         if self.state is MatchState.MATCHED:
             return Decision(False, Refusal.BUSY)
         if self.state is MatchState.PROPOSING:

@@ -16,6 +16,10 @@ class StreamEnded(RemoteProtocolError):
     """The peer closed or reset the stream before the expected data arrived."""
 
 
+class StreamFailed(StreamEnded):
+    """The stream was reset or broke (not a clean end)."""
+
+
 async def read_exactly(stream: object, count: int) -> bytes:
     """Read exactly ``count`` bytes or raise StreamEnded."""
     chunks: list[bytes] = []
@@ -26,7 +30,7 @@ async def read_exactly(stream: object, count: int) -> bytes:
         except StreamEOF:
             chunk = b""
         except StreamError as exc:
-            raise StreamEnded(f"stream failed: {exc or type(exc).__name__}") from None
+            raise StreamFailed(f"stream failed: {exc or type(exc).__name__}") from None
         if not chunk:
             raise StreamEnded(f"stream ended {missing} bytes short of {count}")
         chunks.append(chunk)
@@ -41,7 +45,7 @@ async def read_some(stream: object, max_bytes: int) -> bytes:
     except StreamEOF:
         return b""
     except StreamError as exc:
-        raise StreamEnded(f"stream failed: {exc or type(exc).__name__}") from None
+        raise StreamFailed(f"stream failed: {exc or type(exc).__name__}") from None
 
 
 async def read_uvarint_frame(stream: object, max_length: int) -> bytes:

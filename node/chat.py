@@ -180,9 +180,11 @@ class ChatSession:
                 return
 
     async def _read_loop(self) -> ChatEnd:
-        timeout = HANDSHAKE_TIMEOUT
+        handshake_deadline = trio.current_time() + HANDSHAKE_TIMEOUT
         while True:
-            with trio.fail_after(timeout):
+            deadline = (trio.current_time() + IDLE_TIMEOUT if self.established.is_set()
+                        else handshake_deadline)
+            with trio.fail_at(deadline):
                 try:
                     data = await read_some(self._stream, MAX_FRAME + 4)
                 except Exception as exc:
@@ -200,8 +202,6 @@ class ChatSession:
                 end = await self._dispatch(event)
                 if end is not None:
                     return end
-            if self.established.is_set():
-                timeout = IDLE_TIMEOUT
 
     async def _dispatch(self, event) -> ChatEnd | None:
         if isinstance(event, Established):

@@ -33,15 +33,17 @@ from strangers.discovery.kad import StrangersDHT
 from strangers.discovery.matcher import Matcher, MatchState, Phase, Refusal
 from strangers.discovery.proposal import Accept
 from strangers.discovery.topics import advertise_keys, lookup_keys, seconds_to_next_epoch
-from strangers.errors import ConfigError, LocalProtocolError, StrangersError
+from libp2p.crypto.keys import KeyType
+
+from strangers.errors import ConfigError, LocalProtocolError, RemoteProtocolError, StrangersError
 
 from . import events
-from .addresses import dialable_addrs
+from strangers.discovery.addresses import dialable_addrs
 from .chat import CHAT_PROTOCOL, ChatSession
 from .config import NodeConfig
 from .host import build_host, ensure_port_free
 from .identity import Identity, fresh_identity, load_or_create_identity
-from .matching import MATCH_PROTOCOL, MatchService, PendingMatch
+from .matching import CHAT_OPEN_TIMEOUT, MATCH_PROTOCOL, MatchService, PendingMatch
 from .mdns import LocalDiscovery
 
 logger = logging.getLogger(__name__)
@@ -172,7 +174,8 @@ class Node:
 
     async def _search(self, scope: trio.CancelScope) -> None:
         with scope:
-            await self.emit(events.Searching(self.config.interests, self.matcher.phase(trio.current_time()) is Phase.RANDOM and bool(self.config.interests)))
+            await self.emit(events.Searching(
+                self.config.interests, self.matcher.phase(trio.current_time()) is Phase.RANDOM))
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._advertise_loop)
                 await self._poll_loop()
@@ -180,7 +183,7 @@ class Node:
 
     async def _poll_loop(self) -> None:
         attempt = 0
-        told_random = not self.config.interests
+        told_random = self.matcher.phase(trio.current_time()) is Phase.RANDOM
         while self.matcher.state is MatchState.SEARCHING:
             now = trio.current_time()
             phase = self.matcher.phase(now)
@@ -240,6 +243,10 @@ class Node:
         match_id = os.urandom(16)
         self.matcher.propose(peer)
         answer = await self.matching.propose(info, match_id, self.config.interests)
+        if self.matcher.state is not MatchState.PROPOSING or self.matcher.peer != peer:
+            # Meanwhile we accepted this peer's own proposal (or another's):
+            # that match stands; this late accept is ignored.
+            return self.matcher.state is not MatchState.SEARCHING
         if not isinstance(answer, Accept):
             skip = SKIP_UNREACHABLE if answer is None else SKIP_AFTER_REFUSAL[answer.reason]
             self.matcher.proposal_failed(peer, trio.current_time(), skip)
@@ -308,7 +315,7 @@ class Node:
 
     async def _run_initiator(self, peer_id: ID, match_id: bytes, common: tuple[str, ...]) -> None:
         try:
-            with trio.fail_after(5.0):
+            with trio.fail_after(CHAT_OPEN_TIMEOUT):
                 stream = await self.host.new_stream(peer_id, [TProtocol(CHAT_PROTOCOL)])
         except Exception as exc:  # the stranger vanished between accept and chat
             logger.info("could not open the chat with %s: %r", peer_id, exc)
@@ -320,13 +327,21 @@ class Node:
     async def _run_chat(self, stream, role: Role, peer_id: ID, match_id: bytes,
                         common: tuple[str, ...], done: trio.Event) -> None:
         try:
-            connection = ChatConnection(
-                role=role,
-                match_id=match_id,
-                local_identity=self.identity.signing_key,
-                remote_identity=peer_id.extract_public_key().to_bytes(),
-                rng=os.urandom,
-            )
+            try:
+                remote_key = peer_id.extract_public_key()
+                if remote_key is None or remote_key.get_type() != KeyType.Ed25519:
+                    raise RemoteProtocolError(f"stranger {peer_id} has no Ed25519 identity")
+                connection = ChatConnection(
+                    role=role,
+                    match_id=match_id,
+                    local_identity=self.identity.signing_key,
+                    remote_identity=remote_key.to_bytes(),
+                    rng=os.urandom,
+                )
+            except Exception as exc:  # a peer id we cannot build a chat with
+                logger.info("chat with %s refused: %r", peer_id, exc)
+                await _reset(stream)
+                return
 
             async def established(safety_code: str) -> None:
                 self._chats += 1

@@ -11,7 +11,7 @@ from libp2p.peer.peerinfo import PeerInfo
 from strangers.discovery.matcher import MatchState, Refusal
 from strangers.discovery.proposal import Accept, Refuse
 from strangers.node import NodeConfig, events, open_node
-from strangers.node.addresses import dialable_addrs
+from strangers.discovery.addresses import dialable_addrs
 from strangers.node.host import quiet_library_logs
 
 LOOPBACK = ("/ip4/127.0.0.1/tcp/0",)

@@ -1,0 +1,284 @@
+"""The terminal UI, end to end: the real ``strangers`` executable in tmux, chatting with a
+``--json`` stranger, over a private DHT of one ``strangers serve`` node on 127.0.0.1.
+
+We read the screen with ``tmux capture-pane`` and drive the keyboard with ``tmux send-keys``.
+Never the default bootstrap list, never mDNS: no test traffic leaves this machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+TMUX = shutil.which("tmux")
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(TMUX is None, reason="tmux is not installed (apt-get install -y tmux)"),
+]
+
+LOCAL = "/ip4/127.0.0.1/tcp/0"
+MATCH_TIMEOUT = 30.0
+STEP_TIMEOUT = 10.0
+UTF8 = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+
+
+def strangers_command() -> list[str]:
+    """The installed ``strangers`` next to this Python, else on PATH, else ``python -m strangers``."""
+    beside = Path(sys.executable).with_name("strangers")
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("strangers")
+    return [found] if found else [sys.executable, "-m", "strangers"]
+
+
+class JsonPeer:
+    """A ``strangers ... --json`` subprocess: commands on stdin, events read from stdout."""
+
+    def __init__(self, args: list[str], stderr_path: Path) -> None:
+        self._stderr = stderr_path.open("w")
+        self.process = subprocess.Popen(
+            [*strangers_command(), *args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+            text=True, encoding="utf-8", bufsize=1,
+        )
+        self._events: queue.Queue[dict | None] = queue.Queue()
+        self.seen: list[dict] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._events.put(json.loads(line))
+        self._events.put(None)
+
+    def send(self, command: dict) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+
+    def expect(self, event: str, timeout: float = STEP_TIMEOUT, **fields) -> dict:
+        """The next ``event`` with these ``fields`` (skipping others), within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                obj = self._events.get(timeout=max(left, 0))
+            except queue.Empty:
+                raise AssertionError(f"no {event} {fields} within {timeout}s; saw {self.seen}") from None
+            if obj is None:
+                raise AssertionError(f"the process ended before {event} {fields}; saw {self.seen}")
+            self.seen.append(obj)
+            if obj.get("event") == event and all(obj.get(k) == v for k, v in fields.items()):
+                return obj
+
+    def wait_exit(self, timeout: float = STEP_TIMEOUT) -> int:
+        return self.process.wait(timeout)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._stderr.close()
+
+
+class TmuxPane:
+    """One program in a detached tmux session on a private server socket."""
+
+    def __init__(self, command: list[str], workdir: Path, width: int = 110, height: int = 30) -> None:
+        self._socket = str(workdir / "tmux.sock")
+        config = workdir / "tmux.conf"
+        config.write_text("set -g remain-on-exit on\nset -g history-limit 10000\n")
+        self._env = {**os.environ, **UTF8, "TERM": os.environ.get("TERM") or "xterm-256color"}
+        self._tmux(
+            "-f", str(config), "new-session", "-d", "-s", "ui", "-x", str(width), "-y", str(height),
+            *(arg for key, value in UTF8.items() for arg in ("-e", f"{key}={value}")),
+            *command,
+        )
+        self.pid = int(self._tmux("display-message", "-p", "-t", "ui", "#{pane_pid}"))
+
+    def _tmux(self, *args: str) -> str:
+        assert TMUX is not None
+        done = subprocess.run([TMUX, "-u", "-S", self._socket, *args], env=self._env,
+                              capture_output=True, text=True, timeout=STEP_TIMEOUT)
+        if done.returncode != 0:
+            raise AssertionError(f"tmux {shlex.join(args)} failed: {done.stderr.strip()}")
+        return done.stdout.strip()
+
+    def screen(self) -> str:
+        """Everything the pane showed, scrollback included, wrapped lines joined."""
+        return self._tmux("capture-pane", "-p", "-J", "-S", "-", "-t", "ui")
+
+    def visible(self) -> str:
+        return self._tmux("capture-pane", "-p", "-t", "ui")
+
+    def type(self, text: str) -> None:
+        self._tmux("send-keys", "-t", "ui", "-l", text)
+
+    def press(self, *keys: str) -> None:
+        self._tmux("send-keys", "-t", "ui", *keys)
+
+    def wait_until(self, what: str, check: Callable[[], bool], timeout: float = STEP_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what}: not within {timeout}s; the screen:\n{self.visible()}")
+            time.sleep(0.05)
+
+    def wait_for(self, text: str, timeout: float = STEP_TIMEOUT) -> None:
+        self.wait_until(f"{text!r} on screen", lambda: text in self.screen(), timeout)
+
+    def dead_status(self) -> int | None:
+        """The program's exit status once it ended (128 + N if killed by signal N), else None."""
+        dead, status, killed_by = (self._tmux(
+            "display-message", "-p", "-t", "ui",
+            "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}") + "::").split(":")[:3]
+        if dead != "1":
+            return None
+        if killed_by:
+            return 128 + int(killed_by)
+        return int(status) if status else None  # not reaped yet
+
+    def wait_exit(self, timeout: float = STEP_TIMEOUT) -> int:
+        self.wait_until("the program exits", lambda: self.dead_status() is not None, timeout)
+        status = self.dead_status()
+        assert status is not None
+        return status
+
+    def close(self) -> None:
+        try:
+            self._tmux("kill-server")
+        except AssertionError:
+            pass  # already gone
+        deadline = time.monotonic() + 5
+        while _alive(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(self.pid):
+            os.kill(self.pid, 9)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").exists() and " Z " not in Path(f"/proc/{pid}/stat").read_text()
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    # short: a unix socket path must fit in ~100 bytes
+    with tempfile.TemporaryDirectory(prefix="strangers-tui-") as path:
+        yield Path(path)
+
+
+@pytest.fixture
+def bootstrap(workdir: Path) -> Iterator[str]:
+    """A private one-node DHT; its address."""
+    serve = JsonPeer(["serve", "--json", "--listen", LOCAL, "--no-bootstrap", "--no-mdns"],
+                     workdir / "serve.err")
+    try:
+        yield serve.expect("ready")["addrs"][0]
+    finally:
+        serve.close()
+
+
+@pytest.fixture
+def stranger(workdir: Path, bootstrap: str) -> Iterator[JsonPeer]:
+    peer = JsonPeer(["chat", "--json", "-i", "cinema", "--listen", LOCAL,
+                     "--bootstrap", bootstrap, "--no-mdns"], workdir / "stranger.err")
+    try:
+        yield peer
+    finally:
+        peer.close()
+
+
+@pytest.fixture
+def pane(workdir: Path, bootstrap: str, stranger: JsonPeer) -> Iterator[TmuxPane]:
+    command = [*strangers_command(), "chat", "-i", "cinema", "--listen", LOCAL,
+               "--bootstrap", bootstrap, "--no-mdns"]
+    ui = TmuxPane(command, workdir)
+    try:
+        yield ui
+    finally:
+        ui.close()
+
+
+def _matched(pane: TmuxPane, stranger: JsonPeer) -> dict:
+    pane.wait_for("You both like cinema", timeout=MATCH_TIMEOUT)
+    matched = stranger.expect("matched", timeout=MATCH_TIMEOUT, common_interests=["cinema"])
+    code = matched["safety_code"]
+    pane.wait_for(f"Safety code: {code}")
+    pane.wait_for(f"Chatting with a stranger · you both like cinema · safety code {code}")
+    return matched
+
+
+def test_a_chat_in_the_terminal(pane: TmuxPane, stranger: JsonPeer) -> None:
+    _matched(pane, stranger)
+
+    pane.type("hi there")
+    stranger.expect("typing", active=True)
+    pane.press("Enter")
+    stranger.expect("message", text="hi there")
+    stranger.expect("typing", active=False)  # a sent line is no longer being typed
+    pane.wait_for("You: hi there")
+
+    stranger.send({"cmd": "typing", "active": True})
+    pane.wait_for("Stranger is typing...")
+    stranger.send({"cmd": "send", "text": "hello tui"})
+    pane.wait_for("Stranger: hello tui")
+    pane.wait_until("the typing notice is gone", lambda: "Stranger is typing..." not in pane.visible())
+
+    pane.type("/help")
+    pane.press("Enter")
+    pane.wait_for("/next   leave this stranger")
+    pane.wait_for("Esc Esc      leave this stranger")
+    assert "You: /help" not in pane.screen()
+
+    stranger.send({"cmd": "quit"})
+    pane.wait_for("Stranger has disconnected.")
+    assert stranger.wait_exit() == 0
+    pane.wait_for("Stranger has disconnected. Looking for the next one...")
+
+    pane.type("/quit")
+    pane.press("Enter")
+    assert pane.wait_exit() == 0
+
+
+def test_ctrl_d_says_bye(pane: TmuxPane, stranger: JsonPeer) -> None:
+    _matched(pane, stranger)
+    pane.type("x")
+    stranger.expect("typing", active=True)
+    pane.press("BSpace")  # an emptied line is no longer being typed
+    stranger.expect("typing", active=False)
+
+    pane.press("C-d")
+    stranger.expect("stranger_left", reason="quit")
+    assert pane.wait_exit() == 0
+    assert "You have disconnected." in pane.screen()
+
+
+def test_escape_twice_is_next_and_ctrl_c_quits(pane: TmuxPane, stranger: JsonPeer) -> None:
+    _matched(pane, stranger)
+    pane.press("Escape", "Escape")
+    stranger.expect("stranger_left", reason="next")
+    pane.wait_for("Looking for the next one...")
+
+    pane.press("C-c")
+    assert pane.wait_exit() == 130  # interrupted, like any Ctrl-C
