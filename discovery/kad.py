@@ -52,6 +52,7 @@ LEARNED_ADDR_TTL = 600
 MAINTENANCE_INTERVAL = 60.0
 REFRESH_INTERVAL = 600.0
 BOOTSTRAP_ATTEMPTS = 5
+INBOUND_STREAMS = 64
 
 
 @dataclass
@@ -91,6 +92,9 @@ class StrangersDHT(KadDHT):
         parallelism: int = ALPHA,
     ) -> None:
         super().__init__(host, mode, enable_random_walk=False)
+        # py-libp2p resets inbound DHT streams beyond 12 at once; a bootstrap
+        # node that a crowd joins through needs more room than that.
+        self._inbound_limiter = trio.CapacityLimiter(INBOUND_STREAMS)
         self.rpc_timeout = rpc_timeout
         self.parallelism = parallelism
         self.stats = KadStatistics()
@@ -115,6 +119,12 @@ class StrangersDHT(KadDHT):
 
     async def bootstrap(self, seeds: list[PeerInfo], *, timeout: float = 5.0) -> int:
         """Connect to ``seeds`` and fill the routing table; returns seeds reached."""
+        reached = await self.connect_seeds(seeds, timeout=timeout)
+        await self.fill_table(reached)
+        return reached
+
+    async def connect_seeds(self, seeds: list[PeerInfo], *, timeout: float = 5.0) -> int:
+        """Dial ``seeds`` in parallel; returns how many answered."""
         reached = 0
 
         async def connect(seed: PeerInfo) -> None:
@@ -132,6 +142,10 @@ class StrangersDHT(KadDHT):
         async with trio.open_nursery() as nursery:
             for seed in seeds:
                 nursery.start_soon(connect, seed)
+        return reached
+
+    async def fill_table(self, reached: int = 1) -> None:
+        """A self-lookup and a random lookup through the connected seeds."""
         # A busy seed resets streams beyond its inbound limit (12 at once in
         # py-libp2p), so a crowd that starts together must retry with jitter.
         for attempt in range(BOOTSTRAP_ATTEMPTS):
@@ -141,7 +155,6 @@ class StrangersDHT(KadDHT):
             if self.routing_table.size():
                 break
             await trio.sleep(random.uniform(0.05, 0.2) * 2**attempt)
-        return reached
 
     # -- one RPC -----------------------------------------------------------------
 

@@ -404,7 +404,13 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
             local = LocalDiscovery(host, dht) if config.mdns else None
             if local is not None:
                 await nursery.start(local.serve)
-            reached = await dht.bootstrap(list(config.bootstrap_peers)) if config.bootstrap_peers else 0
+            reached = 0
+            if config.bootstrap_peers:
+                # Ready once a seed answers; the routing table fills in the
+                # background (the first searches walk the network through the
+                # seed anyway), so start-up does not wait for two lookups.
+                reached = await dht.connect_seeds(list(config.bootstrap_peers))
+                nursery.start_soon(dht.fill_table, reached)
             await node.emit(events.Ready(node.peer_id, tuple(node.addrs)))
             if config.bootstrap_peers and not reached:
                 where = "the default public bootstrap peers" if config.uses_default_bootstrap else "the --bootstrap peers"
