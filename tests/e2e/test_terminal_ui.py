@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -99,19 +101,27 @@ class JsonPeer:
 
 
 class TmuxPane:
-    """One program in a detached tmux session on a private server socket."""
+    """One program in a detached tmux session on a private server socket.
+
+    The program runs under ``sh``, which prints its exit status when it ends: tmux's own
+    ``#{pane_dead_status}`` is not reliable (tmux built with utempter can miss the SIGCHLD,
+    tmux/tmux#311 and #4559), and this is also what a person sees in a real terminal.
+    """
+
+    EXIT_STATUS = re.compile(r"\[strangers exited with status (\d+)\]")
 
     def __init__(self, command: list[str], workdir: Path, width: int = 110, height: int = 30) -> None:
         self._socket = str(workdir / "tmux.sock")
         config = workdir / "tmux.conf"
         config.write_text("set -g remain-on-exit on\nset -g history-limit 10000\n")
         self._env = {**os.environ, **UTF8, "TERM": os.environ.get("TERM") or "xterm-256color"}
+        wrapper = ["sh", "-c", '"$@"; echo "[strangers exited with status $?]"', "sh", *command]
         self._tmux(
             "-f", str(config), "new-session", "-d", "-s", "ui", "-x", str(width), "-y", str(height),
             *(arg for key, value in UTF8.items() for arg in ("-e", f"{key}={value}")),
-            *command,
+            *wrapper,
         )
-        self.pid = int(self._tmux("display-message", "-p", "-t", "ui", "#{pane_pid}"))
+        self._shell = int(self._tmux("display-message", "-p", "-t", "ui", "#{pane_pid}"))
 
     def _tmux(self, *args: str) -> str:
         assert TMUX is not None
@@ -144,41 +154,41 @@ class TmuxPane:
     def wait_for(self, text: str, timeout: float = STEP_TIMEOUT) -> None:
         self.wait_until(f"{text!r} on screen", lambda: text in self.screen(), timeout)
 
-    def dead_status(self) -> int | None:
-        """The program's exit status once it ended (128 + N if killed by signal N), else None."""
-        dead, status, killed_by = (self._tmux(
-            "display-message", "-p", "-t", "ui",
-            "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}") + "::").split(":")[:3]
-        if dead != "1":
-            return None
-        if killed_by:
-            return 128 + int(killed_by)
-        return int(status) if status else None  # not reaped yet
-
     def wait_exit(self, timeout: float = STEP_TIMEOUT) -> int:
-        self.wait_until("the program exits", lambda: self.dead_status() is not None, timeout)
-        status = self.dead_status()
-        assert status is not None
-        return status
+        """The program's exit status, once it ended."""
+        self.wait_until("the program exits", lambda: self.EXIT_STATUS.search(self.screen()) is not None,
+                        timeout)
+        found = self.EXIT_STATUS.search(self.screen())
+        assert found is not None
+        return int(found.group(1))
 
     def close(self) -> None:
+        children = _children(self._shell)
         try:
-            self._tmux("kill-server")
+            self._tmux("kill-server")  # SIGHUP to whatever still runs in the pane
         except AssertionError:
             pass  # already gone
-        deadline = time.monotonic() + 5
-        while _alive(self.pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _alive(self.pid):
-            os.kill(self.pid, 9)
+        for pid in children:
+            deadline = time.monotonic() + 5
+            while _running(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
-def _alive(pid: int) -> bool:
+def _children(pid: int) -> list[int]:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
         return False
-    return Path(f"/proc/{pid}/stat").exists() and " Z " not in Path(f"/proc/{pid}/stat").read_text()
+    return state != "Z"
 
 
 @pytest.fixture
