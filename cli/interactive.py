@@ -24,11 +24,15 @@ import errno
 import logging
 import math
 import os
+import shutil
 import signal
 import sys
 import termios
+import textwrap
 import threading
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import trio
@@ -47,7 +51,7 @@ from prompt_toolkit.utils import get_cwidth
 from strangers.errors import StrangersError
 from strangers.node import Node, NodeConfig, events, open_node
 
-from .format import HELP, format_event
+from .format import HELP, _human_list, format_event
 from .session import handle_user_line
 from .typing_state import TypingState, is_draft
 
@@ -144,24 +148,33 @@ def clean_text(text: str) -> str:
     )
 
 
-def _said(style: str, label: str, text: str) -> FormattedText:
-    indent = "\n" + " " * (len(label) + 1)
-    return FormattedText([(f"class:{style}", label), ("", " " + clean_text(text).replace("\n", indent))])
+def wrap(text: str, width: int, indent: int = 0) -> str:
+    """``text`` broken into lines at word boundaries, fitting ``width`` columns after ``indent``."""
+    room = max(width - indent - 1, 20)
+    lines = [line for paragraph in text.split("\n")
+             for line in (textwrap.wrap(paragraph, room, break_on_hyphens=False) or [""])]
+    return ("\n" + " " * indent).join(lines)
 
 
-def styled_event(event: events.Event) -> FormattedText | None:
-    """The lines shown above the prompt for ``event``, styled (None: nothing to show)."""
+def _said(style: str, label: str, text: str, width: int) -> FormattedText:
+    return FormattedText([(f"class:{style}", label),
+                          ("", " " + wrap(clean_text(text), width, indent=len(label) + 1))])
+
+
+def styled_event(event: events.Event, width: int = 80) -> FormattedText | None:
+    """The lines shown above the prompt for ``event``, styled and wrapped to ``width`` columns
+    (None: nothing to show)."""
     if isinstance(event, events.MessageReceived):
-        return _said("stranger", "Stranger:", event.text)
+        return _said("stranger", "Stranger:", event.text, width)
     if isinstance(event, events.Sent):
-        return _said("you", "You:", event.text)
+        return _said("you", "You:", event.text, width)
     text = format_event(event)
     if text is None:
         return None
-    text = clean_text(text)
+    lines = [wrap(line, width) for line in clean_text(text).split("\n")]
     if isinstance(event, events.Matched):
-        first, *middle, last = text.split("\n")
-        fragments = [("class:greeting", first)]
+        first, *middle, last = lines
+        fragments = [("class:greeting", "\n" + first)]  # a blank line sets each chat apart
         fragments += [("class:common", "\n" + line) for line in middle]
         fragments.append(("class:safety", "\n" + last))
         return FormattedText(fragments)
@@ -170,15 +183,11 @@ def styled_event(event: events.Event) -> FormattedText | None:
         events.Warning: "class:warning",
         events.Error: "class:error",
     }.get(type(event), "class:system")
-    return FormattedText([(style, text)])
+    return FormattedText([(style, "\n".join(lines))])
 
 
 def system_line(text: str) -> FormattedText:
     return FormattedText([("class:system", text)])
-
-
-def _human_list(items: tuple[str, ...]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 class Phase(enum.Enum):
@@ -200,7 +209,8 @@ class StatusLine:
 
     phase: Phase
     headline: str
-    details: str = ""
+    details: tuple[str, ...] = ()
+    """Shown after the headline, the first ones left out when the line is too narrow."""
     style: str = "starting"
 
     @property
@@ -260,11 +270,11 @@ class ChatStatus:
             case Phase.LEAVING:
                 return StatusLine(self.phase, "Saying goodbye...")
             case Phase.CHATTING:
-                details = [f"you both like {_human_list(self.common)}"] if self.common else []
-                details.append(f"safety code {self.safety_code}")
+                common = (f"you both like {_human_list(self.common)}",) if self.common else ()
+                details = (*common, f"safety code {self.safety_code}")
                 if self.stranger_typing:
-                    return StatusLine(self.phase, "Stranger is typing...", " · ".join(details), "typing")
-                return StatusLine(self.phase, "Chatting with a stranger", " · ".join(details), "chatting")
+                    return StatusLine(self.phase, "Stranger is typing...", details, "typing")
+                return StatusLine(self.phase, "Chatting with a stranger", details, "chatting")
         if self.ended is not None:
             return StatusLine(self.phase, f"{self.ended} Looking for the next one...", style="left")
         if self.random and self.interests:
@@ -277,18 +287,17 @@ class ChatStatus:
 
 
 def toolbar_fragments(status: StatusLine, width: int) -> FormattedText:
-    """The bottom toolbar: the status, its details, and the keys on the right when they fit."""
-    fragments = [(f"class:toolbar.{status.style}", " " + status.headline)]
-    used = 1 + get_cwidth(status.headline)
-    if status.details:
-        details = " · " + status.details
-        fragments.append(("class:toolbar.details", details))
-        used += get_cwidth(details)
+    """The bottom toolbar: the status, the details that fit, and the keys on the right if they fit."""
+    details = status.details
+    while details and 1 + get_cwidth(" · ".join((status.headline, *details))) > width:
+        details = details[1:]
+    text = " · ".join((status.headline, *details))
+    fragments = [(f"class:toolbar.{status.style}", " " + status.headline),
+                 ("class:toolbar.details", text[len(status.headline):])]
     hints = KEY_HINTS + " "
-    gap = width - used - get_cwidth(hints)
+    gap = width - 1 - get_cwidth(text) - get_cwidth(hints)
     if gap >= 2:
-        fragments.append(("", " " * gap))
-        fragments.append(("class:toolbar.keys", hints))
+        fragments += [("", " " * gap), ("class:toolbar.keys", hints)]
     return FormattedText(fragments)
 
 
@@ -364,7 +373,7 @@ class _Prompt:
         )
         self._session = session
         session.default_buffer.on_text_changed += self._on_text_changed
-        with patch_stdout(), _logging_to(sys.stderr):
+        with patch_stdout(), _logs_above_prompt():
             with self._lock:
                 for text in self._pending:
                     _print_now(text)
@@ -469,24 +478,16 @@ def _is_terminal(stream) -> bool:
         return False
 
 
-class _logging_to:
-    """Point the root logger's terminal handlers at ``stream`` (the stdout proxy) for a while."""
-
-    def __init__(self, stream) -> None:
-        self._stream = stream
-        self._moved: list[tuple[logging.StreamHandler, object]] = []
-
-    def __enter__(self) -> None:
-        for handler in logging.getLogger().handlers:
-            if type(handler) is logging.StreamHandler and _is_terminal(handler.stream):
-                self._moved.append((handler, handler.setStream(self._stream)))
-
-    def __exit__(self, *exc_info) -> None:
-        for handler, stream in self._moved:
+@contextmanager
+def _logs_above_prompt() -> Iterator[None]:
+    """Send the log lines meant for the terminal (``-v``) through the stdout proxy, above the prompt."""
+    moved = [(handler, handler.setStream(sys.stderr)) for handler in logging.getLogger().handlers
+             if type(handler) is logging.StreamHandler and _is_terminal(handler.stream)]
+    try:
+        yield
+    finally:
+        for handler, stream in moved:
             handler.setStream(stream)
-
-
-# -- the trio side ---------------------------------------------------------------------------
 
 
 def _save_terminal() -> list | None:
@@ -603,7 +604,7 @@ class _TerminalUI:
             self.typing.forget()  # a new stranger was told nothing yet
         if self.status.apply(event):
             self.prompt.set_status(self.status.line())
-        text = styled_event(event)
+        text = styled_event(event, shutil.get_terminal_size().columns)
         if text is not None:
             self.prompt.show(text)
 
