@@ -31,7 +31,7 @@ import termios
 import textwrap
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -83,7 +83,6 @@ STYLE = Style.from_dict({
     "error": "ansired",
     "prompt": "bold",
     "bottom-toolbar": "noreverse bg:#262626 #d0d0d0",
-    "bottom-toolbar.text": "",
     "toolbar.starting": "#d0d0d0",
     "toolbar.searching": "#87afff",
     "toolbar.chatting": "#87d787 bold",
@@ -350,7 +349,7 @@ class _Prompt:
         self._stop_requested.set()
         self._call(self._exit)
 
-    def _call(self, callback) -> None:
+    def _call(self, callback: Callable[[], None]) -> None:
         with self._lock:
             if self._loop is not None:
                 self._loop.call_soon_threadsafe(callback)

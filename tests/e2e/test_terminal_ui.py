@@ -7,22 +7,20 @@ Never the default bootstrap list, never mDNS: no test traffic leaves this machin
 
 from __future__ import annotations
 
-import json
 import os
-import queue
 import re
 import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from strangers.testing import LOOPBACK, Strangers, chat, serve, strangers_command
 
 TMUX = shutil.which("tmux")
 
@@ -31,73 +29,9 @@ pytestmark = [
     pytest.mark.skipif(TMUX is None, reason="tmux is not installed (apt-get install -y tmux)"),
 ]
 
-LOCAL = "/ip4/127.0.0.1/tcp/0"
 MATCH_TIMEOUT = 30.0
 STEP_TIMEOUT = 10.0
 UTF8 = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
-
-
-def strangers_command() -> list[str]:
-    """The installed ``strangers`` next to this Python, else on PATH, else ``python -m strangers``."""
-    beside = Path(sys.executable).with_name("strangers")
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("strangers")
-    return [found] if found else [sys.executable, "-m", "strangers"]
-
-
-class JsonPeer:
-    """A ``strangers ... --json`` subprocess: commands on stdin, events read from stdout."""
-
-    def __init__(self, args: list[str], stderr_path: Path) -> None:
-        self._stderr = stderr_path.open("w")
-        self.process = subprocess.Popen(
-            [*strangers_command(), *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-            text=True, encoding="utf-8", bufsize=1,
-        )
-        self._events: queue.Queue[dict | None] = queue.Queue()
-        self.seen: list[dict] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._events.put(json.loads(line))
-        self._events.put(None)
-
-    def send(self, command: dict) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(command) + "\n")
-        self.process.stdin.flush()
-
-    def expect(self, event: str, timeout: float = STEP_TIMEOUT, **fields) -> dict:
-        """The next ``event`` with these ``fields`` (skipping others), within ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            try:
-                obj = self._events.get(timeout=max(left, 0))
-            except queue.Empty:
-                raise AssertionError(f"no {event} {fields} within {timeout}s; saw {self.seen}") from None
-            if obj is None:
-                raise AssertionError(f"the process ended before {event} {fields}; saw {self.seen}")
-            self.seen.append(obj)
-            if obj.get("event") == event and all(obj.get(k) == v for k, v in fields.items()):
-                return obj
-
-    def wait_exit(self, timeout: float = STEP_TIMEOUT) -> int:
-        return self.process.wait(timeout)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self._stderr.close()
 
 
 class TmuxPane:
@@ -199,54 +133,50 @@ def workdir() -> Iterator[Path]:
 
 
 @pytest.fixture
-def bootstrap(workdir: Path) -> Iterator[str]:
+def bootstrap(procs: list[Strangers]) -> str:
     """A private one-node DHT; its address."""
-    serve = JsonPeer(["serve", "--json", "--listen", LOCAL, "--no-bootstrap", "--no-mdns"],
-                     workdir / "serve.err")
-    try:
-        yield serve.expect("ready")["addrs"][0]
-    finally:
-        serve.close()
+    node, addr = serve()
+    procs.append(node)
+    return addr
 
 
 @pytest.fixture
-def stranger(workdir: Path, bootstrap: str) -> Iterator[JsonPeer]:
-    peer = JsonPeer(["chat", "--json", "-i", "cinema", "--listen", LOCAL,
-                     "--bootstrap", bootstrap, "--no-mdns"], workdir / "stranger.err")
-    try:
-        yield peer
-    finally:
-        peer.close()
+def stranger(procs: list[Strangers], bootstrap: str) -> Strangers:
+    """The other side of the chat, driven through ``--json``."""
+    peer = chat(bootstrap, "-i", "cinema")
+    procs.append(peer)
+    return peer
 
 
 @pytest.fixture
-def pane(workdir: Path, bootstrap: str, stranger: JsonPeer) -> Iterator[TmuxPane]:
-    command = [*strangers_command(), "chat", "-i", "cinema", "--listen", LOCAL,
-               "--bootstrap", bootstrap, "--no-mdns"]
-    ui = TmuxPane(command, workdir)
+def pane(workdir: Path, bootstrap: str, stranger: Strangers) -> Iterator[TmuxPane]:
+    ui = TmuxPane([*strangers_command(), "chat", "-i", "cinema", "--listen", LOOPBACK,
+                   "--bootstrap", bootstrap, "--no-mdns"], workdir)
     try:
         yield ui
     finally:
         ui.close()
 
 
-def _matched(pane: TmuxPane, stranger: JsonPeer) -> dict:
+def _event(name: str, **fields) -> Callable[[dict], bool]:
+    return lambda event: event.get("event") == name and all(event.get(k) == v for k, v in fields.items())
+
+
+def _matched(pane: TmuxPane, stranger: Strangers) -> None:
     pane.wait_for("You both like cinema", timeout=MATCH_TIMEOUT)
-    matched = stranger.expect("matched", timeout=MATCH_TIMEOUT, common_interests=["cinema"])
-    code = matched["safety_code"]
+    code = stranger.wait_for(_event("matched", common_interests=["cinema"]), MATCH_TIMEOUT)["safety_code"]
     pane.wait_for(f"Safety code: {code}")
     pane.wait_for(f"Chatting with a stranger · you both like cinema · safety code {code}")
-    return matched
 
 
-def test_a_chat_in_the_terminal(pane: TmuxPane, stranger: JsonPeer) -> None:
+def test_a_chat_in_the_terminal(pane: TmuxPane, stranger: Strangers) -> None:
     _matched(pane, stranger)
 
     pane.type("hi there")
-    stranger.expect("typing", active=True)
+    stranger.wait_for(_event("typing", active=True), STEP_TIMEOUT)
     pane.press("Enter")
-    stranger.expect("message", text="hi there")
-    stranger.expect("typing", active=False)  # a sent line is no longer being typed
+    stranger.wait_for(_event("message", text="hi there"), STEP_TIMEOUT)
+    stranger.wait_for(_event("typing", active=False), STEP_TIMEOUT)  # a sent line is not being typed
     pane.wait_for("You: hi there")
 
     stranger.send({"cmd": "typing", "active": True})
@@ -271,23 +201,23 @@ def test_a_chat_in_the_terminal(pane: TmuxPane, stranger: JsonPeer) -> None:
     assert pane.wait_exit() == 0
 
 
-def test_ctrl_d_says_bye(pane: TmuxPane, stranger: JsonPeer) -> None:
+def test_ctrl_d_says_bye(pane: TmuxPane, stranger: Strangers) -> None:
     _matched(pane, stranger)
     pane.type("x")
-    stranger.expect("typing", active=True)
+    stranger.wait_for(_event("typing", active=True), STEP_TIMEOUT)
     pane.press("BSpace")  # an emptied line is no longer being typed
-    stranger.expect("typing", active=False)
+    stranger.wait_for(_event("typing", active=False), STEP_TIMEOUT)
 
     pane.press("C-d")
-    stranger.expect("stranger_left", reason="quit")
+    stranger.wait_for(_event("stranger_left", reason="quit"), STEP_TIMEOUT)
     assert pane.wait_exit() == 0
     assert "You have disconnected." in pane.screen()
 
 
-def test_escape_twice_is_next_and_ctrl_c_quits(pane: TmuxPane, stranger: JsonPeer) -> None:
+def test_escape_twice_is_next_and_ctrl_c_quits(pane: TmuxPane, stranger: Strangers) -> None:
     _matched(pane, stranger)
     pane.press("Escape", "Escape")
-    stranger.expect("stranger_left", reason="next")
+    stranger.wait_for(_event("stranger_left", reason="next"), STEP_TIMEOUT)
     pane.wait_for("Looking for the next one...")
 
     pane.press("C-c")
