@@ -18,14 +18,22 @@ def _human_list(items: tuple[str, ...]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                           "\u2066\u2067\u2068\u2069")
+
+
 def _visible(text: str) -> str:
-    """``text`` with control characters (ESC, CR, newline...) shown as escapes.
+    """``text`` with control characters (ESC, CR, newline...) shown as escapes,
+    and bidirectional controls (overrides, isolates, marks) as U+FFFD.
 
     A stranger's message must not be able to drive our terminal (escape
     sequences) or fake a line of ours ("\\nStranger has disconnected.").
     """
     return "".join(
-        repr(char)[1:-1] if unicodedata.category(char) == "Cc" else char for char in text
+        repr(char)[1:-1] if unicodedata.category(char) == "Cc"
+        else "\ufffd" if char in _BIDI_CONTROLS  # could reorder what follows on screen
+        else char
+        for char in text
     )
 
 

@@ -245,6 +245,15 @@ class ChatConnection:
         """The code users compare out of band; ``None`` until :class:`Established`."""
         return self._safety_code
 
+    @property
+    def can_encrypt(self) -> bool:
+        """True once our messages can be encrypted right away (not queued).
+
+        The responder can encrypt only after the initiator's Ready arrived;
+        a Bye said before then cannot reach the stranger at all.
+        """
+        return self._ratchet is not None and self._ratchet.can_send
+
     def statistics(self) -> ConnectionStatistics:
         """Counters describing this connection (no secrets)."""
         return ConnectionStatistics(

@@ -117,6 +117,8 @@ class Matcher:
         """The candidate we propose to, or the stranger we chat with."""
         self._search_started = 0.0
         self._skipped: dict[bytes, float] = {}
+        self._left: dict[bytes, float] = {}
+        """Strangers we chatted with, refused if they propose again too soon."""
 
     # -- transitions ---------------------------------------------------------
 
@@ -162,6 +164,9 @@ class Matcher:
         self._go("end_chat")
         if self.peer is not None:
             self._skipped[self.peer] = now + (self.skip_for if skip_for is None else skip_for)
+            if skip_for is None:  # a real chat ended: no instant rematch either way
+                self._left = {p: t for p, t in self._left.items() if t > now}
+                self._left[self.peer] = now + self.skip_for
         self.peer = None
 
     def stop(self) -> None:
@@ -240,8 +245,8 @@ class Matcher:
         """Answer a proposal from ``peer``; on acceptance we are MATCHED with it."""
         if self.state is MatchState.IDLE:
             return Decision(False, Refusal.NOT_LOOKING)
-        if self.is_skipped(peer, now):
-            return Decision(False, Refusal.BUSY)  # e.g. the stranger we just left
+        if self._left.get(peer, now) > now:
+            return Decision(False, Refusal.BUSY)  # the stranger we just left
         if self.state is MatchState.MATCHED:
             return Decision(False, Refusal.BUSY)
         if self.state is MatchState.PROPOSING:

@@ -45,6 +45,7 @@ HANDSHAKE_TIMEOUT = 5.0
 PING_INTERVAL = 5.0
 IDLE_TIMEOUT = 15.0
 WRITE_TIMEOUT = 10.0
+BYE_WAIT = 1.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class ChatSession:
         self._closing: str | None = None
         self._cancel = trio.CancelScope()
         self.established = trio.Event()
+        self._can_encrypt = trio.Event()
 
     # -- writing -----------------------------------------------------------------
 
@@ -118,6 +120,11 @@ class ChatSession:
             return
         self._closing = reason
         if self._connection.state is ConnectionState.OPEN:
+            # In the first instant of a chat the responder cannot encrypt yet
+            # (the initiator's Ready is on its way): wait for it briefly so
+            # the stranger hears our goodbye instead of a bare disconnection.
+            with trio.move_on_after(BYE_WAIT):
+                await self._can_encrypt.wait()
             try:
                 with trio.move_on_after(1.0):
                     await self._write(self._connection.send(Bye(reason)))
@@ -131,7 +138,11 @@ class ChatSession:
         """Handshake, then relay events until the chat ends; returns why it ended."""
         try:
             with self._cancel:
-                return await self._run()
+                end = await self._run()
+                if self._closing is not None:
+                    # we said bye; whatever the stream did next is our doing
+                    return ChatEnd(self._closing, True)
+                return end
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(1.0):
                 try:
@@ -194,6 +205,8 @@ class ChatSession:
             self._connection.receive_data(data)
             while True:
                 event = self._connection.next_event()
+                if self._connection.can_encrypt:
+                    self._can_encrypt.set()
                 await self._write(self._connection.data_to_send())
                 if event is NEED_DATA:
                     break

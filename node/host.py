@@ -63,7 +63,7 @@ def quiet_library_logs(level: int = logging.CRITICAL) -> None:
 
 
 def ensure_port_free(addr) -> None:
-    """Refuse a fixed listen port that another process already listens on.
+    """Refuse a listen address we cannot bind: not ours, or its port taken.
 
     py-libp2p binds with SO_REUSEPORT (for hole punching), so a second node
     on the same port would *succeed* and silently share the port with the
@@ -77,8 +77,6 @@ def ensure_port_free(addr) -> None:
     family = socket.AF_INET6 if ipv6 else socket.AF_INET
     host = addr.value_for_protocol("ip6" if ipv6 else "ip4")
     port = int(addr.value_for_protocol("tcp"))
-    if port == 0:
-        return
     probe = socket.socket(family, socket.SOCK_STREAM)
     try:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

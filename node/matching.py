@@ -16,9 +16,9 @@ from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 
-from strangers.discovery.matcher import Matcher
+from strangers.discovery.matcher import Matcher, MatchState
 from strangers.discovery.proposal import Accept, Propose, Refuse, decode, encode, frame_length
-from strangers.discovery.streamio import read_exactly
+from strangers.discovery.streamio import StreamEnded, read_exactly
 from strangers.errors import StrangersError
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ ANSWER_TIMEOUT = 1.0
 CHAT_OPEN_TIMEOUT = 5.0
 """After accepting, how long we wait for the proposer to open the chat."""
 ADDR_TTL = 600
+PROPOSAL_ATTEMPTS = 2
 
 
 @dataclass(frozen=True)
@@ -65,39 +66,57 @@ class MatchService:
         self.on_accepted = on_accepted
         self.proposals_sent = 0
         self.proposals_received = 0
+        self.accepted: PendingMatch | None = None
+        """The proposal we accepted last (answered again if repeated)."""
 
     async def propose(self, info: PeerInfo, match_id: bytes,
                       interests: tuple[str, ...]) -> Accept | Refuse | None:
-        """Ask ``info`` for a chat: its Accept or Refuse, or None if unreachable or slow."""
+        """Ask ``info`` for a chat: its Accept or Refuse, or None if unreachable or slow.
+
+        A stream that breaks before the answer is retried once with the same
+        match id (the candidate answers a repeated proposal the same way).
+        This happens when both nodes dial each other at the same moment and
+        the swarm keeps only one of the two connections.
+        """
         self.proposals_sent += 1
         if info.addrs:
             self.host.get_peerstore().add_addrs(info.peer_id, info.addrs, ADDR_TTL)
+        for attempt in range(PROPOSAL_ATTEMPTS):
+            try:
+                answer = await self._ask(info, match_id, interests)
+            except StreamEnded as exc:
+                logger.info("proposal to %s broke off (%s)%s", info.peer_id, exc,
+                            ", retrying" if attempt + 1 < PROPOSAL_ATTEMPTS else "")
+                await trio.sleep(0.02)
+                continue
+            except trio.TooSlowError:
+                logger.info("candidate %s too slow, skipped", info.peer_id)
+                return None
+            except StrangersError as exc:
+                logger.info("candidate %s answered badly: %s", info.peer_id, exc)
+                return None
+            except Exception as exc:  # dial and stream failures of every kind
+                logger.info("candidate %s unreachable: %r", info.peer_id, exc)
+                return None
+            if isinstance(answer, (Accept, Refuse)) and answer.match_id == match_id:
+                if isinstance(answer, Refuse):
+                    logger.info("candidate %s refused: %s", info.peer_id, answer.reason.value)
+                return answer
+            logger.info("candidate %s sent an unexpected answer %r", info.peer_id, answer)
+            return None
+        return None
+
+    async def _ask(self, info: PeerInfo, match_id: bytes, interests: tuple[str, ...]) -> object:
         stream = None
         try:
             with trio.fail_after(DIAL_TIMEOUT):
                 stream = await self.host.new_stream(info.peer_id, [TProtocol(MATCH_PROTOCOL)])
             with trio.fail_after(ANSWER_TIMEOUT):
                 await stream.write(encode(Propose(match_id, interests)))
-                answer = await _read_frame(stream)
-        except trio.TooSlowError:
-            logger.info("candidate %s too slow, skipped", info.peer_id)
-            return None
-        except StrangersError as exc:
-            logger.info("candidate %s answered badly: %s", info.peer_id, exc)
-            return None
-        except Exception as exc:  # dial and stream failures of every kind
-            logger.info("candidate %s unreachable: %r", info.peer_id, exc)
-            return None
+                return await _read_frame(stream)
         finally:
             if stream is not None:
                 await _close(stream)
-        if isinstance(answer, Refuse) and answer.match_id == match_id:
-            logger.info("candidate %s refused: %s", info.peer_id, answer.reason.value)
-            return answer
-        if isinstance(answer, Accept) and answer.match_id == match_id:
-            return answer
-        logger.info("candidate %s sent an unexpected answer %r", info.peer_id, answer)
-        return None
 
     async def handle_stream(self, stream) -> None:
         """Answer one proposal."""
@@ -111,6 +130,15 @@ class MatchService:
                     logger.info("match stream from %s: %s", peer_id, raise_bad)
                     await _close(stream, reset=True)
                     return
+                accepted = self.accepted
+                if (accepted is not None and accepted.peer_id == peer_id
+                        and accepted.match_id == proposal.match_id
+                        and self.matcher.state is MatchState.MATCHED
+                        and self.matcher.peer == peer_id.to_bytes()):
+                    # the same proposal again (its first stream broke): same answer
+                    await stream.write(encode(Accept(proposal.match_id, self.matcher.interests)))
+                    await _close(stream)
+                    return
                 decision = self.matcher.on_proposal(
                     peer_id.to_bytes(), proposal.interests, trio.current_time()
                 )
@@ -120,6 +148,7 @@ class MatchService:
                     await _close(stream)
                     return
                 pending = PendingMatch(peer_id, proposal.match_id, decision.common)
+                self.accepted = pending
                 self.on_accepted(pending)
                 await stream.write(encode(Accept(proposal.match_id, self.matcher.interests)))
         except (StrangersError, trio.TooSlowError) as exc:

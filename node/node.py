@@ -98,6 +98,7 @@ class Node:
         self._advertised_once = False
         self._chats = 0
         self._session_established = False
+        self._chat_over = trio.Event()
         self._wake = trio.Event()
         self._stopping = False
         self.stopped = trio.Event()
@@ -146,6 +147,8 @@ class Node:
         self._stopping = True
         if self._session is not None:
             await self._session.close("quit")
+            with trio.move_on_after(1.0):  # let it report stranger_left
+                await self._chat_over.wait()
         self._nursery.cancel_scope.cancel()
 
     def statistics(self) -> NodeStatistics:
@@ -192,6 +195,8 @@ class Node:
                 await self.emit(events.Searching(self.config.interests, True))
             keys = lookup_keys(self.config.interests, anyone=phase is Phase.RANDOM, now=time.time())
             candidates = await self._find_candidates(keys)
+            logger.info("search %d: %d candidate(s) on %d key(s), routing table %d",
+                        attempt, len(candidates), len(keys), self.dht.routing_table.size())
             while self.matcher.state is MatchState.SEARCHING:
                 peer_bytes = self.matcher.choose_candidate(
                     {peer: found for peer, (_info, found) in candidates.items()},
@@ -351,6 +356,7 @@ class Node:
 
             session = ChatSession(stream, connection, on_event=self.emit, on_established=established)
             self._session = session
+            self._chat_over = trio.Event()
             self._session_established = False
             end = await session.run()
             self._session = None
@@ -358,6 +364,7 @@ class Node:
                 await self.emit(events.StrangerLeft(end.reason, end.by_us))
         finally:
             self._session = None
+            self._chat_over.set()
             done.set()
             if self.matcher.state is MatchState.MATCHED:
                 chatted = self._session_established

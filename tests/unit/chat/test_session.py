@@ -538,3 +538,13 @@ def test_error_is_never_a_target_and_closed_is_final() -> None:
     assert ConnectionState.ERROR not in TRANSITIONS.values()
     assert not any(state is ConnectionState.CLOSED for state, _ in TRANSITIONS)
     assert {trigger for _, trigger in TRANSITIONS} == set(Trigger)
+
+
+def test_can_encrypt_only_once_the_ready_arrived() -> None:
+    pair = ConnectionPair()
+    assert not pair.initiator.can_encrypt and not pair.responder.can_encrypt
+    pair.handshake()
+    assert pair.initiator.can_encrypt  # the initiator's ratchet sends first
+    assert not pair.responder.can_encrypt  # a bye now could not be encrypted
+    pair.flush(Role.INITIATOR)  # the ready
+    assert pair.responder.can_encrypt

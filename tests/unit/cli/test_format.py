@@ -164,3 +164,8 @@ def test_a_strangers_control_characters_cannot_drive_our_terminal(text: str, sho
 def test_help_lists_the_commands() -> None:
     for command in ("/next", "/quit", "/help"):
         assert command in HELP
+
+
+def test_a_strangers_bidi_override_cannot_reorder_the_screen() -> None:
+    line = format_event(events.MessageReceived(1, "abc\u202edcba\u2066x"))
+    assert line == "Stranger: abc\ufffddcba\ufffdx"
