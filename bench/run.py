@@ -202,6 +202,39 @@ def chat_round_trip(addrs: list[str], messages: int) -> dict:
     return result
 
 
+def crowd(addrs: list[str], people: int = 50, interests: int = 5) -> dict:
+    """``people`` strangers on ``interests`` interests, all launched within a second."""
+    tag = uuid.uuid4().hex[:6]
+    launched = time.perf_counter()
+    crowd_procs = []
+    for index in range(people):
+        crowd_procs.append(chat(addrs[index % len(addrs)], "-i", f"crowd-{tag}-{index % interests}",
+                                "--interests-only"))
+        time.sleep(1.0 / people)
+    partners: dict[str, str] = {}
+    ids: dict[Strangers, str] = {}
+    deadline = launched + 120
+    unmatched = 0
+    for proc in crowd_procs:
+        try:
+            ids[proc] = proc.wait_for("ready", timeout=max(1.0, deadline - time.perf_counter()))["peer_id"]
+            match = proc.wait_for("matched", timeout=max(1.0, deadline - time.perf_counter()))
+            partners[ids[proc]] = match["peer_id"]
+        except AssertionError:
+            unmatched += 1
+    all_matched = time.perf_counter() - launched
+    time.sleep(1.0)  # let any second, illegal match show up
+    double = 0
+    for proc in crowd_procs:
+        proc._pull(0.05)
+        double += max(0, sum(1 for e in proc.events if e.get("event") == "matched") - 1)
+    asymmetric = sum(1 for me, other in partners.items() if partners.get(other) != me)
+    stop_all(crowd_procs)
+    return {"people": people, "interests": interests, "matched": len(partners),
+            "unmatched": unmatched, "seconds_until_all_matched": all_matched if not unmatched else None,
+            "double_matches": double, "asymmetric_matches": asymmetric}
+
+
 def cold_start(rounds: int = 5) -> dict:
     times = []
     for _ in range(rounds):
@@ -225,6 +258,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke run")
+    parser.add_argument("--no-crowd", action="store_true", help="skip the 50-stranger crowd")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.messages = 3, 50
@@ -240,6 +274,8 @@ def main() -> None:
             waiting, extra = time_to_match_waiting(addrs, args.rounds)
             entry["match_waiting"] = waiting | extra
             entry["match_together"] = time_to_match_together(addrs, args.rounds)
+            if size == args.nodes[0] and not args.no_crowd:
+                entry["crowd"] = crowd(addrs, people=10 if args.quick else 50)
             if size == args.nodes[0]:
                 entry["chat"] = chat_round_trip(addrs, args.messages)
                 entry["rss_mib_per_serve_process"] = statistics.mean(rss_mib(n.proc.pid) for n in nodes)
@@ -265,6 +301,12 @@ def main() -> None:
             print(f"[{size} nodes] both launched together: launch->matched median "
                   f"{t['launch_to_matched']['median']:.2f} s; within 3 s of ready: "
                   f"{t['matched_within_3s_of_ready'] * 100:.0f}%", file=sys.stderr)
+        if "crowd" in entry:
+            c = entry["crowd"]
+            print(f"[{size} nodes] crowd of {c['people']} on {c['interests']} interests: "
+                  f"{c['matched']} matched, {c['unmatched']} unmatched, all matched after "
+                  f"{c['seconds_until_all_matched']} s; double matches {c['double_matches']}, "
+                  f"asymmetric {c['asymmetric_matches']}", file=sys.stderr)
         if "chat" in entry:
             c = entry["chat"]
             print(f"[{size} nodes] chat RTT median {c['rtt']['median'] * ms:.2f} ms "

@@ -6,6 +6,7 @@ Choices and the library faults they work around (``../shared/notes``):
   secio);
 * ``ConnectionConfig(max_connections_per_peer=1)``: without it every dial
   waits 250 ms for "happy eyeballs";
+* no dial retries in the swarm (they cost 0.7 s per dead peer);
 * ``PY_YAMUX_RELEASE_ON_READ=0``: otherwise Yamux sends a window update on
   every read, an extra encrypted write per message;
 * the library logs ERROR tracebacks on ordinary stream resets and shutdown:
@@ -21,7 +22,7 @@ os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
 
 from libp2p import new_host  # noqa: E402
 from libp2p.crypto.x25519 import create_new_key_pair as new_x25519_key_pair  # noqa: E402
-from libp2p.network.config import ConnectionConfig  # noqa: E402
+from libp2p.network.config import ConnectionConfig, RetryConfig  # noqa: E402
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID  # noqa: E402
 from libp2p.security.noise.transport import Transport as NoiseTransport  # noqa: E402
 
@@ -32,13 +33,18 @@ def build_host(identity: Identity, *, mdns: bool = False):
     """A host ready to ``run(listen_addrs)``."""
     key_pair = identity.key_pair
     noise = NoiseTransport(key_pair, noise_privkey=new_x25519_key_pair().private_key)
-    return new_host(
+    host = new_host(
         key_pair=key_pair,
         sec_opt={NOISE_PROTOCOL_ID: noise},
         muxer_preference="YAMUX",
         connection_config=ConnectionConfig(max_connections_per_peer=1),
         enable_mDNS=mdns,
     )
+    # The swarm retries a failed dial 3 times with back-off (0.1+0.2+0.4 s):
+    # a dead candidate or DHT peer would cost 0.7 s before we can skip it.
+    # Our own layers decide when to try again.
+    host.get_network().retry_config = RetryConfig(max_retries=0)
+    return host
 
 
 class _BelowLevel(logging.Filter):

@@ -132,10 +132,15 @@ class MatchService:
                     return
                 accepted = self.accepted
                 if (accepted is not None and accepted.peer_id == peer_id
-                        and accepted.match_id == proposal.match_id
                         and self.matcher.state is MatchState.MATCHED
                         and self.matcher.peer == peer_id.to_bytes()):
-                    # the same proposal again (its first stream broke): same answer
+                    # The peer we accepted proposes again before opening the
+                    # chat: its stream or connection broke (crossed dials).
+                    # Same answer, under the match id it uses now.
+                    if accepted.match_id != proposal.match_id:
+                        accepted = PendingMatch(peer_id, proposal.match_id, accepted.common)
+                        self.accepted = accepted
+                        self.on_accepted(accepted)
                     await stream.write(encode(Accept(proposal.match_id, self.matcher.interests)))
                     await _close(stream)
                     return

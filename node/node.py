@@ -301,6 +301,7 @@ class Node:
         if self._pending is pending:
             logger.info("proposer %s never opened the chat", pending.peer_id)
             self._pending = None
+            self.matching.accepted = None
             self.matcher.end_chat(trio.current_time(), SKIP_UNREACHABLE)
             self.start_search()
 
@@ -313,17 +314,23 @@ class Node:
             await _reset(stream)
             return
         self._pending = None
+        self.matching.accepted = None
         done = trio.Event()
         self._nursery.start_soon(self._run_chat, stream, Role.RESPONDER, peer_id,
                                  pending.match_id, pending.common, done)
         await done.wait()
 
     async def _run_initiator(self, peer_id: ID, match_id: bytes, common: tuple[str, ...]) -> None:
-        try:
-            with trio.fail_after(CHAT_OPEN_TIMEOUT):
-                stream = await self.host.new_stream(peer_id, [TProtocol(CHAT_PROTOCOL)])
-        except Exception as exc:  # the stranger vanished between accept and chat
-            logger.info("could not open the chat with %s: %r", peer_id, exc)
+        stream = None
+        with trio.move_on_after(CHAT_OPEN_TIMEOUT):
+            while stream is None:
+                try:
+                    stream = await self.host.new_stream(peer_id, [TProtocol(CHAT_PROTOCOL)])
+                except Exception as exc:  # e.g. the connection we used was just replaced
+                    logger.info("opening the chat with %s failed (%r); retrying", peer_id, exc)
+                    await trio.sleep(0.05)
+        if stream is None:  # the stranger vanished between accept and chat
+            logger.info("could not open the chat with %s", peer_id)
             self.matcher.end_chat(trio.current_time(), SKIP_UNREACHABLE)
             self.start_search()
             return
