@@ -52,6 +52,10 @@ EVENT_QUEUE = 1024
 POLL_DELAYS = (0.25, 0.5, 1.0, 1.0, 2.0)
 """Pause between two searches of the DHT while nobody fits (then the last value)."""
 READVERTISE_RETRY = 3.0
+CANDIDATE_GRACE = 0.0
+"""Once a walk found a stranger, how long the other walks may still finish."""
+FIRST_SEARCH_HEAD_START = 2.0
+"""Seconds the first search runs alone before the routing table is filled."""
 SKIP_UNREACHABLE = 5.0
 """Seconds before proposing again to a candidate that did not answer in time."""
 SKIP_AFTER_REFUSAL = {
@@ -99,6 +103,7 @@ class Node:
         self._chats = 0
         self._session_established = False
         self._chat_over = trio.Event()
+        self._first_search_done = trio.Event()
         self._wake = trio.Event()
         self._stopping = False
         self.stopped = trio.Event()
@@ -161,6 +166,18 @@ class Node:
             chats=self._chats,
         )
 
+    async def fill_routing_table(self, reached: int) -> None:
+        """Fill the routing table, after our first search had the network to itself.
+
+        The first search walks the DHT through the bootstrap peer anyway; the
+        self-lookup and random lookup dial many new peers, so running them at
+        the same moment would slow down the search the user waits for.
+        """
+        if self.config.chat:
+            with trio.move_on_after(FIRST_SEARCH_HEAD_START):
+                await self._first_search_done.wait()
+        await self.dht.fill_table(reached)
+
     # -- searching ---------------------------------------------------------------
 
     def start_search(self) -> None:
@@ -194,7 +211,9 @@ class Node:
                 told_random = True
                 await self.emit(events.Searching(self.config.interests, True))
             keys = lookup_keys(self.config.interests, anyone=phase is Phase.RANDOM, now=time.time())
+            logger.info("search %d: looking up %d key(s)", attempt, len(keys))
             candidates = await self._find_candidates(keys)
+            self._first_search_done.set()
             logger.info("search %d: %d candidate(s) on %d key(s), routing table %d",
                         attempt, len(candidates), len(keys), self.dht.routing_table.size())
             while self.matcher.state is MatchState.SEARCHING:
@@ -223,11 +242,19 @@ class Node:
                 attempt = 0
 
     async def _find_candidates(self, keys) -> dict[bytes, tuple[PeerInfo, tuple[str, ...]]]:
-        """Providers of ``keys``, fresh from the DHT: peer -> (info, interests found under)."""
-        found: dict[bytes, tuple[PeerInfo, tuple[str, ...]]] = {}
+        """Providers of ``keys``, fresh from the DHT: peer -> (info, interests found under).
 
-        async def one(key) -> None:
-            result = await self.dht.lookup(key.multihash, providers=True)
+        The walks run in parallel. As soon as one finds a stranger who shares
+        an interest, the others get :data:`CANDIDATE_GRACE` seconds more and
+        are then dropped: a walk for a key nobody holds (say the previous
+        epoch's) visits every close node, and the user should not wait for
+        it when someone is already there. The next search repeats them.
+        """
+        found: dict[bytes, tuple[PeerInfo, tuple[str, ...]]] = {}
+        me = self.identity.peer_id.to_bytes()
+
+        async def one(key, nursery: trio.Nursery) -> None:
+            result = await self.dht.lookup(key.multihash, providers=True, enough_sources=1)
             for peer_id, info in result.providers.items():
                 peer = peer_id.to_bytes()
                 old_info, old_interests = found.get(peer, (info, ()))
@@ -235,11 +262,17 @@ class Node:
                 if key.interest is not None and key.interest not in interests:
                     interests = (*interests, key.interest)
                 found[peer] = (old_info, interests)
+            if key.interest is not None and any(p != me for p in result_peers(result)):
+                nursery.cancel_scope.deadline = min(
+                    nursery.cancel_scope.deadline, trio.current_time() + CANDIDATE_GRACE)
+
+        def result_peers(result) -> list[bytes]:
+            return [peer_id.to_bytes() for peer_id in result.providers]
 
         async with trio.open_nursery() as nursery:
             for key in keys:
-                nursery.start_soon(one, key)
-        found.pop(self.identity.peer_id.to_bytes(), None)
+                nursery.start_soon(one, key, nursery)
+        found.pop(me, None)
         return found
 
     async def _try_candidate(self, info: PeerInfo) -> bool:
@@ -247,7 +280,9 @@ class Node:
         peer = info.peer_id.to_bytes()
         match_id = os.urandom(16)
         self.matcher.propose(peer)
+        logger.info("proposing to %s", info.peer_id)
         answer = await self.matching.propose(info, match_id, self.config.interests)
+        logger.info("answer from %s: %s", info.peer_id, type(answer).__name__)
         if self.matcher.state is not MatchState.PROPOSING or self.matcher.peer != peer:
             # Meanwhile we accepted this peer's own proposal (or another's):
             # that match stands; this late accept is ignored.
@@ -263,6 +298,10 @@ class Node:
         return True
 
     async def _advertise_loop(self) -> None:
+        # The first search goes first: if a stranger is already waiting, the
+        # proposal should not queue behind our own announcement's dials.
+        with trio.move_on_after(FIRST_SEARCH_HEAD_START):
+            await self._first_search_done.wait()
         while True:
             keys = advertise_keys(
                 self.config.interests, anyone=self.matcher.advertises_anyone, now=time.time()
@@ -356,6 +395,7 @@ class Node:
                 return
 
             async def established(safety_code: str) -> None:
+                logger.info("chat with %s established", peer_id)
                 self._chats += 1
                 self._session_established = True
                 await self.emit(events.Matched(peer_id.to_base58(), common, safety_code,
@@ -424,7 +464,7 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
                 # background (the first searches walk the network through the
                 # seed anyway), so start-up does not wait for two lookups.
                 reached = await dht.connect_seeds(list(config.bootstrap_peers))
-                nursery.start_soon(dht.fill_table, reached)
+                nursery.start_soon(node.fill_routing_table, reached)
             await node.emit(events.Ready(node.peer_id, tuple(node.addrs)))
             if config.bootstrap_peers and not reached:
                 where = "the default public bootstrap peers" if config.uses_default_bootstrap else "the --bootstrap peers"
