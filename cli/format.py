@@ -40,7 +40,7 @@ def _visible(text: str) -> str:
 def event_to_json(event: events.Event) -> dict[str, Any]:
     """The ``--json`` object for one event (a public interface: keep field names)."""
     match event:
-        case events.Ready(peer_id, addrs):
+        case events.Ready(peer_id, addrs, _persistent):
             return {"event": "ready", "peer_id": peer_id, "addrs": list(addrs)}
         case events.Searching(interests, random):
             return {"event": "searching", "interests": list(interests), "random": random}
@@ -71,7 +71,9 @@ def event_to_json(event: events.Event) -> dict[str, Any]:
 def format_event(event: events.Event) -> str | None:
     """The line a person sees for ``event`` (None: nothing to show)."""
     match event:
-        case events.Ready(peer_id, _addrs):
+        case events.Ready(peer_id, _addrs, persistent):
+            if persistent:
+                return f"You are {peer_id[-8:]} (the identity kept in your --identity file)."
             return f"You are {peer_id[-8:]} today (a new stranger every run)."
         case events.Searching(interests, random):
             if random and interests:

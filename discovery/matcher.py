@@ -169,6 +169,11 @@ class Matcher:
                 self._left[self.peer] = now + self.skip_for
         self.peer = None
 
+    def refuse_for(self, peer: bytes, now: float, seconds: float) -> None:
+        """Refuse ``peer``'s proposals for ``seconds`` (e.g. it accepted-then-vanished)."""
+        self._left = {p: t for p, t in self._left.items() if t > now}
+        self._left[peer] = max(self._left.get(peer, now), now + seconds)
+
     def stop(self) -> None:
         """Stop looking, whatever we were doing."""
         self._go("stop")

@@ -15,6 +15,8 @@ class Ready:
 
     peer_id: str
     addrs: tuple[str, ...]
+    persistent: bool = False
+    """The identity comes from --identity (the same every run)."""
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,8 @@ CANDIDATE_GRACE = 0.0
 FIRST_SEARCH_HEAD_START = 2.0
 """Seconds the first search runs alone before the routing table is filled."""
 SKIP_UNREACHABLE = 5.0
+REFUSE_AFTER_NO_SHOW = 60.0
+"""Seconds we refuse a proposer that was accepted and never opened the chat."""
 """Seconds before proposing again to a candidate that did not answer in time."""
 SKIP_AFTER_REFUSAL = {
     Refusal.BUSY: 2.0,  # proposing to someone else, or chatting: may be free soon
@@ -341,7 +343,11 @@ class Node:
             logger.info("proposer %s never opened the chat", pending.peer_id)
             self._pending = None
             self.matching.accepted = None
-            self.matcher.end_chat(trio.current_time(), SKIP_UNREACHABLE)
+            now = trio.current_time()
+            self.matcher.end_chat(now, SKIP_UNREACHABLE)
+            # A peer that makes us wait for nothing does not get to do it again
+            # at once (otherwise it could keep us matched with nobody).
+            self.matcher.refuse_for(pending.peer_id.to_bytes(), now, REFUSE_AFTER_NO_SHOW)
             self.start_search()
 
     async def handle_chat_stream(self, stream) -> None:
@@ -465,7 +471,8 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
                 # seed anyway), so start-up does not wait for two lookups.
                 reached = await dht.connect_seeds(list(config.bootstrap_peers))
                 nursery.start_soon(node.fill_routing_table, reached)
-            await node.emit(events.Ready(node.peer_id, tuple(node.addrs)))
+            await node.emit(events.Ready(node.peer_id, tuple(node.addrs),
+                                         config.identity_file is not None))
             if config.bootstrap_peers and not reached:
                 where = "the default public bootstrap peers" if config.uses_default_bootstrap else "the --bootstrap peers"
                 hint = " on the local network (mDNS)" if config.mdns else ""

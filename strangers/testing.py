@@ -38,7 +38,9 @@ class Strangers:
             env={**os.environ, **(env or {})}, start_new_session=True,
         )
         self.events: list[dict] = []
-        self._queue: queue.Queue[dict | None] = queue.Queue()
+        self.arrivals: list[float] = []
+        """``time.monotonic()`` when each event of ``events`` was read."""
+        self._queue: queue.Queue[tuple[float, dict] | None] = queue.Queue()
         self.stderr_lines: list[str] = []
         threading.Thread(target=self._read_stdout, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
@@ -54,7 +56,7 @@ class Strangers:
                 event = json.loads(line)
             except ValueError:
                 event = {"event": "<not json>", "line": line}
-            self._queue.put(event)
+            self._queue.put((time.monotonic(), event))
         self._queue.put(None)
 
     def _read_stderr(self) -> None:
@@ -64,14 +66,23 @@ class Strangers:
 
     def _pull(self, timeout: float) -> bool:
         try:
-            event = self._queue.get(timeout=timeout)
+            item = self._queue.get(timeout=timeout)
         except queue.Empty:
             return False
-        if event is None:
+        if item is None:
             self._queue.put(None)
             return False
+        arrival, event = item
         self.events.append(event)
+        self.arrivals.append(arrival)
         return True
+
+    def arrival_of(self, name: str) -> float | None:
+        """When the first event called ``name`` was read (monotonic clock), if it was."""
+        for event, arrival in zip(self.events, self.arrivals):
+            if event.get("event") == name:
+                return arrival
+        return None
 
     def wait_for(self, predicate: Callable[[dict], bool] | str, timeout: float = 15.0) -> dict:
         """The first event (not returned before) matching ``predicate`` (or an event name)."""

@@ -169,3 +169,8 @@ def test_help_lists_the_commands() -> None:
 def test_a_strangers_bidi_override_cannot_reorder_the_screen() -> None:
     line = format_event(events.MessageReceived(1, "abc\u202edcba\u2066x"))
     assert line == "Stranger: abc\ufffddcba\ufffdx"
+
+
+def test_a_kept_identity_is_not_called_new() -> None:
+    line = format_event(events.Ready("12D3KooWabcdefgh", (), persistent=True))
+    assert "identity" in line and "new stranger" not in line

@@ -697,3 +697,12 @@ def test_the_simulation_does_make_matches_and_crossings(monkeypatch: pytest.Monk
         matched += sum(node.state is MatchState.MATCHED for node in simulation.nodes.values())
     assert matched > 100
     assert crossed > 0
+
+
+def test_refuse_for_blocks_a_proposer_for_a_while() -> None:
+    matcher = Matcher(local_id=b"\x05" * 8, interests=("jazz",))
+    matcher.start_search(0.0)
+    matcher.refuse_for(b"\x01" * 8, 1.0, 60.0)
+    assert matcher.on_proposal(b"\x01" * 8, ("jazz",), 30.0) == Decision(False, Refusal.BUSY)
+    assert matcher.state is MatchState.SEARCHING
+    assert matcher.on_proposal(b"\x01" * 8, ("jazz",), 61.0).accept
