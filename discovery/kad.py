@@ -25,12 +25,14 @@ import logging
 import math
 import os
 import random
+import time
 from dataclasses import dataclass, field
 
 import trio
 from libp2p.custom_types import TProtocol
 from libp2p.kad_dht.kad_dht import DHTMode, KadDHT, _encode_key
 from libp2p.kad_dht.pb.kademlia_pb2 import Message
+from libp2p.kad_dht.provider_store import ProviderRecord, ProviderStore
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 from multiaddr import Multiaddr
@@ -53,6 +55,8 @@ MAINTENANCE_INTERVAL = 60.0
 REFRESH_INTERVAL = 600.0
 BOOTSTRAP_ATTEMPTS = 5
 INBOUND_STREAMS = 64
+MAX_RECORDS_PER_KEY = 200
+"""Provider records kept per key (the newest); py-libp2p keeps the first 20."""
 
 
 @dataclass
@@ -80,6 +84,34 @@ class LookupResult:
     queried: int
 
 
+class NewestProviderStore(ProviderStore):
+    """Provider records that favour the newest announcers.
+
+    py-libp2p keeps the *first* 20 providers of a key and silently drops
+    every later one (while still echoing ADD_PROVIDER as if stored). For
+    strangers the newest announcers are the ones still looking, so this store
+    keeps up to :data:`MAX_RECORDS_PER_KEY` records per key, evicting the
+    oldest, and answers GET_PROVIDERS with the newest :data:`K_VALUE`.
+    """
+
+    def add_provider(self, key: bytes, provider: PeerInfo) -> None:
+        if not provider or not provider.peer_id:
+            return
+        records = self.providers.setdefault(key, {})
+        peer = str(provider.peer_id)
+        records.pop(peer, None)  # re-inserted below as the newest
+        while len(records) >= MAX_RECORDS_PER_KEY:
+            oldest = min(records, key=lambda p: records[p].timestamp)
+            del records[oldest]
+        records[peer] = ProviderRecord(provider_info=provider, timestamp=time.time())
+
+    def get_providers(self, key: bytes) -> list[PeerInfo]:
+        providers = super().get_providers(key)  # drops expired records
+        records = self.providers.get(key, {})
+        providers.sort(key=lambda info: -records[str(info.peer_id)].timestamp)
+        return providers[:K_VALUE]
+
+
 class StrangersDHT(KadDHT):
     """py-libp2p's KadDHT server with an efficient, fresh client side."""
 
@@ -92,6 +124,7 @@ class StrangersDHT(KadDHT):
         parallelism: int = ALPHA,
     ) -> None:
         super().__init__(host, mode, enable_random_walk=False)
+        self.provider_store = NewestProviderStore(host=host, peer_routing=self.peer_routing)
         # py-libp2p resets inbound DHT streams beyond 12 at once; a bootstrap
         # node that a crowd joins through needs more room than that.
         self._inbound_limiter = trio.CapacityLimiter(INBOUND_STREAMS)

@@ -52,6 +52,7 @@ EVENT_QUEUE = 1024
 POLL_DELAYS = (0.25, 0.5, 1.0, 1.0, 2.0)
 """Pause between two searches of the DHT while nobody fits (then the last value)."""
 READVERTISE_RETRY = 3.0
+READVERTISE_SPREAD = 120.0
 CANDIDATE_GRACE = 0.0
 """Once a walk found a stranger, how long the other walks may still finish."""
 FIRST_SEARCH_HEAD_START = 2.0
@@ -327,7 +328,10 @@ class Node:
                 if not self._advertised_once:
                     self._advertised_once = True
                     await self.emit(events.Advertised(self.config.interests, min(stored)))
-            await trio.sleep(seconds_to_next_epoch(time.time()) + self._rng.uniform(0.5, 5.0))
+            # Searches cover the previous epoch too, so re-announcing can be
+            # spread over the new epoch's first minutes instead of a burst.
+            await trio.sleep(seconds_to_next_epoch(time.time())
+                             + self._rng.uniform(1.0, READVERTISE_SPREAD))
 
     # -- chats -------------------------------------------------------------------------
 

@@ -88,3 +88,21 @@ async def test_a_lone_node_finds_nothing_quickly():
         with trio.fail_after(3):
             assert await peer.dht.find_providers(KEY) == []
             assert await peer.dht.provide(KEY) == 0
+
+
+async def test_late_announcers_are_found_even_after_twenty_others():
+    """py-libp2p keeps only the first 20 providers of a key; we keep the newest."""
+    async with dht_network(4) as peers:
+        holder, late = peers[1], peers[2]
+        store = holder.dht.provider_store
+        from libp2p.peer.peerinfo import PeerInfo
+        from multiaddr import Multiaddr
+        from strangers.node.identity import fresh_identity
+        for _ in range(25):  # 25 earlier announcers (now probably gone)
+            store.add_provider(KEY, PeerInfo(fresh_identity().peer_id,
+                                             [Multiaddr("/ip4/127.0.0.1/tcp/9")]))
+        with trio.fail_after(10):
+            assert await late.dht.provide(KEY, closest=[holder.id]) == 1
+        newest = store.get_providers(KEY)
+        assert len(newest) == 20
+        assert newest[0].peer_id == late.id
