@@ -145,10 +145,11 @@ class StrangersDHT(KadDHT):
                 next_refresh = trio.current_time() + REFRESH_INTERVAL
                 await self.refresh()
 
-    async def refresh(self) -> None:
+    async def refresh(self, *, random_lookup: bool = True) -> None:
         """A self-lookup and one random lookup: keeps our buckets populated."""
         await self.lookup(self.local_peer_id.to_bytes())
-        await self.lookup(os.urandom(32))
+        if random_lookup:
+            await self.lookup(os.urandom(32))
 
     async def bootstrap(self, seeds: list[PeerInfo], *, timeout: float = 5.0) -> int:
         """Connect to ``seeds`` and fill the routing table; returns seeds reached."""
@@ -177,14 +178,14 @@ class StrangersDHT(KadDHT):
                 nursery.start_soon(connect, seed)
         return reached
 
-    async def fill_table(self, reached: int = 1) -> None:
-        """A self-lookup and a random lookup through the connected seeds."""
+    async def fill_table(self, reached: int = 1, *, random_lookup: bool = True) -> None:
+        """A self-lookup (and a random lookup) through the connected seeds."""
         # A busy seed resets streams beyond its inbound limit (12 at once in
         # py-libp2p), so a crowd that starts together must retry with jitter.
         for attempt in range(BOOTSTRAP_ATTEMPTS):
             if not (reached or self.routing_table.size()):
                 break
-            await self.refresh()
+            await self.refresh(random_lookup=random_lookup)
             if self.routing_table.size():
                 break
             await trio.sleep(random.uniform(0.05, 0.2) * 2**attempt)

@@ -7,6 +7,9 @@ Choices and the library faults they work around (``../shared/notes``):
 * ``ConnectionConfig(max_connections_per_peer=1)``: without it every dial
   waits 250 ms for "happy eyeballs";
 * no dial retries in the swarm (they cost 0.7 s per dead peer);
+* no "auto-connector": by default the swarm keeps dialing every peer it has
+  heard of until it holds 100-200 connections (on a 60-node loopback crowd,
+  thousands of Noise handshakes that starve every process of CPU);
 * ``PY_YAMUX_RELEASE_ON_READ=0``: otherwise Yamux sends a window update on
   every read, an extra encrypted write per message;
 * the library logs ERROR tracebacks on ordinary stream resets and shutdown:
@@ -37,7 +40,9 @@ def build_host(identity: Identity, *, mdns: bool = False):
         key_pair=key_pair,
         sec_opt={NOISE_PROTOCOL_ID: noise},
         muxer_preference="YAMUX",
-        connection_config=ConnectionConfig(max_connections_per_peer=1),
+        connection_config=ConnectionConfig(
+            max_connections_per_peer=1, min_connections=0, low_watermark=0
+        ),
         enable_mDNS=mdns,
     )
     # The swarm retries a failed dial 3 times with back-off (0.1+0.2+0.4 s):

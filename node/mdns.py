@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 QUEUE = 64
 CONNECT_TIMEOUT = 3.0
+LISTENER_POLL = 0.5
+MAX_LOCAL_PEERS = 1024
 
 
 class LocalDiscovery:
@@ -28,6 +30,7 @@ class LocalDiscovery:
         self.host = host
         self.dht = dht
         self.found = 0
+        self._joined: set = set()
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         send, receive = trio.open_memory_channel[PeerInfo](QUEUE)
@@ -52,10 +55,39 @@ class LocalDiscovery:
         try:
             task_status.started()
             async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch_listener, send.clone())
                 async for info in receive:
-                    nursery.start_soon(self._join, info)
+                    if info.peer_id not in self._joined and len(self._joined) < MAX_LOCAL_PEERS:
+                        self._joined.add(info.peer_id)
+                        nursery.start_soon(self._join, info)
         finally:
             peerDiscovery.unregister_peer_discovered_handler(on_peer)
+
+    async def _watch_listener(self, send: trio.MemorySendChannel[PeerInfo]) -> None:
+        """Also read what the mDNS listener recorded.
+
+        py-libp2p's listener reports a peer through the callback only when
+        zeroconf calls ``add_service``; a peer first seen through
+        ``update_service`` lands in the peerstore silently. Its
+        ``discovered_services`` holds both, so we read it too.
+        """
+        mdns = getattr(self.host, "mDNS", None)
+        listener = getattr(mdns, "listener", None)
+        if listener is None:
+            return
+        store = self.host.get_peerstore()
+        while True:
+            for peer_id, _seen in list(listener.discovered_services.values()):
+                if peer_id not in self._joined:
+                    try:
+                        addrs = store.addrs(peer_id)
+                    except Exception:  # no addresses (yet)
+                        continue
+                    try:
+                        send.send_nowait(PeerInfo(peer_id, addrs))
+                    except trio.WouldBlock:
+                        break
+            await trio.sleep(LISTENER_POLL)
 
     async def _join(self, info: PeerInfo) -> None:
         if info.peer_id in self.host.get_connected_peers():
@@ -65,6 +97,7 @@ class LocalDiscovery:
                 await self.host.connect(info)
             except Exception as exc:  # unreachable address announced
                 logger.info("mDNS peer %s unreachable: %r", info.peer_id, exc)
+                self._joined.discard(info.peer_id)  # it may announce a better address
                 return
             self.found += 1
             logger.info("mDNS peer %s connected", info.peer_id)

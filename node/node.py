@@ -107,6 +107,8 @@ class Node:
         self._session_established = False
         self._chat_over = trio.Event()
         self._first_search_done = trio.Event()
+        self._closest_hint: dict[bytes, list[ID]] = {}
+        """Closest peers of keys our last search walked completely (reused to announce)."""
         self._wake = trio.Event()
         self._stopping = False
         self.stopped = trio.Event()
@@ -179,7 +181,9 @@ class Node:
         if self.config.chat:
             with trio.move_on_after(FIRST_SEARCH_HEAD_START):
                 await self._first_search_done.wait()
-        await self.dht.fill_table(reached)
+        # A chat node's own searches walk the network anyway: the self-lookup
+        # is enough for it; a serve node also walks somewhere at random.
+        await self.dht.fill_table(reached, random_lookup=not self.config.chat)
 
     # -- searching ---------------------------------------------------------------
 
@@ -215,6 +219,7 @@ class Node:
                 await self.emit(events.Searching(self.config.interests, True))
             keys = lookup_keys(self.config.interests, anyone=phase is Phase.RANDOM, now=time.time())
             logger.info("search %d: looking up %d key(s)", attempt, len(keys))
+            self._closest_hint.clear()
             candidates = await self._find_candidates(keys)
             self._first_search_done.set()
             logger.info("search %d: %d candidate(s) on %d key(s), routing table %d",
@@ -258,6 +263,10 @@ class Node:
 
         async def one(key, nursery: trio.Nursery) -> None:
             result = await self.dht.lookup(key.multihash, providers=True, enough_sources=1)
+            if not result.providers and result.closest:
+                # A complete walk: its closest peers are where to announce
+                # ourselves on this key, without walking again.
+                self._closest_hint[key.multihash] = result.closest
             for peer_id, info in result.providers.items():
                 peer = peer_id.to_bytes()
                 old_info, old_interests = found.get(peer, (info, ()))
@@ -313,7 +322,8 @@ class Node:
             stored: list[int] = []
 
             async def one(key) -> None:
-                stored.append(await self.dht.provide(key.multihash))
+                closest = self._closest_hint.pop(key.multihash, None)
+                stored.append(await self.dht.provide(key.multihash, closest=closest))
 
             async with trio.open_nursery() as nursery:
                 for key in fresh:
