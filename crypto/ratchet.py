@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -154,15 +154,15 @@ class _State:
     sending: tuple[X25519PrivateKey, bytes]
     remote: bytes | None
     sending_chain: bytes | None
-    receiving_chain: bytes | None
-    sent_in_chain: int
-    received_in_chain: int
-    previous_chain_length: int
-    skipped: dict[tuple[bytes, int], bytes]
-    retired: tuple[bytes, ...]
-    sent: int
-    received: int
-    dh_ratchet_steps: int
+    receiving_chain: bytes | None = None
+    sent_in_chain: int = 0
+    received_in_chain: int = 0
+    previous_chain_length: int = 0
+    skipped: dict[tuple[bytes, int], bytes] = field(default_factory=dict)
+    retired: tuple[bytes, ...] = ()
+    sent: int = 0
+    received: int = 0
+    dh_ratchet_steps: int = 0
 
 
 def _kdf_rk(root_key: bytes, dh_out: bytes) -> tuple[bytes, bytes]:
@@ -208,21 +208,8 @@ class DoubleRatchet:
         _check_root_key(root_key)
         sending = x25519_keypair(rng)
         root, chain = _kdf_rk(root_key, x25519(sending[0], remote_ratchet_pub))
-        state = _State(
-            root_key=root,
-            sending=sending,
-            remote=remote_ratchet_pub,
-            sending_chain=chain,
-            receiving_chain=None,
-            sent_in_chain=0,
-            received_in_chain=0,
-            previous_chain_length=0,
-            skipped={},
-            retired=(),
-            sent=0,
-            received=0,
-            dh_ratchet_steps=0,
-        )
+        state = _State(root_key=root, sending=sending, remote=remote_ratchet_pub,
+                       sending_chain=chain)
         return cls(state, rng)
 
     @classmethod
@@ -232,21 +219,7 @@ class DoubleRatchet:
         """The side whose key pair *local_ratchet* the initiator ratchets to;
         it can send only after its first successful :meth:`decrypt`."""
         _check_root_key(root_key)
-        state = _State(
-            root_key=root_key,
-            sending=local_ratchet,
-            remote=None,
-            sending_chain=None,
-            receiving_chain=None,
-            sent_in_chain=0,
-            received_in_chain=0,
-            previous_chain_length=0,
-            skipped={},
-            retired=(),
-            sent=0,
-            received=0,
-            dh_ratchet_steps=0,
-        )
+        state = _State(root_key=root_key, sending=local_ratchet, remote=None, sending_chain=None)
         return cls(state, rng)
 
     @property

@@ -54,9 +54,7 @@ def _check_match_id(match_id: bytes, error: type[StrangersError]) -> None:
 
 
 @dataclass(frozen=True)
-class Propose:
-    """'Shall we chat?', with the proposer's interests."""
-
+class _WithInterests:
     match_id: bytes
     interests: tuple[str, ...]
 
@@ -66,15 +64,13 @@ class Propose:
 
 
 @dataclass(frozen=True)
-class Accept:
+class Propose(_WithInterests):
+    """'Shall we chat?', with the proposer's interests."""
+
+
+@dataclass(frozen=True)
+class Accept(_WithInterests):
     """'Yes', with the candidate's interests."""
-
-    match_id: bytes
-    interests: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        _check_match_id(self.match_id, LocalProtocolError)
-        _check_interests(self.interests, LocalProtocolError)
 
 
 @dataclass(frozen=True)
