@@ -58,7 +58,7 @@ CANDIDATE_GRACE = 0.0
 FIRST_SEARCH_HEAD_START = 2.0
 """Seconds the first search runs alone before the routing table is filled."""
 SKIP_UNREACHABLE = 5.0
-REFUSE_AFTER_NO_SHOW = 60.0
+REFUSE_AFTER_NO_SHOW = 20.0
 """Seconds we refuse a proposer that was accepted and never opened the chat."""
 """Seconds before proposing again to a candidate that did not answer in time."""
 SKIP_AFTER_REFUSAL = {
@@ -101,6 +101,7 @@ class Node:
         self._search_scope: trio.CancelScope | None = None
         self._session: ChatSession | None = None
         self._pending: PendingMatch | None = None
+        self._pending_round = 0
         self._advertised_epoch_keys: set[bytes] = set()
         self._advertised_once = False
         self._chats = 0
@@ -348,12 +349,18 @@ class Node:
     def _on_accepted_incoming(self, pending: PendingMatch) -> None:
         """The match service accepted a proposal: stop searching, await the chat stream."""
         self._stop_search()
+        renewed = self._pending is not None and self._pending.peer_id == pending.peer_id
         self._pending = pending
-        self._nursery.start_soon(self._expire_pending, pending)
+        if not renewed:
+            # A repeated proposal (new match id) keeps the first deadline, so
+            # re-proposing cannot hold us matched with nobody for ever.
+            self._pending_round += 1
+            self._nursery.start_soon(self._expire_pending, self._pending_round, pending.timeout)
 
-    async def _expire_pending(self, pending: PendingMatch) -> None:
-        await trio.sleep(pending.timeout)
-        if self._pending is pending:
+    async def _expire_pending(self, round_: int, timeout: float) -> None:
+        await trio.sleep(timeout)
+        pending = self._pending
+        if pending is not None and self._pending_round == round_:
             logger.info("proposer %s never opened the chat", pending.peer_id)
             self._pending = None
             self.matching.accepted = None
@@ -397,6 +404,7 @@ class Node:
 
     async def _run_chat(self, stream, role: Role, peer_id: ID, match_id: bytes,
                         common: tuple[str, ...], done: trio.Event) -> None:
+        self._session_established = False
         try:
             try:
                 remote_key = peer_id.extract_public_key()
@@ -412,32 +420,41 @@ class Node:
             except Exception as exc:  # a peer id we cannot build a chat with
                 logger.info("chat with %s refused: %r", peer_id, exc)
                 await _reset(stream)
-                return
-
-            async def established(safety_code: str) -> None:
-                logger.info("chat with %s established", peer_id)
-                self._chats += 1
-                self._session_established = True
-                await self.emit(events.Matched(peer_id.to_base58(), common, safety_code,
-                                               role is Role.INITIATOR))
-
-            session = ChatSession(stream, connection, on_event=self.emit, on_established=established)
-            self._session = session
-            self._chat_over = trio.Event()
-            self._session_established = False
-            end = await session.run()
-            self._session = None
-            if session.established.is_set():
-                await self.emit(events.StrangerLeft(end.reason, end.by_us))
+                connection = None
+            if connection is not None:
+                await self._chat_session(stream, connection, role, peer_id, common)
         finally:
             self._session = None
             self._chat_over.set()
             done.set()
             if self.matcher.state is MatchState.MATCHED:
-                chatted = self._session_established
-                self.matcher.end_chat(trio.current_time(), None if chatted else SKIP_UNREACHABLE)
+                now = trio.current_time()
+                if self._session_established:
+                    self.matcher.end_chat(now)
+                else:
+                    # matched, then no working chat: a stall, a bad key, or a
+                    # vanished peer; do not let it hold us again at once
+                    self.matcher.end_chat(now, SKIP_UNREACHABLE)
+                    self.matcher.refuse_for(peer_id.to_bytes(), now, REFUSE_AFTER_NO_SHOW)
         if self.config.auto_next and not self._stopping:
             self.start_search()
+
+    async def _chat_session(self, stream, connection: ChatConnection, role: Role,
+                            peer_id: ID, common: tuple[str, ...]) -> None:
+        async def established(safety_code: str) -> None:
+            logger.info("chat with %s established", peer_id)
+            self._chats += 1
+            self._session_established = True
+            await self.emit(events.Matched(peer_id.to_base58(), common, safety_code,
+                                           role is Role.INITIATOR))
+
+        session = ChatSession(stream, connection, on_event=self.emit, on_established=established)
+        self._session = session
+        self._chat_over = trio.Event()
+        end = await session.run()
+        self._session = None
+        if session.established.is_set():
+            await self.emit(events.StrangerLeft(end.reason, end.by_us))
 
 
 async def _reset(stream) -> None:

@@ -107,3 +107,32 @@ async def test_crossed_proposals_end_in_exactly_one_match():
         assert accepted == [smaller.peer_id]  # the smaller peer id's proposal wins
         loser = b if smaller is a else a
         assert loser.matcher.state is MatchState.MATCHED
+
+
+async def test_a_stranger_without_an_ed25519_identity_is_refused_and_the_search_goes_on():
+    from libp2p.crypto.secp256k1 import create_new_key_pair
+    from libp2p.peer.id import ID
+
+    from strangers.crypto.handshake import Role
+
+    class ResetOnlyStream:
+        reset_called = False
+
+        async def reset(self):
+            self.reset_called = True
+
+    quiet_library_logs()
+    async with open_node(_config(interests=("go",))) as node:
+        odd = ID.from_pubkey(create_new_key_pair().public_key)
+        node._stop_search()
+        node.matcher.stop()
+        node.matcher.start_search(trio.current_time())
+        node.matcher.on_proposal(odd.to_bytes(), ("go",), trio.current_time())
+        assert node.matcher.state is MatchState.MATCHED
+        stream = ResetOnlyStream()
+        with trio.fail_after(5):
+            await node._run_chat(stream, Role.RESPONDER, odd, os.urandom(16), ("go",), trio.Event())
+        assert stream.reset_called
+        assert node.matcher.state is MatchState.SEARCHING  # looking for the next one
+        decision = node.matcher.on_proposal(odd.to_bytes(), ("go",), trio.current_time())
+        assert not decision.accept  # and it cannot hold us again at once
