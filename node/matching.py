@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 MATCH_PROTOCOL = "/strangers/match/1.0.0"
 DIAL_TIMEOUT = 1.0
 """A candidate that cannot be reached within this is skipped (a stale record)."""
-ANSWER_TIMEOUT = 1.0
+ANSWER_TIMEOUT = 3.0
 CHAT_OPEN_TIMEOUT = 5.0
 """After accepting, how long we wait for the proposer to open the chat."""
 ADDR_TTL = 600

@@ -49,7 +49,7 @@ from .mdns import LocalDiscovery
 logger = logging.getLogger(__name__)
 
 EVENT_QUEUE = 1024
-POLL_DELAYS = (0.25, 0.5, 1.0, 1.0, 2.0)
+POLL_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
 """Pause between two searches of the DHT while nobody fits (then the last value)."""
 READVERTISE_RETRY = 3.0
 READVERTISE_SPREAD = 120.0
