@@ -30,6 +30,7 @@ from libp2p.tools.anyio_service import background_trio_service
 from strangers.crypto.handshake import Role
 from strangers.crypto.session import ChatConnection
 from strangers.discovery.kad import StrangersDHT
+from strangers.discovery.lookup import K_VALUE
 from strangers.discovery.matcher import Matcher, MatchState, Phase, Refusal
 from strangers.discovery.proposal import Accept
 from strangers.discovery.topics import advertise_keys, lookup_keys, seconds_to_next_epoch
@@ -211,6 +212,7 @@ class Node:
 
     async def _poll_loop(self) -> None:
         attempt = 0
+        thorough = False
         told_random = self.matcher.phase(trio.current_time()) is Phase.RANDOM
         while self.matcher.state is MatchState.SEARCHING:
             now = trio.current_time()
@@ -221,7 +223,7 @@ class Node:
             keys = lookup_keys(self.config.interests, anyone=phase is Phase.RANDOM, now=time.time())
             logger.info("search %d: looking up %d key(s)", attempt, len(keys))
             self._closest_hint.clear()
-            candidates = await self._find_candidates(keys)
+            candidates = await self._find_candidates(keys, thorough=thorough)
             self._first_search_done.set()
             logger.info("search %d: %d candidate(s) on %d key(s), routing table %d",
                         attempt, len(candidates), len(keys), self.dht.routing_table.size())
@@ -237,6 +239,9 @@ class Node:
                     return
             if self.matcher.state is not MatchState.SEARCHING:
                 return
+            # Everyone we found was busy or skipped: others may be listed on
+            # peers the fast walk did not reach.
+            thorough = bool(candidates)
             delay = POLL_DELAYS[min(attempt, len(POLL_DELAYS) - 1)]
             attempt += 1
             left = self.matcher.seconds_to_random(trio.current_time())
@@ -250,7 +255,8 @@ class Node:
                 self._wake = trio.Event()
                 attempt = 0
 
-    async def _find_candidates(self, keys) -> dict[bytes, tuple[PeerInfo, tuple[str, ...]]]:
+    async def _find_candidates(self, keys, *, thorough: bool = False
+                               ) -> dict[bytes, tuple[PeerInfo, tuple[str, ...]]]:
         """Providers of ``keys``, fresh from the DHT: peer -> (info, interests found under).
 
         The walks run in parallel. As soon as one finds a stranger who shares
@@ -263,7 +269,11 @@ class Node:
         me = self.identity.peer_id.to_bytes()
 
         async def one(key, nursery: trio.Nursery) -> None:
-            result = await self.dht.lookup(key.multihash, providers=True, enough_sources=1)
+            # Fast path: stop at the first peer holding records. A holder may
+            # know only some of the announcers, so a search that found nobody
+            # usable that way walks on to every close peer the next time.
+            result = await self.dht.lookup(
+                key.multihash, providers=True, enough_sources=K_VALUE if thorough else 1)
             if not result.providers and result.closest:
                 # A complete walk: its closest peers are where to announce
                 # ourselves on this key, without walking again.
@@ -275,7 +285,9 @@ class Node:
                 if key.interest is not None and key.interest not in interests:
                     interests = (*interests, key.interest)
                 found[peer] = (old_info, interests)
-            if key.interest is not None and any(p != me for p in result_peers(result)):
+            now = trio.current_time()
+            if key.interest is not None and any(
+                    p != me and not self.matcher.is_skipped(p, now) for p in result_peers(result)):
                 nursery.cancel_scope.deadline = min(
                     nursery.cancel_scope.deadline, trio.current_time() + CANDIDATE_GRACE)
 
