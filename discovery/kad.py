@@ -41,7 +41,14 @@ from strangers.errors import RemoteProtocolError
 
 from .addresses import dialable_addrs
 from .lookup import ALPHA, K_VALUE, ClosestPeersQuery
-from .streamio import StreamEnded, StreamFailed, read_exactly, read_uvarint_frame, uvarint
+from .streamio import (
+    StreamEnded,
+    StreamFailed,
+    forget_closed_connections,
+    read_exactly,
+    read_uvarint_frame,
+    uvarint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +203,7 @@ class StrangersDHT(KadDHT):
         """Send ``request`` on a new stream and read one reply (None if the peer just closed)."""
         self.stats.count(kind)
         data = request.SerializeToString()
+        forget_closed_connections(self.host, peer)
         with trio.fail_after(self.rpc_timeout):
             stream = await self.host.new_stream(peer, [KAD_PROTOCOL])
             try:

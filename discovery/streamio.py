@@ -74,3 +74,21 @@ def uvarint(value: int) -> bytes:
         else:
             out.append(byte)
             return bytes(out)
+
+
+def forget_closed_connections(host, peer_id) -> int:
+    """Drop the swarm's records of closed connections to ``peer_id``.
+
+    py-libp2p sometimes keeps a closed connection on its books (when two
+    nodes dial each other at once and one connection is torn down). Its
+    ``new_stream`` then neither uses it nor dials again, and fails with "No
+    valid connections available". Forgetting the dead record makes the next
+    stream dial afresh. Returns how many records were dropped.
+    """
+    swarm = host.get_network()
+    dropped = 0
+    for conn in swarm.get_connections(peer_id):
+        if getattr(conn, "is_closed", False):
+            swarm.remove_conn(conn)
+            dropped += 1
+    return dropped

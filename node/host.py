@@ -8,7 +8,7 @@ Choices and the library faults they work around (``../shared/notes``):
   waits 250 ms for "happy eyeballs";
 * no dial retries in the swarm (they cost 0.7 s per dead peer);
 * no "auto-connector": by default the swarm keeps dialing every peer it has
-  heard of until it holds 100-200 connections (on a 60-node loopback crowd,
+  heard of until it holds ~200 connections (on a 60-node loopback crowd,
   thousands of Noise handshakes that starve every process of CPU);
 * ``PY_YAMUX_RELEASE_ON_READ=0``: otherwise Yamux sends a window update on
   every read, an extra encrypted write per message;
@@ -40,16 +40,23 @@ def build_host(identity: Identity, *, mdns: bool = False):
         key_pair=key_pair,
         sec_opt={NOISE_PROTOCOL_ID: noise},
         muxer_preference="YAMUX",
-        connection_config=ConnectionConfig(
-            max_connections_per_peer=1, min_connections=0, low_watermark=0
-        ),
+        connection_config=ConnectionConfig(max_connections_per_peer=1),
         enable_mDNS=mdns,
     )
     # The swarm retries a failed dial 3 times with back-off (0.1+0.2+0.4 s):
     # a dead candidate or DHT peer would cost 0.7 s before we can skip it.
     # Our own layers decide when to try again.
-    host.get_network().retry_config = RetryConfig(max_retries=0)
+    swarm = host.get_network()
+    swarm.retry_config = RetryConfig(max_retries=0)
+    # The auto-connector aims at (low + high watermark) / 2 connections, so
+    # no watermark setting turns it off without also changing pruning: its
+    # one entry point becomes a no-op instead.
+    swarm.auto_connector.maybe_connect = _no_auto_connect
     return host
+
+
+async def _no_auto_connect() -> None:
+    """Replaces py-libp2p's AutoConnector.maybe_connect (see build_host)."""
 
 
 class _BelowLevel(logging.Filter):

@@ -18,7 +18,7 @@ from libp2p.peer.peerinfo import PeerInfo
 
 from strangers.discovery.matcher import Matcher, MatchState
 from strangers.discovery.proposal import Accept, Propose, Refuse, decode, encode, frame_length
-from strangers.discovery.streamio import StreamEnded, read_exactly
+from strangers.discovery.streamio import StreamEnded, forget_closed_connections, read_exactly
 from strangers.errors import StrangersError
 
 logger = logging.getLogger(__name__)
@@ -84,31 +84,35 @@ class MatchService:
         for attempt in range(PROPOSAL_ATTEMPTS):
             try:
                 answer = await self._ask(info, match_id, interests)
-            except StreamEnded as exc:
-                logger.info("proposal to %s broke off (%s)%s", info.peer_id, exc,
-                            ", retrying" if attempt + 1 < PROPOSAL_ATTEMPTS else "")
-                await trio.sleep(0.02)
-                continue
             except trio.TooSlowError:
                 logger.info("candidate %s too slow, skipped", info.peer_id)
                 return None
             except StrangersError as exc:
-                logger.info("candidate %s answered badly: %s", info.peer_id, exc)
-                return None
+                if not isinstance(exc, StreamEnded):
+                    logger.info("candidate %s answered badly: %s", info.peer_id, exc)
+                    return None
+                failure: Exception = exc
             except Exception as exc:  # dial and stream failures of every kind
-                logger.info("candidate %s unreachable: %r", info.peer_id, exc)
+                failure = exc
+            else:
+                if isinstance(answer, (Accept, Refuse)) and answer.match_id == match_id:
+                    if isinstance(answer, Refuse):
+                        logger.info("candidate %s refused: %s", info.peer_id, answer.reason.value)
+                    return answer
+                logger.info("candidate %s sent an unexpected answer %r", info.peer_id, answer)
                 return None
-            if isinstance(answer, (Accept, Refuse)) and answer.match_id == match_id:
-                if isinstance(answer, Refuse):
-                    logger.info("candidate %s refused: %s", info.peer_id, answer.reason.value)
-                return answer
-            logger.info("candidate %s sent an unexpected answer %r", info.peer_id, answer)
-            return None
+            # A broken stream, or a connection the swarm was just replacing
+            # ("no valid connections"), deserves one more try; a refused dial
+            # fails again at once, a silent one is caught by the timeout above.
+            logger.info("proposal to %s failed (%r)%s", info.peer_id, failure,
+                        ", retrying" if attempt + 1 < PROPOSAL_ATTEMPTS else "")
+            await trio.sleep(0.02)
         return None
 
     async def _ask(self, info: PeerInfo, match_id: bytes, interests: tuple[str, ...]) -> object:
         stream = None
         try:
+            forget_closed_connections(self.host, info.peer_id)
             with trio.fail_after(DIAL_TIMEOUT):
                 stream = await self.host.new_stream(info.peer_id, [TProtocol(MATCH_PROTOCOL)])
             with trio.fail_after(ANSWER_TIMEOUT):

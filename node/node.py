@@ -33,6 +33,7 @@ from strangers.discovery.kad import StrangersDHT
 from strangers.discovery.lookup import K_VALUE
 from strangers.discovery.matcher import Matcher, MatchState, Phase, Refusal
 from strangers.discovery.proposal import Accept
+from strangers.discovery.streamio import forget_closed_connections
 from strangers.discovery.topics import advertise_keys, lookup_keys, seconds_to_next_epoch
 from libp2p.crypto.keys import KeyType
 
@@ -403,6 +404,7 @@ class Node:
         with trio.move_on_after(CHAT_OPEN_TIMEOUT):
             while stream is None:
                 try:
+                    forget_closed_connections(self.host, peer_id)
                     stream = await self.host.new_stream(peer_id, [TProtocol(CHAT_PROTOCOL)])
                 except Exception as exc:  # e.g. the connection we used was just replaced
                     logger.info("opening the chat with %s failed (%r); retrying", peer_id, exc)

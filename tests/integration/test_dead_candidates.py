@@ -56,3 +56,24 @@ async def test_a_candidate_that_never_answers_is_skipped_within_a_second():
                 answer, took = await _propose_to(node, f"/ip4/127.0.0.1/tcp/{port}")
             assert answer is None
             assert DIAL_TIMEOUT <= took < DIAL_TIMEOUT + 0.5
+
+
+async def test_the_swarm_does_not_dial_peers_by_itself():
+    """py-libp2p's auto-connector dials every peer in the peerstore until it
+    holds ~150 connections; ours must stay at what we dial."""
+    quiet_library_logs()
+    with socket.socket() as tarpit:
+        tarpit.bind(("127.0.0.1", 0))
+        tarpit.listen(16)
+        port = tarpit.getsockname()[1]
+        async with open_node(_config()) as node:
+            ghost = fresh_identity().peer_id
+            node.host.get_peerstore().add_addrs(ghost, [Multiaddr(f"/ip4/127.0.0.1/tcp/{port}")], 600)
+            await node.host.get_network().auto_connector.maybe_connect()
+            tarpit.setblocking(False)
+            try:
+                tarpit.accept()
+                dialled = True
+            except BlockingIOError:
+                dialled = False
+            assert not dialled
