@@ -342,7 +342,9 @@ class StrangersDHT(KadDHT):
                         [i.peer_id.to_bytes() for i in closer if i.addrs or
                          i.peer_id in self.host.get_connected_peers()],
                     )
-                    nursery.start_soon(self._add_to_table, peer)
+                    # owned by the DHT service: the walk may end (and cancel its
+                    # nursery) before the table is updated
+                    self.manager.run_task(self._add_to_table, peer)
                     if providers and len(reply.providerPeers):
                         sources += 1
                         for info in self._learn_peers(reply.providerPeers):
