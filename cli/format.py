@@ -18,7 +18,7 @@ def _human_list(items: tuple[str, ...]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
                            "\u2066\u2067\u2068\u2069")
 
 
@@ -31,7 +31,7 @@ def _visible(text: str) -> str:
     """
     return "".join(
         repr(char)[1:-1] if unicodedata.category(char) == "Cc"
-        else "\ufffd" if char in _BIDI_CONTROLS  # could reorder what follows on screen
+        else "\ufffd" if char in BIDI_CONTROLS  # could reorder what follows on screen
         else char
         for char in text
     )

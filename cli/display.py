@@ -1,0 +1,217 @@
+"""What the terminal UI shows, as pure functions: styled lines and the status bar.
+
+No I/O and no threads here; ``interactive.py`` prints what these return.
+"""
+
+from __future__ import annotations
+
+import enum
+import textwrap
+import unicodedata
+from dataclasses import dataclass
+
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.styles import Style
+from prompt_toolkit.utils import get_cwidth
+
+from strangers.node import events
+
+from .format import BIDI_CONTROLS, _human_list, format_event
+
+HELP_COMMANDS = ("/help", "/h", "/?")
+KEYS = """Keys:
+  Enter        send (your message is end-to-end encrypted)
+  Esc Esc      leave this stranger and meet the next one (like /next)
+  Ctrl-D       leave and exit (on an empty line; Ctrl-C too)
+  Up / Down    your earlier messages"""
+KEY_HINTS = "Esc Esc next · Ctrl-D quit · /help"
+
+STYLE = Style.from_dict({
+    "you": "ansiblue bold",
+    "stranger": "ansired bold",
+    "system": "dim",
+    "greeting": "bold",
+    "common": "ansigreen",
+    "safety": "ansicyan",
+    "left": "bold",
+    "warning": "ansiyellow",
+    "error": "ansired",
+    "prompt": "bold",
+    "bottom-toolbar": "noreverse bg:#262626 #d0d0d0",
+    "toolbar.starting": "#d0d0d0",
+    "toolbar.searching": "#87afff",
+    "toolbar.chatting": "#87d787 bold",
+    "toolbar.typing": "#ffd75f bold",
+    "toolbar.left": "#ff8787 bold",
+    "toolbar.details": "#d0d0d0",
+    "toolbar.keys": "#808080",
+})
+
+
+# -- what to show -----------------------------------------------------------------
+
+
+def clean_text(text: str) -> str:
+    """``text`` made safe for a terminal: no control characters but newlines.
+
+    A stranger must not be able to move our cursor, recolour the screen or
+    reverse the text direction (escape sequences, backspaces, bidi overrides).
+    """
+    text = text.replace("\r\n", "\n").replace("\t", "    ")
+    return "".join(
+        "\ufffd" if ch in BIDI_CONTROLS or (ch != "\n" and unicodedata.category(ch) == "Cc") else ch
+        for ch in text
+    )
+
+
+def wrap(text: str, width: int, indent: int = 0) -> str:
+    """``text`` broken into lines at word boundaries, fitting ``width`` columns after ``indent``."""
+    room = max(width - indent - 1, 20)
+    lines = [line for paragraph in text.split("\n")
+             for line in (textwrap.wrap(paragraph, room, break_on_hyphens=False) or [""])]
+    return ("\n" + " " * indent).join(lines)
+
+
+def _said(style: str, label: str, text: str, width: int) -> FormattedText:
+    return FormattedText([(f"class:{style}", label),
+                          ("", " " + wrap(clean_text(text), width, indent=len(label) + 1))])
+
+
+def styled_event(event: events.Event, width: int = 80) -> FormattedText | None:
+    """The lines shown above the prompt for ``event``, styled and wrapped to ``width`` columns
+    (None: nothing to show)."""
+    if isinstance(event, events.MessageReceived):
+        return _said("stranger", "Stranger:", event.text, width)
+    if isinstance(event, events.Sent):
+        return _said("you", "You:", event.text, width)
+    text = format_event(event)
+    if text is None:
+        return None
+    lines = [wrap(line, width) for line in clean_text(text).split("\n")]
+    if isinstance(event, events.Matched):
+        first, *middle, last = lines
+        fragments = [("class:greeting", "\n" + first)]  # a blank line sets each chat apart
+        fragments += [("class:common", "\n" + line) for line in middle]
+        fragments.append(("class:safety", "\n" + last))
+        return FormattedText(fragments)
+    style = {
+        events.StrangerLeft: "class:left",
+        events.Warning: "class:warning",
+        events.Error: "class:error",
+    }.get(type(event), "class:system")
+    return FormattedText([(style, "\n".join(lines))])
+
+
+def system_line(text: str) -> FormattedText:
+    return FormattedText([("class:system", text)])
+
+
+class Phase(enum.Enum):
+    """Where the chat stands, as the status bar tells it."""
+
+    STARTING = "starting"
+    """The node is starting and joining the network."""
+    SEARCHING = "searching"
+    """Looking for a stranger."""
+    CHATTING = "chatting"
+    """In a chat."""
+    LEAVING = "leaving"
+    """Quitting: saying bye, stopping the node."""
+
+
+@dataclass(frozen=True)
+class StatusLine:
+    """What the bottom toolbar shows (an immutable snapshot, safe to hand between threads)."""
+
+    phase: Phase
+    headline: str
+    details: tuple[str, ...] = ()
+    """Shown after the headline, the first ones left out when the line is too narrow."""
+    style: str = "starting"
+
+    @property
+    def chatting(self) -> bool:
+        return self.phase is Phase.CHATTING
+
+
+class ChatStatus:
+    """Follows the node's events and words the status bar (pure)."""
+
+    def __init__(self, interests: tuple[str, ...]) -> None:
+        self.interests = interests
+        self.phase = Phase.STARTING
+        self.random = False
+        self.common: tuple[str, ...] = ()
+        self.safety_code = ""
+        self.stranger_typing = False
+        self.ended: str | None = None
+        """How the last chat ended, while looking for the next one."""
+
+    def apply(self, event: events.Event) -> bool:
+        """Take ``event`` into account; True when the status line changed."""
+        before = self.line()
+        match event:
+            case events.Searching(_interests, random):
+                self.phase = Phase.SEARCHING
+                self.random = random
+                self.stranger_typing = False
+                if random:
+                    self.ended = None
+            case events.Matched(_peer, common, safety_code, _initiator):
+                self.phase = Phase.CHATTING
+                self.common = common
+                self.safety_code = safety_code
+                self.stranger_typing = False
+                self.ended = None
+            case events.Typing(active) if self.phase is Phase.CHATTING:
+                self.stranger_typing = active
+            case events.MessageReceived():
+                self.stranger_typing = False
+            case events.StrangerLeft(_reason, by_us) if self.phase is not Phase.LEAVING:
+                self.phase = Phase.SEARCHING
+                self.random = False
+                self.stranger_typing = False
+                self.ended = "You have disconnected." if by_us else "Stranger has disconnected."
+            case events.Stopped():
+                self.phase = Phase.LEAVING
+        return self.line() != before
+
+    def leaving(self) -> None:
+        self.phase = Phase.LEAVING
+
+    def line(self) -> StatusLine:
+        match self.phase:
+            case Phase.STARTING:
+                return StatusLine(self.phase, "Connecting to the strangers network...")
+            case Phase.LEAVING:
+                return StatusLine(self.phase, "Saying goodbye...")
+            case Phase.CHATTING:
+                common = (f"you both like {_human_list(self.common)}",) if self.common else ()
+                details = (*common, f"safety code {self.safety_code}")
+                if self.stranger_typing:
+                    return StatusLine(self.phase, "Stranger is typing...", details, "typing")
+                return StatusLine(self.phase, "Chatting with a stranger", details, "chatting")
+        if self.ended is not None:
+            return StatusLine(self.phase, f"{self.ended} Looking for the next one...", style="left")
+        if self.random and self.interests:
+            return StatusLine(self.phase, "Looking for a random stranger (nobody around shares your interests)...",
+                              style="searching")
+        if self.interests:
+            return StatusLine(self.phase, f"Looking for someone who likes {_human_list(self.interests)}...",
+                              style="searching")
+        return StatusLine(self.phase, "Looking for a random stranger...", style="searching")
+
+
+def toolbar_fragments(status: StatusLine, width: int) -> FormattedText:
+    """The bottom toolbar: the status, the details that fit, and the keys on the right if they fit."""
+    details = status.details
+    while details and 1 + get_cwidth(" · ".join((status.headline, *details))) > width:
+        details = details[1:]
+    text = " · ".join((status.headline, *details))
+    fragments = [(f"class:toolbar.{status.style}", " " + status.headline),
+                 ("class:toolbar.details", text[len(status.headline):])]
+    hints = KEY_HINTS + " "
+    gap = width - 1 - get_cwidth(text) - get_cwidth(hints)
+    if gap >= 2:
+        fragments += [("", " " * gap), ("class:toolbar.keys", hints)]
+    return FormattedText(fragments)
