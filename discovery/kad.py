@@ -40,13 +40,13 @@ from multiaddr import Multiaddr
 from strangers.errors import RemoteProtocolError
 
 from .addresses import dialable_addrs
+from .kadpool import StreamPool
 from .lookup import ALPHA, K_VALUE, ClosestPeersQuery
 from .streamio import (
     StreamEnded,
     StreamFailed,
     forget_closed_connections,
     read_exactly,
-    read_uvarint_frame,
     uvarint,
 )
 
@@ -61,7 +61,14 @@ LEARNED_ADDR_TTL = 600
 MAINTENANCE_INTERVAL = 60.0
 REFRESH_INTERVAL = 600.0
 BOOTSTRAP_ATTEMPTS = 5
-INBOUND_STREAMS = 64
+INBOUND_STREAMS = 256
+"""Inbound Kademlia streams served at once (py-libp2p: 12). Clients keep
+streams open between requests (``kadpool``), so most of these are idle."""
+SERVER_STREAM_SECONDS = 120.0
+"""An inbound stream is ended after this long, so that idle clients cannot hold
+the slots above for ever (a client reuses a stream for at most 30 s)."""
+IDENTIFY_WAIT = 5.0
+"""How long the server waits for a new client's addresses (identify) to list it."""
 MAX_RECORDS_PER_KEY = 200
 """Provider records kept per key (the newest); py-libp2p keeps the first 20."""
 
@@ -138,6 +145,53 @@ class StrangersDHT(KadDHT):
         self.rpc_timeout = rpc_timeout
         self.parallelism = parallelism
         self.stats = KadStatistics()
+        self.streams = StreamPool(host, KAD_PROTOCOL, spawn=self._spawn)
+        self._listing: set[ID] = set()
+
+    def _spawn(self, async_fn, *args) -> None:
+        self.manager.run_task(async_fn, *args)
+
+    # -- server ----------------------------------------------------------------
+
+    async def handle_stream(self, stream) -> None:  # wraps KadDHT.handle_stream
+        """Serve one inbound stream, for at most :data:`SERVER_STREAM_SECONDS`.
+
+        py-libp2p lists the client in the routing table when its stream opens,
+        and only if identify has already given its addresses. On a first
+        connection it has not: with a new stream per request the next request
+        would list it, but our clients keep their stream open and would never
+        be listed. So a client we could not list is listed as soon as
+        identify is through (at most :data:`IDENTIFY_WAIT` later), without
+        making its requests wait.
+        """
+        peer = stream.muxed_conn.peer_id
+        if peer not in self._listing and not self.routing_table.peer_in_table(peer):
+            self._listing.add(peer)
+            self._spawn(self._list_when_identified, peer)
+        with trio.move_on_after(SERVER_STREAM_SECONDS):
+            await super().handle_stream(stream)
+            return
+        with trio.move_on_after(0.5) as cleanup:
+            cleanup.shield = True
+            try:
+                await stream.reset()
+            except Exception:  # already gone
+                pass
+
+    async def _list_when_identified(self, peer: ID) -> None:
+        store = self.host.get_peerstore()
+        try:
+            with trio.move_on_after(IDENTIFY_WAIT):
+                while True:
+                    try:
+                        if store.addrs(peer):
+                            break
+                    except Exception:  # py-libp2p raises when it knows no address
+                        pass
+                    await trio.sleep(0.01)
+                await self.routing_table.add_peer(peer, skip_server_mode_check=True)
+        finally:
+            self._listing.discard(peer)
 
     # -- service ---------------------------------------------------------------
 
@@ -146,17 +200,22 @@ class StrangersDHT(KadDHT):
         next_refresh = trio.current_time() + REFRESH_INTERVAL
         while True:
             await trio.sleep(MAINTENANCE_INTERVAL)
+            self.streams.sweep()
             self.provider_store.cleanup_expired()
             self.value_store.cleanup_expired()
             if trio.current_time() >= next_refresh:
                 next_refresh = trio.current_time() + REFRESH_INTERVAL
                 await self.refresh()
 
-    async def refresh(self, *, random_lookup: bool = True) -> None:
-        """A self-lookup and one random lookup: keeps our buckets populated."""
-        await self.lookup(self.local_peer_id.to_bytes())
+    async def refresh(self, *, random_lookup: bool = True) -> int:
+        """A self-lookup and one random lookup: keeps our buckets populated.
+
+        Returns how many peers answered the self-lookup.
+        """
+        answered = len((await self.lookup(self.local_peer_id.to_bytes())).closest)
         if random_lookup:
             await self.lookup(os.urandom(32))
+        return answered
 
     async def bootstrap(self, seeds: list[PeerInfo], *, timeout: float = 5.0) -> int:
         """Connect to ``seeds`` and fill the routing table; returns seeds reached."""
@@ -186,45 +245,41 @@ class StrangersDHT(KadDHT):
         return reached
 
     async def fill_table(self, reached: int = 1, *, random_lookup: bool = True) -> None:
-        """A self-lookup (and a random lookup) through the connected seeds."""
-        # A busy seed resets streams beyond its inbound limit (12 at once in
-        # py-libp2p), so a crowd that starts together must retry with jitter.
+        """A self-lookup (and a random lookup) through the connected seeds.
+
+        Repeated (with jitter) until it reaches someone besides the seeds: a
+        busy seed may reset our streams, and a seed that others joined through
+        at the same moment lists them only once identify is through with them.
+        """
         for attempt in range(BOOTSTRAP_ATTEMPTS):
             if not (reached or self.routing_table.size()):
                 break
-            await self.refresh(random_lookup=random_lookup)
-            if self.routing_table.size():
+            if await self.refresh(random_lookup=random_lookup) > reached:
                 break
             await trio.sleep(random.uniform(0.05, 0.2) * 2**attempt)
 
     # -- one RPC -----------------------------------------------------------------
 
     async def _rpc(self, peer: ID, request: Message, kind: str) -> Message | None:
-        """Send ``request`` on a new stream and read one reply (None if the peer just closed)."""
+        """Send ``request`` and read one reply (None for ADD_PROVIDER, which has none).
+
+        Requests with a reply go over a reused stream (:mod:`.kadpool`).
+        ADD_PROVIDER gets a stream of its own, closed for writing: py-libp2p
+        servers echo the request, go servers just close.
+        """
         self.stats.count(kind)
         data = request.SerializeToString()
-        forget_closed_connections(self.host, peer)
         with trio.fail_after(self.rpc_timeout):
-            stream = await self.host.new_stream(peer, [KAD_PROTOCOL])
-            try:
-                await stream.write(uvarint(len(data)) + data)
-                if request.type == Message.MessageType.ADD_PROVIDER:
-                    await stream.close_write()
-                    try:
-                        await read_exactly(stream, 1)  # py-libp2p echoes; go closes
-                    except StreamFailed:
-                        raise  # a reset (rate limit, overload): not stored
-                    except StreamEnded:
-                        pass  # a clean close after reading it
-                    return None
-                reply_bytes = await read_uvarint_frame(stream, MAX_KAD_MESSAGE)
-            finally:
-                with trio.move_on_after(0.5) as cleanup:
-                    cleanup.shield = True
-                    try:
-                        await stream.close()
-                    except Exception:  # the peer may already be gone
-                        pass
+            if request.type != Message.MessageType.ADD_PROVIDER:
+                try:
+                    reply_bytes = await self.streams.request(peer, data, MAX_KAD_MESSAGE)
+                except Exception:  # this peer's other idle streams are suspect too
+                    self.streams.forget(peer)
+                    raise
+            else:
+                await self._add_provider_rpc(peer, data)
+                return None
+        reply = Message()
         reply = Message()
         try:
             reply.ParseFromString(reply_bytes)
@@ -233,6 +288,26 @@ class StrangersDHT(KadDHT):
         if reply.type != request.type:
             raise RemoteProtocolError(f"{kind} answered with message type {reply.type}")
         return reply
+
+    async def _add_provider_rpc(self, peer: ID, data: bytes) -> None:
+        forget_closed_connections(self.host, peer)
+        stream = await self.host.new_stream(peer, [KAD_PROTOCOL])
+        try:
+            await stream.write(uvarint(len(data)) + data)
+            await stream.close_write()
+            try:
+                await read_exactly(stream, 1)  # py-libp2p echoes; go closes
+            except StreamFailed:
+                raise  # a reset (rate limit, overload): not stored
+            except StreamEnded:
+                pass  # a clean close after reading it
+        finally:
+            with trio.move_on_after(0.5) as cleanup:
+                cleanup.shield = True
+                try:
+                    await stream.close()
+                except Exception:  # the peer may already be gone
+                    pass
 
     def _learn_peers(self, peers) -> list[PeerInfo]:
         """Validate peers from an answer and remember their addresses."""
@@ -275,13 +350,17 @@ class StrangersDHT(KadDHT):
         providers: bool = False,
         enough_providers: int = K_VALUE,
         enough_sources: int = 3,
+        num_results: int = K_VALUE,
     ) -> LookupResult:
         """Walk towards ``key`` with FIND_NODE (or GET_PROVIDERS when ``providers``).
 
         A provider walk stops early once ``enough_providers`` distinct
         providers are known, or once ``enough_sources`` peers have returned
         provider records (they hold the key's replicas; asking more of them
-        rarely adds anyone).
+        rarely adds anyone). Any walk ends once the ``num_results`` closest
+        live peers have answered: K for a walk whose closest peers are wanted
+        (to announce there), fewer for a search of a key that may be empty,
+        since its records sit on the K closest peers of whoever announced.
         """
         self.stats.lookups += 1
         kind = "GET_PROVIDERS" if providers else "FIND_NODE"
@@ -293,6 +372,7 @@ class StrangersDHT(KadDHT):
             key,
             list(by_bytes),
             local_id=self.local_peer_id.to_bytes(),
+            num_results=num_results,
             parallelism=self.parallelism,
             peer_timeout=self.rpc_timeout,
         )
@@ -359,6 +439,54 @@ class StrangersDHT(KadDHT):
             nursery.cancel_scope.cancel()
         closest = [by_bytes[b] for b in query.result()]
         return LookupResult(closest, found, query.statistics().queried)
+
+    async def ask_connected(self, keys: list[bytes]) -> dict[bytes, LookupResult]:
+        """GET_PROVIDERS for ``keys``, all on one stream to a peer we are connected to.
+
+        No dial and one round trip (the requests are pipelined). In a network
+        small enough that every announcer stored its record on every node,
+        that peer already holds the answers, and no walk is needed; elsewhere
+        it is one cheap round trip that usually finds nothing (so the node
+        asks only while its routing table is smaller than K). The peer asked is drawn at random among connected DHT
+        peers, so that repeated asks do not all land on one node.
+        """
+        connected = [p for p in self.host.get_connected_peers() if p != self.local_peer_id]
+        servers = [p for p in connected if self.routing_table.peer_in_table(p)]
+        if not keys or not (servers or connected):
+            return {}
+        peer = random.choice(servers or connected)
+        requests = []
+        for key in keys:
+            request = Message()
+            request.type = Message.MessageType.GET_PROVIDERS
+            request.key = key
+            requests.append(request.SerializeToString())
+            self.stats.count("GET_PROVIDERS")
+        self.stats.lookups += len(keys)
+        try:
+            with trio.fail_after(self.rpc_timeout):
+                replies = await self.streams.requests(peer, requests, MAX_KAD_MESSAGE)
+        except Exception as exc:  # unreachable, reset, timeout, not a DHT peer
+            self.stats.rpc_failures += 1
+            self.streams.forget(peer)
+            logger.debug("GET_PROVIDERS x%d to %s failed: %r", len(keys), peer, exc)
+            return {}
+        results: dict[bytes, LookupResult] = {}
+        for key, reply_bytes in zip(keys, replies):
+            reply = Message()
+            try:
+                reply.ParseFromString(reply_bytes)
+            except Exception:  # protobuf's DecodeError and friends
+                logger.debug("GET_PROVIDERS reply from %s is not a Kademlia message", peer)
+                continue
+            if reply.type != Message.MessageType.GET_PROVIDERS:
+                continue
+            self._learn_peers(reply.closerPeers)
+            found = {info.peer_id: info for info in self._learn_peers(reply.providerPeers)
+                     if info.peer_id != self.local_peer_id and info.addrs}
+            results[key] = LookupResult([peer], found, 1)
+        self.manager.run_task(self._add_to_table, peer)
+        return results
 
     async def _add_to_table(self, peer: ID) -> None:
         # The peer answered a Kademlia request, so it is a DHT server.

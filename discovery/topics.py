@@ -13,16 +13,22 @@ py) stores and serves them like any other provider record:
 
 *Freshness.* Provider records outlive the nodes that wrote them (a DHT keeps
 them for up to 48 h), so the key rotates with a time epoch of
-:data:`EPOCH_SECONDS`; a node re-advertises at each new epoch, and lookups
-cover the current and the previous epoch.  A record of a node that left is
-therefore seen for at most two epochs, and then only as a candidate that
-fails to answer (skipped within a second).
+:data:`EPOCH_SECONDS`; a node re-advertises within
+:data:`READVERTISE_SPREAD` seconds of each new epoch, and lookups cover the
+current epoch, plus the previous one during the new epoch's first
+:data:`PREVIOUS_EPOCH_WINDOW` seconds (until everyone still looking has
+re-advertised).  A record of a node that left is therefore seen for at most
+two epochs, and then only as a candidate that fails to answer (skipped within
+a second).
 
 *Sharding.* A popular interest would put every one of its users on the same
-twenty DHT nodes. ``shard`` spreads them over :data:`SHARDS` keys; a node
-advertises on one shard chosen at random and looks up shards in random order
-until it has candidates.  The shard count is part of the name, so it can only
-change with the version.
+twenty DHT nodes, and every search of it would ask the same node.  ``shard``
+spreads them over :data:`SHARDS` keys: a node advertises on one shard chosen
+at random, and a search first *probes* that one shard, then looks up all the
+others at once only if the probe found nobody (:func:`search_rounds`).  A hot
+interest is found by the probe, so its load is divided by :data:`SHARDS`; a
+rare one costs a second round.  The shard count is part of the name, so it can
+only change with the version.
 
 Everything here is pure: the epoch is computed from a ``now`` passed in.
 """
@@ -40,8 +46,18 @@ from .interests import normalize_interest
 EPOCH_SECONDS = 300
 """Length of one key epoch, in seconds of Unix time."""
 
-SHARDS = 1
-"""Number of shards per interest and epoch (see the module docstring)."""
+SHARDS = 8
+"""Number of shards per interest and epoch (see the module docstring and
+``docs/scale.md``, which sized it: 1/8 of the load of a hot interest per node)."""
+
+READVERTISE_SPREAD = 120.0
+"""A node still looking re-advertises within this many seconds of a new epoch
+(a random delay, so a popular key's holders do not all take a burst at once)."""
+
+PREVIOUS_EPOCH_WINDOW = READVERTISE_SPREAD + 60.0
+"""Seconds into an epoch during which lookups also cover the previous epoch:
+the re-advertising spread plus a minute for clocks that are behind ours.
+After that, a previous-epoch record is of someone who left or is chatting."""
 
 _NAMESPACE = "strangers/v1"
 _MULTIHASH_SHA2_256 = b"\x12\x20"
@@ -117,18 +133,49 @@ def advertise_keys(
     return keys
 
 
-def lookup_keys(
-    interests: tuple[str, ...], *, anyone: bool, now: float
-) -> list[TopicKey]:
-    """Keys to search at time ``now``: every shard of the current and previous epoch."""
+def lookup_epochs(now: float) -> list[int]:
+    """Epochs to search at ``now``: the current one, and the previous one early on."""
     epoch = epoch_at(now)
-    epochs = [epoch, epoch - 1] if epoch > 0 else [epoch]
+    if epoch > 0 and now - epoch * EPOCH_SECONDS < PREVIOUS_EPOCH_WINDOW:
+        return [epoch, epoch - 1]
+    return [epoch]
+
+
+def lookup_keys(
+    interests: tuple[str, ...],
+    *,
+    anyone: bool,
+    now: float,
+    shards: range | list[int] | tuple[int, ...] | None = None,
+) -> list[TopicKey]:
+    """Keys to search at ``now``: ``shards`` (default every shard) of :func:`lookup_epochs`.
+
+    Ordered by topic, then epoch, then shard.
+    """
     topics: list[str | None] = list(interests)
     if anyone:
         topics.append(None)
+    chosen = range(SHARDS) if shards is None else shards
     return [
         TopicKey(topic, ep, shard)
         for topic in topics
-        for ep in epochs
-        for shard in range(SHARDS)
+        for ep in lookup_epochs(now)
+        for shard in chosen
     ]
+
+
+def search_rounds(
+    interests: tuple[str, ...], *, anyone: bool, now: float, probe: int
+) -> tuple[list[TopicKey], list[TopicKey]]:
+    """One search as two rounds: shard ``probe`` first, then every other shard.
+
+    The second round is only walked when the first found nobody to propose
+    to. A searcher probes the shard it advertises on, itself drawn at random,
+    so the probes of a hot interest spread evenly over its shards.
+    """
+    if not _is_int(probe) or not 0 <= probe < SHARDS:
+        raise ValueError(f"probe shard must be in [0, {SHARDS}), got {probe!r}")
+    first = lookup_keys(interests, anyone=anyone, now=now, shards=(probe,))
+    rest = lookup_keys(interests, anyone=anyone, now=now,
+                       shards=[shard for shard in range(SHARDS) if shard != probe])
+    return first, rest

@@ -34,7 +34,13 @@ from strangers.discovery.lookup import K_VALUE
 from strangers.discovery.matcher import Matcher, MatchState, Phase, Refusal
 from strangers.discovery.proposal import Accept
 from strangers.discovery.streamio import forget_closed_connections
-from strangers.discovery.topics import advertise_keys, lookup_keys, seconds_to_next_epoch
+from strangers.discovery.topics import (
+    READVERTISE_SPREAD,
+    SHARDS,
+    advertise_keys,
+    search_rounds,
+    seconds_to_next_epoch,
+)
 from libp2p.crypto.keys import KeyType
 
 from strangers.errors import ConfigError, LocalProtocolError, RemoteProtocolError, StrangersError
@@ -54,7 +60,10 @@ EVENT_QUEUE = 1024
 POLL_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
 """Pause between two searches of the DHT while nobody fits (then the last value)."""
 READVERTISE_RETRY = 3.0
-READVERTISE_SPREAD = 120.0
+SEARCH_CLOSEST = 5
+"""A search walk to a key that may be empty ends once this many of the key's
+closest live peers have answered (an announcer stored its record on its K
+closest); a walk to where we announce next goes on to all K."""
 CANDIDATE_GRACE = 0.0
 """Once a walk found a stranger, how long the other walks may still finish."""
 FIRST_SEARCH_HEAD_START = 2.0
@@ -69,6 +78,11 @@ SKIP_AFTER_REFUSAL = {
     Refusal.NOT_LOOKING: 30.0,
     Refusal.NO_COMMON_INTERESTS: 10.0,  # until one of us falls back to random
 }
+
+
+def draw_shard(rng: random.Random) -> int:
+    """The shard a search advertises on and probes first."""
+    return rng.randrange(SHARDS)
 
 
 @dataclass(frozen=True)
@@ -104,6 +118,8 @@ class Node:
         self._session: ChatSession | None = None
         self._pending: PendingMatch | None = None
         self._pending_round = 0
+        self._shard = 0
+        """The shard this search advertises on and probes first (drawn per search)."""
         self._advertised_epoch_keys: set[bytes] = set()
         self._advertised_once = False
         self._chats = 0
@@ -194,6 +210,7 @@ class Node:
         if self._stopping or self.matcher.state is not MatchState.IDLE:
             return
         self.matcher.start_search(trio.current_time())
+        self._shard = draw_shard(self._rng)
         self._search_scope = trio.CancelScope()
         self._nursery.start_soon(self._search, self._search_scope)
 
@@ -221,28 +238,36 @@ class Node:
             if phase is Phase.RANDOM and not told_random:
                 told_random = True
                 await self.emit(events.Searching(self.config.interests, True))
-            keys = lookup_keys(self.config.interests, anyone=phase is Phase.RANDOM, now=time.time())
-            logger.info("search %d: looking up %d key(s)", attempt, len(keys))
+            probe, rest = search_rounds(self.config.interests, anyone=phase is Phase.RANDOM,
+                                        now=time.time(), probe=self._shard)
             self._closest_hint.clear()
-            candidates = await self._find_candidates(keys, thorough=thorough)
-            self._first_search_done.set()
-            logger.info("search %d: %d candidate(s) on %d key(s), routing table %d",
-                        attempt, len(candidates), len(keys), self.dht.routing_table.size())
-            while self.matcher.state is MatchState.SEARCHING:
-                peer_bytes = self.matcher.choose_candidate(
-                    {peer: found for peer, (_info, found) in candidates.items()},
-                    trio.current_time(), self._rng,
-                )
-                if peer_bytes is None:
-                    break
-                info, _found = candidates[peer_bytes]
-                if await self._try_candidate(info):
+            found_any = False
+            # Round 1 walks the probe shard; round 2 walks the other shards,
+            # if nobody free was found yet. While our routing table is smaller
+            # than K, the network may be so small that every node holds every
+            # record: round 1 then also asks one connected peer about the
+            # other shards (one stream, pipelined, no dial).
+            small = self.dht.routing_table.size() < K_VALUE
+            rounds = [(probe, rest if small else []), (rest, [])]
+            for round_number, (walk, ask) in enumerate(rounds):
+                if not walk:
+                    continue
+                logger.info("search %d.%d: walking %d key(s), asking about %d",
+                            attempt, round_number, len(walk), len(ask))
+                candidates = await self._find_candidates(walk, thorough=thorough, ask=ask)
+                logger.info("search %d.%d: %d candidate(s), routing table %d", attempt,
+                            round_number, len(candidates), self.dht.routing_table.size())
+                found_any = found_any or bool(candidates)
+                if candidates or round_number == len(rounds) - 1:
+                    self._first_search_done.set()
+                if await self._try_candidates(candidates):
                     return
-            if self.matcher.state is not MatchState.SEARCHING:
-                return
+                if self.matcher.state is not MatchState.SEARCHING:
+                    return
+            self._first_search_done.set()  # also when there was nothing to look up
             # Everyone we found was busy or skipped: others may be listed on
             # peers the fast walk did not reach.
-            thorough = bool(candidates)
+            thorough = found_any
             delay = POLL_DELAYS[min(attempt, len(POLL_DELAYS) - 1)]
             attempt += 1
             left = self.matcher.seconds_to_random(trio.current_time())
@@ -256,9 +281,26 @@ class Node:
                 self._wake = trio.Event()
                 attempt = 0
 
-    async def _find_candidates(self, keys, *, thorough: bool = False
+    async def _try_candidates(self, candidates) -> bool:
+        """Propose to candidates in the matcher's order; True once matched (or no longer searching)."""
+        while self.matcher.state is MatchState.SEARCHING:
+            peer_bytes = self.matcher.choose_candidate(
+                {peer: found for peer, (_info, found) in candidates.items()},
+                trio.current_time(), self._rng,
+            )
+            if peer_bytes is None:
+                return False
+            info, _found = candidates[peer_bytes]
+            if await self._try_candidate(info):
+                return True
+        return False
+
+    async def _find_candidates(self, keys, *, thorough: bool = False, ask=()
                                ) -> dict[bytes, tuple[PeerInfo, tuple[str, ...]]]:
         """Providers of ``keys``, fresh from the DHT: peer -> (info, interests found under).
+
+        Keys of ``ask`` are not walked: one connected peer is asked about all
+        of them at once (:meth:`StrangersDHT.ask_connected`).
 
         The walks run in parallel. As soon as one finds a stranger who shares
         an interest, the others get :data:`CANDIDATE_GRACE` seconds more and
@@ -274,11 +316,15 @@ class Node:
             # know only some of the announcers, so a search that found nobody
             # usable that way walks on to every close peer the next time.
             result = await self.dht.lookup(
-                key.multihash, providers=True, enough_sources=K_VALUE if thorough else 1)
-            if not result.providers and result.closest:
+                key.multihash, providers=True, enough_sources=K_VALUE if thorough else 1,
+                num_results=K_VALUE if thorough else SEARCH_CLOSEST)
+            if thorough and not result.providers and result.closest:
                 # A complete walk: its closest peers are where to announce
                 # ourselves on this key, without walking again.
                 self._closest_hint[key.multihash] = result.closest
+            note(key, result, nursery)
+
+        def note(key, result, nursery: trio.Nursery) -> None:
             for peer_id, info in result.providers.items():
                 peer = peer_id.to_bytes()
                 old_info, old_interests = found.get(peer, (info, ()))
@@ -292,12 +338,20 @@ class Node:
                 nursery.cancel_scope.deadline = min(
                     nursery.cancel_scope.deadline, trio.current_time() + CANDIDATE_GRACE)
 
+        async def asked(keys, nursery: trio.Nursery) -> None:
+            by_multihash = {key.multihash: key for key in keys}
+            results = await self.dht.ask_connected(list(by_multihash))
+            for multihash, result in results.items():
+                note(by_multihash[multihash], result, nursery)
+
         def result_peers(result) -> list[bytes]:
             return [peer_id.to_bytes() for peer_id in result.providers]
 
         async with trio.open_nursery() as nursery:
             for key in keys:
                 nursery.start_soon(one, key, nursery)
+            if ask:
+                nursery.start_soon(asked, ask, nursery)
         found.pop(me, None)
         return found
 
@@ -323,15 +377,17 @@ class Node:
         self._nursery.start_soon(self._run_initiator, info.peer_id, match_id, common)
         return True
 
+    def _advertise_keys(self):
+        return advertise_keys(self.config.interests, anyone=self.matcher.advertises_anyone,
+                              now=time.time(), shard=self._shard)
+
     async def _advertise_loop(self) -> None:
         # The first search goes first: if a stranger is already waiting, the
         # proposal should not queue behind our own announcement's dials.
         with trio.move_on_after(FIRST_SEARCH_HEAD_START):
             await self._first_search_done.wait()
         while True:
-            keys = advertise_keys(
-                self.config.interests, anyone=self.matcher.advertises_anyone, now=time.time()
-            )
+            keys = self._advertise_keys()
             fresh = [key for key in keys if key.multihash not in self._advertised_epoch_keys]
             stored: list[int] = []
 

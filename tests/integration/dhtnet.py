@@ -79,3 +79,18 @@ async def lone_peer():
             yield peer
         finally:
             nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def connected_pair():
+    """Two DHT nodes, the second connected to the first (no table-filling walks)."""
+    quiet_library_logs()
+    async with trio.open_nursery() as nursery:
+        a = await nursery.start(serve_peer)
+        b = await nursery.start(serve_peer)
+        with trio.fail_after(10):
+            await b.host.connect(info_from_p2p_addr(a.host.get_addrs()[0]))
+        try:
+            yield b, a
+        finally:
+            nursery.cancel_scope.cancel()

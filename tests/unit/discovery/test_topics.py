@@ -11,11 +11,15 @@ from hypothesis import strategies as st
 
 from strangers.discovery.topics import (
     EPOCH_SECONDS,
+    PREVIOUS_EPOCH_WINDOW,
+    READVERTISE_SPREAD,
     SHARDS,
     TopicKey,
     advertise_keys,
     epoch_at,
+    lookup_epochs,
     lookup_keys,
+    search_rounds,
     seconds_to_next_epoch,
 )
 
@@ -215,12 +219,75 @@ def test_lookup_in_epoch_zero_has_no_previous_epoch() -> None:
     assert {key.epoch for key in keys} == {0, 1}
 
 
+def test_the_previous_epoch_is_looked_up_only_early_in_an_epoch() -> None:
+    start = EPOCH * EPOCH_SECONDS
+    assert lookup_epochs(start) == [EPOCH, EPOCH - 1]
+    assert lookup_epochs(start + PREVIOUS_EPOCH_WINDOW - 0.001) == [EPOCH, EPOCH - 1]
+    assert lookup_epochs(start + PREVIOUS_EPOCH_WINDOW) == [EPOCH]
+    assert lookup_epochs(start + EPOCH_SECONDS - 0.001) == [EPOCH]
+    assert {key.epoch for key in lookup_keys(("jazz",), anyone=False,
+                                             now=start + PREVIOUS_EPOCH_WINDOW)} == {EPOCH}
+    # re-advertising is spread, and clocks differ: the window covers both
+    assert PREVIOUS_EPOCH_WINDOW >= READVERTISE_SPREAD + 60
+
+
+def test_lookup_keys_of_chosen_shards() -> None:
+    keys = lookup_keys(("jazz",), anyone=True, now=NOW, shards=(3,))
+    assert keys == [TopicKey("jazz", EPOCH, 3), TopicKey("jazz", EPOCH - 1, 3),
+                    TopicKey(None, EPOCH, 3), TopicKey(None, EPOCH - 1, 3)]
+    assert lookup_keys(("jazz",), anyone=True, now=NOW, shards=()) == []
+
+
+def test_there_are_shards_to_spread_a_hot_interest() -> None:
+    # docs/scale.md sized it: a hot interest's hottest node at 1/8 of the load
+    assert SHARDS == 8
+
+
+@given(probe=st.integers(min_value=0, max_value=SHARDS - 1),
+       now=st.floats(min_value=0, max_value=4e9, allow_nan=False),
+       anyone=st.booleans())
+def test_search_rounds_probe_one_shard_then_the_rest(probe: int, now: float, anyone: bool) -> None:
+    first, rest = search_rounds(("jazz", "chess"), anyone=anyone, now=now, probe=probe)
+    assert {key.shard for key in first} == {probe}
+    assert probe not in {key.shard for key in rest}
+    assert set(first).isdisjoint(rest)
+    every = lookup_keys(("jazz", "chess"), anyone=anyone, now=now)
+    assert sorted(first + rest, key=every.index) == every
+    # the probe covers every topic and epoch of the search
+    assert {(key.interest, key.epoch) for key in first} == {(key.interest, key.epoch) for key in every}
+
+
+@pytest.mark.parametrize("probe", [-1, SHARDS, 1.0, True, None])
+def test_search_rounds_refuse_a_bad_probe_shard(probe: object) -> None:
+    with pytest.raises(ValueError, match="probe shard"):
+        search_rounds(("jazz",), anyone=True, now=NOW, probe=probe)  # type: ignore[arg-type]
+
+
 @given(
     advertised_at=st.floats(min_value=0, max_value=4e9, allow_nan=False),
-    later=st.floats(min_value=0, max_value=EPOCH_SECONDS, allow_nan=False),
+    later=st.floats(min_value=0, max_value=PREVIOUS_EPOCH_WINDOW, allow_nan=False, exclude_max=True),
+    shard=st.integers(min_value=0, max_value=SHARDS - 1),
 )
-def test_a_record_written_now_is_found_for_at_least_one_epoch(advertised_at: float, later: float) -> None:
-    """What advertise writes, lookup reads: now and for a whole epoch after."""
-    written = set(advertise_keys(("jazz",), anyone=True, now=advertised_at))
+def test_a_record_written_now_is_found_for_the_previous_epoch_window(
+        advertised_at: float, later: float, shard: int) -> None:
+    """What advertise writes, lookup reads: now and for at least the window after."""
+    written = set(advertise_keys(("jazz",), anyone=True, now=advertised_at, shard=shard))
     looked_up = set(lookup_keys(("jazz",), anyone=True, now=advertised_at + later))
     assert written <= looked_up
+
+
+@given(
+    epoch=st.integers(min_value=1, max_value=10_000_000),
+    delay=st.floats(min_value=0, max_value=READVERTISE_SPREAD, allow_nan=False),
+    offset=st.floats(min_value=0, max_value=EPOCH_SECONDS, allow_nan=False, exclude_max=True),
+)
+def test_a_node_that_readvertises_in_the_spread_is_never_lost(epoch: int, delay: float,
+                                                               offset: float) -> None:
+    """A searcher that was advertised in epoch - 1 and re-advertises ``delay`` s
+    into ``epoch`` is under a looked-up key at every moment of ``epoch``."""
+    start = epoch * EPOCH_SECONDS
+    now = start + offset
+    records = set(advertise_keys(("jazz",), anyone=False, now=start - 1))
+    if offset >= delay:
+        records |= set(advertise_keys(("jazz",), anyone=False, now=start + delay))
+    assert records & set(lookup_keys(("jazz",), anyone=False, now=now))

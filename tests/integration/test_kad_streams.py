@@ -1,0 +1,142 @@
+"""Integration: Kademlia requests over reused, pipelined streams (discovery/kadpool.py)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import trio
+from libp2p.kad_dht.pb.kademlia_pb2 import Message
+from libp2p.peer.peerinfo import info_from_p2p_addr
+
+import strangers.discovery.kad as kad
+import strangers.discovery.kadpool as kadpool
+from dhtnet import connected_pair, dht_network, serve_peer
+from strangers.discovery.topics import TopicKey
+
+
+def _get_providers(key: bytes) -> Message:
+    request = Message()
+    request.type = Message.MessageType.GET_PROVIDERS
+    request.key = key
+    return request
+
+
+def _random_key() -> bytes:
+    return b"\x12\x20" + os.urandom(32)
+
+
+async def test_requests_to_one_peer_share_one_stream():
+    async with connected_pair() as (a, b):
+        pool = a.dht.streams
+        opened = pool.opened
+        with trio.fail_after(10):
+            for _ in range(20):
+                await a.dht._rpc(b.id, _get_providers(_random_key()), "GET_PROVIDERS")
+        assert pool.opened - opened <= 1, (pool.opened, pool.reused)
+        assert pool.reused >= 19
+        assert pool.idle_count(b.id) == 1
+
+
+async def test_pipelined_requests_get_their_own_answers_in_order():
+    async with dht_network(4) as (seed, a, b, seeker):
+        keys = [TopicKey("cinema", 1000, shard).multihash for shard in range(4)]
+        with trio.fail_after(10):
+            assert await a.dht.provide(keys[1]) >= 1
+            assert await b.dht.provide(keys[3]) >= 1
+            requests = [_get_providers(key).SerializeToString() for key in keys]
+            answers = await seeker.dht.streams.requests(seed.id, requests, kad.MAX_KAD_MESSAGE)
+        providers = []
+        for raw in answers:
+            reply = Message()
+            reply.ParseFromString(raw)
+            assert reply.key == keys[len(providers)]
+            providers.append({bytes(p.id) for p in reply.providerPeers})
+        assert providers == [set(), {a.id.to_bytes()}, set(), {b.id.to_bytes()}]
+
+
+async def test_ask_connected_finds_records_of_every_key_in_one_round_trip():
+    async with dht_network(4) as (seed, a, b, c):
+        keys = [TopicKey("jazz", 1000, shard).multihash for shard in range(8)]
+        with trio.fail_after(10):
+            assert await a.dht.provide(keys[2]) >= 1
+            assert await b.dht.provide(keys[6]) >= 1
+        opened = c.dht.streams.opened
+        with trio.fail_after(10):
+            results = await c.dht.ask_connected(keys)
+        assert set(results) == set(keys)
+        found = {key: set(result.providers) for key, result in results.items()}
+        assert a.id in found[keys[2]] and b.id in found[keys[6]]
+        assert all(not found[key] for i, key in enumerate(keys) if i not in (2, 6))
+        assert c.dht.streams.opened - opened <= 1  # one stream for all eight
+
+
+async def test_a_stream_the_server_ended_while_idle_is_replaced(monkeypatch):
+    monkeypatch.setattr(kad, "SERVER_STREAM_SECONDS", 0.3)
+    async with connected_pair() as (a, b):
+        with trio.fail_after(10):
+            await a.dht._rpc(b.id, _get_providers(_random_key()), "GET_PROVIDERS")
+            assert a.dht.streams.idle_count(b.id) == 1
+            await trio.sleep(0.6)  # the server resets the idle stream
+            opened = a.dht.streams.opened
+            reply = await a.dht._rpc(b.id, _get_providers(_random_key()), "GET_PROVIDERS")
+        assert reply is not None and reply.type == Message.MessageType.GET_PROVIDERS
+        assert a.dht.streams.opened == opened + 1
+        assert a.dht.stats.rpc_failures == 0
+
+
+async def test_a_cancelled_request_never_returns_its_stream_to_the_pool():
+    async with connected_pair() as (a, b):
+        with trio.fail_after(10):
+            await a.dht._rpc(b.id, _get_providers(_random_key()), "GET_PROVIDERS")
+        assert a.dht.streams.idle_count(b.id) == 1
+        with trio.move_on_after(0):  # cancelled before any reply
+            await a.dht._rpc(b.id, _get_providers(_random_key()), "GET_PROVIDERS")
+        assert a.dht.streams.idle_count(b.id) == 0
+        with trio.fail_after(10):  # and the next request still works
+            reply = await a.dht._rpc(b.id, _get_providers(_random_key()), "GET_PROVIDERS")
+        assert reply.type == Message.MessageType.GET_PROVIDERS
+
+
+async def test_idle_streams_are_bounded_and_expire(monkeypatch):
+    async with connected_pair() as (a, b):
+        async with trio.open_nursery() as nursery:
+            for _ in range(3 * kadpool.IDLE_PER_PEER):
+                nursery.start_soon(a.dht._rpc, b.id, _get_providers(_random_key()), "GET_PROVIDERS")
+        assert a.dht.streams.idle_count(b.id) == kadpool.IDLE_PER_PEER
+        monkeypatch.setattr(kadpool, "IDLE_SECONDS", 0.1)
+        await trio.sleep(0.2)
+        assert a.dht.streams.sweep() == kadpool.IDLE_PER_PEER
+        assert a.dht.streams.idle_count() == 0
+
+
+async def test_a_client_that_keeps_one_stream_is_listed_by_the_server():
+    """py-libp2p lists a client only when a stream opens after identify; ours waits for it."""
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(serve_peer)
+        client = await nursery.start(serve_peer)
+        await client.host.connect(info_from_p2p_addr(server.host.get_addrs()[0]))
+        with trio.fail_after(10):
+            # the first request may come before identify: not listed yet
+            await client.dht._rpc(server.id, _get_providers(_random_key()), "GET_PROVIDERS")
+            while not server.dht.routing_table.peer_in_table(client.id):
+                await trio.sleep(0.02)
+        assert client.dht.streams.opened == 1
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("idle", [True, False])
+async def test_inbound_streams_end_after_their_lifetime(monkeypatch, idle):
+    monkeypatch.setattr(kad, "SERVER_STREAM_SECONDS", 0.2)
+    async with connected_pair() as (a, b):
+        stream = await a.host.new_stream(b.id, [kad.KAD_PROTOCOL])
+        if not idle:
+            data = _get_providers(_random_key()).SerializeToString()
+            await stream.write(kad.uvarint(len(data)) + data)
+        with trio.fail_after(5):
+            while True:  # read until the server ends the stream
+                try:
+                    if not await stream.read(65536):
+                        break
+                except Exception:
+                    break
