@@ -4,7 +4,7 @@
                              [--seed 1] [--no-plots]
 
 Drives the pure cores of ``strangers.discovery`` -- ``ClosestPeersQuery``
-(lookup.py), ``TopicKey``/``advertise_keys``/``lookup_keys`` (topics.py) and
+(lookup.py), ``TopicKey``/``lookup_keys`` (topics.py) and
 ``Matcher`` (matcher.py) -- through a discrete-event simulation of a Kademlia
 network of N nodes: one heap of (time, event), per-RPC latencies, dead peers
 that time out. The walk adapter below mirrors ``StrangersDHT.lookup`` in
@@ -38,10 +38,10 @@ from pathlib import Path
 import numpy as np
 
 from strangers.discovery import topics
-from strangers.discovery.kad import StrangersDHT
-from strangers.discovery.lookup import ALPHA, K_VALUE, ClosestPeersQuery
+from strangers.discovery.kad import MAX_RECORDS_PER_KEY, StrangersDHT
+from strangers.discovery.lookup import ALPHA, K_VALUE, SEARCH_CLOSEST, ClosestPeersQuery
 from strangers.discovery.matcher import Matcher
-from strangers.discovery.topics import EPOCH_SECONDS, TopicKey, advertise_keys, lookup_keys
+from strangers.discovery.topics import EPOCH_SECONDS, TopicKey, epoch_at, lookup_keys
 
 PEER_ID_PREFIX = b"\x00\x24\x08\x01\x12\x20"
 """Identity multihash of an Ed25519 public-key protobuf: what a real peer id starts with."""
@@ -57,7 +57,7 @@ MAX_KAD_MESSAGE = 256 * 1024
 """Largest Kademlia reply our client reads (kad.py); a bigger reply fails the RPC."""
 PY_LIBP2P_PROVIDER_CAP = 20
 """py-libp2p 0.8.1 keeps at most k providers per key and drops later ones (provider_store.py)."""
-READVERTISE_JITTER = (0.5, 5.0)
+READVERTISE_JITTER = (1.0, topics.READVERTISE_SPREAD)
 """node._advertise_loop re-advertises this many seconds after an epoch starts (uniform)."""
 SEARCH_INTERVAL = 60.0
 """Load model: every user of the hot interest starts one search a minute."""
@@ -72,7 +72,7 @@ def log(message: str) -> None:
 
 @contextmanager
 def shard_count(shards: int) -> Iterator[None]:
-    """Let ``TopicKey``/``lookup_keys`` use ``shards`` shards (topics.SHARDS is fixed at 1 for now)."""
+    """Let ``TopicKey``/``lookup_keys`` use ``shards`` shards (the protocol's is ``topics.SHARDS``)."""
     saved = topics.SHARDS
     topics.SHARDS = shards
     try:
@@ -406,14 +406,27 @@ def holder_hits(overlay: Overlay, samples: int, seed: int, records_per_key: int)
     return {"per_rank": (hits / samples).tolist(), "rpcs": total / samples}
 
 
+HOME = "probe one, then home"
+"""node.py on a large network, for a topic known to be hot: every announcer is
+listed on the home shard and on one random other shard; a search probes one
+random other shard, then walks home (which lists everyone) if the probe found
+nobody."""
+HOME_NEW = "probe and home together"
+"""node.py on a large network, for a topic not walked yet: both in one round."""
+HOME_RARE = "home only"
+"""node.py on a large network, for a topic known not to be hot (and on a small one)."""
+HOME_POLICIES = (HOME, HOME_NEW, HOME_RARE)
+
+
 def policies(shards: int) -> dict[str, list[int]]:
     """Searcher policies: how many shards each round walks, shards taken in a random order.
 
     A round walks the current and the previous epoch of each of its shards;
-    the search stops after the first round that found candidates.
+    the search stops after the first round that found candidates. For
+    :data:`HOME` the schedule is the probe, then home (see ``home_position``).
     """
     fours = [4] * (shards // 4) + ([shards % 4] if shards % 4 else [])
-    named = {"one at a time": [1] * shards, "probe one, then the rest": [1, shards - 1],
+    named = {HOME: [1, 1], HOME_NEW: [2], HOME_RARE: [1], "one at a time": [1] * shards, "probe one, then the rest": [1, shards - 1],
              "4 at a time": fours, "all at once": [shards]}
     if shards == 1:
         return {"one at a time": [1]}  # every policy is the same
@@ -430,9 +443,20 @@ def rounds_needed(schedule: list[int], position: int) -> tuple[int, int]:
     raise ValueError(f"position {position!r} beyond the schedule {schedule!r}")
 
 
+def home_probe_misses(shards: int, advertisers: int) -> float:
+    """P(a probe of one random non-home shard finds none of ``advertisers``)."""
+    return (1 - 1 / (shards - 1)) ** advertisers
+
+
 def expected_search(rng: random.Random, shards: int, advertisers: int, schedule: list[int],
-                    trials: int = 2000) -> tuple[float, float]:
-    """Mean rounds and shards walked when ``advertisers`` each listed on one random shard."""
+                    trials: int = 2000, policy: str = "") -> tuple[float, float]:
+    """Mean rounds and shards walked when ``advertisers`` each listed on one random shard
+    (and at home, under :data:`HOME`)."""
+    if policy == HOME:
+        miss = 1.0 if advertisers == 0 else home_probe_misses(shards, advertisers)
+        return 1 + miss, 1 + miss
+    if policy in (HOME_NEW, HOME_RARE):
+        return 1.0, float(schedule[0])
     if advertisers == 0:
         return float(len(schedule)), float(shards)
     if advertisers >= 20 * shards:
@@ -459,9 +483,10 @@ def hot_load(overlay: Overlay, share: float, hits_full: dict, hits_sparse: dict,
     rows = []
     for shards in SHARD_COUNTS:
         with shard_count(shards):
-            keys = [key.multihash for ep in (0, 1) for s in range(shards)
-                    for key in advertise_keys(interests, anyone=anyone,
-                                              now=NOW - ep * EPOCH_SECONDS, shard=s)]
+            # what advertise_keys writes on each shard (home included), epoch-major
+            topic_name = interests[0] if interests else None
+            keys = [TopicKey(topic_name, epoch_at(NOW - ep * EPOCH_SECONDS), s).multihash
+                    for ep in (0, 1) for s in range(shards)]
         draw = np.random.default_rng(seed + shards)
         counts = np.concatenate([draw.multinomial(users, [1 / shards] * shards) for _ep in (0, 1)])
         # one shard at a time, or a probe then the rest: a hot interest is found on the first shard
@@ -482,6 +507,8 @@ def hot_load(overlay: Overlay, share: float, hits_full: dict, hits_sparse: dict,
             requests[holders] += per_rank
             reply_bytes[holders] += per_rank * stored * RECORD_BYTES
         listed = sum(min(c, PY_LIBP2P_PROVIDER_CAP) for c in counts[:shards].tolist())
+        home = home_design_load(overlay, shards, keys, users, searches_per_second,
+                                hits_full, hits_sparse, seed) if shards > 1 else None
         rows.append({
             "nodes": overlay.size, "share": share, "users": users, "shards": shards,
             "records_per_key": users / shards,
@@ -497,11 +524,46 @@ def hot_load(overlay: Overlay, share: float, hits_full: dict, hits_sparse: dict,
                                                   * hits_full["rpcs"] / overlay.size,
             "reply_mib_per_s_max": float(reply_bytes.max()) / 2**20,
             "nodes_holding": int(np.count_nonzero(records)),
-            # every listed user re-advertises within node.py's 0.5-5 s jitter after the epoch turns
+            # every listed user re-advertises within node.py's 1-120 s spread after the epoch turns
             "add_provider_burst_per_s": users / shards / (READVERTISE_JITTER[1] - READVERTISE_JITTER[0]),
             "lookups_per_search": 2 * walked,
+            "home_design": home,
         })
     return rows
+
+
+def home_design_load(overlay: Overlay, shards: int, keys: list[bytes], users: int,
+                     searches_per_second: float, hits_full: dict, hits_sparse: dict,
+                     seed: int) -> dict:
+    """The same hot interest under :data:`HOME` (node.py on a large network).
+
+    Every user is listed at home and on one of the ``shards - 1`` others; a
+    search probes one random other shard (both epochs) and walks home only if
+    the probe found nobody, which for a hot interest is
+    ``home_probe_misses`` of the time.
+    """
+    draw = np.random.default_rng(seed + 1000 + shards)
+    others = shards - 1
+    miss = home_probe_misses(shards, users)
+    requests = np.zeros(overlay.size)
+    for ep in (0, 1):
+        epoch_keys = keys[ep * shards:(ep + 1) * shards]  # shard order: home first
+        counts = [users] + draw.multinomial(users, [1 / others] * others).tolist()
+        rates = [searches_per_second * miss] + [searches_per_second / others] * others
+        for key, stored, rate in zip(epoch_keys, counts, rates):
+            hits = hits_full if stored >= ENOUGH_PROVIDERS else hits_sparse
+            holders = overlay.closest(key_point(key), K_VALUE)
+            requests[holders] += np.array(hits["per_rank"]) * rate
+    return {
+        "get_providers_per_s_max": float(requests.max()),
+        "get_providers_per_s_p99": float(np.percentile(requests, 99)),
+        "nodes_with_search_load": int(np.count_nonzero(requests > 0.01)),
+        "probe_misses": miss,
+        "lookups_per_search": 2 * (1 + miss),
+        "home_records": users,
+        "home_records_kept_by_strangers_nodes": min(users, MAX_RECORDS_PER_KEY),
+        "home_add_provider_per_s": users / (READVERTISE_JITTER[1] - READVERTISE_JITTER[0]),
+    }
 
 
 def rare_interest_cost(seed: int) -> list[dict]:
@@ -512,7 +574,7 @@ def rare_interest_cost(seed: int) -> list[dict]:
         for advertisers in (0, 1, 2, 5, 20):
             row: dict = {"shards": shards, "advertisers": advertisers}
             for name, schedule in policies(shards).items():
-                rounds, walked = expected_search(rng, shards, advertisers, schedule)
+                rounds, walked = expected_search(rng, shards, advertisers, schedule, policy=name)
                 row[name] = {"rounds": rounds, "lookups": 2 * walked}
             rows.append(row)
     return rows
@@ -530,8 +592,8 @@ def search_rounds(overlay: Overlay, churn: float, samples: int, seed: int,
     end (kad.py's nursery in node._find_candidates waits for every key);
     ``hit_early`` is when the walk that found the stranger ended (a round that
     returned at the first candidates would end there). ``num_results`` =
-    ENOUGH_SOURCES is the variant where a provider walk also ends once the 3
-    closest live peers have answered (an empty key then costs what a found
+    SEARCH_CLOSEST is the variant where a provider walk also ends once the 5
+    closest live peers have answered (node.py's fast search walks) (an empty key then costs what a found
     one does, instead of a full walk to the 20 closest).
     """
     net = Network(overlay, NetworkModel(dead_fraction=churn), seed)
@@ -577,10 +639,10 @@ def time_to_match(wide: dict, narrow: dict, shards: int, policy: str, trials: in
     """Search (shards in random order, rounds as in ``policies``) + proposal + chat open.
 
     Round durations are resampled from simulated pairs of walks (``wide``:
-    kad.py's walks; ``narrow``: walks that end when the 3 closest answered);
+    kad.py's walks; ``narrow``: walks that end when the SEARCH_CLOSEST closest answered);
     a round of b shards is b pairs in parallel. Three round rules:
 
-    * ``wait_all``: a round lasts until its slowest walk ends (node.py today);
+    * ``wait_all``: a round lasts until its slowest walk ends (node.py before shards);
     * ``first_candidates``: it ends when the walk holding the stranger ends;
     * ``narrow``: first_candidates, with narrow walks.
 
@@ -598,6 +660,10 @@ def time_to_match(wide: dict, narrow: dict, shards: int, policy: str, trials: in
         order = list(range(shards))
         rng.shuffle(order)
         position = order.index(rng.randrange(shards))
+        if policy == HOME:  # the probe hits the stranger's other shard, or home finds it
+            position = 0 if rng.random() < 1 / (shards - 1) else 1
+        elif policy in (HOME_NEW, HOME_RARE):  # home, in the first round, lists the stranger
+            position = 0
         searched = {}
         for name, pool in (("wide", wide), ("narrow", narrow)):
             elapsed = first = spent = 0.0
@@ -670,17 +736,31 @@ def format_tables(result: dict) -> str:
             f" | {row['listed_with_py_libp2p_cap']:.1%} | {row['lookups_per_search']:.1f}"
             f" | {row['get_providers_per_s_max_all_shards_at_once']:.1f}"
             f" | {row['add_provider_burst_per_s']:,.0f} |")
-    names = ("one at a time", "probe one, then the rest", "4 at a time", "all at once")
+    lines += ["", f"### Hot interest under \"{HOME}\" (node.py on a large network)", "",
+              "| N | users listed | S | max GET_PROVIDERS/s/node | p99 | nodes with search load "
+              "| lookups/search | home: records (kept by strangers nodes) | home: ADD_PROVIDER/s per holder at epoch start |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in result["hot"]:
+        home = row["home_design"]
+        if home is None:
+            continue
+        lines.append(
+            f"| {row['nodes']:,} | {row['users']:,} ({row['share']:.0%}) | {row['shards']}"
+            f" | {home['get_providers_per_s_max']:.1f} | {home['get_providers_per_s_p99']:.2f}"
+            f" | {home['nodes_with_search_load']:,} | {home['lookups_per_search']:.1f}"
+            f" | {home['home_records']:,} ({home['home_records_kept_by_strangers_nodes']})"
+            f" | {home['home_add_provider_per_s']:,.0f} |")
+    names = (*HOME_POLICIES, "one at a time", "probe one, then the rest", "4 at a time", "all at once")
     lines += ["", "### Rounds / lookups per search for an interest with few advertisers", "",
-              "| S | advertisers | " + " | ".join(names) + " |", "|---:|---:|---:|---:|---:|---:|"]
+              "| S | advertisers | " + " | ".join(names) + " |", "|---:|---:|" + "---:|" * len(names)]
     for row in result["rare"]:
         cells = " | ".join(f"{row[name]['rounds']:.1f} / {row[name]['lookups']:.1f}"
                            if name in row else "same" for name in names)
         lines.append(f"| {row['shards']} | {row['advertisers']} | {cells} |")
     lines += ["", "### Time to match one waiting stranger (search + proposal RTT + chat-open RTT)", "",
-              "| N | dead | S | policy | wait for all walks (node.py) med (p90) "
-              "| end round at first candidates | + walks end at 3 closest | RPCs/search "
-              "(node.py walks) | RPCs/search (3-closest walks) |",
+              "| N | dead | S | policy | wait for all walks, med (p90) "
+              f"| end round at first candidates | + walks end at {SEARCH_CLOSEST} closest (node.py) | RPCs/search "
+              f"(K-closest walks) | RPCs/search ({SEARCH_CLOSEST}-closest walks) |",
               "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in result["match"]:
         cells = " | ".join(f"{row['seconds'][name]['median']:.2f} s ({row['seconds'][name]['p90']:.2f} s)"
@@ -774,9 +854,9 @@ def plot(result: dict, img_dir: Path) -> list[str]:
     written.append("sim_hot_interest_load.png")
 
     size = max(row["nodes"] for row in result["match"])
-    labels = {"wait_all": "round waits for every walk (node.py)",
+    labels = {"wait_all": "round waits for every walk",
               "first_candidates": "round ends at first candidates",
-              "narrow": "first candidates + walks end at 3 closest"}
+              "narrow": f"first candidates + walks end at {SEARCH_CLOSEST} closest"}
     figure, (left, right) = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
     for churn in sorted({row["churn"] for row in result["match"]}):
         def of(policy: str) -> list[dict]:
@@ -787,7 +867,8 @@ def plot(result: dict, img_dir: Path) -> list[str]:
             (left, [(name, "one at a time", label, color)
                     for (name, label), color in zip(labels.items(), ("C0", "C1", "C2"))]),
             (right, [("narrow", policy, policy, color) for policy, color in
-                     (("one at a time", "C2"), ("probe one, then the rest", "C3"),
+                     ((HOME, "C6"), (HOME_NEW, "C7"), ("one at a time", "C2"),
+                      ("probe one, then the rest", "C3"),
                       ("4 at a time", "C4"), ("all at once", "C5"))]),
         ):
             for name, policy, label, color in series:
@@ -839,6 +920,7 @@ def main() -> None:
             "one_way_latency_s": "uniform [0.020, 0.200] per direction per RPC",
             "peer_timeout_s": RPC_TIMEOUT, "k": K_VALUE, "alpha": ALPHA,
             "enough_providers": ENOUGH_PROVIDERS, "enough_sources": ENOUGH_SOURCES,
+            "search_closest": SEARCH_CLOSEST,
             "record_bytes": RECORD_BYTES, "search_interval_s": SEARCH_INTERVAL,
             "samples": samples, "seed": args.seed,
         },
@@ -869,7 +951,7 @@ def main() -> None:
         if size in match_sizes:
             for churn in churns:
                 wide = search_rounds(overlay, churn, samples, args.seed)
-                narrow = search_rounds(overlay, churn, samples, args.seed, num_results=ENOUGH_SOURCES)
+                narrow = search_rounds(overlay, churn, samples, args.seed, num_results=SEARCH_CLOSEST)
                 for shards in SHARD_COUNTS:
                     for policy in policies(shards):
                         row = time_to_match(wide, narrow, shards, policy, 2000, args.seed)

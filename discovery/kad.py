@@ -440,54 +440,6 @@ class StrangersDHT(KadDHT):
         closest = [by_bytes[b] for b in query.result()]
         return LookupResult(closest, found, query.statistics().queried)
 
-    async def ask_connected(self, keys: list[bytes]) -> dict[bytes, LookupResult]:
-        """GET_PROVIDERS for ``keys``, all on one stream to a peer we are connected to.
-
-        No dial and one round trip (the requests are pipelined). In a network
-        small enough that every announcer stored its record on every node,
-        that peer already holds the answers, and no walk is needed; elsewhere
-        it is one cheap round trip that usually finds nothing (so the node
-        asks only while its routing table is smaller than K). The peer asked is drawn at random among connected DHT
-        peers, so that repeated asks do not all land on one node.
-        """
-        connected = [p for p in self.host.get_connected_peers() if p != self.local_peer_id]
-        servers = [p for p in connected if self.routing_table.peer_in_table(p)]
-        if not keys or not (servers or connected):
-            return {}
-        peer = random.choice(servers or connected)
-        requests = []
-        for key in keys:
-            request = Message()
-            request.type = Message.MessageType.GET_PROVIDERS
-            request.key = key
-            requests.append(request.SerializeToString())
-            self.stats.count("GET_PROVIDERS")
-        self.stats.lookups += len(keys)
-        try:
-            with trio.fail_after(self.rpc_timeout):
-                replies = await self.streams.requests(peer, requests, MAX_KAD_MESSAGE)
-        except Exception as exc:  # unreachable, reset, timeout, not a DHT peer
-            self.stats.rpc_failures += 1
-            self.streams.forget(peer)
-            logger.debug("GET_PROVIDERS x%d to %s failed: %r", len(keys), peer, exc)
-            return {}
-        results: dict[bytes, LookupResult] = {}
-        for key, reply_bytes in zip(keys, replies):
-            reply = Message()
-            try:
-                reply.ParseFromString(reply_bytes)
-            except Exception:  # protobuf's DecodeError and friends
-                logger.debug("GET_PROVIDERS reply from %s is not a Kademlia message", peer)
-                continue
-            if reply.type != Message.MessageType.GET_PROVIDERS:
-                continue
-            self._learn_peers(reply.closerPeers)
-            found = {info.peer_id: info for info in self._learn_peers(reply.providerPeers)
-                     if info.peer_id != self.local_peer_id and info.addrs}
-            results[key] = LookupResult([peer], found, 1)
-        self.manager.run_task(self._add_to_table, peer)
-        return results
-
     async def _add_to_table(self, peer: ID) -> None:
         # The peer answered a Kademlia request, so it is a DHT server.
         await self.routing_table.add_peer(peer, skip_server_mode_check=True)

@@ -95,36 +95,28 @@ class StreamPool:
 
     async def request(self, peer, data: bytes, max_reply: int) -> bytes:
         """Send one length-prefixed request to ``peer`` and read its reply frame."""
-        return (await self.requests(peer, [data], max_reply))[0]
-
-    async def requests(self, peer, datas: list[bytes], max_reply: int) -> list[bytes]:
-        """Send several requests at once on one stream; their replies, in order.
-
-        Servers answer the requests of a stream one after the other, so this
-        costs one stream and one round trip (pipelining).
-        """
         stream = self._take(peer)
         if stream is not None:
             self.reused += 1
             try:
-                return await self._exchange(peer, stream, datas, max_reply)
+                return await self._exchange(peer, stream, data, max_reply)
             except StreamEnded as exc:  # closed while idle: once more on a new stream
                 logger.debug("reused stream to %s ended (%s); opening a new one", peer, exc)
         forget_closed_connections(self._host, peer)
         stream = await self._host.new_stream(peer, [self._protocol])
         self.opened += 1
-        return await self._exchange(peer, stream, datas, max_reply)
+        return await self._exchange(peer, stream, data, max_reply)
 
-    async def _exchange(self, peer, stream, datas: list[bytes], max_reply: int) -> list[bytes]:
+    async def _exchange(self, peer, stream, data: bytes, max_reply: int) -> bytes:
         complete = False
         try:
             try:
-                await stream.write(b"".join(uvarint(len(data)) + data for data in datas))
+                await stream.write(uvarint(len(data)) + data)
             except StreamError as exc:
                 raise StreamEnded(f"write failed: {exc or type(exc).__name__}") from None
-            replies = [await read_uvarint_frame(stream, max_reply) for _data in datas]
+            reply = await read_uvarint_frame(stream, max_reply)
             complete = True
-            return replies
+            return reply
         finally:
             if complete:
                 self._give_back(peer, stream)

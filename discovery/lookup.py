@@ -31,6 +31,12 @@ K_VALUE = 20
 ALPHA = 3
 """Queries in flight at once during one lookup."""
 
+SEARCH_CLOSEST = 5
+"""``num_results`` of a search's fast provider walks: a key that may be empty
+needs only its few closest peers to answer, since an announcer stored its
+record on its K closest (``docs/scale.md`` simulated 3; 5 is safer when some of
+the closest are dead)."""
+
 
 def kad_distance(a: bytes, b: bytes) -> int:
     """XOR distance between two byte strings in the SHA-256 keyspace."""

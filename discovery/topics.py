@@ -23,12 +23,17 @@ a second).
 
 *Sharding.* A popular interest would put every one of its users on the same
 twenty DHT nodes, and every search of it would ask the same node.  ``shard``
-spreads them over :data:`SHARDS` keys: a node advertises on one shard chosen
-at random, and a search first *probes* that one shard, then looks up all the
-others at once only if the probe found nobody (:func:`search_rounds`).  A hot
-interest is found by the probe, so its load is divided by :data:`SHARDS`; a
-rare one costs a second round.  The shard count is part of the name, so it can
-only change with the version.
+spreads the searches over :data:`SHARDS` keys.  A node advertises twice: on
+the *home* shard (:data:`HOME_SHARD`), where everyone is listed, and on one
+other shard drawn at random.  On a large network, a search of an interest
+known to be hot (its home answered with a full page) *probes* a random other
+shard and looks at home only if the probe found nobody, so the searches of a
+hot interest are spread over ``SHARDS - 1`` keys; a rare interest is looked
+up at home, where everyone is; one not known yet, at home and on the probe
+together (:func:`search_rounds`).  On a small network, where one node's load
+does not matter and every walk costs a connection, a search looks at home
+only.  The
+shard count is part of the name, so it can only change with the version.
 
 Everything here is pure: the epoch is computed from a ``now`` passed in.
 """
@@ -37,6 +42,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from strangers.errors import ConfigError
@@ -48,7 +54,10 @@ EPOCH_SECONDS = 300
 
 SHARDS = 8
 """Number of shards per interest and epoch (see the module docstring and
-``docs/scale.md``, which sized it: 1/8 of the load of a hot interest per node)."""
+``docs/scale.md``, which sized it)."""
+
+HOME_SHARD = 0
+"""The shard every announcer is listed on, besides its random one."""
 
 READVERTISE_SPREAD = 120.0
 """A node still looking re-advertises within this many seconds of a new epoch
@@ -123,14 +132,18 @@ def seconds_to_next_epoch(now: float) -> float:
 
 
 def advertise_keys(
-    interests: tuple[str, ...], *, anyone: bool, now: float, shard: int = 0
+    interests: tuple[str, ...], *, anyone: bool, now: float, shard: int = HOME_SHARD
 ) -> list[TopicKey]:
-    """Keys to announce ourselves on at time ``now``: the current epoch only."""
+    """Keys to announce ourselves on at ``now``: the current epoch, home and ``shard``.
+
+    Ordered by topic, then shard (home first).
+    """
     epoch = epoch_at(now)
-    keys = [TopicKey(interest, epoch, shard) for interest in interests]
+    topics: list[str | None] = list(interests)
     if anyone:
-        keys.append(TopicKey(None, epoch, shard))
-    return keys
+        topics.append(None)
+    shards = [HOME_SHARD] if shard == HOME_SHARD else [HOME_SHARD, shard]
+    return [TopicKey(topic, epoch, each) for topic in topics for each in shards]
 
 
 def lookup_epochs(now: float) -> list[int]:
@@ -165,17 +178,51 @@ def lookup_keys(
 
 
 def search_rounds(
-    interests: tuple[str, ...], *, anyone: bool, now: float, probe: int
-) -> tuple[list[TopicKey], list[TopicKey]]:
-    """One search as two rounds: shard ``probe`` first, then every other shard.
+    interests: tuple[str, ...],
+    *,
+    anyone: bool,
+    now: float,
+    probe: int | None,
+    hot: Mapping[str | None, bool] | None = None,
+) -> list[list[TopicKey]]:
+    """The keys of one search, round by round (a round is walked only if the
+    rounds before it found nobody to propose to).
 
-    The second round is only walked when the first found nobody to propose
-    to. A searcher probes the shard it advertises on, itself drawn at random,
-    so the probes of a hot interest spread evenly over its shards.
+    Without a ``probe`` shard (``None``: small networks) every topic is looked
+    up at home, in one round. With one (large networks) it depends on what
+    ``hot`` says of the topic (``None`` is the anyone key), as learned from
+    the last walk of its home key:
+
+    * hot (home answered with a full page): the probe shard first, home in a
+      second round, so a hot topic's searches are spread over the shards;
+    * not hot: home only (a rare topic is found there at once);
+    * not known yet: home and the probe together, in the first round.
     """
-    if not _is_int(probe) or not 0 <= probe < SHARDS:
-        raise ValueError(f"probe shard must be in [0, {SHARDS}), got {probe!r}")
-    first = lookup_keys(interests, anyone=anyone, now=now, shards=(probe,))
-    rest = lookup_keys(interests, anyone=anyone, now=now,
-                       shards=[shard for shard in range(SHARDS) if shard != probe])
-    return first, rest
+    topics: list[str | None] = list(interests)
+    if anyone:
+        topics.append(None)
+    if probe is not None and (not _is_int(probe) or probe == HOME_SHARD
+                              or not 0 <= probe < SHARDS):
+        raise ValueError(f"probe shard must be in [1, {SHARDS}), got {probe!r}")
+    first: list[TopicKey] = []
+    second: list[TopicKey] = []
+    for topic in topics:
+        home = [TopicKey(topic, epoch, HOME_SHARD) for epoch in lookup_epochs(now)]
+        if probe is None:
+            first += home
+            continue
+        probed = [TopicKey(topic, epoch, probe) for epoch in lookup_epochs(now)]
+        known = (hot or {}).get(topic)
+        if known is None:
+            first += probed + home
+        elif known:
+            first += probed
+            second += home
+        else:
+            first += home
+    return [first, second] if second else [first]
+
+
+def draw_shard(rng) -> int:
+    """The shard a search advertises on besides home, and probes first (not home)."""
+    return rng.randrange(HOME_SHARD + 1, SHARDS)

@@ -30,14 +30,16 @@ from libp2p.tools.anyio_service import background_trio_service
 from strangers.crypto.handshake import Role
 from strangers.crypto.session import ChatConnection
 from strangers.discovery.kad import StrangersDHT
-from strangers.discovery.lookup import K_VALUE
+from strangers.discovery.lookup import K_VALUE, SEARCH_CLOSEST
 from strangers.discovery.matcher import Matcher, MatchState, Phase, Refusal
 from strangers.discovery.proposal import Accept
 from strangers.discovery.streamio import forget_closed_connections
 from strangers.discovery.topics import (
+    HOME_SHARD,
     READVERTISE_SPREAD,
-    SHARDS,
     advertise_keys,
+    draw_shard,
+    epoch_at,
     search_rounds,
     seconds_to_next_epoch,
 )
@@ -60,10 +62,12 @@ EVENT_QUEUE = 1024
 POLL_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
 """Pause between two searches of the DHT while nobody fits (then the last value)."""
 READVERTISE_RETRY = 3.0
-SEARCH_CLOSEST = 5
-"""A search walk to a key that may be empty ends once this many of the key's
-closest live peers have answered (an announcer stored its record on its K
-closest); a walk to where we announce next goes on to all K."""
+LARGE_NETWORK_TABLE = 100
+"""A routing table this big means a network of several hundred nodes or more
+(tables hold ~130 peers at 1k nodes, ~200 at 10k, docs/scale.md): searches of
+a hot interest then probe a random shard before the home shard."""
+HOT_PROVIDERS = K_VALUE
+"""A home key whose walk returned this many providers (a full answer) is hot."""
 CANDIDATE_GRACE = 0.0
 """Once a walk found a stranger, how long the other walks may still finish."""
 FIRST_SEARCH_HEAD_START = 2.0
@@ -78,11 +82,6 @@ SKIP_AFTER_REFUSAL = {
     Refusal.NOT_LOOKING: 30.0,
     Refusal.NO_COMMON_INTERESTS: 10.0,  # until one of us falls back to random
 }
-
-
-def draw_shard(rng: random.Random) -> int:
-    """The shard a search advertises on and probes first."""
-    return rng.randrange(SHARDS)
 
 
 @dataclass(frozen=True)
@@ -118,8 +117,10 @@ class Node:
         self._session: ChatSession | None = None
         self._pending: PendingMatch | None = None
         self._pending_round = 0
-        self._shard = 0
-        """The shard this search advertises on and probes first (drawn per search)."""
+        self._shard = 1
+        """The shard this search advertises on besides home, and probes first (drawn per search)."""
+        self._hot: dict[str | None, bool] = {}
+        """Per topic (None: anyone), whether its home key was hot when last walked."""
         self._advertised_epoch_keys: set[bytes] = set()
         self._advertised_once = False
         self._chats = 0
@@ -238,33 +239,26 @@ class Node:
             if phase is Phase.RANDOM and not told_random:
                 told_random = True
                 await self.emit(events.Searching(self.config.interests, True))
-            probe, rest = search_rounds(self.config.interests, anyone=phase is Phase.RANDOM,
-                                        now=time.time(), probe=self._shard)
+            # On a small network, home only (it lists everyone); on a large
+            # one, hot topics probe our random shard first (search_rounds).
+            large = self.dht.routing_table.size() >= LARGE_NETWORK_TABLE
+            rounds = search_rounds(self.config.interests, anyone=phase is Phase.RANDOM,
+                                   now=time.time(), probe=self._shard if large else None,
+                                   hot=self._hot)
             self._closest_hint.clear()
             found_any = False
-            # Round 1 walks the probe shard; round 2 walks the other shards,
-            # if nobody free was found yet. While our routing table is smaller
-            # than K, the network may be so small that every node holds every
-            # record: round 1 then also asks one connected peer about the
-            # other shards (one stream, pipelined, no dial).
-            small = self.dht.routing_table.size() < K_VALUE
-            rounds = [(probe, rest if small else []), (rest, [])]
-            for round_number, (walk, ask) in enumerate(rounds):
-                if not walk:
-                    continue
-                logger.info("search %d.%d: walking %d key(s), asking about %d",
-                            attempt, round_number, len(walk), len(ask))
-                candidates = await self._find_candidates(walk, thorough=thorough, ask=ask)
+            for round_number, keys in enumerate(rounds):
+                logger.info("search %d.%d: walking %d key(s)", attempt, round_number, len(keys))
+                candidates = await self._find_candidates(keys, thorough=thorough)
                 logger.info("search %d.%d: %d candidate(s), routing table %d", attempt,
                             round_number, len(candidates), self.dht.routing_table.size())
                 found_any = found_any or bool(candidates)
-                if candidates or round_number == len(rounds) - 1:
-                    self._first_search_done.set()
                 if await self._try_candidates(candidates):
-                    return
+                    return  # matched: our announcement is not needed
                 if self.matcher.state is not MatchState.SEARCHING:
                     return
-            self._first_search_done.set()  # also when there was nothing to look up
+                if candidates or round_number == len(rounds) - 1:
+                    self._first_search_done.set()  # nobody free: announce ourselves
             # Everyone we found was busy or skipped: others may be listed on
             # peers the fast walk did not reach.
             thorough = found_any
@@ -295,12 +289,9 @@ class Node:
                 return True
         return False
 
-    async def _find_candidates(self, keys, *, thorough: bool = False, ask=()
+    async def _find_candidates(self, keys, *, thorough: bool = False
                                ) -> dict[bytes, tuple[PeerInfo, tuple[str, ...]]]:
         """Providers of ``keys``, fresh from the DHT: peer -> (info, interests found under).
-
-        Keys of ``ask`` are not walked: one connected peer is asked about all
-        of them at once (:meth:`StrangersDHT.ask_connected`).
 
         The walks run in parallel. As soon as one finds a stranger who shares
         an interest, the others get :data:`CANDIDATE_GRACE` seconds more and
@@ -318,6 +309,9 @@ class Node:
             result = await self.dht.lookup(
                 key.multihash, providers=True, enough_sources=K_VALUE if thorough else 1,
                 num_results=K_VALUE if thorough else SEARCH_CLOSEST)
+            if key.shard == HOME_SHARD and key.epoch == epoch_at(time.time()):
+                # what this topic's next searches probe first (search_rounds)
+                self._hot[key.interest] = len(result.providers) >= HOT_PROVIDERS
             if thorough and not result.providers and result.closest:
                 # A complete walk: its closest peers are where to announce
                 # ourselves on this key, without walking again.
@@ -338,20 +332,12 @@ class Node:
                 nursery.cancel_scope.deadline = min(
                     nursery.cancel_scope.deadline, trio.current_time() + CANDIDATE_GRACE)
 
-        async def asked(keys, nursery: trio.Nursery) -> None:
-            by_multihash = {key.multihash: key for key in keys}
-            results = await self.dht.ask_connected(list(by_multihash))
-            for multihash, result in results.items():
-                note(by_multihash[multihash], result, nursery)
-
         def result_peers(result) -> list[bytes]:
             return [peer_id.to_bytes() for peer_id in result.providers]
 
         async with trio.open_nursery() as nursery:
             for key in keys:
                 nursery.start_soon(one, key, nursery)
-            if ask:
-                nursery.start_soon(asked, ask, nursery)
         found.pop(me, None)
         return found
 

@@ -1,4 +1,4 @@
-"""Integration: Kademlia requests over reused, pipelined streams (discovery/kadpool.py)."""
+"""Integration: Kademlia requests over reused streams (discovery/kadpool.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from libp2p.peer.peerinfo import info_from_p2p_addr
 
 import strangers.discovery.kad as kad
 import strangers.discovery.kadpool as kadpool
-from dhtnet import connected_pair, dht_network, serve_peer
-from strangers.discovery.topics import TopicKey
+from dhtnet import connected_pair, serve_peer
 
 
 def _get_providers(key: bytes) -> Message:
@@ -36,39 +35,6 @@ async def test_requests_to_one_peer_share_one_stream():
         assert pool.opened - opened <= 1, (pool.opened, pool.reused)
         assert pool.reused >= 19
         assert pool.idle_count(b.id) == 1
-
-
-async def test_pipelined_requests_get_their_own_answers_in_order():
-    async with dht_network(4) as (seed, a, b, seeker):
-        keys = [TopicKey("cinema", 1000, shard).multihash for shard in range(4)]
-        with trio.fail_after(10):
-            assert await a.dht.provide(keys[1]) >= 1
-            assert await b.dht.provide(keys[3]) >= 1
-            requests = [_get_providers(key).SerializeToString() for key in keys]
-            answers = await seeker.dht.streams.requests(seed.id, requests, kad.MAX_KAD_MESSAGE)
-        providers = []
-        for raw in answers:
-            reply = Message()
-            reply.ParseFromString(raw)
-            assert reply.key == keys[len(providers)]
-            providers.append({bytes(p.id) for p in reply.providerPeers})
-        assert providers == [set(), {a.id.to_bytes()}, set(), {b.id.to_bytes()}]
-
-
-async def test_ask_connected_finds_records_of_every_key_in_one_round_trip():
-    async with dht_network(4) as (seed, a, b, c):
-        keys = [TopicKey("jazz", 1000, shard).multihash for shard in range(8)]
-        with trio.fail_after(10):
-            assert await a.dht.provide(keys[2]) >= 1
-            assert await b.dht.provide(keys[6]) >= 1
-        opened = c.dht.streams.opened
-        with trio.fail_after(10):
-            results = await c.dht.ask_connected(keys)
-        assert set(results) == set(keys)
-        found = {key: set(result.providers) for key, result in results.items()}
-        assert a.id in found[keys[2]] and b.id in found[keys[6]]
-        assert all(not found[key] for i, key in enumerate(keys) if i not in (2, 6))
-        assert c.dht.streams.opened - opened <= 1  # one stream for all eight
 
 
 async def test_a_stream_the_server_ended_while_idle_is_replaced(monkeypatch):

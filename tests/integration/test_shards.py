@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
+from contextlib import asynccontextmanager
 
 import pytest
 import trio
@@ -17,7 +18,15 @@ import strangers.node.node as node_module
 from dhtnet import dht_network
 from strangers.discovery.kad import StrangersDHT
 from strangers.discovery.lookup import K_VALUE
-from strangers.discovery.topics import SHARDS, TopicKey, epoch_at, lookup_epochs
+from strangers.discovery.topics import (
+    HOME_SHARD,
+    SHARDS,
+    TopicKey,
+    advertise_keys,
+    draw_shard,
+    epoch_at,
+    lookup_epochs,
+)
 from strangers.node import NodeConfig, events, open_node
 from strangers.node.host import quiet_library_logs
 
@@ -26,7 +35,7 @@ NODES = 30
 
 
 def _pin_shards(monkeypatch, shards):
-    draws = itertools.chain(shards, itertools.repeat(0))  # then the searches after a chat
+    draws = itertools.chain(shards, itertools.repeat(1))  # then the searches after a chat
     monkeypatch.setattr(node_module, "draw_shard", lambda rng: next(draws))
 
 
@@ -35,7 +44,8 @@ def _spy_on_walks(monkeypatch) -> list[tuple[StrangersDHT, bytes]]:
     original = StrangersDHT.lookup
 
     async def lookup(self, key, **kwargs):
-        walked.append((self, key))
+        if kwargs.get("providers"):  # a search's walk (announcing walks with FIND_NODE)
+            walked.append((self, key))
         return await original(self, key, **kwargs)
 
     monkeypatch.setattr(StrangersDHT, "lookup", lookup)
@@ -47,6 +57,11 @@ def _shard_of(interest: str) -> dict[bytes, int]:
     now = time.time()
     return {TopicKey(interest, epoch, shard).multihash: shard
             for epoch in {*lookup_epochs(now), epoch_at(now)} for shard in range(SHARDS)}
+
+
+def _walks_of(walked, dht, interest: str) -> list[int]:
+    shards = _shard_of(interest)
+    return [shards[key] for who, key in walked if who is dht and key in shards]
 
 
 async def _matched(node, timeout=15):
@@ -70,43 +85,42 @@ def _chat(boot, interest):
                       interests=(interest,), interests_only=True)
 
 
-@pytest.mark.parametrize("waiter_shard, joiner_shard", [(3, 5), (0, SHARDS - 1)])
-async def test_strangers_listed_on_different_shards_meet(monkeypatch, waiter_shard, joiner_shard):
-    quiet_library_logs()
-    _pin_shards(monkeypatch, [waiter_shard, joiner_shard])
-    walked = _spy_on_walks(monkeypatch)
+@asynccontextmanager
+async def _waiter_and_joiner(interest: str):
     async with open_node(NodeConfig(listen=LOOPBACK, mdns=False, chat=False)) as server:
         boot = server.addrs[0]
-        async with open_node(_chat(boot, "origami")) as waiter:
+        async with open_node(_chat(boot, interest)) as waiter:
             await _advertised(waiter)
-            async with open_node(_chat(boot, "origami")) as joiner:
-                assert (waiter._shard, joiner._shard) == (waiter_shard, joiner_shard)
+            async with open_node(_chat(boot, interest)) as joiner:
                 assert (await _matched(joiner)).peer_id == waiter.peer_id
                 assert (await _matched(waiter)).peer_id == joiner.peer_id
-    shards = _shard_of("origami")
-    # the joiner probed its own shard first
-    joiner_walks = [shards[key] for dht, key in walked if dht is joiner.dht and key in shards]
-    assert joiner_walks and joiner_walks[0] == joiner_shard
+                yield waiter, joiner
 
 
-async def test_a_search_that_finds_someone_on_its_probe_shard_walks_no_other(monkeypatch):
+async def test_on_a_small_network_a_search_walks_the_home_shard_only(monkeypatch):
     quiet_library_logs()
-    _pin_shards(monkeypatch, [4, 4])
+    _pin_shards(monkeypatch, [3, 5])
     walked = _spy_on_walks(monkeypatch)
-    async with open_node(NodeConfig(listen=LOOPBACK, mdns=False, chat=False)) as server:
-        boot = server.addrs[0]
-        async with open_node(_chat(boot, "kites")) as waiter:
-            await _advertised(waiter)
-            async with open_node(_chat(boot, "kites")) as joiner:
-                assert (await _matched(joiner)).peer_id == waiter.peer_id
-    shards = _shard_of("kites")
-    joiner_walks = {shards[key] for dht, key in walked if dht is joiner.dht and key in shards}
-    assert joiner_walks == {4}
+    async with _waiter_and_joiner("origami") as (waiter, joiner):
+        assert (waiter._shard, joiner._shard) == (3, 5)
+    assert set(_walks_of(walked, joiner.dht, "origami")) == {HOME_SHARD}
+
+
+async def test_on_a_large_network_a_new_topic_is_walked_at_home_and_on_the_probe(monkeypatch):
+    """The first search of a topic walks both; its home answer tells whether it is hot."""
+    quiet_library_logs()
+    monkeypatch.setattr(node_module, "LARGE_NETWORK_TABLE", 0)
+    _pin_shards(monkeypatch, [3, 5])
+    walked = _spy_on_walks(monkeypatch)
+    async with _waiter_and_joiner("kites") as (_waiter, joiner):
+        assert joiner._hot == {"kites": False}  # one stranger listed: not hot
+    assert set(_walks_of(walked, joiner.dht, "kites")) == {5, HOME_SHARD}
 
 
 async def test_the_records_of_a_popular_interest_spread_over_more_than_k_nodes():
-    """Forty announcers of one interest on a 40-node DHT, as nodes do it: each on a
-    random shard. Unsharded, at most K nodes would hold them; sharded, most do."""
+    """Thirty announcers of one interest on a 30-node DHT, as nodes do it: each at
+    home and on a random other shard. The other shards, which the searches of a
+    large network probe, are held by more than K nodes (one key has K holders)."""
     quiet_library_logs()
     rng = random.Random(7)
     epoch = epoch_at(time.time())
@@ -114,14 +128,15 @@ async def test_the_records_of_a_popular_interest_spread_over_more_than_k_nodes()
         with trio.fail_after(60):
             async with trio.open_nursery() as nursery:
                 for peer in peers:
-                    key = TopicKey("music", epoch, node_module.draw_shard(rng)).multihash
-                    nursery.start_soon(peer.dht.provide, key)
-        keys = {TopicKey("music", epoch, shard).multihash for shard in range(SHARDS)}
+                    for key in advertise_keys(("music",), anyone=False, now=time.time(),
+                                              shard=draw_shard(rng)):
+                        nursery.start_soon(peer.dht.provide, key.multihash)
+        keys = {TopicKey("music", epoch, shard).multihash for shard in range(SHARDS)
+                if shard != HOME_SHARD}
 
         def holds_others(peer) -> bool:  # an announcer keeps its own record too
             return any(record != str(peer.id)
                        for key in keys for record in peer.dht.provider_store.providers.get(key, {}))
 
         holders = [peer for peer in peers if holds_others(peer)]
-        print("holders", len(holders))
         assert len(holders) > K_VALUE + 5, len(holders)

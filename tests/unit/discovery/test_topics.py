@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import random
 import hashlib
 
 import pytest
@@ -11,11 +12,13 @@ from hypothesis import strategies as st
 
 from strangers.discovery.topics import (
     EPOCH_SECONDS,
+    HOME_SHARD,
     PREVIOUS_EPOCH_WINDOW,
     READVERTISE_SPREAD,
     SHARDS,
     TopicKey,
     advertise_keys,
+    draw_shard,
     epoch_at,
     lookup_epochs,
     lookup_keys,
@@ -184,11 +187,12 @@ def test_advertise_keys_without_interests() -> None:
     assert advertise_keys((), anyone=False, now=NOW) == []
 
 
-def test_advertise_keys_use_the_shard_given() -> None:
-    assert [key.shard for key in advertise_keys(("jazz",), anyone=True, now=NOW, shard=SHARDS - 1)] == [
-        SHARDS - 1,
-        SHARDS - 1,
-    ]
+def test_advertise_keys_list_us_at_home_and_on_the_shard_given() -> None:
+    keys = advertise_keys(("jazz",), anyone=True, now=NOW, shard=SHARDS - 1)
+    assert keys == [TopicKey("jazz", EPOCH, HOME_SHARD), TopicKey("jazz", EPOCH, SHARDS - 1),
+                    TopicKey(None, EPOCH, HOME_SHARD), TopicKey(None, EPOCH, SHARDS - 1)]
+    assert advertise_keys(("jazz",), anyone=False, now=NOW, shard=HOME_SHARD) == [
+        TopicKey("jazz", EPOCH, HOME_SHARD)]
     with pytest.raises(ValueError, match="shard"):
         advertise_keys(("jazz",), anyone=True, now=NOW, shard=SHARDS)
 
@@ -243,24 +247,73 @@ def test_there_are_shards_to_spread_a_hot_interest() -> None:
     assert SHARDS == 8
 
 
-@given(probe=st.integers(min_value=0, max_value=SHARDS - 1),
+def _keys(topic, shard, now=NOW):
+    return lookup_keys(() if topic is None else (topic,), anyone=topic is None, now=now,
+                       shards=(shard,))
+
+
+def test_search_rounds_of_a_hot_topic_probe_first_then_home() -> None:
+    rounds = search_rounds(("jazz",), anyone=False, now=NOW, probe=3, hot={"jazz": True})
+    assert rounds == [_keys("jazz", 3), _keys("jazz", HOME_SHARD)]
+
+
+def test_search_rounds_of_a_rare_topic_go_home_at_once() -> None:
+    rounds = search_rounds(("jazz",), anyone=False, now=NOW, probe=3, hot={"jazz": False})
+    assert rounds == [_keys("jazz", HOME_SHARD)]
+
+
+def test_search_rounds_of_an_unknown_topic_walk_probe_and_home_together() -> None:
+    assert search_rounds(("jazz",), anyone=False, now=NOW, probe=3) == [
+        _keys("jazz", 3) + _keys("jazz", HOME_SHARD)]
+
+
+def test_search_rounds_treat_each_topic_on_its_own() -> None:
+    rounds = search_rounds(("jazz", "chess"), anyone=True, now=NOW, probe=5,
+                           hot={"jazz": True, "chess": False, None: True})
+    assert rounds == [_keys("jazz", 5) + _keys("chess", HOME_SHARD) + _keys(None, 5),
+                      _keys("jazz", HOME_SHARD) + _keys(None, HOME_SHARD)]
+
+
+@given(probe=st.integers(min_value=1, max_value=SHARDS - 1),
        now=st.floats(min_value=0, max_value=4e9, allow_nan=False),
+       hot=st.dictionaries(st.sampled_from(["jazz", "chess", None]), st.booleans()),
        anyone=st.booleans())
-def test_search_rounds_probe_one_shard_then_the_rest(probe: int, now: float, anyone: bool) -> None:
-    first, rest = search_rounds(("jazz", "chess"), anyone=anyone, now=now, probe=probe)
-    assert {key.shard for key in first} == {probe}
-    assert probe not in {key.shard for key in rest}
-    assert set(first).isdisjoint(rest)
-    every = lookup_keys(("jazz", "chess"), anyone=anyone, now=now)
-    assert sorted(first + rest, key=every.index) == every
-    # the probe covers every topic and epoch of the search
-    assert {(key.interest, key.epoch) for key in first} == {(key.interest, key.epoch) for key in every}
+def test_search_rounds_cover_home_and_never_more_than_probe_and_home(
+        probe: int, now: float, hot: dict, anyone: bool) -> None:
+    rounds = search_rounds(("jazz", "chess"), anyone=anyone, now=now, probe=probe, hot=hot)
+    walked = [key for round_ in rounds for key in round_]
+    assert len(walked) == len(set(walked))
+    home = lookup_keys(("jazz", "chess"), anyone=anyone, now=now, shards=(HOME_SHARD,))
+    assert set(home) <= set(walked)  # every announcer is found by the end
+    assert {key.shard for key in walked} <= {HOME_SHARD, probe}
+    assert 1 <= len(rounds) <= 2 and all(rounds)
 
 
-@pytest.mark.parametrize("probe", [-1, SHARDS, 1.0, True, None])
+def test_search_rounds_on_a_small_network_look_at_home_only() -> None:
+    assert search_rounds(("jazz",), anyone=True, now=NOW, probe=None) == [
+        lookup_keys(("jazz",), anyone=True, now=NOW, shards=(HOME_SHARD,))]
+
+
+@given(advertised_at=st.floats(min_value=0, max_value=4e9, allow_nan=False),
+       shard=st.integers(min_value=0, max_value=SHARDS - 1),
+       probe=st.one_of(st.none(), st.integers(min_value=1, max_value=SHARDS - 1)),
+       later=st.floats(min_value=0, max_value=PREVIOUS_EPOCH_WINDOW, exclude_max=True))
+def test_whatever_the_shards_the_last_round_finds_every_announcer(
+        advertised_at: float, shard: int, probe: int | None, later: float) -> None:
+    written = set(advertise_keys(("jazz",), anyone=False, now=advertised_at, shard=shard))
+    rounds = search_rounds(("jazz",), anyone=False, now=advertised_at + later, probe=probe)
+    assert written & set(rounds[-1])
+
+
+@pytest.mark.parametrize("probe", [-1, HOME_SHARD, SHARDS, 1.0, True])
 def test_search_rounds_refuse_a_bad_probe_shard(probe: object) -> None:
     with pytest.raises(ValueError, match="probe shard"):
         search_rounds(("jazz",), anyone=True, now=NOW, probe=probe)  # type: ignore[arg-type]
+
+
+def test_drawn_shards_are_every_shard_but_home() -> None:
+    rng = random.Random(1)
+    assert {draw_shard(rng) for _ in range(1000)} == set(range(SHARDS)) - {HOME_SHARD}
 
 
 @given(
