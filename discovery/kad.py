@@ -47,6 +47,7 @@ from .streamio import (
     StreamFailed,
     forget_closed_connections,
     read_exactly,
+    reset_quietly,
     uvarint,
 )
 
@@ -171,12 +172,7 @@ class StrangersDHT(KadDHT):
         with trio.move_on_after(SERVER_STREAM_SECONDS):
             await super().handle_stream(stream)
             return
-        with trio.move_on_after(0.5) as cleanup:
-            cleanup.shield = True
-            try:
-                await stream.reset()
-            except Exception:  # already gone
-                pass
+        await reset_quietly(stream)
 
     async def _list_when_identified(self, peer: ID) -> None:
         store = self.host.get_peerstore()

@@ -25,7 +25,13 @@ from collections import OrderedDict
 import trio
 from libp2p.network.stream.exceptions import StreamError
 
-from .streamio import StreamEnded, forget_closed_connections, read_uvarint_frame, uvarint
+from .streamio import (
+    StreamEnded,
+    forget_closed_connections,
+    read_uvarint_frame,
+    reset_quietly,
+    uvarint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +59,7 @@ class StreamPool:
 
     def _close_later(self, stream) -> None:
         """Close an idle stream without waiting (a reset: nothing is in flight on it)."""
-        self._spawn(_reset, stream)
+        self._spawn(reset_quietly, stream)
 
     def idle_count(self, peer=None) -> int:
         return sum(1 for key in self._idle if peer is None or key[0] == peer)
@@ -121,19 +127,10 @@ class StreamPool:
             if complete:
                 self._give_back(peer, stream)
             else:  # half a request or reply may be in flight: never reuse it
-                await _reset(stream)
+                await reset_quietly(stream)
 
 
 def _conn_closed(stream) -> bool:
     conn = getattr(stream, "muxed_conn", None)
     return bool(getattr(conn, "is_closed", False))
-
-
-async def _reset(stream) -> None:
-    with trio.move_on_after(0.5) as scope:
-        scope.shield = True
-        try:
-            await stream.reset()
-        except Exception:  # already gone
-            pass
 

@@ -7,6 +7,7 @@ some paths). These helpers hide both and never buffer more than asked.
 
 from __future__ import annotations
 
+import trio
 from libp2p.network.stream.exceptions import StreamEOF, StreamError
 
 from strangers.errors import RemoteProtocolError
@@ -92,3 +93,13 @@ def forget_closed_connections(host, peer_id) -> int:
             swarm.remove_conn(conn)
             dropped += 1
     return dropped
+
+
+async def reset_quietly(stream: object, timeout: float = 0.5) -> None:
+    """Reset ``stream`` (shielded from cancellation, at most ``timeout`` s); errors ignored."""
+    with trio.move_on_after(timeout) as scope:
+        scope.shield = True
+        try:
+            await stream.reset()  # type: ignore[attr-defined]
+        except Exception:  # already gone
+            pass

@@ -33,7 +33,7 @@ from strangers.crypto.session import (
     Text,
     Typing,
 )
-from strangers.discovery.streamio import StreamEnded, read_some
+from strangers.discovery.streamio import StreamEnded, read_some, reset_quietly
 from strangers.errors import LocalProtocolError, StrangersError
 
 from . import events
@@ -170,11 +170,7 @@ class ChatSession:
             return ChatEnd("error", False)
 
     async def _reset(self) -> None:
-        with trio.move_on_after(1.0):
-            try:
-                await self._stream.reset()
-            except Exception:  # nothing more to do with a broken stream
-                pass
+        await reset_quietly(self._stream, 1.0)
 
     async def _keepalive(self) -> None:
         await self.established.wait()

@@ -33,7 +33,7 @@ from strangers.discovery.kad import StrangersDHT
 from strangers.discovery.lookup import K_VALUE, SEARCH_CLOSEST
 from strangers.discovery.matcher import Matcher, MatchState, Phase, Refusal
 from strangers.discovery.proposal import Accept
-from strangers.discovery.streamio import forget_closed_connections
+from strangers.discovery.streamio import forget_closed_connections, reset_quietly
 from strangers.discovery.topics import (
     HOME_SHARD,
     READVERTISE_SPREAD,
@@ -432,7 +432,7 @@ class Node:
         pending = self._pending
         if pending is None or pending.peer_id != peer_id:
             logger.info("unexpected chat stream from %s refused", peer_id)
-            await _reset(stream)
+            await reset_quietly(stream, 1.0)
             return
         self._pending = None
         self.matching.accepted = None
@@ -475,7 +475,7 @@ class Node:
                 )
             except Exception as exc:  # a peer id we cannot build a chat with
                 logger.info("chat with %s refused: %r", peer_id, exc)
-                await _reset(stream)
+                await reset_quietly(stream, 1.0)
                 connection = None
             if connection is not None:
                 await self._chat_session(stream, connection, role, peer_id, common)
@@ -511,14 +511,6 @@ class Node:
         self._session = None
         if session.established.is_set():
             await self.emit(events.StrangerLeft(end.reason, end.by_us))
-
-
-async def _reset(stream) -> None:
-    with trio.move_on_after(1.0):
-        try:
-            await stream.reset()
-        except Exception:  # already gone
-            pass
 
 
 def _load_identity(config: NodeConfig) -> Identity:

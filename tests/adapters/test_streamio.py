@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import trio
 from libp2p.network.stream.exceptions import StreamEOF, StreamReset
 
 from strangers.discovery.streamio import (
@@ -11,6 +12,7 @@ from strangers.discovery.streamio import (
     forget_closed_connections,
     read_exactly,
     read_uvarint_frame,
+    reset_quietly,
     uvarint,
 )
 from strangers.errors import RemoteProtocolError
@@ -81,3 +83,31 @@ def test_closed_connection_records_are_forgotten_open_ones_kept():
     swarm = FakeSwarm([FakeConn(closed=True), alive, FakeConn(closed=True)])
     assert forget_closed_connections(FakeHost(swarm), "peer") == 2
     assert swarm.conns == [alive]
+
+
+class ResettingStream:
+    def __init__(self, error: Exception | None = None, hang: bool = False) -> None:
+        self.error, self.hang, self.resets = error, hang, 0
+
+    async def reset(self) -> None:
+        self.resets += 1
+        if self.hang:
+            await trio.sleep_forever()
+        if self.error is not None:
+            raise self.error
+
+
+async def test_reset_quietly_ignores_a_stream_that_is_already_gone():
+    stream = ResettingStream(StreamReset("gone"))
+    await reset_quietly(stream)
+    assert stream.resets == 1
+
+
+async def test_reset_quietly_finishes_even_when_its_caller_is_cancelled(autojump_clock):
+    stream = ResettingStream(hang=True)
+    with trio.CancelScope() as scope:
+        scope.cancel()  # already cancelled: the reset still runs (shielded) ...
+        started = trio.current_time()
+        await reset_quietly(stream, 0.5)
+    assert stream.resets == 1
+    assert trio.current_time() - started == pytest.approx(0.5)  # ... for at most its timeout

@@ -64,18 +64,10 @@ def _walks_of(walked, dht, interest: str) -> list[int]:
     return [shards[key] for who, key in walked if who is dht and key in shards]
 
 
-async def _matched(node, timeout=15):
+async def _next_event(node, kind, timeout=15):
     with trio.fail_after(timeout):
         async for event in node.events():
-            if isinstance(event, events.Matched):
-                return event
-    raise AssertionError("event stream ended")
-
-
-async def _advertised(node, timeout=15):
-    with trio.fail_after(timeout):
-        async for event in node.events():
-            if isinstance(event, events.Advertised):
+            if isinstance(event, kind):
                 return event
     raise AssertionError("event stream ended")
 
@@ -90,10 +82,10 @@ async def _waiter_and_joiner(interest: str):
     async with open_node(NodeConfig(listen=LOOPBACK, mdns=False, chat=False)) as server:
         boot = server.addrs[0]
         async with open_node(_chat(boot, interest)) as waiter:
-            await _advertised(waiter)
+            await _next_event(waiter, events.Advertised)
             async with open_node(_chat(boot, interest)) as joiner:
-                assert (await _matched(joiner)).peer_id == waiter.peer_id
-                assert (await _matched(waiter)).peer_id == joiner.peer_id
+                assert (await _next_event(joiner, events.Matched)).peer_id == waiter.peer_id
+                assert (await _next_event(waiter, events.Matched)).peer_id == joiner.peer_id
                 yield waiter, joiner
 
 
