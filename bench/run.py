@@ -230,9 +230,19 @@ def crowd(addrs: list[str], people: int = 50, interests: int = 5) -> dict:
         double += max(0, sum(1 for e in proc.events if e.get("event") == "matched") - 1)
     asymmetric = sum(1 for me, other in partners.items() if partners.get(other) != me)
     stop_all(crowd_procs)
+    # where the time goes: seconds from launch to each process's ready and matched
+    start = time.monotonic() - (time.perf_counter() - launched)
+    ready = sorted(t - start for p in crowd_procs if (t := p.arrival_of("ready")) is not None)
+    matched = sorted(t - start for p in crowd_procs if (t := p.arrival_of("matched")) is not None)
+    after_ready = sorted(m - r for p in crowd_procs
+                         if (r := p.arrival_of("ready")) is not None
+                         and (m := p.arrival_of("matched")) is not None)
     return {"people": people, "interests": interests, "matched": len(partners),
             "unmatched": unmatched, "seconds_until_all_matched": all_matched if not unmatched else None,
-            "double_matches": double, "asymmetric_matches": asymmetric}
+            "double_matches": double, "asymmetric_matches": asymmetric,
+            "launch_to_ready": summary(ready) | {"last": ready[-1]} if ready else None,
+            "launch_to_matched": summary(matched) | {"last": matched[-1]} if matched else None,
+            "ready_to_matched": summary(after_ready) | {"max": after_ready[-1]} if after_ready else None}
 
 
 def cold_start(rounds: int = 5) -> dict:
@@ -307,6 +317,11 @@ def main() -> None:
                   f"{c['matched']} matched, {c['unmatched']} unmatched, all matched after "
                   f"{c['seconds_until_all_matched']} s; double matches {c['double_matches']}, "
                   f"asymmetric {c['asymmetric_matches']}", file=sys.stderr)
+            if c["launch_to_ready"] and c["ready_to_matched"]:
+                print(f"[{size} nodes] crowd timeline: ready median {c['launch_to_ready']['median']:.1f} s "
+                      f"(last {c['launch_to_ready']['last']:.1f} s); ready -> matched median "
+                      f"{c['ready_to_matched']['median']:.1f} s (max {c['ready_to_matched']['max']:.1f} s)",
+                      file=sys.stderr)
         if "chat" in entry:
             c = entry["chat"]
             print(f"[{size} nodes] chat RTT median {c['rtt']['median'] * ms:.2f} ms "

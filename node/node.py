@@ -66,6 +66,10 @@ LARGE_NETWORK_TABLE = 100
 """A routing table this big means a network of several hundred nodes or more
 (tables hold ~130 peers at 1k nodes, ~200 at 10k, docs/scale.md): searches of
 a hot interest then probe a random shard before the home shard."""
+THOROUGH_SOURCES = 5
+"""A thorough walk (after a search that found only busy strangers) stops once
+this many record holders have answered, or at 20 providers: each holder may
+know only some announcers, and a few of them know nearly all."""
 HOT_PROVIDERS = K_VALUE
 """A home key whose walk returned this many providers (a full answer) is hot."""
 CANDIDATE_GRACE = 0.0
@@ -241,9 +245,9 @@ class Node:
                 await self.emit(events.Searching(self.config.interests, True))
             # On a small network, home only (it lists everyone); on a large
             # one, hot topics probe our random shard first (search_rounds).
-            large = self.dht.routing_table.size() >= LARGE_NETWORK_TABLE
             rounds = search_rounds(self.config.interests, anyone=phase is Phase.RANDOM,
-                                   now=time.time(), probe=self._shard if large else None,
+                                   now=time.time(),
+                                   probe=self._shard if self._large_network() else None,
                                    hot=self._hot)
             self._closest_hint.clear()
             found_any = False
@@ -307,7 +311,7 @@ class Node:
             # know only some of the announcers, so a search that found nobody
             # usable that way walks on to every close peer the next time.
             result = await self.dht.lookup(
-                key.multihash, providers=True, enough_sources=K_VALUE if thorough else 1,
+                key.multihash, providers=True, enough_sources=THOROUGH_SOURCES if thorough else 1,
                 num_results=K_VALUE if thorough else SEARCH_CLOSEST)
             if key.shard == HOME_SHARD and key.epoch == epoch_at(time.time()):
                 # what this topic's next searches probe first (search_rounds)
@@ -363,9 +367,16 @@ class Node:
         self._nursery.start_soon(self._run_initiator, info.peer_id, match_id, common)
         return True
 
+    def _large_network(self) -> bool:
+        return self.dht.routing_table.size() >= LARGE_NETWORK_TABLE
+
     def _advertise_keys(self):
+        # The other shards are only searched on a large network: on a small
+        # one, home is enough (a node whose table has grown by its next
+        # announcement lists itself on its shard too).
+        shard = self._shard if self._large_network() else HOME_SHARD
         return advertise_keys(self.config.interests, anyone=self.matcher.advertises_anyone,
-                              now=time.time(), shard=self._shard)
+                              now=time.time(), shard=shard)
 
     async def _advertise_loop(self) -> None:
         # The first search goes first: if a stranger is already waiting, the

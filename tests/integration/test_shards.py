@@ -59,6 +59,12 @@ def _shard_of(interest: str) -> dict[bytes, int]:
             for epoch in {*lookup_epochs(now), epoch_at(now)} for shard in range(SHARDS)}
 
 
+def _listed(interest: str, shards) -> list[set[bytes]]:
+    """The key sets a node announced a few seconds ago may hold (an epoch may just have turned)."""
+    epochs = {epoch_at(time.time() - 10), epoch_at(time.time())}
+    return [{TopicKey(interest, epoch, shard).multihash for shard in shards} for epoch in epochs]
+
+
 def _walks_of(walked, dht, interest: str) -> list[int]:
     shards = _shard_of(interest)
     return [shards[key] for who, key in walked if who is dht and key in shards]
@@ -95,6 +101,8 @@ async def test_on_a_small_network_a_search_walks_the_home_shard_only(monkeypatch
     walked = _spy_on_walks(monkeypatch)
     async with _waiter_and_joiner("origami") as (waiter, joiner):
         assert (waiter._shard, joiner._shard) == (3, 5)
+        # nobody probes other shards on a small network: the waiter listed itself at home only
+        assert waiter._advertised_epoch_keys in _listed("origami", (HOME_SHARD,))
     assert set(_walks_of(walked, joiner.dht, "origami")) == {HOME_SHARD}
 
 
@@ -104,8 +112,9 @@ async def test_on_a_large_network_a_new_topic_is_walked_at_home_and_on_the_probe
     monkeypatch.setattr(node_module, "LARGE_NETWORK_TABLE", 0)
     _pin_shards(monkeypatch, [3, 5])
     walked = _spy_on_walks(monkeypatch)
-    async with _waiter_and_joiner("kites") as (_waiter, joiner):
+    async with _waiter_and_joiner("kites") as (waiter, joiner):
         assert joiner._hot == {"kites": False}  # one stranger listed: not hot
+        assert waiter._advertised_epoch_keys in _listed("kites", (HOME_SHARD, 3))
     assert set(_walks_of(walked, joiner.dht, "kites")) == {5, HOME_SHARD}
 
 
