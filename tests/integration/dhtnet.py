@@ -94,3 +94,12 @@ async def connected_pair():
             yield b, a
         finally:
             nursery.cancel_scope.cancel()
+
+
+async def next_event(node, kind, timeout=15):
+    """The next event of type ``kind`` from a whole node (``open_node``)."""
+    with trio.fail_after(timeout):
+        async for event in node.events():
+            if isinstance(event, kind):
+                return event
+    raise AssertionError("event stream ended")

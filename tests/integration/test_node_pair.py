@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import trio
 from libp2p.peer.peerinfo import PeerInfo
 
+from dhtnet import next_event
 from strangers.discovery.matcher import MatchState, Refusal
 from strangers.discovery.proposal import Accept, Refuse
 from strangers.node import NodeConfig, events, open_node
@@ -19,14 +20,6 @@ LOOPBACK = ("/ip4/127.0.0.1/tcp/0",)
 
 def _config(bootstrap=(), **kwargs) -> NodeConfig:
     return NodeConfig(listen=LOOPBACK, bootstrap=tuple(bootstrap), mdns=False, **kwargs)
-
-
-async def _next_event(node, kind, timeout=15):
-    with trio.fail_after(timeout):
-        async for event in node.events():
-            if isinstance(event, kind):
-                return event
-    raise AssertionError("event stream ended")
 
 
 @asynccontextmanager
@@ -50,25 +43,25 @@ async def _open_all(configs):
 
 async def test_two_nodes_match_and_exchange_messages():
     async with _network({"interests": ("cinema",)}, {"interests": ("jazz", "cinema")}) as (_s, (a, b)):
-        match_a = await _next_event(a, events.Matched)
-        match_b = await _next_event(b, events.Matched)
+        match_a = await next_event(a, events.Matched)
+        match_b = await next_event(b, events.Matched)
         assert match_a.common_interests == match_b.common_interests == ("cinema",)
         assert match_a.safety_code == match_b.safety_code
         assert match_a.peer_id == b.peer_id and match_b.peer_id == a.peer_id
         message_id = await a.send_text("hello")
-        received = await _next_event(b, events.MessageReceived)
+        received = await next_event(b, events.MessageReceived)
         assert (received.id, received.text) == (message_id, "hello")
-        assert (await _next_event(a, events.Delivered)).id == message_id
+        assert (await next_event(a, events.Delivered)).id == message_id
         await b.next()
-        left = await _next_event(a, events.StrangerLeft)
+        left = await next_event(a, events.StrangerLeft)
         assert left.reason == "next" and not left.by_us
 
 
 async def test_a_matched_node_refuses_other_proposals():
     async with _network({"interests": ("chess",)}, {"interests": ("chess",)},
                         {"interests": ("golf",), "interests_only": True}) as (_s, (a, b, c)):
-        await _next_event(a, events.Matched)
-        await _next_event(b, events.Matched)
+        await next_event(a, events.Matched)
+        await next_event(b, events.Matched)
         info = PeerInfo(a.identity.peer_id, dialable_addrs(a.host))
         c.matcher.stop()
         c.matcher.start_search(trio.current_time())

@@ -15,7 +15,7 @@ import pytest
 import trio
 
 import strangers.node.node as node_module
-from dhtnet import dht_network
+from dhtnet import dht_network, next_event
 from strangers.discovery.kad import StrangersDHT
 from strangers.discovery.lookup import K_VALUE
 from strangers.discovery.topics import (
@@ -70,14 +70,6 @@ def _walks_of(walked, dht, interest: str) -> list[int]:
     return [shards[key] for who, key in walked if who is dht and key in shards]
 
 
-async def _next_event(node, kind, timeout=15):
-    with trio.fail_after(timeout):
-        async for event in node.events():
-            if isinstance(event, kind):
-                return event
-    raise AssertionError("event stream ended")
-
-
 def _chat(boot, interest):
     return NodeConfig(listen=LOOPBACK, bootstrap=(boot,), mdns=False,
                       interests=(interest,), interests_only=True)
@@ -88,10 +80,10 @@ async def _waiter_and_joiner(interest: str):
     async with open_node(NodeConfig(listen=LOOPBACK, mdns=False, chat=False)) as server:
         boot = server.addrs[0]
         async with open_node(_chat(boot, interest)) as waiter:
-            await _next_event(waiter, events.Advertised)
+            await next_event(waiter, events.Advertised)
             async with open_node(_chat(boot, interest)) as joiner:
-                assert (await _next_event(joiner, events.Matched)).peer_id == waiter.peer_id
-                assert (await _next_event(waiter, events.Matched)).peer_id == joiner.peer_id
+                assert (await next_event(joiner, events.Matched)).peer_id == waiter.peer_id
+                assert (await next_event(waiter, events.Matched)).peer_id == joiner.peer_id
                 yield waiter, joiner
 
 
