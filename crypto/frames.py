@@ -73,6 +73,7 @@ from strangers.errors import LocalProtocolError, RemoteProtocolError
 from .handshake import HELLO_VERSION, MATCH_ID_SIZE, Hello
 from .primitives import AEAD_TAG_SIZE, ED25519_SIGNATURE_SIZE, X25519_KEY_SIZE
 from .ratchet import HEADER_SIZE
+from .wire import brief, unpack_map
 
 __all__ = [
     "HEADER_SIZE",
@@ -116,15 +117,6 @@ _MAX_CONTAINER = 8
 _MAX_PING = 2**32 - 1
 
 
-def _brief(value: object) -> str:
-    """``repr(value)``, cut short: error messages echo bad values, not 64 KiB of them."""
-    text = repr(value)
-    if len(text) <= 80:
-        return text
-    size = f" of length {len(value)}" if isinstance(value, bytes | str | list | dict) else ""
-    return f"{text[:60]}...{size}"
-
-
 # --- inner messages -----------------------------------------------------------------
 
 
@@ -132,7 +124,7 @@ def _check_int(value: object, name: str, low: int, high: int) -> None:
     # ``type(...) is int`` on purpose: msgpack's true is a bool, and bool is an int.
     if type(value) is not int or not low <= value <= high:
         raise LocalProtocolError(
-            f"{name} must be an integer from {low} to {high}, not {_brief(value)}"
+            f"{name} must be an integer from {low} to {high}, not {brief(value)}"
         )
 
 
@@ -167,12 +159,12 @@ class Text:
     def __post_init__(self) -> None:
         _check_int(self.id, "a text id", 1, MAX_ID)
         if type(self.text) is not str or not self.text:
-            raise LocalProtocolError(f"a text must be a non-empty string, not {_brief(self.text)}")
+            raise LocalProtocolError(f"a text must be a non-empty string, not {brief(self.text)}")
         try:
             size = len(self.text.encode("utf-8"))
         except UnicodeEncodeError:
             raise LocalProtocolError(
-                f"a text must be valid Unicode (no lone surrogates), not {_brief(self.text)}"
+                f"a text must be valid Unicode (no lone surrogates), not {brief(self.text)}"
             ) from None
         if size > MAX_TEXT_BYTES:
             raise LocalProtocolError(
@@ -188,7 +180,7 @@ class Typing:
 
     def __post_init__(self) -> None:
         if type(self.active) is not bool:
-            raise LocalProtocolError(f"typing must be true or false, not {_brief(self.active)}")
+            raise LocalProtocolError(f"typing must be true or false, not {brief(self.active)}")
 
 
 @dataclass(frozen=True)
@@ -212,7 +204,7 @@ class Bye:
             if type(self.reason) is not str or self.reason not in _BYE_REASONS:
                 choices = ", ".join(repr(member.value) for member in ByeReason)
                 raise LocalProtocolError(
-                    f"a bye reason must be one of {choices}, not {_brief(self.reason)}"
+                    f"a bye reason must be one of {choices}, not {brief(self.reason)}"
                 )
             object.__setattr__(self, "reason", ByeReason(self.reason))
 
@@ -264,14 +256,14 @@ class Envelope:
     def __post_init__(self) -> None:
         if type(self.header) is not bytes or len(self.header) != HEADER_SIZE:
             raise LocalProtocolError(
-                f"a ratchet header must be {HEADER_SIZE} bytes, not {_brief(self.header)}"
+                f"a ratchet header must be {HEADER_SIZE} bytes, not {brief(self.header)}"
             )
         if type(self.ciphertext) is not bytes or not (
             MIN_CIPHERTEXT <= len(self.ciphertext) <= MAX_FRAME
         ):
             raise LocalProtocolError(
                 f"a ciphertext must be {MIN_CIPHERTEXT} to {MAX_FRAME} bytes,"
-                f" not {_brief(self.ciphertext)}"
+                f" not {brief(self.ciphertext)}"
             )
 
 
@@ -286,57 +278,27 @@ _HELLO_BYTES = {
 # --- msgpack --------------------------------------------------------------------------
 
 
-def _no_ext(code: int, data: bytes) -> object:
-    raise ValueError(f"ext type {code} is not allowed")
-
-
-def _no_duplicates(pairs: list[tuple[object, object]]) -> dict[object, object]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise ValueError("a map has a duplicate key")
-    return result
-
-
 def _pack(obj: dict[str, Any]) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)
 
 
 def _unpack_map(data: bytes, what: str) -> dict[object, object]:
     """Decode one msgpack map from the peer; any failure is a RemoteProtocolError."""
-    try:
-        obj = msgpack.unpackb(
-            data,
-            raw=False,
-            strict_map_key=True,
-            object_pairs_hook=_no_duplicates,
-            ext_hook=_no_ext,
-            max_bin_len=MAX_FRAME,
-            max_str_len=MAX_FRAME,
-            max_array_len=_MAX_CONTAINER,
-            max_map_len=_MAX_CONTAINER,
-            max_ext_len=0,
-        )
-    except (ValueError, msgpack.UnpackException) as exc:
-        raise RemoteProtocolError(
-            f"the stranger sent a {what} that is not valid msgpack: {exc}"
-        ) from exc
-    if type(obj) is not dict:
-        raise RemoteProtocolError(f"the stranger sent a {what} that is not a map: {_brief(obj)}")
-    return obj
+    return unpack_map(data, what=what, max_bytes=MAX_FRAME, max_container=_MAX_CONTAINER)
 
 
 def _kind(obj: dict[object, object], what: str, kinds: dict[str, Any]) -> Any:
     """Return ``kinds[obj["t"]]``; an absent or unknown ``"t"`` is the peer's fault."""
     kind = obj.get("t")
     if type(kind) is not str or kind not in kinds:
-        raise RemoteProtocolError(f"the stranger sent a {what} of unknown type {_brief(kind)}")
+        raise RemoteProtocolError(f"the stranger sent a {what} of unknown type {brief(kind)}")
     return kinds[kind]
 
 
 def _check_keys(obj: dict[object, object], expected: set[str], what: str) -> None:
     if set(obj) != expected:
         raise RemoteProtocolError(
-            f"the stranger sent a {what} with keys {_brief(sorted(obj, key=repr))};"
+            f"the stranger sent a {what} with keys {brief(sorted(obj, key=repr))};"
             f" expected {sorted(expected)!r}"
         )
 
@@ -357,7 +319,7 @@ def encode_frame(frame: Frame) -> bytes:
     elif isinstance(frame, Envelope):
         body = {"t": "msg", "h": frame.header, "c": frame.ciphertext}
     else:
-        raise LocalProtocolError(f"cannot encode {_brief(frame)} as a frame")
+        raise LocalProtocolError(f"cannot encode {brief(frame)} as a frame")
     data = _pack(body)
     if len(data) > MAX_FRAME:
         raise LocalProtocolError(
@@ -371,14 +333,14 @@ def _decode_hello(obj: dict[object, object]) -> Hello:
     version = obj["v"]
     if type(version) is not int or version != HELLO_VERSION:
         raise RemoteProtocolError(
-            f"the stranger speaks chat protocol version {_brief(version)};"
+            f"the stranger speaks chat protocol version {brief(version)};"
             f" we speak only version {HELLO_VERSION}: one of you needs to upgrade strangers"
         )
     for key, (name, size) in _HELLO_BYTES.items():
         value = obj[key]
         if type(value) is not bytes or len(value) != size:
             raise RemoteProtocolError(
-                f"the stranger sent a hello whose {name} is not {size} bytes: {_brief(value)}"
+                f"the stranger sent a hello whose {name} is not {size} bytes: {brief(value)}"
             )
     return Hello(version=version, match_id=obj["m"], ephemeral=obj["e"], signature=obj["s"])
 
@@ -466,7 +428,7 @@ def _padded_size(length: int) -> int:
 def encode_inner(message: InnerMessage) -> bytes:
     """Return ``message`` as a padded plaintext, ready to encrypt."""
     if type(message) not in _INNER_WIRE:
-        raise LocalProtocolError(f"cannot encode {_brief(message)} as a chat message")
+        raise LocalProtocolError(f"cannot encode {brief(message)} as a chat message")
     kind, keys = _INNER_WIRE[type(message)]
     body = {"t": kind} | {key: getattr(message, attr) for key, attr in keys.items()}
     content = _pack(body)

@@ -282,7 +282,13 @@ class DoubleRatchet:
             state = _skip(state, header.pn, skipped)
             state = self._dh_ratchet(state, header)
         state = _skip(state, header.n, skipped)
-        assert state.receiving_chain is not None  # set by _dh_ratchet at the latest
+        if state.receiving_chain is None:
+            # The initiator knows the responder's handshake key from the start
+            # but receives on it only after a DH step; the peer never sends on it.
+            raise CryptoError(
+                f"message {header.n} names the ratchet key {header.dh.hex()!r}, for which"
+                " there is no receiving chain: it is forged"
+            )
         next_chain, message_key = _kdf_ck(state.receiving_chain)
         plaintext = _open(message_key, ciphertext, ad)
         _evict(skipped)

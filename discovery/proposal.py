@@ -23,6 +23,7 @@ from typing import Union
 
 import msgpack
 
+from strangers.crypto.wire import brief, unpack_map
 from strangers.errors import LocalProtocolError, RemoteProtocolError, StrangersError
 
 from .interests import MAX_INTERESTS, normalize_interest
@@ -38,19 +39,19 @@ _LENGTH = struct.Struct(">I")
 
 def _check_interests(interests: tuple[str, ...], error: type[StrangersError]) -> None:
     if not isinstance(interests, tuple) or len(interests) > MAX_INTERESTS:
-        raise error(f"bad interest list {interests!r}")
+        raise error(f"bad interest list {brief(interests)}")
     for item in interests:
         try:
             canonical = normalize_interest(item)
         except StrangersError:
-            raise error(f"bad interest {item!r}") from None
+            raise error(f"bad interest {brief(item)}") from None
         if canonical != item:
-            raise error(f"interest {item!r} is not in canonical form")
+            raise error(f"interest {brief(item)} is not in canonical form")
 
 
 def _check_match_id(match_id: bytes, error: type[StrangersError]) -> None:
     if not isinstance(match_id, bytes) or len(match_id) != MATCH_ID_BYTES:
-        raise error(f"match id must be {MATCH_ID_BYTES} bytes, got {match_id!r}")
+        raise error(f"match id must be {MATCH_ID_BYTES} bytes, got {brief(match_id)}")
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def frame_length(prefix: bytes) -> int:
 
 def _remote_interests(value: object) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise RemoteProtocolError(f"bad interest list {value!r}")
+        raise RemoteProtocolError(f"bad interest list {brief(value)}")
     interests = tuple(value)
     _check_interests(interests, RemoteProtocolError)
     return interests
@@ -133,29 +134,26 @@ _KEYS = {
 
 def decode(body: bytes) -> ProposalMessage:
     """Decode one frame body (without its prefix); RemoteProtocolError if invalid."""
-    try:
-        obj = msgpack.unpackb(
-            body, raw=False, strict_map_key=True, max_bin_len=MAX_PROPOSAL_FRAME,
-            max_str_len=MAX_PROPOSAL_FRAME, max_array_len=64, max_map_len=8,
-            max_ext_len=0,
-        )
-    except Exception as exc:  # msgpack raises many types on garbage
-        raise RemoteProtocolError(f"undecodable proposal frame: {exc}") from None
-    if not isinstance(obj, dict) or not isinstance(obj.get("t"), str) or obj["t"] not in _KEYS:
-        raise RemoteProtocolError(f"unknown proposal frame {obj!r:.200}")
+    obj = unpack_map(
+        body, what="proposal frame", max_bytes=MAX_PROPOSAL_FRAME, max_container=64, max_map=8
+    )
+    if not isinstance(obj.get("t"), str) or obj["t"] not in _KEYS:
+        raise RemoteProtocolError(f"unknown proposal frame {brief(obj)}")
     kind = obj["t"]
     if set(obj) != _KEYS[kind]:
-        raise RemoteProtocolError(f"proposal frame {kind!r} has keys {sorted(obj, key=repr)!r}")
+        raise RemoteProtocolError(
+            f"proposal frame {kind!r} has keys {brief(sorted(obj, key=repr))}"
+        )
     match_id = obj["m"]
     _check_match_id(match_id, RemoteProtocolError)
     if kind == "propose":
         if type(obj["v"]) is not int or obj["v"] != PROTOCOL_VERSION:  # not True, not 1.0
-            raise RemoteProtocolError(f"unsupported proposal version {obj['v']!r}")
+            raise RemoteProtocolError(f"unsupported proposal version {brief(obj['v'])}")
         return Propose(match_id, _remote_interests(obj["i"]))
     if kind == "accept":
         return Accept(match_id, _remote_interests(obj["i"]))
     try:
         reason = Refusal(obj["r"])
     except (ValueError, TypeError):
-        raise RemoteProtocolError(f"unknown refusal reason {obj['r']!r}") from None
+        raise RemoteProtocolError(f"unknown refusal reason {brief(obj['r'])}") from None
     return Refuse(match_id, reason)

@@ -277,6 +277,30 @@ def test_malformed_frames_are_the_peers_fault(body: bytes, message: str) -> None
         decode_one(raw_frame(body))
 
 
+DEEP = b"\x91" * 1000 + b"\xc0"  # [[[...[nil]...]]], 1000 levels (msgpack allows 1024)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        DEEP,
+        b"\x81\xa1t" + DEEP,
+        b"\x83\xa1t\xa3msg\xa1h" + DEEP + b"\xa1c\xc4\x10" + bytes(16),
+        b"\x82\xa1t\xa3msg\xa1z" + b"\x81\xa1z" * 500 + b"\xc0",
+    ],
+    ids=["top", "type", "header", "maps"],
+)
+def test_deeply_nested_frames_are_the_peers_fault_not_a_recursion_error(body: bytes) -> None:
+    """Issue 7, fault 3: echoing a value 1000 levels deep raised RecursionError."""
+    with pytest.raises(RemoteProtocolError, match="nested more than 2 levels deep|not a map"):
+        decode_one(raw_frame(body))
+
+
+def test_deeply_nested_inner_messages_are_the_peers_fault() -> None:
+    with pytest.raises(RemoteProtocolError, match="nested more than 2 levels deep"):
+        decode_inner(pad(b"\x82\xa1t\xa4text\xa1x" + DEEP))
+
+
 @given(st.binary())
 def test_garbage_bytes_never_raise_anything_but_remote_protocol_error(garbage: bytes) -> None:
     decoder = FrameDecoder()

@@ -406,3 +406,28 @@ def test_any_delivery_order_within_bounds_decrypts(data: st.DataObject, seed: in
         to, message = data.draw(st.sampled_from(delivered))
         with pytest.raises(CryptoError, match="replayed or is too old"):
             receive(parties[to], message)
+
+
+# --- regression: issue 7, fault 2 ---------------------------------------------
+
+
+@pytest.mark.parametrize("n", [0, 1, 255, 256])
+def test_a_header_with_the_responders_handshake_key_is_a_crypto_error(n: int) -> None:
+    """Right after the handshake the initiator knows the responder's key but has no
+    receiving chain for it: a header naming that key used to hit an ``assert``
+    (``AssertionError``, or ``TypeError`` under ``python -O``)."""
+    setup = random.Random(0).randbytes
+    root = setup(32)
+    responder_key = x25519_keypair(setup)
+    initiator = DoubleRatchet.initiator(
+        root, remote_ratchet_pub=responder_key[1], rng=random.Random(1).randbytes
+    )
+    before = initiator.statistics()
+    with pytest.raises(CryptoError, match="no receiving chain"):
+        initiator.decrypt(Header(dh=responder_key[1], pn=0, n=n), bytes(16), AD)
+    assert initiator.statistics() == before
+    # the ratchet still works afterwards
+    responder = DoubleRatchet.responder(root, local_ratchet=responder_key,
+                                        rng=random.Random(2).randbytes)
+    assert receive(responder, send(initiator, b"ready")) == b"ready"
+    assert receive(initiator, send(responder, b"hi")) == b"hi"

@@ -180,11 +180,39 @@ def rejected(obj_or_bytes: object, match: str) -> None:
     ids=["empty", "reserved", "truncated-map", "truncated-array", "trailing", "bad-utf8", "ext"],
 )
 def test_undecodable_bytes(data: bytes) -> None:
-    rejected(data, "undecodable proposal frame")
+    rejected(data, "proposal frame that is not valid msgpack")
 
 
 def test_too_deep_nesting() -> None:
-    rejected(b"\x91" * 100_000 + b"\x00", "undecodable proposal frame")
+    rejected(b"\x91" * 100_000 + b"\x00", "proposal frame that is not valid msgpack")
+
+
+def test_duplicate_keys_are_rejected() -> None:
+    body = b"\x84\xa1t\xa6refuse\xa1m\xc4\x10" + MATCH_ID + b"\xa1r\xa4busy\xa1r\xa4busy"
+    rejected(body, "duplicate key")
+
+
+DEEP = b"\x91" * 1000 + b"\xc0"  # [[[...[nil]...]]], 1000 levels (msgpack allows 1024)
+_MID = b"\xc4\x10" + MATCH_ID
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        DEEP,
+        b"\x81\xa1t" + DEEP,
+        b"\x84\xa1t\xa7propose\xa1v\x01\xa1m" + _MID + b"\xa1i" + DEEP,
+        b"\x84\xa1t\xa7propose\xa1v" + DEEP + b"\xa1m" + _MID + b"\xa1i\x90",
+        b"\x83\xa1t\xa6accept\xa1m" + _MID + b"\xa1i" + DEEP,
+        b"\x83\xa1t\xa6refuse\xa1m" + _MID + b"\xa1r" + DEEP,
+        b"\x83\xa1t\xa6refuse\xa1m" + DEEP + b"\xa1r\xa4busy",
+    ],
+    ids=["top", "type", "propose-interests", "propose-version", "accept-interests",
+         "refuse-reason", "match-id"],
+)
+def test_deeply_nested_values_are_rejected_without_recursion_error(body: bytes) -> None:
+    """Issue 7, fault 3: ``repr`` of a value 1000 levels deep raised RecursionError."""
+    rejected(body, "nested more than 2 levels deep|not a map")
 
 
 @pytest.mark.parametrize(
@@ -193,7 +221,7 @@ def test_too_deep_nesting() -> None:
      {"t": ["propose"]}, {"t": {"x": 1}}, {"m": MATCH_ID}],
 )
 def test_unknown_frames(obj: object) -> None:
-    rejected(obj, "unknown proposal frame")
+    rejected(obj, "unknown proposal frame|proposal frame that is not a map")
 
 
 @pytest.mark.parametrize("kind", sorted(VALID))
