@@ -18,9 +18,16 @@ integer is expected, nor an integer where a boolean is.
 
 Outer frames travel in clear; key ``"t"`` names the type:
 
-``{"t": "hello", "v": 1, "m": bin(16), "e": bin(32), "s": bin(64)}``
-    The handshake hello (:class:`strangers.crypto.handshake.Hello`): protocol
-    version (always 1), match id, ephemeral X25519 key, Ed25519 signature.
+``{"t": "commit", "v": 2, "m": bin(16), "c": bin(32)}``
+    The initiator's commitment to its hello
+    (:class:`strangers.crypto.handshake.Commit`): handshake version (always
+    2), match id, SHA-256 commitment.
+``{"t": "hello", "v": 2, "m": bin(16), "e": bin(32), "s": bin(64)}``
+    A handshake hello (:class:`strangers.crypto.handshake.Hello`): version,
+    match id, ephemeral X25519 key, Ed25519 signature.
+``{"t": "finished", "f": bin(32)}``
+    Key confirmation (:class:`strangers.crypto.handshake.Finished`): the
+    HMAC of the handshake transcript.
 ``{"t": "msg", "h": bin(40), "c": bin(16..65536)}``
     One Double Ratchet message (:class:`Envelope`): the 40-byte ratchet
     header (``Header.to_bytes()``) and the ciphertext, whose associated data
@@ -63,14 +70,23 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 import msgpack
 
-from strangers.errors import LocalProtocolError, RemoteProtocolError
+from strangers.errors import CryptoError, LocalProtocolError, RemoteProtocolError
 
-from .handshake import HELLO_VERSION, MATCH_ID_SIZE, Hello
+from .handshake import (
+    COMMITMENT_SIZE,
+    FINISHED_SIZE,
+    HELLO_VERSION,
+    MATCH_ID_SIZE,
+    Commit,
+    Finished,
+    Hello,
+)
 from .primitives import AEAD_TAG_SIZE, ED25519_SIGNATURE_SIZE, X25519_KEY_SIZE
 from .ratchet import HEADER_SIZE
 from .wire import brief, unpack_map
@@ -84,10 +100,14 @@ __all__ = [
     "PAD_BLOCK",
     "Bye",
     "ByeReason",
+    "Commit",
     "Delivered",
     "Envelope",
+    "Finished",
     "Frame",
     "FrameDecoder",
+    "HandshakeFrame",
+    "Hello",
     "InnerMessage",
     "Ping",
     "Pong",
@@ -267,11 +287,23 @@ class Envelope:
             )
 
 
-Frame = Hello | Envelope
-_HELLO_BYTES = {
-    "m": ("match id", MATCH_ID_SIZE),
-    "e": ("ephemeral key", X25519_KEY_SIZE),
-    "s": ("signature", ED25519_SIGNATURE_SIZE),
+Frame = Commit | Hello | Finished | Envelope
+HandshakeFrame = Commit | Hello | Finished
+#: The wire form of each handshake frame: its ``"t"`` and {wire key: (field, name, size)};
+#: a size of ``None`` marks the version, an integer that must equal ``HELLO_VERSION``.
+_HANDSHAKE_WIRE: dict[type[HandshakeFrame], tuple[str, dict[str, tuple[str, str, int | None]]]] = {
+    Commit: ("commit", {
+        "v": ("version", "version", None),
+        "m": ("match_id", "match id", MATCH_ID_SIZE),
+        "c": ("commitment", "commitment", COMMITMENT_SIZE),
+    }),
+    Hello: ("hello", {
+        "v": ("version", "version", None),
+        "m": ("match_id", "match id", MATCH_ID_SIZE),
+        "e": ("ephemeral", "ephemeral key", X25519_KEY_SIZE),
+        "s": ("signature", "signature", ED25519_SIGNATURE_SIZE),
+    }),
+    Finished: ("finished", {"f": ("mac", "finished MAC", FINISHED_SIZE)}),
 }
 
 
@@ -308,13 +340,10 @@ def _check_keys(obj: dict[object, object], expected: set[str], what: str) -> Non
 
 def encode_frame(frame: Frame) -> bytes:
     """Return ``frame`` as bytes for the stream: length prefix and msgpack map."""
-    if isinstance(frame, Hello):
-        body: dict[str, Any] = {
-            "t": "hello",
-            "v": frame.version,
-            "m": frame.match_id,
-            "e": frame.ephemeral,
-            "s": frame.signature,
+    if type(frame) in _HANDSHAKE_WIRE:
+        kind, keys = _HANDSHAKE_WIRE[type(frame)]  # type: ignore[index]
+        body: dict[str, Any] = {"t": kind} | {
+            key: getattr(frame, attr) for key, (attr, _name, _size) in keys.items()
         }
     elif isinstance(frame, Envelope):
         body = {"t": "msg", "h": frame.header, "c": frame.ciphertext}
@@ -328,21 +357,30 @@ def encode_frame(frame: Frame) -> bytes:
     return _PREFIX.pack(len(data)) + data
 
 
-def _decode_hello(obj: dict[object, object]) -> Hello:
-    _check_keys(obj, {"t", "v", "m", "e", "s"}, "hello")
-    version = obj["v"]
-    if type(version) is not int or version != HELLO_VERSION:
-        raise RemoteProtocolError(
-            f"the stranger speaks chat protocol version {brief(version)};"
-            f" we speak only version {HELLO_VERSION}: one of you needs to upgrade strangers"
-        )
-    for key, (name, size) in _HELLO_BYTES.items():
-        value = obj[key]
-        if type(value) is not bytes or len(value) != size:
-            raise RemoteProtocolError(
-                f"the stranger sent a hello whose {name} is not {size} bytes: {brief(value)}"
-            )
-    return Hello(version=version, match_id=obj["m"], ephemeral=obj["e"], signature=obj["s"])
+def _handshake_decoder(cls: type[HandshakeFrame]) -> Callable[[dict[object, object]], Frame]:
+    kind, keys = _HANDSHAKE_WIRE[cls]
+
+    def decode(obj: dict[object, object]) -> Frame:
+        _check_keys(obj, {"t", *keys}, kind)
+        for key, (_attr, name, size) in keys.items():
+            value = obj[key]
+            if size is None:
+                if type(value) is not int or value != HELLO_VERSION:
+                    raise RemoteProtocolError(
+                        f"the stranger speaks chat protocol version {brief(value)};"
+                        f" we speak only version {HELLO_VERSION}:"
+                        " one of you needs to upgrade strangers"
+                    )
+            elif type(value) is not bytes or len(value) != size:
+                raise RemoteProtocolError(
+                    f"the stranger sent a {kind} whose {name} is not {size} bytes: {brief(value)}"
+                )
+        try:
+            return cls(**{attr: obj[key] for key, (attr, _name, _size) in keys.items()})
+        except CryptoError as exc:  # pragma: no cover - every field was checked above
+            raise RemoteProtocolError(f"the stranger sent a bad {kind}: {exc}") from exc
+
+    return decode
 
 
 def _decode_envelope(obj: dict[object, object]) -> Envelope:
@@ -353,7 +391,9 @@ def _decode_envelope(obj: dict[object, object]) -> Envelope:
         raise RemoteProtocolError(f"the stranger sent a bad msg frame: {exc}") from exc
 
 
-_FRAME_DECODERS = {"hello": _decode_hello, "msg": _decode_envelope}
+_FRAME_DECODERS: dict[str, Callable[[dict[object, object]], Frame]] = {
+    kind: _handshake_decoder(cls) for cls, (kind, _keys) in _HANDSHAKE_WIRE.items()
+} | {"msg": _decode_envelope}
 
 
 class FrameDecoder:

@@ -1,69 +1,77 @@
-"""The authenticated key exchange that opens every chat, sans-IO.
+"""The authenticated key exchange that opens every chat (version 2), sans-IO.
 
 Two matched strangers each already own a libp2p identity: an Ed25519 key
 pair, whose public half the other learned from the libp2p connection.  The
 handshake turns those identities and one fresh X25519 key pair per side into
-a Double Ratchet session whose keys only the two of them know.
+a Double Ratchet session whose keys only the two of them know, and a safety
+code the users may compare out of band.
 
-Messages.  Each side sends exactly one :class:`Hello`::
+Notation: ``I`` is the initiator (it proposed the match and opened the chat
+stream), ``R`` the responder; ``idI``, ``idR`` their raw 32-byte Ed25519
+public keys; ``m`` the 16-byte match id; ``eI``, ``eR`` fresh X25519 public
+keys; ``||`` concatenation.  All labels are ASCII.
 
-    version   = 1
-    match_id  = the 16-byte identifier of the match both sides agreed on
-    ephemeral = a fresh 32-byte X25519 public key (new for every chat)
-    signature = Ed25519 signature, by the sender's identity key, of
-        b"strangers/v1/hello" || sender role (b"I" or b"R") || match_id
-        || ephemeral || sender identity public key || receiver identity public key
+Flow (commit, then reveal, then key confirmation)::
 
-The initiator is the node that proposed the match and opened the chat
-stream; the other is the responder.  All signed fields have a fixed length,
-so the concatenation is unambiguous.  The signature makes the hello useless
-anywhere else: it cannot be replayed into another match (``match_id``),
-reflected back to its sender (the role differs, and the receiver also
-refuses its own ephemeral key), or spliced between other peers by a man in
-the middle or a relay (both identities are bound).  The version is bound by
-the ``v1`` in the label; only version 1 is accepted.
+    I: Commit(m, c)                       ->
+                                          <- R: Hello_R   (R sends nothing before a valid commit)
+    I: Hello_I, Finished_I (then Ready)   ->
+                                          <- R: Finished_R (R is established once Finished_I verified)
+    I is established once Finished_R verified.
 
-On receiving the peer's hello, a side checks that its ``match_id`` is ours,
-that its ephemeral key is not our own, and the signature under the peer's
-identity with the peer's role; then::
+Values::
 
-    shared     = X25519(our ephemeral, their ephemeral)   (low-order points rejected)
-    transcript = SHA-256(b"strangers/v1/transcript" || match_id
-                 || initiator identity || responder identity
-                 || initiator ephemeral || responder ephemeral)
-    root       = HKDF-SHA256(shared, salt=transcript, info=b"strangers/v1/root", 32)
-    safety     = HKDF-SHA256(shared, salt=transcript, info=b"strangers/v1/safety", 8)
+    c          = SHA-256("strangers/v2/commit" || m || idI || eI)
+    sig_X      = Ed25519-Sign(X's identity key,
+                   "strangers/v2/hello" || roleX || m || c || eX || idX || idOther)
+                 (roleX = b"I" or b"R")
+    shared     = X25519(own ephemeral private, other's ephemeral)   (all-zero rejected)
+    transcript = SHA-256("strangers/v2/transcript" || m || idI || idR || c || eI || eR)
+    root       = HKDF-SHA256(shared, salt=transcript, info="strangers/v2/root",     32)
+    safety     = HKDF-SHA256(shared, salt=transcript, info="strangers/v2/safety",    8)
+    confirm    = HKDF-SHA256(shared, salt=transcript, info="strangers/v2/finished", 64)
+    finished_I = HMAC-SHA256(confirm[0:32],  "strangers/v2/finished" || b"I" || transcript)
+    finished_R = HMAC-SHA256(confirm[32:64], "strangers/v2/finished" || b"R" || transcript)
 
-The transcript is ordered by role, so both sides compute the same one; it is
-the associated data of every ratchet message.  The safety code is the
+Why this order.  Each side's ephemeral key is fixed before it sees the
+other's: the initiator's by its commitment, the responder's by sending its
+hello first.  A machine in the middle that plays both victims therefore
+cannot choose its own ephemerals after seeing theirs to make the two safety
+codes collide: each leg's code is determined by a value it fixed before the
+victim's random ephemeral was revealed, so one attempt succeeds with
+probability 10**-15 and a failed attempt is a chat in which the users see
+different codes.  The finished MACs confirm that both sides derived the same
+keys from the same transcript before either reports the chat established.
+
+The API enforces the order: :meth:`Handshake.hello` of an initiator raises
+:class:`LocalProtocolError` until the responder's hello was received (so no
+caller can reveal ``eI`` early), a responder makes its hello only from a
+valid commit, and a responder's finished exists only once the initiator's
+verified.
+
+A :class:`Handshake` is single-use: each step may be taken once, in order;
+once a step failed, every further call raises :class:`LocalProtocolError`.
+Bad values from the peer (wrong match, commitment, signature, finished MAC,
+low-order key...) raise :class:`CryptoError`.  The safety code is the
 big-endian integer ``safety`` modulo 10**15, written as 15 zero-padded digits
-in three groups of five ("01234 56789 01234"); users who read the same code
-to each other over another channel know that no one sits between them (the
-modulo bias, under one part in 18,000, is negligible).
+in three groups of five ("01234 56789 01234"; the modulo bias is under one
+part in 18,000).
 
-Ratchet initialisation, as in Signal with the responder's ephemeral playing
-Bob's signed prekey: the responder's handshake key pair becomes its initial
-ratchet key pair (``DoubleRatchet.responder``), and the initiator generates a
-fresh ratchet key pair and performs the first DH ratchet step to the
-responder's ephemeral (``DoubleRatchet.initiator``).  So the initiator can
-encrypt at once, while the responder's ``can_send`` is False until it has
-decrypted a first message: the initiator sends an empty "ready" message right
-after the handshake, and either user may then speak first.
-
-A :class:`Handshake` is single-use: after :meth:`Handshake.receive_hello`
-has been called once, successfully or not, further calls raise
-:class:`LocalProtocolError`; a failed handshake must be abandoned.  Bad
-values (wrong lengths, versions, signatures...) raise :class:`CryptoError`.
+Ratchet initialisation (unchanged from version 1): the responder's handshake
+key pair becomes its initial ratchet key pair, and the initiator makes a fresh
+ratchet key pair and steps to ``eR``; ``transcript`` is the associated-data
+prefix of every ratchet message.
 
 What the handshake does not hide: both identities are known to the libp2p
-connection anyway, and the hellos (ephemeral keys, match id) travel in the
-clear inside that connection.  Forward secrecy of the session comes from the
-ephemeral keys, which the handshake forgets once the session keys exist.
+connection anyway, and these frames travel in the clear inside it.  Forward
+secrecy comes from the ephemeral keys, which the handshake forgets once the
+session keys exist.
 """
 
 from __future__ import annotations
 
 import enum
+import hmac
 import re
 from dataclasses import dataclass
 
@@ -75,6 +83,8 @@ from strangers.errors import CryptoError, LocalProtocolError
 from .primitives import (
     ED25519_PUBLIC_KEY_SIZE,
     ED25519_SIGNATURE_SIZE,
+    LABEL_COMMIT,
+    LABEL_FINISHED,
     LABEL_HELLO,
     LABEL_ROOT,
     LABEL_SAFETY,
@@ -84,16 +94,34 @@ from .primitives import (
     ed25519_sign,
     ed25519_verify,
     hkdf,
+    hmac_sha256,
     sha256,
     x25519,
     x25519_keypair,
 )
 from .ratchet import DoubleRatchet
+from .wire import brief
 
-__all__ = ["HELLO_VERSION", "MATCH_ID_SIZE", "Handshake", "Hello", "Role", "SessionKeys"]
+__all__ = [
+    "COMMITMENT_SIZE",
+    "FINISHED_SIZE",
+    "HELLO_VERSION",
+    "MATCH_ID_SIZE",
+    "Commit",
+    "Finished",
+    "Handshake",
+    "Hello",
+    "Role",
+    "SessionKeys",
+    "format_safety_code",
+]
 
-HELLO_VERSION = 1
+#: The handshake version carried in commits and hellos.
+HELLO_VERSION = 2
 MATCH_ID_SIZE = 16
+COMMITMENT_SIZE = 32
+FINISHED_SIZE = 32
+_TRANSCRIPT_SIZE = 32
 _SAFETY_DIGITS = 15
 _SAFETY_CODE = re.compile(r"\d{5} \d{5} \d{5}")
 
@@ -108,7 +136,7 @@ class Role(enum.Enum):
 
     @property
     def label(self) -> bytes:
-        """The one-byte role label that goes into signatures."""
+        """The one-byte role label that goes into signatures and finished MACs."""
         return b"I" if self is Role.INITIATOR else b"R"
 
     @property
@@ -119,15 +147,42 @@ class Role(enum.Enum):
 
 def _check_bytes(what: str, value: object, size: int) -> None:
     if not isinstance(value, bytes) or len(value) != size:
-        raise CryptoError(f"{what} must be {size} bytes, got {value!r}")
+        raise CryptoError(f"{what} must be {size} bytes, got {brief(value)}")
+
+
+def _check_version(what: str, version: object) -> None:
+    if type(version) is not int:
+        raise CryptoError(f"the {what} version must be an integer, got {brief(version)}")
+    if version != HELLO_VERSION:
+        raise CryptoError(
+            f"unsupported handshake version {version!r} (this node speaks "
+            f"version {HELLO_VERSION}); one of you needs to upgrade strangers"
+        )
+
+
+@dataclass(frozen=True)
+class Commit:
+    """The initiator's first frame: a commitment to its hello's ephemeral key."""
+
+    version: int
+    """Handshake version; must be 2."""
+    match_id: bytes
+    """The 16-byte identifier of the match."""
+    commitment: bytes
+    """``SHA-256("strangers/v2/commit" || m || idI || eI)``, 32 bytes."""
+
+    def __post_init__(self) -> None:
+        _check_version("commit", self.version)
+        _check_bytes("the commit match id", self.match_id, MATCH_ID_SIZE)
+        _check_bytes("the commitment", self.commitment, COMMITMENT_SIZE)
 
 
 @dataclass(frozen=True)
 class Hello:
-    """The one handshake message each side sends."""
+    """One side's ephemeral key, signed by its identity over the commitment."""
 
     version: int
-    """Protocol version; must be 1."""
+    """Handshake version; must be 2."""
     match_id: bytes
     """The 16-byte identifier of the match."""
     ephemeral: bytes
@@ -136,21 +191,26 @@ class Hello:
     """64-byte Ed25519 signature by the sender's libp2p identity key."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.version, int) or isinstance(self.version, bool):
-            raise CryptoError(f"the hello version must be an integer, got {self.version!r}")
-        if self.version != HELLO_VERSION:
-            raise CryptoError(
-                f"unsupported handshake version {self.version!r} (this node speaks "
-                f"version {HELLO_VERSION}); one of you needs to upgrade strangers"
-            )
+        _check_version("hello", self.version)
         _check_bytes("the hello match id", self.match_id, MATCH_ID_SIZE)
         _check_bytes("the hello ephemeral key", self.ephemeral, X25519_KEY_SIZE)
         _check_bytes("the hello signature", self.signature, ED25519_SIGNATURE_SIZE)
 
 
 @dataclass(frozen=True)
+class Finished:
+    """Key confirmation: an HMAC of the transcript under a key only the two sides know."""
+
+    mac: bytes
+    """32 bytes, ``finished_I`` or ``finished_R``."""
+
+    def __post_init__(self) -> None:
+        _check_bytes("the finished MAC", self.mac, FINISHED_SIZE)
+
+
+@dataclass(frozen=True)
 class SessionKeys:
-    """What a completed handshake yields."""
+    """What the handshake derives once both ephemerals are known."""
 
     ratchet: DoubleRatchet
     """The Double Ratchet for this role, ready to use."""
@@ -160,29 +220,64 @@ class SessionKeys:
     """15 digits in three groups of five, identical on both sides."""
 
     def __post_init__(self) -> None:
-        _check_bytes("the session associated data", self.associated_data, 32)
+        _check_bytes("the session associated data", self.associated_data, _TRANSCRIPT_SIZE)
         if not isinstance(self.safety_code, str) or not _SAFETY_CODE.fullmatch(
             self.safety_code
         ):
             raise CryptoError(
-                f"a safety code is three groups of five digits, got {self.safety_code!r}"
+                f"a safety code is three groups of five digits, got {brief(self.safety_code)}"
             )
 
 
-def _signed_payload(
-    role: Role, match_id: bytes, ephemeral: bytes, sender: bytes, receiver: bytes
-) -> bytes:
-    return LABEL_HELLO + role.label + match_id + ephemeral + sender + receiver
-
-
-def _format_safety_code(raw: bytes) -> str:
+def format_safety_code(raw: bytes) -> str:
+    """``int.from_bytes(raw, "big") mod 10**15`` as ``"ddddd ddddd ddddd"``."""
     digits = f"{int.from_bytes(raw, 'big') % 10**_SAFETY_DIGITS:0{_SAFETY_DIGITS}d}"
     return " ".join(digits[i : i + 5] for i in range(0, _SAFETY_DIGITS, 5))
 
 
+def _commitment(match_id: bytes, initiator: bytes, ephemeral: bytes) -> bytes:
+    return sha256(LABEL_COMMIT + match_id + initiator + ephemeral)
+
+
+def _signed_payload(
+    role: Role, match_id: bytes, commitment: bytes, ephemeral: bytes, sender: bytes,
+    receiver: bytes,
+) -> bytes:
+    return LABEL_HELLO + role.label + match_id + commitment + ephemeral + sender + receiver
+
+
+def _finished_mac(key: bytes, role: Role, transcript: bytes) -> bytes:
+    return hmac_sha256(key, LABEL_FINISHED + role.label + transcript)
+
+
+class _Step(enum.Enum):
+    """Where one side's handshake stands (the next call it accepts)."""
+
+    #: Responder: waiting for the initiator's commit.
+    COMMIT = "waiting for the commit"
+    #: Waiting for the peer's hello (the initiator after its commit, the responder after its hello).
+    HELLO = "waiting for the peer's hello"
+    #: Keys derived; waiting for the peer's finished MAC.
+    FINISHED = "waiting for the peer's finished"
+    #: The peer's finished verified: the handshake is complete.
+    DONE = "done"
+    #: A step failed; the handshake must be abandoned.
+    FAILED = "failed"
+
+
 class Handshake:
-    """One side of the handshake: send :meth:`hello`, feed the peer's hello
-    to :meth:`receive_hello`, get :class:`SessionKeys`."""
+    """One side of the version 2 handshake.
+
+    Initiator: send :meth:`commit`; feed the responder's hello to
+    :meth:`receive_hello` (which returns the :class:`SessionKeys`); send
+    :meth:`hello` and :meth:`finished`; feed the responder's finished to
+    :meth:`receive_finished`.
+
+    Responder: feed the commit to :meth:`receive_commit` and send the
+    :class:`Hello` it returns; feed the initiator's hello to
+    :meth:`receive_hello` and its finished to :meth:`receive_finished`; then
+    send :meth:`finished`.
+    """
 
     def __init__(
         self,
@@ -194,61 +289,139 @@ class Handshake:
         rng: Rng,
     ) -> None:
         if not isinstance(role, Role):
-            raise CryptoError(f"the handshake role must be a Role, got {role!r}")
+            raise CryptoError(f"the handshake role must be a Role, got {brief(role)}")
         _check_bytes("the match id", match_id, MATCH_ID_SIZE)
         if not isinstance(local_identity, Ed25519PrivateKey):
             raise CryptoError(
-                f"the local identity must be an Ed25519 private key, got {local_identity!r}"
+                f"the local identity must be an Ed25519 private key, got {brief(local_identity)}"
             )
         _check_bytes("the remote identity key", remote_identity, ED25519_PUBLIC_KEY_SIZE)
         self._role = role
         self._match_id = match_id
+        self._signing_key = local_identity
         self._local_identity = local_identity.public_key().public_bytes_raw()
         self._remote_identity = remote_identity
         self._rng = rng
         self._ephemeral: tuple[X25519PrivateKey, bytes] | None = x25519_keypair(rng)
-        ephemeral = self._ephemeral[1]
-        payload = _signed_payload(
-            role, match_id, ephemeral, self._local_identity, remote_identity
-        )
-        self._hello = Hello(
-            version=HELLO_VERSION,
-            match_id=match_id,
-            ephemeral=ephemeral,
-            signature=ed25519_sign(local_identity, payload),
-        )
+        self._hello: Hello | None = None
+        self._finished: Finished | None = None
+        self._expected_finished = b""
+        self._commit: Commit | None = None
+        if role is Role.INITIATOR:
+            self._step = _Step.HELLO
+            self._commit = Commit(
+                version=HELLO_VERSION,
+                match_id=match_id,
+                commitment=_commitment(match_id, self._local_identity, self._ephemeral[1]),
+            )
+        else:
+            self._step = _Step.COMMIT
 
     @property
     def role(self) -> Role:
         """The role this side plays."""
         return self._role
 
+    @property
+    def complete(self) -> bool:
+        """True once the peer's finished MAC verified."""
+        return self._step is _Step.DONE
+
+    # --- what we send ------------------------------------------------------------
+
+    def commit(self) -> Commit:
+        """The initiator's commit, to send first (the same object at every call)."""
+        if self._commit is None or self._role is not Role.INITIATOR:
+            raise LocalProtocolError("only the initiator sends a commit")
+        return self._commit
+
     def hello(self) -> Hello:
-        """Our hello, to send to the peer (the same object at every call)."""
+        """Our hello, once it may be sent.
+
+        The responder's exists once a valid commit was received; the
+        initiator's only once the responder's hello was received and verified,
+        so the initiator can never reveal its ephemeral key early.
+        """
+        if self._hello is None:
+            raise LocalProtocolError(
+                f"the {self._role.value}'s hello cannot be sent yet ({self._step.value})"
+            )
+        return self._hello
+
+    def finished(self) -> Finished:
+        """Our finished MAC, once it may be sent.
+
+        The initiator's exists once the responder's hello verified; the
+        responder's only once the initiator's finished verified.
+        """
+        if self._finished is None or (
+            self._role is Role.RESPONDER and self._step is not _Step.DONE
+        ):
+            raise LocalProtocolError(
+                f"the {self._role.value}'s finished cannot be sent yet ({self._step.value})"
+            )
+        return self._finished
+
+    # --- what we receive ---------------------------------------------------------
+
+    def _enter(self, step: _Step, what: str) -> None:
+        if self._step is not step:
+            raise LocalProtocolError(
+                f"the {self._role.value} cannot take {what} now ({self._step.value})"
+            )
+        self._step = _Step.FAILED  # until the step succeeds
+
+    def receive_commit(self, commit: Commit) -> Hello:
+        """Responder: check the initiator's *commit*; return our hello, to send.
+
+        Raises :class:`CryptoError` if the commit is for another match.
+        """
+        if self._role is not Role.RESPONDER:
+            raise LocalProtocolError("only the responder receives a commit")
+        self._enter(_Step.COMMIT, "a commit")
+        if commit.match_id != self._match_id:
+            raise CryptoError(
+                f"the commit is for match {commit.match_id.hex()!r}, "
+                f"not for this match {self._match_id.hex()!r}"
+            )
+        if self._ephemeral is None:  # pragma: no cover - set at construction, cleared later
+            raise LocalProtocolError("the responder's ephemeral key is gone")
+        self._commit = commit
+        self._hello = self._make_hello(commit.commitment, self._ephemeral[1])
+        self._step = _Step.HELLO
         return self._hello
 
     def receive_hello(self, hello: Hello) -> SessionKeys:
-        """Verify the peer's *hello* and derive the session.
+        """Verify the peer's *hello* and derive the session keys.
 
-        Raises :class:`CryptoError` if the hello is not for this match, is our
-        own, or is not signed by the expected peer in the expected role, and
-        :class:`LocalProtocolError` if called more than once.
+        The keys are not confirmed yet: report the chat established only once
+        :meth:`receive_finished` succeeded.  Raises :class:`CryptoError` if the
+        hello is not for this match, reflects our own key, does not match the
+        commitment (responder), or is not signed by the expected peer.
         """
-        if self._ephemeral is None:
-            raise LocalProtocolError(
-                "this handshake already received a hello; start a new one for a new chat"
-            )
-        ephemeral, self._ephemeral = self._ephemeral, None
+        self._enter(_Step.HELLO, "a hello")
+        ephemeral, commit = self._ephemeral, self._commit
+        if ephemeral is None or commit is None:  # pragma: no cover - guarded by the step
+            raise LocalProtocolError("the handshake lost its state")
+        self._ephemeral = None  # forget the private key whatever happens
         if hello.match_id != self._match_id:
             raise CryptoError(
                 f"the hello is for match {hello.match_id.hex()!r}, "
                 f"not for this match {self._match_id.hex()!r}"
             )
-        if hello.ephemeral == ephemeral[1]:
-            raise CryptoError("the peer sent back our own hello (a reflection attack)")
+        if hmac.compare_digest(hello.ephemeral, ephemeral[1]):
+            raise CryptoError("the peer sent back our own key (a reflection attack)")
+        if self._role is Role.RESPONDER:
+            expected = _commitment(self._match_id, self._remote_identity, hello.ephemeral)
+            if not hmac.compare_digest(expected, commit.commitment):
+                raise CryptoError(
+                    "the initiator's hello does not match its commitment; someone may be "
+                    "tampering with the connection"
+                )
         peer = self._role.peer
         payload = _signed_payload(
-            peer, hello.match_id, hello.ephemeral, self._remote_identity, self._local_identity
+            peer, hello.match_id, commit.commitment, hello.ephemeral, self._remote_identity,
+            self._local_identity,
         )
         try:
             ed25519_verify(self._remote_identity, hello.signature, payload)
@@ -265,15 +438,50 @@ class Handshake:
         else:
             identities = self._remote_identity + self._local_identity
             ephemerals = hello.ephemeral + ephemeral[1]
-        transcript = sha256(LABEL_TRANSCRIPT + self._match_id + identities + ephemerals)
+        transcript = sha256(
+            LABEL_TRANSCRIPT + self._match_id + identities + commit.commitment + ephemerals
+        )
         root = hkdf(shared, salt=transcript, info=LABEL_ROOT, length=32)
         safety = hkdf(shared, salt=transcript, info=LABEL_SAFETY, length=8)
+        confirm = hkdf(shared, salt=transcript, info=LABEL_FINISHED, length=64)
+        keys = {
+            Role.INITIATOR: _finished_mac(confirm[:32], Role.INITIATOR, transcript),
+            Role.RESPONDER: _finished_mac(confirm[32:], Role.RESPONDER, transcript),
+        }
+        self._finished = Finished(keys[self._role])
+        self._expected_finished = keys[peer]
         if self._role is Role.INITIATOR:
-            ratchet = DoubleRatchet.initiator(root, remote_ratchet_pub=hello.ephemeral, rng=self._rng)
+            self._hello = self._make_hello(commit.commitment, ephemeral[1])
+            ratchet = DoubleRatchet.initiator(
+                root, remote_ratchet_pub=hello.ephemeral, rng=self._rng
+            )
         else:
             ratchet = DoubleRatchet.responder(root, local_ratchet=ephemeral, rng=self._rng)
+        self._step = _Step.FINISHED
         return SessionKeys(
             ratchet=ratchet,
             associated_data=transcript,
-            safety_code=_format_safety_code(safety),
+            safety_code=format_safety_code(safety),
+        )
+
+    def receive_finished(self, finished: Finished) -> None:
+        """Verify the peer's finished MAC (constant time); raises :class:`CryptoError`."""
+        self._enter(_Step.FINISHED, "a finished")
+        if not hmac.compare_digest(finished.mac, self._expected_finished):
+            raise CryptoError(
+                f"the {self._role.peer.value}'s finished MAC is wrong: it did not derive the "
+                "same keys from the same handshake; someone may be tampering with the connection"
+            )
+        self._step = _Step.DONE
+
+    def _make_hello(self, commitment: bytes, ephemeral: bytes) -> Hello:
+        payload = _signed_payload(
+            self._role, self._match_id, commitment, ephemeral, self._local_identity,
+            self._remote_identity,
+        )
+        return Hello(
+            version=HELLO_VERSION,
+            match_id=self._match_id,
+            ephemeral=ephemeral,
+            signature=ed25519_sign(self._signing_key, payload),
         )

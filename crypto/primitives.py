@@ -8,8 +8,8 @@ must return that many bytes from a cryptographically secure source, e.g.
 The wrappers exist so that the rest of ``strangers.crypto``:
 
 * names every key derivation by a purpose label (the ``LABEL_*`` constants
-  below, all beginning with ``b"strangers/v1/"``), so that no two derivations
-  can ever produce the same key;
+  below: the handshake's begin with ``b"strangers/v2/"``, the ratchet's with
+  ``b"strangers/v1/"``), so that no two derivations can ever produce the same key;
 * never sees an exception from ``cryptography``: anything that fails
   (a wrong length, a low-order X25519 point, a forged tag or signature) raises
   :class:`~strangers.errors.CryptoError` whose message is the text a user sees.
@@ -46,6 +46,8 @@ __all__ = [
     "ED25519_PUBLIC_KEY_SIZE",
     "ED25519_SIGNATURE_SIZE",
     "LABELS",
+    "LABEL_COMMIT",
+    "LABEL_FINISHED",
     "LABEL_HELLO",
     "LABEL_MESSAGE_KEY",
     "LABEL_PREFIX",
@@ -53,6 +55,7 @@ __all__ = [
     "LABEL_ROOT",
     "LABEL_SAFETY",
     "LABEL_TRANSCRIPT",
+    "RATCHET_LABEL_PREFIX",
     "X25519_KEY_SIZE",
     "Rng",
     "aead_decrypt",
@@ -69,8 +72,12 @@ __all__ = [
 Rng = Callable[[int], bytes]
 """A source of randomness: ``rng(n)`` returns ``n`` unpredictable bytes."""
 
-#: Prefix of every purpose label; the ``v1`` changes with the protocol version.
-LABEL_PREFIX = b"strangers/v1/"
+#: Prefix of the handshake's labels; the ``v2`` changes with the handshake version.
+LABEL_PREFIX = b"strangers/v2/"
+#: Prefix of the Double Ratchet's labels (the ratchet did not change in version 2).
+RATCHET_LABEL_PREFIX = b"strangers/v1/"
+#: SHA-256 domain of the initiator's commitment to its hello.
+LABEL_COMMIT = LABEL_PREFIX + b"commit"
 #: Ed25519 signature context of a handshake hello.
 LABEL_HELLO = LABEL_PREFIX + b"hello"
 #: SHA-256 domain of the handshake transcript hash.
@@ -79,16 +86,20 @@ LABEL_TRANSCRIPT = LABEL_PREFIX + b"transcript"
 LABEL_ROOT = LABEL_PREFIX + b"root"
 #: HKDF info of the safety code the two users compare out of band.
 LABEL_SAFETY = LABEL_PREFIX + b"safety"
+#: HKDF info of the two finished-MAC keys, and the prefix of each finished MAC's input.
+LABEL_FINISHED = LABEL_PREFIX + b"finished"
 #: HKDF info of the ratchet's root-chain step (KDF_RK).
-LABEL_RATCHET_ROOT = LABEL_PREFIX + b"ratchet-root"
+LABEL_RATCHET_ROOT = RATCHET_LABEL_PREFIX + b"ratchet-root"
 #: HKDF info that expands a message key into an AEAD key and nonce.
-LABEL_MESSAGE_KEY = LABEL_PREFIX + b"message-key"
+LABEL_MESSAGE_KEY = RATCHET_LABEL_PREFIX + b"message-key"
 #: Every label, for checking that they are distinct and well-formed.
 LABELS = (
+    LABEL_COMMIT,
     LABEL_HELLO,
     LABEL_TRANSCRIPT,
     LABEL_ROOT,
     LABEL_SAFETY,
+    LABEL_FINISHED,
     LABEL_RATCHET_ROOT,
     LABEL_MESSAGE_KEY,
 )

@@ -7,19 +7,27 @@ returns :data:`NEED_DATA` or :data:`CLOSED`, writes what
 :meth:`~ChatConnection.send` returns, and after every call of ``next_event()``
 (whatever it returned) writes :meth:`~ChatConnection.data_to_send` too.
 
-The conversation, in frames (see :mod:`strangers.crypto.frames`)::
+The conversation, in frames (see :mod:`strangers.crypto.frames` and the
+handshake in :mod:`strangers.crypto.handshake`)::
 
-    initiator                                    responder
-      start() -> hello  ------------------------>
-                        <------------------------  hello <- start()
-      Established                                  Established
-      msg(ready)        ------------------------>  (its ratchet may now send)
+    initiator                                      responder
+      start() -> commit          ------------------>  (start() -> b"": nothing before a commit)
+                                 <------------------  hello
+      hello, finished, msg(ready) ----------------->  Established (finished verified)
+                                 <------------------  finished
+      Established (finished verified)
       msg(text | typing | delivered | ping | pong | bye)  <---->  msg(...)
 
-1. Both sides send their hello first, without waiting (``start()``).
-2. Each side verifies the other's hello (:class:`~strangers.crypto.handshake.Handshake`)
-   and reports :class:`Established` with the safety code; any other frame
-   before the hello is a :class:`~strangers.errors.RemoteProtocolError`.
+1. The initiator's ``start()`` returns its commit; the responder's returns
+   ``b""``, and its hello comes out of ``data_to_send()`` once a valid commit
+   arrived.
+2. The initiator answers the responder's hello with its own hello, its
+   finished MAC and its first encrypted message, :class:`Ready`, in one
+   flight; the responder verifies the hello against the commitment, then the
+   finished MAC, reports :class:`Established` and sends its own finished.
+   The initiator reports :class:`Established` once that verified.  A frame
+   out of this order is a :class:`~strangers.errors.RemoteProtocolError`, a
+   wrong commitment, signature or MAC a :class:`~strangers.errors.CryptoError`.
 3. The initiator's first encrypted message is always :class:`Ready`; the
    responder's ratchet cannot encrypt until it has decrypted it, and anything
    else first, or a second ready, is a protocol error.  Ready is not reported.
@@ -27,7 +35,13 @@ The conversation, in frames (see :mod:`strangers.crypto.frames`)::
    :class:`Ping`; a received ping is answered automatically with a
    :class:`Pong` (queued in ``data_to_send()``, only the latest if several
    pings wait) and is not reported; a received pong is reported.
-5. :class:`Bye` ends the chat in either direction (state ``CLOSED``); an end
+5. Text ids: the ids of the texts we send must increase; a received text's id
+   must be greater than the previous one's (a stream delivers ratchet messages
+   in order).  A received :class:`Delivered` must name a text we sent and whose
+   receipt has not come yet; anything else is a protocol error.  At most
+   ``MAX_UNDELIVERED`` texts may await their receipt: beyond that ``send()``
+   refuses a text (``LocalProtocolError``), so the set stays bounded.
+6. :class:`Bye` ends the chat in either direction (state ``CLOSED``); an end
    of stream before any bye also closes it (:data:`CLOSED`: the stranger left).
 
 What the responder sends before the initiator's ready arrives is queued
@@ -71,14 +85,16 @@ from .frames import (
     encode_frame,
     encode_inner,
 )
-from .handshake import Handshake, Hello, Role
+from .handshake import Commit, Finished, Handshake, Hello, Role
 from .primitives import Rng
 from .ratchet import DoubleRatchet, Header
 
 __all__ = [
     "CLOSED",
     "MAX_QUEUED",
+    "MAX_UNDELIVERED",
     "NEED_DATA",
+    "INITIAL_STATE",
     "TRANSITIONS",
     "Bye",
     "ChatConnection",
@@ -98,6 +114,8 @@ __all__ = [
 
 #: Most messages the responder may queue before it can encrypt.
 MAX_QUEUED: Final = 64
+#: Most texts we sent whose Delivered receipt has not arrived yet.
+MAX_UNDELIVERED: Final = 1024
 
 _REPR = reprlib.Repr()
 _REPR.maxother = 80
@@ -111,21 +129,29 @@ def _short_repr(value: object) -> str:
 class ConnectionState(enum.Enum):
     """Where a :class:`ChatConnection` stands."""
 
-    #: Hellos are being exchanged; nothing can be sent yet.
+    #: The responder waits for the initiator's commit; it sends nothing before it.
+    AWAITING_COMMIT = "awaiting commit"
+    #: Waiting for the stranger's hello (the initiator's commit, or the responder's hello, is out).
     HANDSHAKING = "handshaking"
+    #: Keys derived; waiting for the stranger's finished MAC (key confirmation).
+    CONFIRMING = "confirming"
     #: The handshake is verified; messages flow both ways.
     OPEN = "open"
     #: A bye was sent or received, or the stream ended; the chat is over.
     CLOSED = "closed"
-    #: The peer broke the protocol or a ciphertext failed; the chat is over.
+    #: The peer broke the protocol or a check failed; the chat is over.
     ERROR = "error"
 
 
 class Trigger(enum.Enum):
     """What moves a :class:`ChatConnection` from one state to the next."""
 
+    #: The initiator's commit arrived (only a responder can be waiting for one).
+    COMMIT_RECEIVED = "commit received"
     #: The peer's hello arrived and verified.
     HELLO_RECEIVED = "hello received"
+    #: The peer's finished MAC arrived and verified.
+    FINISHED_RECEIVED = "finished received"
     #: An encrypted message other than bye arrived.
     MESSAGE_RECEIVED = "message received"
     #: The peer said bye.
@@ -138,20 +164,32 @@ class Trigger(enum.Enum):
     BYE_SENT = "bye sent"
 
 
+_S = ConnectionState
 #: Every allowed transition; a (state, trigger) pair not in here is a protocol
 #: error (``RemoteProtocolError`` for what we receive, ``LocalProtocolError`` for
-#: what we send).  ``ERROR`` is entered from any state by a failure in
+#: what we send).  The responder starts in ``AWAITING_COMMIT``, the initiator in
+#: ``HANDSHAKING`` (its commit is its first frame), so a commit sent to an
+#: initiator, or a hello sent to a responder before the commit, has no
+#: transition.  ``ERROR`` is entered from any state by a failure in
 #: ``next_event()`` and never left.
 TRANSITIONS: Final[Mapping[tuple[ConnectionState, Trigger], ConnectionState]] = MappingProxyType(
     {
-        (ConnectionState.HANDSHAKING, Trigger.HELLO_RECEIVED): ConnectionState.OPEN,
-        (ConnectionState.HANDSHAKING, Trigger.END_OF_STREAM): ConnectionState.CLOSED,
-        (ConnectionState.OPEN, Trigger.MESSAGE_RECEIVED): ConnectionState.OPEN,
-        (ConnectionState.OPEN, Trigger.BYE_RECEIVED): ConnectionState.CLOSED,
-        (ConnectionState.OPEN, Trigger.END_OF_STREAM): ConnectionState.CLOSED,
-        (ConnectionState.OPEN, Trigger.MESSAGE_SENT): ConnectionState.OPEN,
-        (ConnectionState.OPEN, Trigger.BYE_SENT): ConnectionState.CLOSED,
+        (_S.AWAITING_COMMIT, Trigger.COMMIT_RECEIVED): _S.HANDSHAKING,
+        (_S.AWAITING_COMMIT, Trigger.END_OF_STREAM): _S.CLOSED,
+        (_S.HANDSHAKING, Trigger.HELLO_RECEIVED): _S.CONFIRMING,
+        (_S.HANDSHAKING, Trigger.END_OF_STREAM): _S.CLOSED,
+        (_S.CONFIRMING, Trigger.FINISHED_RECEIVED): _S.OPEN,
+        (_S.CONFIRMING, Trigger.END_OF_STREAM): _S.CLOSED,
+        (_S.OPEN, Trigger.MESSAGE_RECEIVED): _S.OPEN,
+        (_S.OPEN, Trigger.BYE_RECEIVED): _S.CLOSED,
+        (_S.OPEN, Trigger.END_OF_STREAM): _S.CLOSED,
+        (_S.OPEN, Trigger.MESSAGE_SENT): _S.OPEN,
+        (_S.OPEN, Trigger.BYE_SENT): _S.CLOSED,
     }
+)
+#: The first state of each role.
+INITIAL_STATE: Final[Mapping[Role, ConnectionState]] = MappingProxyType(
+    {Role.INITIATOR: _S.HANDSHAKING, Role.RESPONDER: _S.AWAITING_COMMIT}
 )
 
 
@@ -195,6 +233,8 @@ class ConnectionStatistics:
     messages_received: int
     queued_messages: int
     buffered_bytes: int
+    awaiting_delivery: int = 0
+    """Texts sent whose Delivered receipt has not arrived (at most ``MAX_UNDELIVERED``)."""
 
 
 class ChatConnection:
@@ -217,18 +257,24 @@ class ChatConnection:
             rng=rng,
         )
         self._role = role
-        self._state = ConnectionState.HANDSHAKING
+        self._state = INITIAL_STATE[role]
         self._decoder = FrameDecoder()
         self._started = False
         self._end_of_stream = False
         self._ratchet: DoubleRatchet | None = None
         self._associated_data = b""
+        self._pending_safety_code = ""
         self._safety_code: str | None = None
+        self._handshake_out = bytearray()
         self._ready_received = role is Role.INITIATOR
         self._outbox: collections.deque[InnerMessage] = collections.deque()
         self._pong: Pong | None = None
         self._sent = 0
         self._received = 0
+        self._last_text_sent = 0
+        self._last_text_received = 0
+        #: Ids of the texts sealed and sent whose Delivered has not arrived (insertion order).
+        self._undelivered: dict[int, None] = {}
 
     @property
     def role(self) -> Role:
@@ -252,7 +298,11 @@ class ChatConnection:
         The responder can encrypt only after the initiator's Ready arrived;
         a Bye said before then cannot reach the stranger at all.
         """
-        return self._ratchet is not None and self._ratchet.can_send
+        return (
+            self._state is ConnectionState.OPEN
+            and self._ratchet is not None
+            and self._ratchet.can_send
+        )
 
     def statistics(self) -> ConnectionStatistics:
         """Counters describing this connection (no secrets)."""
@@ -263,34 +313,41 @@ class ChatConnection:
             messages_received=self._received,
             queued_messages=len(self._outbox) + (self._pong is not None),
             buffered_bytes=self._decoder.buffered,
+            awaiting_delivery=len(self._undelivered),
         )
 
     # --- sending -----------------------------------------------------------------------
 
     def start(self) -> bytes:
-        """Return our hello frame, to be sent first.  Call exactly once."""
+        """Return what to send first: the initiator's commit, ``b""`` for the responder
+        (its hello follows a valid commit, through ``data_to_send()``).  Call exactly once."""
         if self._started:
             raise LocalProtocolError("start() was already called on this chat connection")
         self._started = True
-        return encode_frame(self._handshake.hello())
+        if self._role is Role.INITIATOR:
+            return encode_frame(self._handshake.commit())
+        return b""
 
     def send(self, message: Text | Typing | Delivered | Bye | Ping) -> bytes:
         """Return the bytes that carry ``message`` to the stranger.
 
         Anything the machine itself had waiting comes first in the result, so
         frames stay in order.  Raises :class:`~strangers.errors.LocalProtocolError`
-        for a message the application may not send or outside ``OPEN``.
+        for a message the application may not send, outside ``OPEN``, for a
+        text whose id is not above the previous one's, or when
+        ``MAX_UNDELIVERED`` texts already await their receipt.
         """
         if type(message) not in _SENDABLE:
             raise LocalProtocolError(f"the application cannot send {_short_repr(message)}")
         trigger = Trigger.BYE_SENT if type(message) is Bye else Trigger.MESSAGE_SENT
         next_state = TRANSITIONS.get((self._state, trigger))
-        if next_state is None:
+        ratchet = self._ratchet
+        if next_state is None or ratchet is None:
             raise LocalProtocolError(
                 f"cannot send {_short_repr(message)} while the chat is {self._state.value}"
             )
-        ratchet = self._ratchet
-        assert ratchet is not None  # OPEN implies a completed handshake
+        if type(message) is Text:
+            self._check_text_to_send(message)
         if not ratchet.can_send:
             if type(message) is Bye:
                 self._outbox.clear()
@@ -301,34 +358,60 @@ class ChatConnection:
                 )
             else:
                 self._outbox.append(message)
+            self._note_text_sent(message)
             self._state = next_state
-            return b""
+            return bytes(self._take_handshake_out())
+        self._note_text_sent(message)
         self._state = next_state
-        return self._flush() + self._seal(ratchet, message)
+        return self._pending(ratchet) + self._seal(ratchet, message)
+
+    def _check_text_to_send(self, text: Text) -> None:
+        if text.id <= self._last_text_sent:
+            raise LocalProtocolError(
+                f"text ids must increase: {text.id} follows {self._last_text_sent}"
+            )
+        waiting = len(self._undelivered) + sum(type(item) is Text for item in self._outbox)
+        if waiting >= MAX_UNDELIVERED:
+            raise LocalProtocolError(
+                f"{waiting} messages still wait for the stranger's delivery receipt;"
+                " cannot send more"
+            )
+
+    def _note_text_sent(self, message: InnerMessage) -> None:
+        if type(message) is Text:
+            self._last_text_sent = message.id
 
     def data_to_send(self) -> bytes:
-        """Return bytes the machine wants sent (ready, pongs, queued messages), or ``b""``."""
-        if self._state is not ConnectionState.OPEN:
-            return b""
-        return self._flush()
-
-    def _flush(self) -> bytes:
-        """Encrypt what waits: the outbox (oldest first), then the pong."""
+        """Return bytes the machine wants sent (handshake frames, ready, pongs,
+        queued messages), or ``b""``."""
         ratchet = self._ratchet
-        assert ratchet is not None  # only called in OPEN or right after leaving it
-        if not ratchet.can_send:
+        if self._state in (ConnectionState.CLOSED, ConnectionState.ERROR):
             return b""
-        if self._pong is not None:
-            self._outbox.append(self._pong)
-            self._pong = None
-        frames = []
-        while self._outbox:
-            frames.append(self._seal(ratchet, self._outbox.popleft()))
+        if ratchet is None:
+            return self._take_handshake_out()
+        return self._pending(ratchet)
+
+    def _take_handshake_out(self) -> bytes:
+        data = bytes(self._handshake_out)
+        self._handshake_out.clear()
+        return data
+
+    def _pending(self, ratchet: DoubleRatchet) -> bytes:
+        """Handshake frames, then the encrypted outbox (oldest first), then the pong."""
+        frames = [self._take_handshake_out()]
+        if ratchet.can_send:
+            if self._pong is not None:
+                self._outbox.append(self._pong)
+                self._pong = None
+            while self._outbox:
+                frames.append(self._seal(ratchet, self._outbox.popleft()))
         return b"".join(frames)
 
     def _seal(self, ratchet: DoubleRatchet, message: InnerMessage) -> bytes:
         header, ciphertext = ratchet.encrypt(encode_inner(message), self._associated_data)
         self._sent += 1
+        if type(message) is Text:
+            self._undelivered[message.id] = None
         return encode_frame(Envelope(header.to_bytes(), ciphertext))
 
     # --- receiving ---------------------------------------------------------------------
@@ -355,7 +438,7 @@ class ChatConnection:
         the state is then ``ERROR`` and every further call raises again.
         """
         if not self._started:
-            raise LocalProtocolError("call start() and send our hello before next_event()")
+            raise LocalProtocolError("call start() and send its bytes before next_event()")
         if self._state is ConnectionState.ERROR:
             raise RemoteProtocolError("this chat already failed; start a new one")
         try:
@@ -366,6 +449,8 @@ class ChatConnection:
             return CLOSED
         except BaseException:
             self._state = ConnectionState.ERROR
+            self._outbox.clear()
+            self._handshake_out.clear()
             raise
 
     def _next_event(self) -> Event | Literal[Sentinel.NEED_DATA] | None:
@@ -378,8 +463,12 @@ class ChatConnection:
                 raise RemoteProtocolError("the stream ended in the middle of a frame")
             self._state = self._transition(Trigger.END_OF_STREAM)
             return None
+        if isinstance(frame, Commit):
+            return self._receive_commit(frame)
         if isinstance(frame, Hello):
             return self._receive_hello(frame)
+        if isinstance(frame, Finished):
+            return self._receive_finished(frame)
         return self._receive_message(frame)
 
     def _transition(self, trigger: Trigger) -> ConnectionState:
@@ -391,21 +480,39 @@ class ChatConnection:
             )
         return next_state
 
-    def _receive_hello(self, hello: Hello) -> Established:
+    def _receive_commit(self, commit: Commit) -> None:
+        next_state = self._transition(Trigger.COMMIT_RECEIVED)
+        self._handshake_out += encode_frame(self._handshake.receive_commit(commit))
+        self._state = next_state
+        return None
+
+    def _receive_hello(self, hello: Hello) -> None:
         next_state = self._transition(Trigger.HELLO_RECEIVED)
         keys = self._handshake.receive_hello(hello)
         self._ratchet = keys.ratchet
         self._associated_data = keys.associated_data
-        self._safety_code = keys.safety_code
+        self._pending_safety_code = keys.safety_code
         if self._role is Role.INITIATOR:
+            self._handshake_out += encode_frame(self._handshake.hello())
+            self._handshake_out += encode_frame(self._handshake.finished())
             self._outbox.append(Ready())
         self._state = next_state
-        return Established(keys.safety_code)
+        return None
+
+    def _receive_finished(self, finished: Finished) -> Established:
+        next_state = self._transition(Trigger.FINISHED_RECEIVED)
+        self._handshake.receive_finished(finished)
+        if self._role is Role.RESPONDER:
+            self._handshake_out += encode_frame(self._handshake.finished())
+        self._safety_code = self._pending_safety_code
+        self._state = next_state
+        return Established(self._safety_code)
 
     def _receive_message(self, envelope: Envelope) -> Event | None:
         next_state = self._transition(Trigger.MESSAGE_RECEIVED)
         ratchet = self._ratchet
-        assert ratchet is not None  # OPEN implies a completed handshake
+        if ratchet is None:  # pragma: no cover - OPEN implies a completed handshake
+            raise LocalProtocolError("the chat is open without session keys")
         plaintext = ratchet.decrypt(
             Header.from_bytes(envelope.header), envelope.ciphertext, self._associated_data
         )
@@ -422,6 +529,20 @@ class ChatConnection:
         if type(message) is Ping:
             self._pong = Pong(message.n)
             return None
+        if type(message) is Text:
+            if message.id <= self._last_text_received:
+                raise RemoteProtocolError(
+                    f"the stranger sent text {message.id} after text {self._last_text_received}:"
+                    " text ids must increase"
+                )
+            self._last_text_received = message.id
+        if type(message) is Delivered:
+            if message.id not in self._undelivered:
+                raise RemoteProtocolError(
+                    f"the stranger acknowledged text {message.id}, which we did not send"
+                    " or which was already acknowledged"
+                )
+            del self._undelivered[message.id]
         if type(message) is Bye:
             next_state = self._transition(Trigger.BYE_RECEIVED)
         self._state = next_state

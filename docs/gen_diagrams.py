@@ -13,8 +13,8 @@ Sources (read at call time, never copied):
 * ``matcher``: :data:`strangers.discovery.matcher.TRANSITIONS`, keys
   ``(MatchState, input name)``; the initial state is that of a new ``Matcher``.
 * ``chat-session``: :data:`strangers.crypto.session.TRANSITIONS`, keys
-  ``(ConnectionState, Trigger)``; the initial state is that of a new
-  ``ChatConnection``.
+  ``(ConnectionState, Trigger)``; the initial states are those of a new
+  initiator and a new responder ``ChatConnection``.
 
 Edges between the same two states are merged into one arrow whose label lists
 the inputs in table order.  A state with no outgoing transition gets an arrow to
@@ -47,7 +47,7 @@ def state_diagram(
     transitions: Mapping[tuple[enum.Enum, object], enum.Enum],
     *,
     states: type[enum.Enum],
-    initial: enum.Enum,
+    initial: enum.Enum | tuple[enum.Enum, ...],
 ) -> str:
     """A Mermaid ``stateDiagram-v2`` block (with its fences) for ``transitions``."""
     edges: dict[tuple[str, str], list[str]] = {}
@@ -56,7 +56,9 @@ def state_diagram(
         edges.setdefault((source.name, target.name), []).append(_label(trigger))
         used.update((source, target))
     sources = {source for source, _trigger in transitions}
-    lines = ["```mermaid", "stateDiagram-v2", f"    [*] --> {initial.name}"]
+    initials = initial if isinstance(initial, tuple) else (initial,)
+    lines = ["```mermaid", "stateDiagram-v2"]
+    lines += [f"    [*] --> {state.name}" for state in initials]
     for (source, target), labels in edges.items():
         lines.append(f"    {source} --> {target} : {', '.join(labels)}")
     for state in states:
@@ -77,22 +79,23 @@ def matcher_diagram() -> str:
 
 
 def session_diagram() -> str:
-    """The chat connection (``strangers.crypto.session``)."""
+    """The chat connection (``strangers.crypto.session``): one initial state per role."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from strangers.crypto import session
 
     key = Ed25519PrivateKey.from_private_bytes(bytes(32))
-    fresh = session.ChatConnection(
-        role=session.Role.INITIATOR,
-        match_id=bytes(16),
-        local_identity=key,
-        remote_identity=key.public_key().public_bytes_raw(),
-        rng=random.Random(0).randbytes,
+    initial = tuple(
+        session.ChatConnection(
+            role=role,
+            match_id=bytes(16),
+            local_identity=key,
+            remote_identity=key.public_key().public_bytes_raw(),
+            rng=random.Random(0).randbytes,
+        ).state
+        for role in session.Role
     )
-    return state_diagram(
-        session.TRANSITIONS, states=session.ConnectionState, initial=fresh.state
-    )
+    return state_diagram(session.TRANSITIONS, states=session.ConnectionState, initial=initial)
 
 
 BLOCKS: dict[str, Callable[[], str]] = {

@@ -14,11 +14,21 @@ import random
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from strangers.crypto.frames import Envelope, FrameDecoder, encode_frame, encode_inner
-from strangers.crypto.handshake import Handshake, Hello, Role
+from strangers.crypto.handshake import Commit, Finished, Handshake, Hello, Role
 from strangers.crypto.ratchet import DoubleRatchet, Header
 from strangers.crypto.session import CLOSED, NEED_DATA, ChatConnection, Established
 
-__all__ = ["ConnectionPair", "RawPeer", "drain", "public_bytes"]
+__all__ = ["ConnectionPair", "RawPeer", "drain", "frames_in", "public_bytes"]
+
+
+def frames_in(data: bytes) -> list[bytes]:
+    """Split a stream into its frames, each with its length prefix."""
+    out = []
+    while data:
+        size = int.from_bytes(data[:4], "big")
+        out.append(data[: 4 + size])
+        data = data[4 + size :]
+    return out
 
 
 def public_bytes(key: Ed25519PrivateKey) -> bytes:
@@ -60,7 +70,9 @@ class ConnectionPair:
             )
             for role in Role
         }
-        self.hellos: dict[Role, bytes] = {}
+        self.first: dict[Role, bytes] = {}
+        self.frames: dict[str, bytes] = {}
+        self.ready = b""
 
     @property
     def initiator(self) -> ChatConnection:
@@ -71,8 +83,9 @@ class ConnectionPair:
         return self.conn[Role.RESPONDER]
 
     def start(self) -> None:
-        """Both sides make their hellos (not delivered yet)."""
-        self.hellos = {role: conn.start() for role, conn in self.conn.items()}
+        """Both sides start: the initiator's commit is in ``first`` (not delivered yet)."""
+        self.first = {role: conn.start() for role, conn in self.conn.items()}
+        assert self.first[Role.RESPONDER] == b""
 
     def deliver(self, sender: Role, data: bytes) -> list[object]:
         """Feed ``data`` (if any) from ``sender`` to the other side; return its events."""
@@ -98,20 +111,37 @@ class ConnectionPair:
         return self.deliver(sender, self.conn[sender].data_to_send())
 
     def handshake(self) -> str:
-        """Exchange hellos but not the initiator's ready; return the safety code."""
+        """Run the handshake but keep the initiator's Ready back; return the safety code.
+
+        Records every handshake frame in ``self.frames`` (``"commit"``,
+        ``"hello_R"``, ``"hello_I"``, ``"finished_I"``, ``"finished_R"``) and
+        the Ready in ``self.ready``.
+        """
         self.start()
-        responder_events = self.deliver(Role.INITIATOR, self.hellos[Role.INITIATOR])
-        initiator_events = self.deliver(Role.RESPONDER, self.hellos[Role.RESPONDER])
+        commit = self.first[Role.INITIATOR]
+        assert self.deliver(Role.INITIATOR, commit) == []
+        hello_r = self.responder.data_to_send()
+        assert self.deliver(Role.RESPONDER, hello_r) == []
+        hello_i, finished_i, ready = frames_in(self.initiator.data_to_send())
+        responder_events = self.deliver(Role.INITIATOR, hello_i + finished_i)
+        finished_r = self.responder.data_to_send()
+        initiator_events = self.deliver(Role.RESPONDER, finished_r)
         code = self.initiator.safety_code
         assert code is not None
         assert initiator_events == responder_events == [Established(code)]
+        self.frames = {
+            "commit": commit, "hello_R": hello_r, "hello_I": hello_i,
+            "finished_I": finished_i, "finished_R": finished_r,
+        }
+        self.ready = ready
         return code
 
     def open(self) -> str:
         """Handshake and deliver the ready: both sides may then send anything."""
         code = self.handshake()
-        assert self.flush(Role.INITIATOR) == []
+        assert self.deliver(Role.INITIATOR, self.ready) == []
         assert self.responder.data_to_send() == b""
+        assert self.initiator.data_to_send() == b""
         return code
 
 
@@ -136,25 +166,48 @@ class RawPeer:
         self.ratchet: DoubleRatchet | None = None
         self.associated_data = b""
 
-    def hello(self) -> bytes:
-        return encode_frame(self.handshake.hello())
-
     def open(self) -> None:
-        """Exchange hellos with the victim; afterwards :meth:`seal` works."""
+        """Run the handshake with the victim; afterwards :meth:`seal` works.
+
+        A responder-played peer also decrypts the victim's ready; an
+        initiator-played peer sends no ready (tests send what they like).
+        """
         decoder = FrameDecoder()
-        decoder.feed(self.victim.start())
-        hello = decoder.next_frame()
-        assert isinstance(hello, Hello)
-        keys = self.handshake.receive_hello(hello)
-        self.ratchet, self.associated_data = keys.ratchet, keys.associated_data
-        self.victim.receive_data(self.hello())
-        assert [type(event).__name__ for event in drain(self.victim)] == ["Established"]
+        first = self.victim.start()
         if self.role is Role.RESPONDER:
+            decoder.feed(first)
+            commit = decoder.next_frame()
+            assert isinstance(commit, Commit)
+            self.victim.receive_data(encode_frame(self.handshake.receive_commit(commit)))
+            assert drain(self.victim) == []
             decoder.feed(self.victim.data_to_send())
-            ready = decoder.next_frame()
+            hello, finished, ready = decoder.next_frame(), decoder.next_frame(), decoder.next_frame()
+            assert isinstance(hello, Hello) and isinstance(finished, Finished)
             assert isinstance(ready, Envelope)
+            keys = self.handshake.receive_hello(hello)
+            self.handshake.receive_finished(finished)
+            self.victim.receive_data(encode_frame(self.handshake.finished()))
+            assert [type(event).__name__ for event in drain(self.victim)] == ["Established"]
+            self.ratchet, self.associated_data = keys.ratchet, keys.associated_data
             header = Header.from_bytes(ready.header)
             self.ratchet.decrypt(header, ready.ciphertext, self.associated_data)
+        else:
+            assert first == b""
+            self.victim.receive_data(encode_frame(self.handshake.commit()))
+            assert drain(self.victim) == []
+            decoder.feed(self.victim.data_to_send())
+            hello = decoder.next_frame()
+            assert isinstance(hello, Hello)
+            keys = self.handshake.receive_hello(hello)
+            self.ratchet, self.associated_data = keys.ratchet, keys.associated_data
+            self.victim.receive_data(
+                encode_frame(self.handshake.hello()) + encode_frame(self.handshake.finished())
+            )
+            assert [type(event).__name__ for event in drain(self.victim)] == ["Established"]
+            decoder.feed(self.victim.data_to_send())
+            finished = decoder.next_frame()
+            assert isinstance(finished, Finished)
+            self.handshake.receive_finished(finished)
 
     def seal(self, plaintext: bytes) -> bytes:
         """A "msg" frame carrying exactly ``plaintext`` (no padding added)."""

@@ -31,14 +31,21 @@ from strangers.crypto.frames import (
     encode_frame,
     encode_inner,
 )
-from strangers.crypto.handshake import Hello
+from strangers.crypto.handshake import Commit, Finished, Hello
 from strangers.errors import LocalProtocolError, RemoteProtocolError
 
 # --- strategies -----------------------------------------------------------------------
 
+commits = st.builds(
+    Commit,
+    version=st.just(2),
+    match_id=st.binary(min_size=16, max_size=16),
+    commitment=st.binary(min_size=32, max_size=32),
+)
+finisheds = st.builds(Finished, mac=st.binary(min_size=32, max_size=32))
 hellos = st.builds(
     Hello,
-    version=st.just(1),
+    version=st.just(2),
     match_id=st.binary(min_size=16, max_size=16),
     ephemeral=st.binary(min_size=32, max_size=32),
     signature=st.binary(min_size=64, max_size=64),
@@ -48,7 +55,7 @@ envelopes = st.builds(
     header=st.binary(min_size=HEADER_SIZE, max_size=HEADER_SIZE),
     ciphertext=st.binary(min_size=MIN_CIPHERTEXT, max_size=2000),
 )
-frames = hellos | envelopes
+frames = commits | hellos | finisheds | envelopes
 ids = st.integers(1, MAX_ID)
 counters = st.integers(0, 2**32 - 1)
 texts = st.text(min_size=1).filter(lambda text: len(text.encode()) <= MAX_TEXT_BYTES)
@@ -91,7 +98,9 @@ def padded(obj: Any) -> bytes:
     return pad(msgpack.packb(obj, use_bin_type=True))
 
 
-GOOD_HELLO = {"t": "hello", "v": 1, "m": bytes(16), "e": bytes(range(32)), "s": bytes(64)}
+GOOD_HELLO = {"t": "hello", "v": 2, "m": bytes(16), "e": bytes(range(32)), "s": bytes(64)}
+GOOD_COMMIT = {"t": "commit", "v": 2, "m": bytes(16), "c": bytes(range(32))}
+GOOD_FINISHED = {"t": "finished", "f": bytes(range(32))}
 GOOD_MSG = {"t": "msg", "h": bytes(HEADER_SIZE), "c": bytes(MIN_CIPHERTEXT)}
 
 
@@ -99,7 +108,7 @@ GOOD_MSG = {"t": "msg", "h": bytes(HEADER_SIZE), "c": bytes(MIN_CIPHERTEXT)}
 
 
 @given(frames)
-def test_every_frame_round_trips(frame: Hello | Envelope) -> None:
+def test_every_frame_round_trips(frame: Commit | Hello | Finished | Envelope) -> None:
     assert decode_one(encode_frame(frame)) == frame
 
 
@@ -142,8 +151,13 @@ def test_documented_examples() -> None:
     assert len(encode_inner(Text(1, "x" * 46))) == 64  # 2 + 62 bytes of content
     assert len(encode_inner(Text(1, "x" * 47))) == 128
     assert encode_frame(Envelope(bytes(40), bytes(16))) == packed_frame(GOOD_MSG)
-    hello = Hello(version=1, match_id=bytes(16), ephemeral=bytes(range(32)), signature=bytes(64))
+    hello = Hello(version=2, match_id=bytes(16), ephemeral=bytes(range(32)), signature=bytes(64))
     assert encode_frame(hello) == packed_frame(GOOD_HELLO)
+    commit = Commit(version=2, match_id=bytes(16), commitment=bytes(range(32)))
+    assert encode_frame(commit) == packed_frame(GOOD_COMMIT)
+    assert encode_frame(Finished(bytes(range(32)))) == packed_frame(GOOD_FINISHED)
+    assert len(encode_frame(commit)) == 73 and len(encode_frame(hello)) == 140
+    assert len(encode_frame(Finished(bytes(32)))) == 52
 
 
 def test_largest_text_fits_in_a_frame_once_encrypted() -> None:
@@ -261,7 +275,18 @@ def test_feeding_without_draining_is_bounded() -> None:
         (msgpack.packb(GOOD_MSG | {"h": "x" * 40}), "header must be 40 bytes"),
         (msgpack.packb(GOOD_MSG | {"c": bytes(15)}), "ciphertext must be 16 to 65536"),
         (msgpack.packb(GOOD_MSG | {"c": 16}), "ciphertext must be 16 to 65536"),
-        (msgpack.packb(GOOD_HELLO | {"v": 2}), "version 2; we speak only version 1"),
+        (msgpack.packb(GOOD_HELLO | {"v": 1}), "version 1; we speak only version 2"),
+        (msgpack.packb(GOOD_COMMIT | {"v": 1}), "version 1; we speak only version 2"),
+        (msgpack.packb(GOOD_COMMIT | {"v": True}), "version True"),
+        (msgpack.packb(GOOD_COMMIT | {"m": bytes(17)}), "commit whose match id is not 16 bytes"),
+        (msgpack.packb(GOOD_COMMIT | {"c": bytes(31)}), "commit whose commitment is not 32"),
+        (msgpack.packb(GOOD_COMMIT | {"c": "x" * 32}), "commitment is not 32 bytes"),
+        (msgpack.packb(GOOD_COMMIT | {"e": bytes(32)}), "keys"),
+        (msgpack.packb({"t": "commit", "v": 2, "m": bytes(16)}), "keys"),
+        (msgpack.packb(GOOD_FINISHED | {"f": bytes(33)}), "finished MAC is not 32 bytes"),
+        (msgpack.packb(GOOD_FINISHED | {"f": None}), "finished MAC is not 32 bytes: None"),
+        (msgpack.packb(GOOD_FINISHED | {"v": 2}), "keys"),
+        (msgpack.packb({"t": "finished"}), "keys"),
         (msgpack.packb(GOOD_HELLO | {"v": True}), "version True"),
         (msgpack.packb(GOOD_HELLO | {"v": 1.0}), "version 1.0"),
         (msgpack.packb(GOOD_HELLO | {"m": bytes(15)}), "match id is not 16 bytes"),
@@ -324,8 +349,8 @@ msgpack_values = st.recursive(
     max_leaves=12,
 )
 frame_like = st.fixed_dictionaries(
-    {"t": st.sampled_from(["hello", "msg", "text", ""]) | msgpack_values},
-    optional={key: msgpack_values for key in ("v", "m", "e", "s", "h", "c")},
+    {"t": st.sampled_from(["commit", "hello", "finished", "msg", "text", ""]) | msgpack_values},
+    optional={key: msgpack_values for key in ("v", "m", "e", "s", "h", "c", "f")},
 )
 
 
@@ -335,7 +360,7 @@ def test_garbage_msgpack_in_a_frame_raises_only_remote_protocol_error(obj: Any) 
         frame = decode_one(packed_frame(obj))
     except RemoteProtocolError:
         return
-    assert isinstance(frame, Hello | Envelope)
+    assert isinstance(frame, Commit | Hello | Finished | Envelope)
 
 
 # --- malformed inner messages ---------------------------------------------------------

@@ -8,16 +8,18 @@ from typing import Any
 
 import msgpack
 import pytest
-from chat_helpers import ConnectionPair, RawPeer, drain, public_bytes
+from chat_helpers import ConnectionPair, RawPeer, drain, frames_in, public_bytes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strangers.crypto.frames import MAX_FRAME, Envelope, FrameDecoder, Ready, encode_frame
-from strangers.crypto.handshake import Handshake, Role
+from strangers.crypto.frames import MAX_FRAME, MAX_ID, Envelope, FrameDecoder, Ready, encode_frame
+from strangers.crypto.handshake import Commit, Handshake, Hello, Role
+from strangers.crypto.primitives import LABEL_COMMIT, LABEL_HELLO, sha256, x25519_keypair
 from strangers.crypto.session import (
     CLOSED,
     MAX_QUEUED,
+    MAX_UNDELIVERED,
     NEED_DATA,
     TRANSITIONS,
     Bye,
@@ -34,16 +36,6 @@ from strangers.crypto.session import (
 from strangers.errors import CryptoError, LocalProtocolError, RemoteProtocolError
 
 INITIATOR, RESPONDER = Role.INITIATOR, Role.RESPONDER
-
-
-def frames_in(data: bytes) -> list[bytes]:
-    """Split a stream into its frames, each with its length prefix."""
-    out = []
-    while data:
-        (size,) = struct.unpack_from(">I", data)
-        out.append(data[: 4 + size])
-        data = data[4 + size :]
-    return out
 
 
 def padded(obj: Any) -> bytes:
@@ -69,32 +61,54 @@ def assert_failed(conn: ChatConnection) -> None:
 
 def test_both_sides_establish_the_same_safety_code(pair: ConnectionPair) -> None:
     assert pair.initiator.safety_code is None
-    assert pair.initiator.state is pair.responder.state is ConnectionState.HANDSHAKING
+    assert pair.initiator.state is ConnectionState.HANDSHAKING
+    assert pair.responder.state is ConnectionState.AWAITING_COMMIT
     code = pair.handshake()
     assert code == pair.responder.safety_code
     assert len(code) == 17
     assert pair.initiator.state is pair.responder.state is ConnectionState.OPEN
 
 
-def test_hellos_may_cross_in_any_order(pair: ConnectionPair) -> None:
+def test_the_handshake_flow_frame_by_frame(pair: ConnectionPair) -> None:
+    """commit -> hello_R -> hello_I, finished_I, ready -> finished_R, and the states between."""
     pair.start()
-    initiator_events = pair.deliver(RESPONDER, pair.hellos[RESPONDER])
-    responder_events = pair.deliver(INITIATOR, pair.hellos[INITIATOR])
-    assert initiator_events == responder_events
-    assert isinstance(initiator_events[0], Established)
+    kinds = lambda data: [msgpack.unpackb(f[4:])["t"] for f in frames_in(data)]  # noqa: E731
+    assert kinds(pair.first[INITIATOR]) == ["commit"]
+    assert pair.responder.data_to_send() == b""  # nothing before the commit
+    assert pair.deliver(INITIATOR, pair.first[INITIATOR]) == []
+    assert pair.responder.state is ConnectionState.HANDSHAKING
+    hello_r = pair.responder.data_to_send()
+    assert kinds(hello_r) == ["hello"]
+    assert pair.deliver(RESPONDER, hello_r) == []
+    assert pair.initiator.state is ConnectionState.CONFIRMING
+    assert pair.initiator.safety_code is None  # not before the peer's finished verified
+    flight = pair.initiator.data_to_send()
+    assert kinds(flight) == ["hello", "finished", "msg"]
+    events = pair.deliver(INITIATOR, flight)
+    assert events == [Established(pair.responder.safety_code or "")]
+    assert pair.responder.state is ConnectionState.OPEN and pair.responder.can_encrypt
+    finished_r = pair.responder.data_to_send()
+    assert kinds(finished_r) == ["finished"]
+    assert pair.initiator.state is ConnectionState.CONFIRMING
+    assert pair.deliver(RESPONDER, finished_r) == [Established(pair.responder.safety_code or "")]
+    assert pair.initiator.state is ConnectionState.OPEN
 
 
 def test_different_pairs_get_different_safety_codes() -> None:
     assert ConnectionPair(1).open() != ConnectionPair(2).open()
 
 
-def test_nothing_but_hellos_before_the_handshake(pair: ConnectionPair) -> None:
+def test_nothing_can_be_sent_before_the_handshake(pair: ConnectionPair) -> None:
     pair.start()
     for conn in pair.conn.values():
         assert conn.data_to_send() == b""
-        with pytest.raises(LocalProtocolError, match="while the chat is handshaking"):
+        with pytest.raises(LocalProtocolError, match="while the chat is"):
             conn.send(Text(1, "too early"))
-    assert pair.deliver(INITIATOR, pair.hellos[INITIATOR][:10]) == []
+    assert pair.deliver(INITIATOR, pair.first[INITIATOR][:10]) == []
+    pair.deliver(INITIATOR, pair.first[INITIATOR][10:])
+    pair.deliver(RESPONDER, pair.responder.data_to_send())
+    with pytest.raises(LocalProtocolError, match="while the chat is confirming"):
+        pair.initiator.send(Text(1, "still too early"))
 
 
 def test_start_is_called_once_and_first(pair: ConnectionPair) -> None:
@@ -105,7 +119,15 @@ def test_start_is_called_once_and_first(pair: ConnectionPair) -> None:
         pair.initiator.start()
 
 
+def _fail_with(receiver: ChatConnection, data: bytes, error: type[Exception], match: str) -> None:
+    receiver.receive_data(data)
+    with pytest.raises(error, match=match):
+        drain(receiver)
+    assert_failed(receiver)
+
+
 def test_a_hello_from_someone_else_is_a_crypto_error(sender: Role, pair: ConnectionPair) -> None:
+    """An impostor that plays the whole handshake honestly but with another identity."""
     impostor = Handshake(
         role=sender,
         match_id=pair.match_id,
@@ -115,19 +137,83 @@ def test_a_hello_from_someone_else_is_a_crypto_error(sender: Role, pair: Connect
     )
     pair.start()
     receiver = pair.conn[sender.peer]
-    receiver.receive_data(encode_frame(impostor.hello()))
-    with pytest.raises(CryptoError, match=f"not signed by the expected {sender.value}"):
-        receiver.next_event()
-    assert_failed(receiver)
+    if sender is INITIATOR:  # the responder sees a valid commit, then a hello signed by another key
+        ephemeral = x25519_keypair(random.Random("impostor").randbytes)[1]
+        commitment = sha256(LABEL_COMMIT + pair.match_id
+                            + public_bytes(pair.identities[INITIATOR]) + ephemeral)
+        receiver.receive_data(encode_frame(Commit(2, pair.match_id, commitment)))
+        assert drain(receiver) == []
+        signed = (LABEL_HELLO + b"I" + pair.match_id + commitment + ephemeral
+                  + public_bytes(pair.identities[INITIATOR])
+                  + public_bytes(pair.identities[RESPONDER]))
+        impostor_key = Ed25519PrivateKey.from_private_bytes(bytes(32))
+        data = encode_frame(Hello(2, pair.match_id, ephemeral, impostor_key.sign(signed)))
+    else:  # the initiator sees a hello signed by the wrong key
+        impostor.receive_commit(Handshake(
+            role=INITIATOR, match_id=pair.match_id, local_identity=pair.identities[INITIATOR],
+            remote_identity=public_bytes(pair.identities[RESPONDER]),
+            rng=random.Random("initiator-0").randbytes,
+        ).commit())
+        data = encode_frame(impostor.hello())
+    _fail_with(receiver, data, CryptoError, f"not signed by the expected {sender.value}")
 
 
-def test_a_hello_for_another_match_is_a_crypto_error(sender: Role, pair: ConnectionPair) -> None:
+def test_a_commit_for_another_match_is_a_crypto_error(pair: ConnectionPair) -> None:
     pair.start()
-    receiver = pair.conn[sender.peer]
-    receiver.receive_data(ConnectionPair(seed=99).conn[sender].start())
-    with pytest.raises(CryptoError, match="not for this match"):
-        receiver.next_event()
-    assert_failed(receiver)
+    _fail_with(pair.responder, ConnectionPair(seed=99).initiator.start(), CryptoError,
+               "not for this match")
+    assert pair.responder.data_to_send() == b""  # no hello for a bad commit
+
+
+def test_a_hello_for_another_match_is_a_crypto_error(pair: ConnectionPair) -> None:
+    other = ConnectionPair(seed=99)
+    other.start()
+    other.deliver(INITIATOR, other.first[INITIATOR])
+    pair.start()
+    _fail_with(pair.initiator, other.responder.data_to_send(), CryptoError, "not for this match")
+
+
+@pytest.mark.parametrize(
+    ("victim", "step", "frame", "match"),
+    [
+        # the responder waits for the commit
+        (RESPONDER, 0, "hello_I", "hello received while the chat was awaiting commit"),
+        (RESPONDER, 0, "finished_I", "finished received while the chat was awaiting commit"),
+        (RESPONDER, 0, "ready", "message received while the chat was awaiting commit"),
+        # the responder has the commit and waits for the initiator's hello
+        (RESPONDER, 1, "commit", "commit received while the chat was handshaking"),
+        (RESPONDER, 1, "finished_I", "finished received while the chat was handshaking"),
+        (RESPONDER, 1, "ready", "message received while the chat was handshaking"),
+        # the responder has the initiator's hello and waits for its finished
+        (RESPONDER, 2, "hello_I", "hello received while the chat was confirming"),
+        (RESPONDER, 2, "ready", "message received while the chat was confirming"),
+        (RESPONDER, 2, "commit", "commit received while the chat was confirming"),
+        # the initiator waits for the responder's hello
+        (INITIATOR, 0, "commit", "commit received while the chat was handshaking"),
+        (INITIATOR, 0, "finished_R", "finished received while the chat was handshaking"),
+        # the initiator has the responder's hello and waits for its finished
+        (INITIATOR, 1, "hello_R", "hello received while the chat was confirming"),
+        (INITIATOR, 1, "commit", "commit received while the chat was confirming"),
+    ],
+)
+def test_a_frame_out_of_order_is_the_peers_fault(
+    victim: Role, step: int, frame: str, match: str
+) -> None:
+    """Every handshake frame in every state where it does not belong."""
+    recorded = ConnectionPair()
+    recorded.handshake()
+    frames = dict(recorded.frames, ready=recorded.ready)
+    pair = ConnectionPair()  # same seed: the same frames are valid for it
+    pair.start()
+    receiver = pair.conn[victim]
+    if victim is RESPONDER:
+        for previous in ["commit", "hello_I"][:step]:
+            receiver.receive_data(frames[previous])
+            assert drain(receiver) == []
+    elif step:
+        receiver.receive_data(frames["hello_R"])
+        assert drain(receiver) == []
+    _fail_with(receiver, frames[frame], RemoteProtocolError, match)
 
 
 def test_a_message_before_the_handshake_is_the_peers_fault(sender: Role) -> None:
@@ -136,18 +222,94 @@ def test_a_message_before_the_handshake_is_the_peers_fault(sender: Role) -> None
     message = elsewhere.conn[sender].send(Text(1, "hi"))
     pair = ConnectionPair()
     pair.start()
-    pair.conn[sender.peer].receive_data(message)
-    with pytest.raises(RemoteProtocolError, match="message received while the chat was handsh"):
-        pair.conn[sender.peer].next_event()
-    assert_failed(pair.conn[sender.peer])
+    _fail_with(pair.conn[sender.peer], message, RemoteProtocolError,
+               "message received while the chat was (handshaking|awaiting commit)")
 
 
-def test_a_second_hello_is_the_peers_fault(sender: Role, open_pair: ConnectionPair) -> None:
-    receiver = open_pair.conn[sender.peer]
-    receiver.receive_data(open_pair.hellos[sender])
-    with pytest.raises(RemoteProtocolError, match="hello received while the chat was open"):
-        receiver.next_event()
-    assert_failed(receiver)
+@pytest.mark.parametrize("frame", ["commit", "hello_R", "hello_I", "finished_I", "finished_R"])
+def test_a_handshake_frame_once_open_is_the_peers_fault(frame: str, open_pair: ConnectionPair) -> None:
+    victim = RESPONDER if frame in ("commit", "hello_I", "finished_I") else INITIATOR
+    kind = frame.split("_")[0]
+    _fail_with(open_pair.conn[victim], open_pair.frames[frame], RemoteProtocolError,
+               f"{kind} received while the chat was open")
+
+
+def _tampered(frame: bytes, key: str, flip: int = 0) -> bytes:
+    obj = msgpack.unpackb(frame[4:])
+    value = bytearray(obj[key])
+    value[flip] ^= 0x01
+    obj[key] = bytes(value)
+    body = msgpack.packb(obj, use_bin_type=True)
+    return struct.pack(">I", len(body)) + body
+
+
+@pytest.mark.parametrize(
+    ("frame", "key", "match"),
+    [
+        ("commit", "m", "not for this match"),
+        ("commit", "c", "does not match its commitment"),
+        ("hello_I", "m", "not for this match"),
+        ("hello_I", "e", "does not match its commitment"),
+        ("hello_I", "s", "not signed by the expected initiator"),
+        ("finished_I", "f", "initiator's finished MAC is wrong"),
+        ("hello_R", "m", "not for this match"),
+        ("hello_R", "e", "not signed by the expected responder"),
+        ("hello_R", "s", "not signed by the expected responder"),
+        ("finished_R", "f", "responder's finished MAC is wrong"),
+    ],
+)
+@pytest.mark.parametrize("flip", [0, -1])
+def test_every_tampered_handshake_field_is_a_crypto_error(
+    frame: str, key: str, match: str, flip: int
+) -> None:
+    """One bit flipped in any byte field of any handshake frame ends the chat, no Established."""
+    recorded = ConnectionPair()
+    recorded.handshake()
+    frames = recorded.frames
+    order = {
+        RESPONDER: ["commit", "hello_I", "finished_I"],
+        INITIATOR: ["hello_R", "finished_R"],
+    }
+    victim = RESPONDER if frame in order[RESPONDER] else INITIATOR
+    pair = ConnectionPair()
+    pair.start()
+    receiver = pair.conn[victim]
+    index = order[victim].index(frame)
+    for name in order[victim][:index]:
+        receiver.receive_data(frames[name])
+        assert drain(receiver) == []
+    later = b"".join(frames[name] for name in order[victim][index + 1 :])
+    # a tampered commitment is found out when the hello it should match arrives
+    _fail_with(receiver, _tampered(frames[frame], key, flip) + later, CryptoError, match)
+    assert receiver.safety_code is None
+    assert receiver.data_to_send() == b""
+
+
+def test_a_finished_mac_from_another_chat_is_a_crypto_error() -> None:
+    """Finished MACs bind the whole transcript: one from a chat with other keys fails."""
+    other = ConnectionPair(seed=7)
+    other.handshake()
+    pair = ConnectionPair()
+    pair.start()
+    pair.deliver(INITIATOR, pair.first[INITIATOR])
+    pair.deliver(RESPONDER, pair.responder.data_to_send())
+    hello_i, _finished_i, _ready = frames_in(pair.initiator.data_to_send())
+    _fail_with(pair.responder, hello_i + other.frames["finished_I"], CryptoError,
+               "finished MAC is wrong")
+
+
+def test_end_of_stream_in_every_handshake_state_closes_quietly() -> None:
+    for steps in range(3):
+        pair = ConnectionPair()
+        pair.start()
+        if steps >= 1:
+            pair.deliver(INITIATOR, pair.first[INITIATOR])
+        if steps >= 2:
+            pair.deliver(RESPONDER, pair.responder.data_to_send())
+        for conn in pair.conn.values():
+            conn.receive_data(b"")
+            assert drain(conn) == [CLOSED]
+            assert conn.state is ConnectionState.CLOSED and conn.safety_code is None
 
 
 # --- talking --------------------------------------------------------------------------
@@ -200,6 +362,97 @@ def test_a_pending_pong_goes_out_before_the_next_message(
     assert open_pair.send(sender.peer, Text(5, "pong first")) == [Pong(1), Text(5, "pong first")]
 
 
+# --- text ids and delivery receipts (issue 7, fault 6) -------------------------------
+
+
+@pytest.mark.parametrize("forged", [1, 2, 99, MAX_ID])
+def test_a_receipt_for_a_text_never_sent_is_the_peers_fault(
+    sender: Role, open_pair: ConnectionPair, forged: int
+) -> None:
+    if forged == 2:  # text 1 was sent, text 2 was not
+        open_pair.send(sender.peer, Text(1, "one"))
+    receiver = open_pair.conn[sender.peer]
+    _fail_with(receiver, open_pair.conn[sender].send(Delivered(forged)), RemoteProtocolError,
+               f"acknowledged text {forged}, which we did not send or which was already")
+
+
+def test_a_receipt_comes_once(sender: Role, open_pair: ConnectionPair) -> None:
+    open_pair.send(sender.peer, Text(1, "one"))
+    assert open_pair.conn[sender.peer].statistics().awaiting_delivery == 1
+    assert open_pair.send(sender, Delivered(1)) == [Delivered(1)]
+    assert open_pair.conn[sender.peer].statistics().awaiting_delivery == 0
+    _fail_with(open_pair.conn[sender.peer], open_pair.conn[sender].send(Delivered(1)),
+               RemoteProtocolError, "already acknowledged")
+
+
+def test_receipts_may_come_in_any_order(sender: Role, open_pair: ConnectionPair) -> None:
+    open_pair.send(sender.peer, Text(1, "one"), Text(2, "two"), Text(5, "five"))
+    assert open_pair.send(sender, Delivered(5), Delivered(1), Delivered(2)) == [
+        Delivered(5), Delivered(1), Delivered(2)]
+
+
+def test_a_receipt_for_a_text_still_queued_is_the_peers_fault() -> None:
+    """The responder's text waiting for the ready never left: no receipt can be genuine."""
+    pair = ConnectionPair()
+    peer = RawPeer(pair, RESPONDER)
+    # the raw initiator runs the handshake by hand but holds its ready back
+    pair.responder.start()
+    pair.responder.receive_data(encode_frame(peer.handshake.commit()))
+    drain(pair.responder)
+    decoder = FrameDecoder()
+    decoder.feed(pair.responder.data_to_send())
+    keys = peer.handshake.receive_hello(decoder.next_frame())  # type: ignore[arg-type]
+    peer.ratchet, peer.associated_data = keys.ratchet, keys.associated_data
+    pair.responder.receive_data(
+        encode_frame(peer.handshake.hello()) + encode_frame(peer.handshake.finished()))
+    assert [type(event).__name__ for event in drain(pair.responder)] == ["Established"]
+    assert pair.responder.data_to_send()  # its finished
+    assert pair.responder.send(Text(1, "queued")) == b""
+    _fail_with(pair.responder, peer.seal_message(Ready()) + peer.seal_message(Delivered(1)),
+               RemoteProtocolError, "acknowledged text 1")
+
+
+@pytest.mark.parametrize("victim", list(Role), ids=lambda role: f"victim-{role.value}")
+@pytest.mark.parametrize("ids", [(1, 1), (2, 1), (5, 3)])
+def test_received_text_ids_must_increase(victim: Role, ids: tuple[int, int]) -> None:
+    peer = RawPeer(ConnectionPair(), victim)
+    peer.open()
+    if victim is RESPONDER:
+        peer.victim.receive_data(peer.seal_message(Ready()))
+    peer.victim.receive_data(peer.seal_message(Text(ids[0], "first")))
+    assert drain(peer.victim) == [Text(ids[0], "first")]
+    _fail_with(peer.victim, peer.seal_message(Text(ids[1], "again")), RemoteProtocolError,
+               f"text {ids[1]} after text {ids[0]}: text ids must increase")
+
+
+def test_received_text_ids_may_skip(open_pair: ConnectionPair) -> None:
+    assert open_pair.send(INITIATOR, Text(3, "a"), Text(10, "b")) == [Text(3, "a"), Text(10, "b")]
+
+
+def test_our_text_ids_must_increase(open_pair: ConnectionPair) -> None:
+    open_pair.send(INITIATOR, Text(2, "two"))
+    for bad in (1, 2):
+        with pytest.raises(LocalProtocolError, match=f"text ids must increase: {bad} follows 2"):
+            open_pair.initiator.send(Text(bad, "again"))
+    assert open_pair.initiator.state is ConnectionState.OPEN
+    assert open_pair.send(INITIATOR, Text(3, "three")) == [Text(3, "three")]
+
+
+def test_texts_awaiting_their_receipt_are_bounded(open_pair: ConnectionPair) -> None:
+    """The set of undelivered ids cannot grow without bound when the peer never answers."""
+    sent = b"".join(
+        open_pair.initiator.send(Text(number, "x")) for number in range(1, MAX_UNDELIVERED + 1)
+    )
+    assert open_pair.initiator.statistics().awaiting_delivery == MAX_UNDELIVERED
+    with pytest.raises(LocalProtocolError, match=f"{MAX_UNDELIVERED} messages still wait"):
+        open_pair.initiator.send(Text(MAX_UNDELIVERED + 1, "one too many"))
+    assert open_pair.initiator.state is ConnectionState.OPEN
+    assert len(open_pair.deliver(INITIATOR, sent)) == MAX_UNDELIVERED
+    assert open_pair.send(RESPONDER, Delivered(7)) == [Delivered(7)]
+    assert open_pair.send(INITIATOR, Text(MAX_UNDELIVERED + 1, "now")) == [
+        Text(MAX_UNDELIVERED + 1, "now")]
+
+
 def test_the_app_cannot_send_machine_messages(open_pair: ConnectionPair) -> None:
     for message in (Ready(), Pong(1), Established("x"), "hi", None):
         with pytest.raises(LocalProtocolError, match="the application cannot send"):
@@ -214,11 +467,12 @@ def test_established_validates_itself() -> None:
 # --- the ready and the responder's queue ----------------------------------------------
 
 
-def test_the_initiator_sends_ready_first_even_if_it_speaks_at_once(pair: ConnectionPair) -> None:
+def test_the_ready_leaves_in_the_initiators_handshake_flight(pair: ConnectionPair) -> None:
     pair.handshake()
-    data = pair.initiator.send(Text(1, "me first"))  # data_to_send() not called yet
-    assert len(frames_in(data)) == 2
-    assert pair.deliver(INITIATOR, data) == [Text(1, "me first")]
+    assert pair.ready  # hello, finished, then the ready, in one data_to_send()
+    data = pair.initiator.send(Text(1, "me first"))
+    assert len(frames_in(data)) == 1
+    assert pair.deliver(INITIATOR, pair.ready + data) == [Text(1, "me first")]
     assert pair.initiator.data_to_send() == b""
 
 
@@ -228,7 +482,7 @@ def test_the_responder_queues_until_it_can_send(pair: ConnectionPair) -> None:
     assert pair.responder.send(Typing(False)) == b""
     assert pair.responder.statistics().queued_messages == 2
     assert pair.responder.data_to_send() == b""  # still cannot encrypt
-    assert pair.flush(INITIATOR) == []  # the ready arrives
+    assert pair.deliver(INITIATOR, pair.ready) == []  # the ready arrives
     assert pair.flush(RESPONDER) == [Text(1, "quick"), Typing(False)]
     assert pair.responder.statistics().queued_messages == 0
 
@@ -240,7 +494,7 @@ def test_the_responder_queue_is_bounded(pair: ConnectionPair) -> None:
     with pytest.raises(LocalProtocolError, match="64 messages already wait"):
         pair.responder.send(Text(99, "one too many"))
     assert pair.responder.state is ConnectionState.OPEN  # our misuse does not break the chat
-    pair.flush(INITIATOR)
+    pair.deliver(INITIATOR, pair.ready)
     assert pair.flush(RESPONDER) == [Text(number, "x") for number in range(1, MAX_QUEUED + 1)]
 
 
@@ -483,20 +737,39 @@ def test_a_corrupted_stream_fails_cleanly_after_a_prefix_of_the_events(
 
 
 def recorded_stream(sender: Role) -> tuple[bytes, list[Any]]:
-    """All ``sender`` says in a short chat of ConnectionPair(7), and what its peer saw."""
+    """All ``sender`` says in a short chat of ConnectionPair(7), and what its peer saw.
+
+    The peer of a replay with the same seed answers byte for byte the same, so
+    the recorded stream is valid for it too.
+    """
     pair = ConnectionPair(7)
-    pair.start()
-    stream = pair.hellos[sender]
-    seen = pair.deliver(sender, stream)
-    pair.deliver(sender.peer, pair.hellos[sender.peer])
-    if sender is RESPONDER:
-        pair.flush(INITIATOR)
-    messages = (Typing(True), Text(1, "one"), Ping(9), Text(2, "two" * 500), Delivered(1))
-    for message in (*messages, Bye("quit")):
-        data = pair.conn[sender].send(message)
+    stream = b""
+    seen: list[Any] = []
+
+    def say(data: bytes) -> None:
+        nonlocal stream, seen
+        if not data:
+            return
         stream += data
         seen += pair.deliver(sender, data)
-    stream += pair.conn[sender].data_to_send()
+
+    pair.start()
+    if sender is INITIATOR:
+        say(pair.first[INITIATOR])
+        pair.deliver(RESPONDER, pair.responder.data_to_send())  # hello_R
+        say(pair.initiator.data_to_send())  # hello_I, finished_I, ready
+        pair.deliver(RESPONDER, pair.responder.data_to_send())  # finished_R
+    else:
+        pair.deliver(INITIATOR, pair.first[INITIATOR])
+        say(pair.responder.data_to_send())  # hello_R
+        pair.deliver(INITIATOR, pair.initiator.data_to_send())
+        say(pair.responder.data_to_send())  # finished_R
+    messages = (Typing(True), Text(1, "one"), Ping(9), Text(2, "two" * 500))
+    for message in messages:
+        say(pair.conn[sender].send(message))
+    pair.deliver(sender.peer, pair.conn[sender.peer].data_to_send())  # the pong, delivereds
+    say(pair.conn[sender].send(Bye("quit")))
+    say(pair.conn[sender].data_to_send())
     return stream, seen
 
 
@@ -546,5 +819,5 @@ def test_can_encrypt_only_once_the_ready_arrived() -> None:
     pair.handshake()
     assert pair.initiator.can_encrypt  # the initiator's ratchet sends first
     assert not pair.responder.can_encrypt  # a bye now could not be encrypted
-    pair.flush(Role.INITIATOR)  # the ready
+    pair.deliver(Role.INITIATOR, pair.ready)
     assert pair.responder.can_encrypt

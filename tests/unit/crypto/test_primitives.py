@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from strangers.crypto.primitives import (
     LABEL_PREFIX,
     LABELS,
+    RATCHET_LABEL_PREFIX,
     aead_decrypt,
     aead_encrypt,
     ed25519_sign,
@@ -59,8 +60,10 @@ ED25519_TESTS = wycheproof("Signature/wycheproof/ed25519_test.json")
 def test_labels_are_distinct_and_versioned() -> None:
     assert len(set(LABELS)) == len(LABELS)
     for label in LABELS:
-        assert label.startswith(LABEL_PREFIX) and len(label) > len(LABEL_PREFIX)
-    assert LABEL_PREFIX == b"strangers/v1/"
+        prefix = RATCHET_LABEL_PREFIX if b"ratchet" in label or b"message" in label else LABEL_PREFIX
+        assert label.startswith(prefix) and len(label) > len(prefix)
+    assert LABEL_PREFIX == b"strangers/v2/"
+    assert RATCHET_LABEL_PREFIX == b"strangers/v1/"
 
 
 # --- hashes -------------------------------------------------------------------
