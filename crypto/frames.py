@@ -70,9 +70,9 @@ from __future__ import annotations
 
 import enum
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar, cast
 
 import msgpack
 
@@ -130,6 +130,7 @@ MAX_ID: Final = 2**53
 #: Padded plaintexts are a multiple of this many bytes.
 PAD_BLOCK: Final = 64
 
+_T = TypeVar("_T")
 _PREFIX = struct.Struct(">I")
 _PAD_PREFIX = struct.Struct(">H")
 #: Bound on msgpack maps and arrays: no valid map has more than 5 keys, none holds an array.
@@ -311,7 +312,7 @@ _HANDSHAKE_WIRE: dict[type[HandshakeFrame], tuple[str, dict[str, tuple[str, str,
 
 
 def _pack(obj: dict[str, Any]) -> bytes:
-    return msgpack.packb(obj, use_bin_type=True)
+    return cast(bytes, msgpack.packb(obj, use_bin_type=True))
 
 
 def _unpack_map(data: bytes, what: str) -> dict[object, object]:
@@ -319,7 +320,7 @@ def _unpack_map(data: bytes, what: str) -> dict[object, object]:
     return unpack_map(data, what=what, max_bytes=MAX_FRAME, max_container=_MAX_CONTAINER)
 
 
-def _kind(obj: dict[object, object], what: str, kinds: dict[str, Any]) -> Any:
+def _kind(obj: dict[object, object], what: str, kinds: Mapping[str, _T]) -> _T:
     """Return ``kinds[obj["t"]]``; an absent or unknown ``"t"`` is the peer's fault."""
     kind = obj.get("t")
     if type(kind) is not str or kind not in kinds:
@@ -375,8 +376,9 @@ def _handshake_decoder(cls: type[HandshakeFrame]) -> Callable[[dict[object, obje
                 raise RemoteProtocolError(
                     f"the stranger sent a {kind} whose {name} is not {size} bytes: {brief(value)}"
                 )
+        fields: dict[str, Any] = {attr: obj[key] for key, (attr, _name, _size) in keys.items()}
         try:
-            return cls(**{attr: obj[key] for key, (attr, _name, _size) in keys.items()})
+            return cls(**fields)
         except CryptoError as exc:  # pragma: no cover - every field was checked above
             raise RemoteProtocolError(f"the stranger sent a bad {kind}: {exc}") from exc
 
@@ -496,7 +498,8 @@ def decode_inner(data: bytes) -> InnerMessage:
     cls = _kind(obj, "message", _INNER_TYPES)
     kind, keys = _INNER_WIRE[cls]
     _check_keys(obj, {"t", *keys}, f"{kind} message")
+    fields: dict[str, Any] = {attr: obj[key] for key, attr in keys.items()}
     try:
-        return cls(**{attr: obj[key] for key, attr in keys.items()})
+        return cls(**fields)
     except LocalProtocolError as exc:
         raise RemoteProtocolError(f"the stranger sent a bad {kind} message: {exc}") from exc

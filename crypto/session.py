@@ -464,9 +464,11 @@ class ChatConnection:
             self._state = self._transition(Trigger.END_OF_STREAM)
             return None
         if isinstance(frame, Commit):
-            return self._receive_commit(frame)
+            self._receive_commit(frame)
+            return None
         if isinstance(frame, Hello):
-            return self._receive_hello(frame)
+            self._receive_hello(frame)
+            return None
         if isinstance(frame, Finished):
             return self._receive_finished(frame)
         return self._receive_message(frame)
@@ -484,7 +486,6 @@ class ChatConnection:
         next_state = self._transition(Trigger.COMMIT_RECEIVED)
         self._handshake_out += encode_frame(self._handshake.receive_commit(commit))
         self._state = next_state
-        return None
 
     def _receive_hello(self, hello: Hello) -> None:
         next_state = self._transition(Trigger.HELLO_RECEIVED)
@@ -497,7 +498,6 @@ class ChatConnection:
             self._handshake_out += encode_frame(self._handshake.finished())
             self._outbox.append(Ready())
         self._state = next_state
-        return None
 
     def _receive_finished(self, finished: Finished) -> Established:
         next_state = self._transition(Trigger.FINISHED_RECEIVED)
@@ -523,27 +523,27 @@ class ChatConnection:
                 f"the stranger sent {_short_repr(message)} out of order: Ready() comes once,"
                 " as the initiator's first message"
             )
-        if type(message) is Ready:
+        if isinstance(message, Ready):
             self._ready_received = True
             return None
-        if type(message) is Ping:
+        if isinstance(message, Ping):
             self._pong = Pong(message.n)
             return None
-        if type(message) is Text:
+        if isinstance(message, Text):
             if message.id <= self._last_text_received:
                 raise RemoteProtocolError(
                     f"the stranger sent text {message.id} after text {self._last_text_received}:"
                     " text ids must increase"
                 )
             self._last_text_received = message.id
-        if type(message) is Delivered:
+        if isinstance(message, Delivered):
             if message.id not in self._undelivered:
                 raise RemoteProtocolError(
                     f"the stranger acknowledged text {message.id}, which we did not send"
                     " or which was already acknowledged"
                 )
             del self._undelivered[message.id]
-        if type(message) is Bye:
+        if isinstance(message, Bye):
             next_state = self._transition(Trigger.BYE_RECEIVED)
         self._state = next_state
         return message
