@@ -9,10 +9,11 @@ A chat stream carries *frames*.  Each frame is::
 with ``1 <= N <= MAX_FRAME`` (65536).  A length of 0 or above ``MAX_FRAME`` is a
 protocol error; nothing in the map may follow the one top-level msgpack object.
 
-Every map is decoded strictly: string keys only (``strict_map_key``), no
-duplicate keys, no ext types (timestamps included), str as UTF-8 (invalid
-UTF-8 and lone surrogates are rejected), bin for bytes, containers and strings
-bounded, and the exact key set of its type, no more and no less.  Integers
+Every map is decoded strictly (:func:`strangers.crypto.wire.unpack_map`):
+string keys only (``strict_map_key``), no duplicate keys, no ext types
+(timestamps included), str as UTF-8 (invalid UTF-8 and lone surrogates are
+rejected), bin for bytes, containers and strings bounded, nesting at most two
+levels deep, and the exact key set of its type, no more and no less.  Integers
 must be msgpack integers: ``true``/``false`` are never accepted where an
 integer is expected, nor an integer where a boolean is.
 

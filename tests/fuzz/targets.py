@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from strangers.crypto.frames import (
     MAX_FRAME,
+    Delivered,
     Envelope,
     FrameDecoder,
     Ping,
@@ -189,26 +190,44 @@ def _check_invariants(conn: ChatConnection) -> None:
     _check(stats.awaiting_delivery <= MAX_UNDELIVERED, "too many texts awaiting a receipt")
 
 
-def _feed(conn: ChatConnection, chunks: list[bytes], end: bool) -> None:
-    """Feed ``chunks`` (then the end of stream), draining after each; check the properties."""
+def _feed(conn: ChatConnection, chunks: list[bytes], end: bool) -> list[object]:
+    """Feed ``chunks`` (then the end of stream), draining after each; check the
+    properties; return the events reported until the chat ended or failed."""
+    seen: list[object] = []
     try:
         for chunk in [*chunks, *([b""] if end else [])]:
             conn.receive_data(chunk)
             events = _drain(conn)
+            seen += events
             conn.data_to_send()
             _check_invariants(conn)
             _check(events.count(CLOSED) <= 1, "events after CLOSED")
             if events[-1] is CLOSED:
                 _check(conn.state is ConnectionState.CLOSED, f"CLOSED in state {conn.state}")
-                return
+                return seen
     except PEER_ERRORS:
         _check(conn.state is ConnectionState.ERROR, f"failed in state {conn.state}")
         _check(conn.data_to_send() == b"", "a failed chat still sends")
         try:
             conn.next_event()
         except RemoteProtocolError:
-            return
+            return seen
         raise PropertyViolation("a failed chat produced an event") from None
+    return seen
+
+
+def _check_conversation(events: list[object], sent_text_ids: set[int]) -> None:
+    """Receipts name texts we sent, once each; received text ids increase."""
+    acknowledged: set[int] = set()
+    last_text = 0
+    for event in events:
+        if isinstance(event, Delivered):
+            _check(event.id in sent_text_ids, f"a receipt for text {event.id}, never sent")
+            _check(event.id not in acknowledged, f"a second receipt for text {event.id}")
+            acknowledged.add(event.id)
+        elif isinstance(event, Text):
+            _check(event.id > last_text, f"text {event.id} reported after text {last_text}")
+            last_text = event.id
 
 
 def chat_session(data: bytes) -> None:
@@ -298,16 +317,18 @@ def chat_plaintexts(data: bytes) -> None:
         return
     victim = Role.RESPONDER if data[0] & 1 else Role.INITIATOR
     peer = _SealingPeer(victim)
+    sent_text_ids: set[int] = set()
     if data[0] & 2:
-        sent = [peer.victim.send(Text(1, "a")), peer.victim.send(Text(2, "b"))]
-        _check(all(isinstance(s, bytes) for s in sent), "send() returns bytes")
+        peer.victim.send(Text(1, "a"))
+        peer.victim.send(Text(2, "b"))
+        sent_text_ids = {1, 2}
     frames = []
     rest = data[1:]
     while len(rest) >= 2:
         (size,) = struct.unpack_from(">H", rest)
         frames.append(peer.seal(rest[2 : 2 + size]))
         rest = rest[2 + size :]
-    _feed(peer.victim, frames, False)
+    _check_conversation(_feed(peer.victim, frames, False), sent_text_ids)
 
 
 # --- match frames ---------------------------------------------------------------------

@@ -134,13 +134,13 @@ frame_inputs = st.one_of(
 )
 
 
-@fuzz_settings(quick=200, long=200_000)
+@fuzz_settings(quick=200, long=4_000)
 @given(frame_inputs)
 def test_chat_frames(data: bytes) -> None:
     TARGETS["chat-frames"](data)
 
 
-@fuzz_settings(quick=200, long=200_000)
+@fuzz_settings(quick=200, long=3_000)
 @given(st.one_of(
     st.binary(max_size=200),
     (inner_maps.map(packed) | deep_bodies).map(padded),
@@ -167,7 +167,7 @@ def session_inputs(draw: st.DrawFn) -> bytes:
     return _session_input(selector, body)
 
 
-@fuzz_settings(quick=200, long=30_000)
+@fuzz_settings(quick=200, long=3_000)
 @given(session_inputs() | mutated(st.sampled_from(corpus("chat-session") or [b"\x00"])))
 def test_chat_session(data: bytes) -> None:
     TARGETS["chat-session"](data)
@@ -187,13 +187,13 @@ def plaintext_inputs(draw: st.DrawFn) -> bytes:
     return bytes([draw(st.integers(0, 3))]) + body
 
 
-@fuzz_settings(quick=100, long=15_000)
+@fuzz_settings(quick=100, long=1_500)
 @given(plaintext_inputs())
 def test_chat_plaintexts(data: bytes) -> None:
     TARGETS["chat-plaintexts"](data)
 
 
-@fuzz_settings(quick=200, long=200_000)
+@fuzz_settings(quick=200, long=4_000)
 @given(st.one_of(
     st.binary(max_size=300),
     proposal_maps.map(packed),
@@ -229,13 +229,13 @@ def kad_message(kind: int, closer: list[Any], providers: list[Any]) -> bytes:
 kad_messages = st.builds(kad_message, st.integers(0, 5), kad_peers, kad_peers)
 
 
-@fuzz_settings(quick=60, long=20_000)
+@fuzz_settings(quick=60, long=1_000)
 @given(st.binary(max_size=300) | kad_messages | mutated(kad_messages))
 def test_kad_reply(data: bytes) -> None:
     TARGETS["kad-reply"](data)
 
 
-@fuzz_settings(quick=100, long=20_000)
+@fuzz_settings(quick=100, long=4_000)
 @given(st.binary(max_size=40) | st.builds(lambda s, n, rest: bytes([s]) + n + rest,
                                            st.integers(0, 255), st.binary(min_size=1, max_size=10),
                                            st.binary(max_size=100)))
