@@ -37,6 +37,7 @@ from strangers.crypto.primitives import (
     x25519,
     x25519_keypair,
 )
+from strangers.crypto.frames import Ready, encode_inner
 from strangers.crypto.ratchet import DoubleRatchet
 from strangers.errors import CryptoError, LocalProtocolError
 
@@ -208,6 +209,12 @@ KAT = {
     "finished_I": "e29fd45a6960d9aeecf245d283c3818ab9c1c9bb117912fb7c93e5ea732f7f1d",
     "finished_R": "1d3a3fc6d9794e49186c2b48bbf4c962b08427c1b526aba63aca8546c73f3e0c",
     "code": "60099 39027 03837",
+    # the initiator's first ratchet message, Ready, with ratchet private key a0..bf
+    "ready_header": "605a725d2a4adfeeb1a29e17edd621c1b7593ee8cdbc44ac6c4ab6e2f805d23c"
+                    "0000000000000000",
+    "ready_ciphertext": "795a46d4c0f3c18301d3532db91c02b2e35a34805b00d9c17f015f9213a6736c"
+                        "45c0cdf97368a9213446119bb60f88595a9ca1063e06438cda82230002d1dec1"
+                        "c6ced3b22770a2a5a7632d5954e5acad",
 }
 
 
@@ -238,6 +245,10 @@ def test_known_answer_vector() -> None:
     for keys in (keys_i, keys_r):
         assert keys.associated_data == vector["transcript"]
         assert keys.safety_code == KAT["code"] == format_safety_code(vector["safety"])
+    # the first ratchet message: the Ready, padded to 64 bytes
+    header, ciphertext = keys_i.ratchet.encrypt(encode_inner(Ready()), vector["transcript"])
+    assert header.to_bytes() == vector["ready_header"]
+    assert ciphertext == vector["ready_ciphertext"]
     # the root: a responder ratchet built from the vector's root reads the initiator
     by_hand = DoubleRatchet.responder(
         vector["root"],
@@ -245,8 +256,7 @@ def test_known_answer_vector() -> None:
                        vector["eR"]),
         rng=random.Random(0).randbytes,
     )
-    header, ciphertext = keys_i.ratchet.encrypt(b"kat", vector["transcript"])
-    assert by_hand.decrypt(header, ciphertext, vector["transcript"]) == b"kat"
+    assert by_hand.decrypt(header, ciphertext, vector["transcript"]) == encode_inner(Ready())
 
 
 @pytest.mark.parametrize("role", list(Role))
