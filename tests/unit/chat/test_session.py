@@ -821,3 +821,43 @@ def test_can_encrypt_only_once_the_ready_arrived() -> None:
     assert not pair.responder.can_encrypt  # a bye now could not be encrypted
     pair.deliver(Role.INITIATOR, pair.ready)
     assert pair.responder.can_encrypt
+
+
+def test_the_known_answer_vector_on_the_wire() -> None:
+    """protocol.md §6.2's vector, as frames: the initiator's commit, and its flight
+    (hello, finished, Ready) in answer to the responder's hello."""
+    sign_i = Ed25519PrivateKey.from_private_bytes(bytes(range(0, 32)))
+    sign_r = Ed25519PrivateKey.from_private_bytes(bytes(range(32, 64)))
+    match_id = bytes(range(64, 80))
+    draws = {INITIATOR: [bytes(range(0x80, 0xA0)), bytes(range(0xA0, 0xC0))],
+             RESPONDER: [bytes(range(0xC0, 0xE0)), bytes(range(0xE0, 0x100))]}
+    conn = {
+        role: ChatConnection(role=role, match_id=match_id, local_identity=key,
+                             remote_identity=public_bytes(other),
+                             rng=lambda n, role=role: draws[role].pop(0))
+        for role, key, other in ((INITIATOR, sign_i, sign_r), (RESPONDER, sign_r, sign_i))
+    }
+    commit = conn[INITIATOR].start()
+    assert commit == struct.pack(">I", 69) + msgpack.packb({
+        "t": "commit", "v": 2, "m": match_id,
+        "c": bytes.fromhex("97797c7c3429717ee8cd9d124f223b543b8dd81011bd7da0697b23dfe326bf39"),
+    })
+    conn[RESPONDER].start()
+    conn[RESPONDER].receive_data(commit)
+    assert drain(conn[RESPONDER]) == []
+    conn[INITIATOR].receive_data(conn[RESPONDER].data_to_send())
+    assert drain(conn[INITIATOR]) == []
+    flight = frames_in(conn[INITIATOR].data_to_send())
+    ready = msgpack.unpackb(flight[2][4:])
+    assert ready == {"t": "msg", "h": bytes.fromhex(
+        "605a725d2a4adfeeb1a29e17edd621c1b7593ee8cdbc44ac6c4ab6e2f805d23c0000000000000000"),
+        "c": bytes.fromhex(
+        "795a46d4c0f3c18301d3532db91c02b2e35a34805b00d9c17f015f9213a6736c"
+        "45c0cdf97368a9213446119bb60f88595a9ca1063e06438cda82230002d1dec1"
+        "c6ced3b22770a2a5a7632d5954e5acad")}
+    assert msgpack.unpackb(flight[1][4:])["f"].hex() == (
+        "e29fd45a6960d9aeecf245d283c3818ab9c1c9bb117912fb7c93e5ea732f7f1d")
+    conn[RESPONDER].receive_data(b"".join(flight))
+    assert drain(conn[RESPONDER]) == [Established("60099 39027 03837")]
+    conn[INITIATOR].receive_data(conn[RESPONDER].data_to_send())
+    assert drain(conn[INITIATOR]) == [Established("60099 39027 03837")]
