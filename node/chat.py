@@ -8,8 +8,9 @@ Supervision: :meth:`ChatSession.run` never raises (only ``trio.Cancelled``
 when its caller is cancelled).  Whatever goes wrong, a stream that breaks, a
 stranger that stalls or goes silent, a frame that fails to decode or
 authenticate, or a bug of ours, ends this one chat with a :class:`ChatEnd`
-(``disconnected``, ``timeout`` or ``error``); for ``error`` in an established
-chat an :class:`~strangers.node.events.Error` event says why.
+(``disconnected``, ``timeout`` or ``error``); for ``error`` an
+:class:`~strangers.node.events.Error` event says why (also when the handshake
+had not completed: the user then saw no ``matched``, the node logs the peer).
 
 Liveness: a chat whose stranger vanished without a word (process frozen or
 killed, machine asleep, network gone) would look open for ever, so both sides
@@ -119,7 +120,7 @@ class ChatSession:
         self._closing: str | None = None
         self._end: ChatEnd | None = None
         self._error: str | None = None
-        """Why the chat failed (``error``), told to the user if it was established."""
+        """Why the chat failed (``error``), told to the user as an Error event."""
         self._cancel = trio.CancelScope()
         self._liveness = trio.CancelScope(deadline=math.inf)
         self._writers: set[trio.CancelScope] = set()
@@ -264,7 +265,7 @@ class ChatSession:
                 scope.cancel()
             failed = self._end is not None and self._end.reason in ("error", "timeout")
             await self._close_stream(reset=failed or self._end is None)
-        if end.reason == "error" and self._error and self.established.is_set():
+        if end.reason == "error" and self._error:
             try:
                 await self._on_event(events.Error(self._error))
             except Exception:  # the consumer itself failed: nobody left to tell

@@ -256,7 +256,8 @@ async def test_hostile_bytes_end_only_the_chat_with_a_reset(autojump_clock, vict
     assert side.end == ChatEnd("error", False)
     assert took < 1.5
     assert raw.was_reset
-    assert side.events == []  # never matched: nothing to tell the user
+    assert [type(e) for e in side.events] == [events.Error]  # the one thing the user hears
+    assert side.events[0].message.startswith("chat closed: ")
 
 
 @pytest.mark.parametrize("how", ["reset", "close"])
