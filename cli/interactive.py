@@ -46,8 +46,9 @@ from prompt_toolkit.patch_stdout import patch_stdout
 from strangers.errors import StrangersError
 from strangers.node import Node, NodeConfig, events, open_node
 
+from .actions import StatusReply, apply
+from .commands import CommandError, Help, Quit, parse_user_line
 from .display import (
-    HELP_COMMANDS,
     KEYS,
     STYLE,
     ChatStatus,
@@ -57,8 +58,7 @@ from .display import (
     system_line,
     toolbar_fragments,
 )
-from .format import HELP
-from .session import handle_user_line
+from .format import HELP, format_status
 from .typing_state import TypingState, is_draft
 
 logger = logging.getLogger(__name__)
@@ -438,15 +438,25 @@ class _TerminalUI:
                 await self._quit(interrupted)
 
     async def _handle_line(self, text: str) -> None:
-        if text.strip() in HELP_COMMANDS:
+        try:
+            command = parse_user_line(text)
+        except CommandError as exc:
+            self.prompt.show(styled_event(events.Error(str(exc)), shutil.get_terminal_size().columns)
+                             or system_line(str(exc)))
+            return
+        if isinstance(command, Help):
             self.prompt.show(system_line(HELP + "\n" + KEYS))
+            return
+        if isinstance(command, Quit):
+            await self._quit(interrupted=False)
             return
         node = self.node
         if node is None:
             self.prompt.show(system_line("Still connecting to the network; one moment."))
             return
-        if await handle_user_line(node, text):
-            self._quitting = True
+        reply = await apply(node, command)
+        if isinstance(reply, StatusReply):
+            self.prompt.show(system_line(format_status(reply.statistics)))
 
     async def _tell_typing(self, change: bool | None) -> None:
         if change is not None and self.node is not None:
