@@ -108,10 +108,10 @@ def format_event(event: events.Event) -> str | None:
 
 
 HELP = """Commands:
-  /next     leave this stranger and meet another one
-  /quit     leave and exit (Ctrl-D or Ctrl-C too)
-  /status   what this node is doing
-  /help     this help
+  /next   leave this stranger and meet another one
+  /quit   leave and exit (Ctrl-D or Ctrl-C too)
+  /status what this node is doing
+  /help   this help
 Anything else is sent to the stranger, end-to-end encrypted (//text sends /text)."""
 
 

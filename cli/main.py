@@ -111,12 +111,21 @@ def _print_id(args: argparse.Namespace) -> int:
 
 def format_fatal(exc: BaseException) -> str:
     """The one line for a failure that stopped the program (after ``strangers: error: ``)."""
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]  # trio nurseries wrap what their tasks raise
-    if isinstance(exc, StrangersError):
-        return str(exc)
-    detail = str(exc).splitlines()[0][:200] if str(exc).strip() else ""
-    return f"unexpected {type(exc).__name__}{': ' + detail if detail else ''} (a bug in strangers)"
+    leaves = _leaves(exc)  # trio nurseries wrap what their tasks raise, maybe several
+    more = f" (and {len(leaves) - 1} more)" if len(leaves) > 1 else ""
+    first = next((leaf for leaf in leaves if isinstance(leaf, StrangersError)), leaves[0])
+    if isinstance(first, StrangersError):
+        return f"{first}{more}"
+    detail = str(first).splitlines()[0][:200] if str(first).strip() else ""
+    return (f"unexpected {type(first).__name__}{': ' + detail if detail else ''}{more}"
+            " (a bug in strangers)")
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        found = [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+        return found or [exc]
+    return [exc]
 
 
 def _write_line(stream, line: str) -> None:

@@ -68,3 +68,10 @@ def test_a_closed_stdout_does_not_turn_the_report_into_a_traceback(monkeypatch, 
 def test_the_message_of_a_failure_without_text_is_still_one_line() -> None:
     assert cli_main.format_fatal(AssertionError()) == "unexpected AssertionError (a bug in strangers)"
     assert cli_main.format_fatal(ValueError("a\nb")) == "unexpected ValueError: a (a bug in strangers)"
+
+
+def test_several_failures_at_once_are_still_one_line() -> None:
+    group = ExceptionGroup("x", [RuntimeError("first"), ExceptionGroup("y", [KeyError("k")])])
+    assert cli_main.format_fatal(group) == "unexpected RuntimeError: first (and 1 more) (a bug in strangers)"
+    assert cli_main.format_fatal(ExceptionGroup("x", [ValueError(), ConfigError("bad port")])) == (
+        "bad port (and 1 more)")

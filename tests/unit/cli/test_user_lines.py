@@ -59,7 +59,7 @@ def test_an_unknown_slash_command_is_an_error_that_points_to_help(line: str) -> 
 
 def test_help_names_one_form_of_every_command() -> None:
     for kind in set(USER_COMMANDS.values()):
-        assert any(f"  {name} " in HELP for name, of in USER_COMMANDS.items() if of is kind), kind
+        assert any(f"\n  {name} " in HELP for name, of in USER_COMMANDS.items() if of is kind), kind
 
 
 @given(st.text(min_size=1).filter(lambda t: t.strip() and not t.strip().startswith("/")))
