@@ -164,15 +164,18 @@ class ChatSession:
         try:
             with trio.fail_after(timeout):
                 async with self._write_lock:
-                    data = make()
+                    data = make()  # its errors are the protocol's, not the stream's
                     if data:
-                        await self._stream.write(data)
+                        try:
+                            await self._stream.write(data)
+                        except trio.Cancelled:
+                            raise
+                        except Exception as exc:  # libp2p stream errors of every kind
+                            raise _WriteFailed(
+                                _DISCONNECTED, f"the stranger has disconnected ({exc!r})"
+                            ) from None
         except trio.TooSlowError:
             raise _WriteFailed(_TIMEOUT, f"the stranger stopped reading for {timeout:g} s") from None
-        except (trio.Cancelled, StrangersError):
-            raise
-        except Exception as exc:  # libp2p stream errors of every kind
-            raise _WriteFailed(_DISCONNECTED, f"the stranger has disconnected ({exc!r})") from None
 
     def _send_if_open(self, message: Ping | Delivered | Typing) -> bytes:
         """The bytes of ``message``, or nothing if the chat closed meanwhile (a bye crossed it)."""

@@ -373,3 +373,20 @@ async def test_run_cancelled_from_outside_raises_cancelled_and_resets(autojump_c
         nursery.cancel_scope.cancel()
     assert sides[victim].end is None  # cancelled: no end reported, the caller owns that
     assert sides[victim].stream.was_reset
+
+
+async def test_a_bug_while_encrypting_is_an_error_not_a_disconnection(autojump_clock, victim, monkeypatch):
+    async with trio.open_nursery() as nursery:
+        sides = await open_chat(nursery)
+        me = sides[victim]
+
+        def broken_send(message):
+            raise AssertionError("ratchet invariant")
+
+        monkeypatch.setattr(me.connection, "send", broken_send)
+        with trio.fail_after(2 * PING_INTERVAL):
+            await me.done.wait()  # the next ping hits the bug
+        nursery.cancel_scope.cancel()
+    assert me.end == ChatEnd("error", False)
+    assert [e.message for e in me.of(events.Error)] == [
+        "chat closed after an internal error (AssertionError)"]
