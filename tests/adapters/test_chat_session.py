@@ -118,7 +118,8 @@ async def test_pings_keep_a_quiet_chat_open(autojump_clock, victim):
         sides = await open_chat(nursery)
         await trio.sleep(10 * IDLE_TIMEOUT)  # nobody types for minutes
         assert not sides[victim].done.is_set() and not sides[victim.peer].done.is_set()
-        assert sides[victim].connection.statistics().messages_received >= 10 * IDLE_TIMEOUT / PING_INTERVAL - 2
+        received = sides[victim].connection.statistics().messages_received
+        assert received >= 10 * IDLE_TIMEOUT / PING_INTERVAL - 2  # the pongs and pings
         nursery.cancel_scope.cancel()
 
 
@@ -332,7 +333,8 @@ async def test_a_bad_frame_in_an_open_chat_ends_it_with_an_error_event(autojump_
     assert len(me.of(events.MessageReceived)) == 1  # the replay was not shown twice
 
 
-async def test_an_unexpected_exception_inside_the_protocol_ends_only_the_chat(autojump_clock, victim, monkeypatch):
+async def test_an_unexpected_exception_inside_the_protocol_ends_only_the_chat(
+        autojump_clock, victim, monkeypatch):
     """A bug of ours or of a library (say an AssertionError, a RecursionError) becomes an error end."""
     async with trio.open_nursery() as nursery:
         sides = await open_chat(nursery)
