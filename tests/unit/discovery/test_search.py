@@ -33,7 +33,6 @@ from strangers.discovery.topics import (
     PREVIOUS_EPOCH_WINDOW,
     READVERTISE_SPREAD,
     TopicKey,
-    epoch_at,
 )
 
 ME = b"\x50" * 8
