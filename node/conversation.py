@@ -38,7 +38,7 @@ from . import events
 from .chat import CHAT_PROTOCOL, ChatSession
 from .identity import Identity
 from .matching import CHAT_OPEN_TIMEOUT, MatchService, PendingMatch
-from .supervision import describe, leaves, supervised
+from .supervision import describe, leaves, spawn, supervised
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class Conversations:
             # A repeated proposal (new match id) keeps the first deadline, so
             # re-proposing cannot hold us matched with nobody for ever.
             self._pending_round += 1
-            self._nursery.start_soon(supervised, "pending match expiry", self._expire_pending,
+            spawn(self._nursery, "pending match expiry", self._expire_pending,
                                      self._pending_round, pending.timeout)
 
     async def _expire_pending(self, round_: int, timeout: float) -> None:
@@ -125,13 +125,13 @@ class Conversations:
         self._pending = None
         self.matching.accepted = None
         done = trio.Event()
-        self._nursery.start_soon(self.run_chat, stream, Role.RESPONDER, peer_id,
-                                 pending.match_id, pending.common, done)
+        spawn(self._nursery, "chat", self.run_chat, stream, Role.RESPONDER, peer_id,
+              pending.match_id, pending.common, done)
         await done.wait()  # the stream handler owns the stream while the chat runs
 
     def start_initiator(self, peer_id: ID, match_id: bytes, common: tuple[str, ...]) -> None:
         """Our proposal was accepted: open the chat."""
-        self._nursery.start_soon(supervised, "opening a chat", self._run_initiator,
+        spawn(self._nursery, "opening a chat", self._run_initiator,
                                  peer_id, match_id, common, on_crash=self._after_failed_open)
 
     async def _after_failed_open(self, _exc: BaseException) -> None:

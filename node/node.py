@@ -42,7 +42,7 @@ from .identity import Identity, fresh_identity, load_or_create_identity
 from .matching import MATCH_PROTOCOL, MatchService, PendingMatch
 from .mdns import LocalDiscovery
 from .searching import SearchService
-from .supervision import supervised, supervised_handler
+from .supervision import spawn, supervised, supervised_handler
 
 logger = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
                 # background (the first searches walk the network through the
                 # seed anyway), so start-up does not wait for two lookups.
                 reached = await dht.connect_seeds(list(config.bootstrap_peers))
-                nursery.start_soon(supervised, "routing table fill",
+                spawn(nursery, "routing table fill",
                                    node.fill_routing_table, reached)
             await node.emit(events.Ready(node.peer_id, tuple(node.addrs),
                                          config.identity_file is not None))

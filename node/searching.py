@@ -33,7 +33,7 @@ from strangers.discovery.topics import TopicKey
 
 from . import events
 from .matching import MatchService
-from .supervision import supervised
+from .supervision import spawn
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class SearchService:
             if generation == self._generation:
                 self.start()
 
-        self._nursery.start_soon(supervised, "search", self._run, self._scope, generation,
+        spawn(self._nursery, "search", self._run, self._scope, generation,
                                  on_crash=restart)
 
     def stop(self) -> None:

@@ -13,6 +13,7 @@ node can still be stopped.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -55,6 +56,13 @@ async def supervised(name: str, function: Callable[..., Awaitable[Any]], *args: 
         await on_crash(crash)
     except* Exception as group:  # the remedy failed too: nothing more to do than say so
         logger.error("%s: recovering failed: %s", name, describe(group), exc_info=group)
+
+
+def spawn(nursery: trio.Nursery, name: str, function: Callable[..., Awaitable[Any]], *args: Any,
+          on_crash: Crash | None = None) -> None:
+    """Start ``function(*args)`` in ``nursery``, :func:`supervised`."""
+    nursery.start_soon(functools.partial(supervised, name, function, *args, on_crash=on_crash),
+                       name=name)
 
 
 def supervised_handler(name: str, handler: Callable[[Any], Awaitable[None]]
