@@ -89,6 +89,10 @@ SKIP_AFTER_REFUSAL = {
 }
 """Seconds before proposing again to a candidate that refused, per reason."""
 
+READVERTISE_DELAY = (1.0, READVERTISE_SPREAD)
+"""Records are renewed this many seconds into a new epoch (uniform): spread
+over the epoch's first two minutes instead of a burst."""
+
 FAST_WALK = (1, SEARCH_CLOSEST)
 """``(enough_sources, num_results)`` of a fast walk: stop at the first record holder."""
 THOROUGH_WALK = (THOROUGH_SOURCES, K_VALUE)
@@ -445,4 +449,4 @@ class SearchPlanner:
         # spread over the new epoch's first minutes instead of a burst.
         self.advertising = Advertising.SLEEPING
         self._advertise_at = (now + seconds_to_next_epoch(wall)
-                              + self._rng.uniform(1.0, READVERTISE_SPREAD))
+                              + self._rng.uniform(*READVERTISE_DELAY))
