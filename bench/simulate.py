@@ -415,14 +415,14 @@ def holder_hits(overlay: Overlay, samples: int, seed: int, records_per_key: int)
 
 
 HOME = "probe one, then home"
-"""node.py on a large network, for a topic known to be hot: every announcer is
+"""The planner on a large network, for a topic known to be hot: every announcer is
 listed on the home shard and on one random other shard; a search probes one
 random other shard, then walks home (which lists everyone) if the probe found
 nobody."""
 HOME_NEW = "probe and home together"
-"""node.py on a large network, for a topic not walked yet: both in one round."""
+"""The planner on a large network, for a topic not walked yet: both in one round."""
 HOME_RARE = "home only"
-"""node.py on a large network, for a topic known not to be hot (and on a small one)."""
+"""The planner on a large network, for a topic known not to be hot (and on a small one)."""
 HOME_POLICIES = (HOME, HOME_NEW, HOME_RARE)
 SEARCH_ATTEMPTS = 5
 """Searches the time-to-match model lets a node run (a walk may miss a record under churn)."""
@@ -520,7 +520,7 @@ def hot_load(overlay: Overlay, share: float, hits_full: dict, hits_sparse: dict,
         # one shard at a time, or a probe then the rest: a hot interest is found on the first shard
         rounds, walked = expected_search(rng, shards, users, policies(shards)["one at a time"])
         walk_rate = searches_per_second * walked / shards  # per key, each epoch
-        # today's node._find_candidates walks every key of lookup_keys at once
+        # a search that walked every shard's key at once (not what the planner does)
         all_at_once = searches_per_second * np.array(hits_full["per_rank"]).max()
         records = np.zeros(overlay.size)
         capped = np.zeros(overlay.size)
@@ -552,7 +552,7 @@ def hot_load(overlay: Overlay, share: float, hits_full: dict, hits_sparse: dict,
                                                   * hits_full["rpcs"] / overlay.size,
             "reply_mib_per_s_max": float(reply_bytes.max()) / 2**20,
             "nodes_holding": int(np.count_nonzero(records)),
-            # every listed user re-advertises within node.py's 1-120 s spread after the epoch turns
+            # every listed user re-advertises within the planner's 1-120 s spread after the epoch turns
             "add_provider_burst_per_s": users / shards / (READVERTISE_JITTER[1] - READVERTISE_JITTER[0]),
             "lookups_per_search": 2 * walked,
             "home_design": home,
@@ -563,7 +563,7 @@ def hot_load(overlay: Overlay, share: float, hits_full: dict, hits_sparse: dict,
 def home_design_load(overlay: Overlay, shards: int, keys: list[bytes], users: int,
                      searches_per_second: float, hits_full: dict, hits_sparse: dict,
                      seed: int) -> dict:
-    """The same hot interest under :data:`HOME` (node.py on a large network).
+    """The same hot interest under :data:`HOME` (the planner on a large network).
 
     Every user is listed at home and on one of the ``shards - 1`` others; a
     search probes one random other shard (both epochs) and walks home only if
@@ -617,7 +617,7 @@ def walk_pool(overlay: Overlay, churn: float, samples: int, seed: int,
 
     ``hit``: the stranger's record is under the current-epoch key, the previous
     one is empty; ``miss``: both keys are empty. A round lasts until both walks
-    end (kad.py's nursery in node._find_candidates waits for every key);
+    end (the "wait for all walks" rule);
     ``hit_early`` is when the walk that found the stranger ended (a round that
     returned at the first candidates would end there). ``num_results`` =
     SEARCH_CLOSEST is the variant where a provider walk also ends once the 5
@@ -681,7 +681,7 @@ def time_to_match(wide: dict, narrow: dict, shards: int, policy: str, trials: in
     kad.py's walks; ``narrow``: walks that end when the SEARCH_CLOSEST closest answered);
     a round of b shards is b pairs in parallel. Three round rules:
 
-    * ``wait_all``: a round lasts until its slowest walk ends (node.py before shards);
+    * ``wait_all``: a round lasts until its slowest walk ends (the node before shards);
     * ``first_candidates``: it ends when the walk holding the stranger ends;
     * ``narrow``: first_candidates, with narrow walks.
 
@@ -801,7 +801,7 @@ def format_tables(result: dict) -> str:
             f" | {row['listed_with_py_libp2p_cap']:.1%} | {row['lookups_per_search']:.1f}"
             f" | {row['get_providers_per_s_max_all_shards_at_once']:.1f}"
             f" | {row['add_provider_burst_per_s']:,.0f} |")
-    lines += ["", f"### Hot interest under \"{HOME}\" (node.py on a large network)", "",
+    lines += ["", f"### Hot interest under \"{HOME}\" (the planner on a large network)", "",
               "| N | users listed | S | max GET_PROVIDERS/s/node | p99 | nodes with search load "
               "| lookups/search | home: records (kept by strangers nodes) | home: ADD_PROVIDER/s per holder at epoch start |",
               "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -824,7 +824,7 @@ def format_tables(result: dict) -> str:
         lines.append(f"| {row['shards']} | {row['advertisers']} | {cells} |")
     lines += ["", "### Time to match one waiting stranger (search + proposal RTT + chat-open RTT)", "",
               "| N | dead | S | policy | wait for all walks, med (p90) "
-              f"| end round at first candidates | + walks end at {SEARCH_CLOSEST} closest (node.py) | RPCs/search "
+              f"| end round at first candidates | + walks end at {SEARCH_CLOSEST} closest (the node) | RPCs/search "
               f"(K-closest walks) | RPCs/search ({SEARCH_CLOSEST}-closest walks) |",
               "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in result["match"]:
