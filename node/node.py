@@ -17,6 +17,7 @@ Life of a chat node::
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections.abc import AsyncIterator
@@ -176,27 +177,20 @@ class Node:
 
 
 async def _serve_local(node: Node, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-    """Local discovery (mDNS); if it fails once running, the node goes on without it."""
-    local = LocalDiscovery(node.host, node.dht)
+    """Local discovery (mDNS); if it fails, the node goes on without it."""
+    started = trio.Event()
 
-    async def lost(exc: BaseException) -> None:
+    class Status:  # passes "started" on to open_node, and remembers it
+        def started(self, value=None) -> None:
+            started.set()
+            task_status.started(value)
+
+    async def lost(_exc: BaseException) -> None:
         await node.emit(events.Warning("local network discovery (mDNS) stopped working"))
 
-    started = False
-
-    async def serve() -> None:
-        nonlocal started
-
-        class Status:
-            def started(self, value=None) -> None:
-                nonlocal started
-                started = True
-                task_status.started(value)
-
-        await local.serve(task_status=Status())
-
+    serve = functools.partial(LocalDiscovery(node.host, node.dht).serve, task_status=Status())
     await supervised("local discovery", serve, on_crash=lost)
-    if not started:  # it failed before it ran: start-up goes on all the same
+    if not started.is_set():  # it failed before it ran: start-up goes on all the same
         task_status.started()
 
 
@@ -237,8 +231,7 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
                 # background (the first searches walk the network through the
                 # seed anyway), so start-up does not wait for two lookups.
                 reached = await dht.connect_seeds(list(config.bootstrap_peers))
-                spawn(nursery, "routing table fill",
-                                   node.fill_routing_table, reached)
+                spawn(nursery, "routing table fill", node.fill_routing_table, reached)
             await node.emit(events.Ready(node.peer_id, tuple(node.addrs),
                                          config.identity_file is not None))
             if config.bootstrap_peers and not reached:
