@@ -96,7 +96,7 @@ class Conversations:
             # re-proposing cannot hold us matched with nobody for ever.
             self._pending_round += 1
             spawn(self._nursery, "pending match expiry", self._expire_pending,
-                                     self._pending_round, pending.timeout)
+                  self._pending_round, pending.timeout)
 
     async def _expire_pending(self, round_: int, timeout: float) -> None:
         await trio.sleep(timeout)
@@ -131,8 +131,8 @@ class Conversations:
 
     def start_initiator(self, peer_id: ID, match_id: bytes, common: tuple[str, ...]) -> None:
         """Our proposal was accepted: open the chat."""
-        spawn(self._nursery, "opening a chat", self._run_initiator,
-                                 peer_id, match_id, common, on_crash=self._after_failed_open)
+        spawn(self._nursery, "opening a chat", self._run_initiator, peer_id, match_id, common,
+              on_crash=self._after_failed_open)
 
     async def _after_failed_open(self, _exc: BaseException) -> None:
         if self.session is None and self.matcher.state is MatchState.MATCHED:

@@ -26,7 +26,7 @@ from libp2p.peer.peerinfo import PeerInfo
 
 from strangers.discovery import search
 from strangers.discovery.kad import StrangersDHT
-from strangers.discovery.matcher import MatchState
+from strangers.discovery.matcher import Matcher, MatchState
 from strangers.discovery.proposal import Accept, Refuse
 from strangers.discovery.search import CANDIDATE_GRACE, SearchPlanner
 from strangers.discovery.topics import TopicKey
@@ -65,7 +65,7 @@ class SearchService:
         """The first search has ended a round without a match (or has ended)."""
 
     @property
-    def matcher(self):
+    def matcher(self) -> Matcher:
         return self.planner.matcher
 
     def start(self) -> None:
@@ -73,6 +73,7 @@ class SearchService:
         if self.stopping or self.matcher.state is not MatchState.IDLE:
             return
         self.planner.start(trio.current_time())
+        self._infos = {}  # addresses of this search's candidates only
         self._generation += 1
         self._scope = trio.CancelScope()
         generation = self._generation
@@ -86,8 +87,7 @@ class SearchService:
             if generation == self._generation:
                 self.start()
 
-        spawn(self._nursery, "search", self._run, self._scope, generation,
-                                 on_crash=restart)
+        spawn(self._nursery, "search", self._run, self._scope, generation, on_crash=restart)
 
     def stop(self) -> None:
         """End the running search (the matcher's state is the caller's)."""
