@@ -22,7 +22,7 @@ def _config() -> NodeConfig:
 
 async def _propose_to(node, addr: str) -> tuple[object, float]:
     ghost = fresh_identity().peer_id
-    node._stop_search()
+    node.stop_search()
     node.matcher.stop()
     node.matcher.start_search(trio.current_time())
     node.matcher.propose(ghost.to_bytes())
