@@ -33,7 +33,7 @@ from strangers.crypto.session import (
     Text,
     Typing,
 )
-from strangers.discovery.streamio import StreamEnded, read_some, reset_quietly
+from strangers.node.libp2p.streamio import StreamEnded, read_some, reset_quietly
 from strangers.errors import LocalProtocolError, StrangersError
 
 from . import events

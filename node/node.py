@@ -29,11 +29,9 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from strangers.crypto.handshake import Role
 from strangers.crypto.session import ChatConnection
-from strangers.discovery.kad import StrangersDHT
 from strangers.discovery.lookup import K_VALUE, SEARCH_CLOSEST
 from strangers.discovery.matcher import Matcher, MatchState, Phase, Refusal
 from strangers.discovery.proposal import Accept
-from strangers.discovery.streamio import forget_closed_connections, reset_quietly
 from strangers.discovery.topics import (
     HOME_SHARD,
     READVERTISE_SPREAD,
@@ -48,13 +46,15 @@ from libp2p.crypto.keys import KeyType
 from strangers.errors import ConfigError, LocalProtocolError, RemoteProtocolError, StrangersError
 
 from . import events
-from strangers.discovery.addresses import dialable_addrs
 from .chat import CHAT_PROTOCOL, ChatSession
 from .config import NodeConfig
-from .host import build_host, ensure_port_free
 from .identity import Identity, fresh_identity, load_or_create_identity
+from .libp2p.addresses import dialable_addrs
+from .libp2p.host import build_host, ensure_port_free, running_host
+from .libp2p.kad import StrangersDHT
+from .libp2p.mdns import LocalDiscovery
+from .libp2p.streamio import forget_closed_connections, reset_quietly
 from .matching import CHAT_OPEN_TIMEOUT, MATCH_PROTOCOL, MatchService, PendingMatch
-from .mdns import LocalDiscovery
 
 logger = logging.getLogger(__name__)
 
@@ -537,14 +537,7 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
     for addr in config.listen_addrs:
         ensure_port_free(addr)
     host = build_host(identity, mdns=config.mdns)
-    try:
-        host_context = host.run(list(config.listen_addrs))
-        await host_context.__aenter__()
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {', '.join(config.listen)}: {exc.strerror or exc}") from None
-    except Exception as exc:  # py-libp2p wraps bind errors in its own types
-        raise ConfigError(f"cannot listen on {', '.join(config.listen)}: {exc}") from None
-    try:
+    async with running_host(host, config.listen_addrs):
         dht = StrangersDHT(host)
         async with background_trio_service(dht), trio.open_nursery() as nursery:
             node = Node(config, identity, host, dht, nursery)
@@ -579,9 +572,3 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
                     with trio.CancelScope(shield=True):
                         await node._session.close("quit")
                 nursery.cancel_scope.cancel()
-    finally:
-        with trio.CancelScope(shield=True), trio.move_on_after(2.0):
-            try:
-                await host_context.__aexit__(None, None, None)
-            except Exception as exc:  # library shutdown noise
-                logger.debug("host shutdown: %r", exc)

@@ -6,7 +6,7 @@ import pytest
 import trio
 from libp2p.network.stream.exceptions import StreamEOF, StreamReset
 
-from strangers.discovery.streamio import (
+from strangers.node.libp2p.streamio import (
     StreamEnded,
     StreamFailed,
     forget_closed_connections,

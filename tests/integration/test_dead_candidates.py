@@ -11,7 +11,7 @@ from multiaddr import Multiaddr
 
 from strangers.discovery.matcher import MatchState
 from strangers.node import NodeConfig, open_node, fresh_identity
-from strangers.node.host import quiet_library_logs
+from strangers.node.libp2p.host import quiet_library_logs
 from strangers.node.matching import DIAL_TIMEOUT
 
 

@@ -13,23 +13,41 @@ Choices and the library faults they work around (``../shared/notes``):
 * ``PY_YAMUX_RELEASE_ON_READ=0``: otherwise Yamux sends a window update on
   every read, an extra encrypted write per message;
 * the library logs ERROR tracebacks on ordinary stream resets and shutdown:
-  :func:`quiet_library_logs` keeps them out of the user's terminal.
+  :func:`quiet_library_logs` keeps them out of the user's terminal;
+* ``host.run()`` is entered and left by hand in :func:`running_host`, so that
+  the caller's errors never travel through the library's nurseries (where
+  trio would wrap them in ``ExceptionGroup``) and its shutdown noise never
+  replaces them.
+
+The canaries in ``tests/adapters/test_canary_host.py`` fail if py-libp2p
+changes under any of these.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
 
+import trio  # noqa: E402
 from libp2p import new_host  # noqa: E402
 from libp2p.crypto.x25519 import create_new_key_pair as new_x25519_key_pair  # noqa: E402
 from libp2p.network.config import ConnectionConfig, RetryConfig  # noqa: E402
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID  # noqa: E402
 from libp2p.security.noise.transport import Transport as NoiseTransport  # noqa: E402
 
-from .identity import Identity  # noqa: E402
+from multiaddr import Multiaddr  # noqa: E402
+
+from strangers.errors import ConfigError  # noqa: E402
+from strangers.node.identity import Identity  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+SHUTDOWN_TIMEOUT = 2.0
+"""Seconds the library gets to stop its services when a node ends."""
 
 
 def build_host(identity: Identity, *, mdns: bool = False):
@@ -57,6 +75,37 @@ def build_host(identity: Identity, *, mdns: bool = False):
 
 async def _no_auto_connect() -> None:
     """Replaces py-libp2p's AutoConnector.maybe_connect (see build_host)."""
+
+
+@asynccontextmanager
+async def running_host(host, listen_addrs: Sequence[Multiaddr]) -> AsyncIterator[None]:
+    """Run ``host`` listening on ``listen_addrs`` for the body of the ``async with``.
+
+    Raises :class:`~strangers.errors.ConfigError` if it cannot listen. On the
+    way out the library gets at most :data:`SHUTDOWN_TIMEOUT` seconds, shielded
+    from cancellation, and errors of its shutdown are logged, not raised.
+
+    ``host.run()`` is entered by hand rather than with ``async with``: the
+    body's exceptions (and cancellation) then stay in the caller's scopes
+    instead of passing through the library's nurseries, which would wrap them
+    in ``ExceptionGroup`` or swallow them behind shutdown errors.
+    """
+    where = ", ".join(str(addr) for addr in listen_addrs)
+    context = host.run(list(listen_addrs))
+    try:
+        await context.__aenter__()
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    except Exception as exc:  # py-libp2p wraps bind errors in its own types
+        raise ConfigError(f"cannot listen on {where}: {exc}") from None
+    try:
+        yield
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(SHUTDOWN_TIMEOUT):
+            try:
+                await context.__aexit__(None, None, None)
+            except Exception as exc:  # library shutdown noise
+                logger.debug("host shutdown: %r", exc)
 
 
 class _BelowLevel(logging.Filter):
@@ -88,8 +137,6 @@ def ensure_port_free(addr) -> None:
     first one. A plain bind without SO_REUSEPORT tells the truth.
     """
     import socket
-
-    from strangers.errors import ConfigError
 
     ipv6 = str(addr).startswith("/ip6/")
     family = socket.AF_INET6 if ipv6 else socket.AF_INET

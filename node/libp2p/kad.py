@@ -41,7 +41,7 @@ from strangers.errors import RemoteProtocolError
 
 from .addresses import dialable_addrs
 from .kadpool import StreamPool
-from .lookup import ALPHA, K_VALUE, ClosestPeersQuery
+from strangers.discovery.lookup import ALPHA, K_VALUE, ClosestPeersQuery
 from .streamio import (
     StreamEnded,
     StreamFailed,
