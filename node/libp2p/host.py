@@ -17,7 +17,8 @@ Choices and the library faults they work around (``../shared/notes``):
 * ``host.run()`` is entered and left by hand in :func:`running_host`, so that
   the caller's errors never travel through the library's nurseries (where
   trio would wrap them in ``ExceptionGroup``) and its shutdown noise never
-  replaces them.
+  replaces them; on the way out it also closes the listeners, which
+  ``host.run()`` leaves open.
 
 The canaries in ``tests/adapters/test_canary_host.py`` fail if py-libp2p
 changes under any of these.
@@ -106,6 +107,21 @@ async def running_host(host, listen_addrs: Sequence[Multiaddr]) -> AsyncIterator
                 await context.__aexit__(None, None, None)
             except Exception as exc:  # library shutdown noise
                 logger.debug("host shutdown: %r", exc)
+            await _close_listeners(host)
+
+
+async def _close_listeners(host) -> None:
+    """Close the swarm's listeners: ``host.run()`` leaves their sockets open.
+
+    py-libp2p 0.8.1 stops the swarm service on exit without reaching the code
+    that closes its listeners, so the port stays taken until the process ends
+    (a stopped node in a test, or a restarted one, could not listen there).
+    """
+    for listener in list(host.get_network().listeners.values()):
+        try:
+            await listener.close()
+        except Exception as exc:  # already closed, or torn down half-way
+            logger.debug("listener close: %r", exc)
 
 
 class _BelowLevel(logging.Filter):
