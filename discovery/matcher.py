@@ -25,8 +25,8 @@ Rules (Omegle's, without its server):
 from __future__ import annotations
 
 import enum
-import random
 from collections.abc import Mapping
+from random import Random
 from dataclasses import dataclass
 
 from strangers.errors import LocalProtocolError
@@ -223,7 +223,7 @@ class Matcher:
         self,
         candidates: Mapping[bytes, tuple[str, ...]],
         now: float,
-        rng: random.Random,
+        rng: Random,
     ) -> bytes | None:
         """Pick whom to propose to among ``candidates`` (peer -> interests it was found under).
 
