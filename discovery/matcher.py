@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from random import Random
 from dataclasses import dataclass
+from random import Random
 
 from strangers.errors import LocalProtocolError
 

@@ -33,8 +33,8 @@ from strangers.crypto.session import (
     Text,
     Typing,
 )
-from strangers.node.libp2p.streamio import StreamEnded, read_some, reset_quietly
 from strangers.errors import LocalProtocolError, StrangersError
+from strangers.node.libp2p.streamio import StreamEnded, read_some, reset_quietly
 
 from . import events
 

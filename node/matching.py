@@ -18,8 +18,8 @@ from libp2p.peer.peerinfo import PeerInfo
 
 from strangers.discovery.matcher import Matcher, MatchState
 from strangers.discovery.proposal import Accept, Propose, Refuse, decode, encode, frame_length
-from strangers.node.libp2p.streamio import StreamEnded, forget_closed_connections, read_exactly
 from strangers.errors import StrangersError
+from strangers.node.libp2p.streamio import StreamEnded, forget_closed_connections, read_exactly
 
 logger = logging.getLogger(__name__)
 

@@ -37,9 +37,9 @@ import trio  # noqa: E402
 from libp2p import new_host  # noqa: E402
 from libp2p.crypto.x25519 import create_new_key_pair as new_x25519_key_pair  # noqa: E402
 from libp2p.network.config import ConnectionConfig, RetryConfig  # noqa: E402
+from libp2p.network.swarm import Swarm  # noqa: E402
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID  # noqa: E402
 from libp2p.security.noise.transport import Transport as NoiseTransport  # noqa: E402
-
 from multiaddr import Multiaddr  # noqa: E402
 
 from strangers.errors import ConfigError  # noqa: E402
@@ -66,11 +66,13 @@ def build_host(identity: Identity, *, mdns: bool = False):
     # a dead candidate or DHT peer would cost 0.7 s before we can skip it.
     # Our own layers decide when to try again.
     swarm = host.get_network()
+    if not isinstance(swarm, Swarm):  # the patches below are Swarm's
+        raise TypeError(f"py-libp2p's host runs on a {type(swarm).__name__}, not a Swarm")
     swarm.retry_config = RetryConfig(max_retries=0)
     # The auto-connector aims at (low + high watermark) / 2 connections, so
     # no watermark setting turns it off without also changing pruning: its
     # one entry point becomes a no-op instead.
-    swarm.auto_connector.maybe_connect = _no_auto_connect
+    swarm.auto_connector.maybe_connect = _no_auto_connect  # type: ignore[method-assign]
     return host
 
 

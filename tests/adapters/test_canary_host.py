@@ -7,7 +7,6 @@ import os
 
 import pytest
 import trio
-from canary import changed, parameters_of, source_of
 from libp2p import new_host
 from libp2p.network import swarm as swarm_module
 from libp2p.network.auto_connector import AutoConnector
@@ -22,6 +21,8 @@ from strangers.errors import ConfigError
 from strangers.node.identity import fresh_identity
 from strangers.node.libp2p import host as adapter
 from strangers.node.libp2p.host import build_host, ensure_port_free, running_host
+
+from canary import changed, parameters_of, source_of
 
 LOOPBACK = Multiaddr("/ip4/127.0.0.1/tcp/0")
 

@@ -14,7 +14,6 @@ import inspect
 
 import pytest
 import trio
-from canary import changed, parameters_of, source_of
 from libp2p.kad_dht import kad_dht as kad_dht_module
 from libp2p.kad_dht.kad_dht import DHTMode, KadDHT
 from libp2p.kad_dht.pb.kademlia_pb2 import Message
@@ -29,6 +28,8 @@ from strangers.node.identity import fresh_identity
 from strangers.node.libp2p import kad
 from strangers.node.libp2p.host import build_host
 from strangers.node.libp2p.kad import KAD_PROTOCOL, NewestProviderStore, StrangersDHT
+
+from canary import changed, parameters_of, source_of
 
 
 def _peer(n: int) -> PeerInfo:
@@ -86,7 +87,8 @@ def test_the_inbound_limit_is_still_a_private_capacity_limiter_of_12(dht: Strang
         "_inbound_limiter", "KadDHT no longer limits inbound streams with self._inbound_limiter"
     )
     assert limiter.total_tokens == 12, changed(
-        "_inbound_limiter", f"the library's limit is now {limiter.total_tokens}, not 12: is INBOUND_STREAMS still needed?"
+        "_inbound_limiter",
+        f"the library's limit is now {limiter.total_tokens}, not 12: is INBOUND_STREAMS still needed?",
     )
     assert "self._inbound_limiter" in source_of(KadDHT.handle_stream), changed(
         "_inbound_limiter", "KadDHT.handle_stream no longer reads self._inbound_limiter"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 from types import SimpleNamespace
 
-from canary import changed, parameters_of
 from libp2p.discovery.events.peerDiscovery import peerDiscovery
 from libp2p.discovery.mdns.listener import PeerListener
 from libp2p.discovery.mdns.mdns import MDNSDiscovery
@@ -22,6 +21,8 @@ from multiaddr import Multiaddr
 
 from strangers.node.identity import fresh_identity
 from strangers.node.libp2p.host import build_host
+
+from canary import changed, parameters_of
 
 SERVICE = "_p2p._udp.local."
 

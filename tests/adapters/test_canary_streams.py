@@ -11,7 +11,6 @@ from __future__ import annotations
 import inspect
 
 import trio
-from canary import changed, parameters_of, source_of
 from libp2p.custom_types import TProtocol
 from libp2p.network.connection.swarm_connection import SwarmConn
 from libp2p.network.stream.exceptions import StreamEOF, StreamError, StreamReset
@@ -30,8 +29,9 @@ from strangers.node.libp2p.streamio import (
     StreamFailed,
     forget_closed_connections,
     read_exactly,
-    read_some,
 )
+
+from canary import changed, parameters_of, source_of
 
 LOOPBACK = Multiaddr("/ip4/127.0.0.1/tcp/0")
 ECHO = TProtocol("/strangers-canary/1.0.0")
@@ -74,7 +74,9 @@ def test_the_swarm_books_we_edit() -> None:
 
 def test_expand_wildcard_address_gives_this_machines_addresses() -> None:
     expand = getattr(address_validation, "expand_wildcard_address", None)
-    assert expand is not None, changed("dialable_addrs", "libp2p.utils.address_validation.expand_wildcard_address is gone")
+    assert expand is not None, changed(
+        "dialable_addrs", "libp2p.utils.address_validation.expand_wildcard_address is gone"
+    )
     expanded = [str(addr) for addr in expand(Multiaddr("/ip4/0.0.0.0/tcp/4001"))]
     assert expanded and all(text.startswith("/ip4/") and text.endswith("/tcp/4001") for text in expanded), changed(
         "dialable_addrs", f"expand_wildcard_address(/ip4/0.0.0.0/tcp/4001) gave {expanded}"

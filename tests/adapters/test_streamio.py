@@ -6,6 +6,7 @@ import pytest
 import trio
 from libp2p.network.stream.exceptions import StreamEOF, StreamReset
 
+from strangers.errors import RemoteProtocolError
 from strangers.node.libp2p.streamio import (
     StreamEnded,
     StreamFailed,
@@ -16,7 +17,6 @@ from strangers.node.libp2p.streamio import (
     reset_quietly,
     uvarint,
 )
-from strangers.errors import RemoteProtocolError
 
 
 class FakeStream:

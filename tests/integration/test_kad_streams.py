@@ -11,6 +11,7 @@ from libp2p.peer.peerinfo import info_from_p2p_addr
 
 import strangers.node.libp2p.kad as kad
 import strangers.node.libp2p.kadpool as kadpool
+
 from dhtnet import connected_pair, serve_peer
 
 

@@ -405,4 +405,5 @@ def test_the_cycle_finder_finds_cycles_and_only_module_level_ones() -> None:
     assert cycles(import_graph(files)) == [["strangers.cli.interactive", "strangers.cli.session"]]
     files["cli/format.py"] = "from .interactive import x"
     files["cli/session.py"] = "from .format import HELP"
-    assert cycles(import_graph(files)) == [["strangers.cli.format", "strangers.cli.interactive", "strangers.cli.session"]]
+    three = ["strangers.cli.format", "strangers.cli.interactive", "strangers.cli.session"]
+    assert cycles(import_graph(files)) == [three]
