@@ -43,7 +43,7 @@ from strangers.discovery.topics import (
 )
 from libp2p.crypto.keys import KeyType
 
-from strangers.errors import ConfigError, LocalProtocolError, RemoteProtocolError, StrangersError
+from strangers.errors import LocalProtocolError, RemoteProtocolError, StrangersError
 
 from . import events
 from .chat import CHAT_PROTOCOL, ChatSession
