@@ -307,6 +307,16 @@ def test_the_public_face_is_importable_and_spelled_out() -> None:
         assert hasattr(strangers.node, name), name
 
 
+def test_every_package_is_installed() -> None:
+    """A folder with an __init__.py that pyproject.toml does not list works from the
+    source tree (editable install) and is missing from a real install."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    found = {package_of(relative) for relative in FILES if relative.endswith("__init__.py")}
+    assert found - listed == set(), f"add to [tool.setuptools] packages in pyproject.toml: {sorted(found - listed)}"
+
+
 # --- the checker itself: it must catch what it is meant to catch --------------------------
 
 PUBLIC = {"open_node", "Node", "NodeConfig", "events", "quiet_library_logs"}
