@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT = 2.0
 """Seconds the library gets to stop its services when a node ends."""
+LISTENER_CLOSE_TIMEOUT = 0.5
+"""Seconds to close the listening sockets after that."""
 
 
 def build_host(identity: Identity, *, mdns: bool = False):
@@ -84,9 +86,12 @@ async def _no_auto_connect() -> None:
 async def running_host(host, listen_addrs: Sequence[Multiaddr]) -> AsyncIterator[None]:
     """Run ``host`` listening on ``listen_addrs`` for the body of the ``async with``.
 
-    Raises :class:`~strangers.errors.ConfigError` if it cannot listen. On the
-    way out the library gets at most :data:`SHUTDOWN_TIMEOUT` seconds, shielded
-    from cancellation, and errors of its shutdown are logged, not raised.
+    Raises :class:`~strangers.errors.ConfigError` if it cannot listen on every
+    address (py-libp2p only logs a failed bind and runs on without it; a port
+    that another process holds is shared, not refused: :func:`ensure_port_free`
+    checks that first). On the way out the library gets at most
+    :data:`SHUTDOWN_TIMEOUT` seconds, shielded from cancellation, errors of its
+    shutdown are logged, not raised, and the listening sockets are closed.
 
     ``host.run()`` is entered by hand rather than with ``async with``: the
     body's exceptions (and cancellation) then stay in the caller's scopes
@@ -102,14 +107,18 @@ async def running_host(host, listen_addrs: Sequence[Multiaddr]) -> AsyncIterator
     except Exception as exc:  # py-libp2p wraps bind errors in its own types
         raise ConfigError(f"cannot listen on {where}: {exc}") from None
     try:
+        if len(host.get_transport_addrs()) < len(listen_addrs):
+            raise ConfigError(f"cannot listen on {where}: not an address of this machine, or not free")
         yield
     finally:
-        with trio.CancelScope(shield=True), trio.move_on_after(SHUTDOWN_TIMEOUT):
-            try:
-                await context.__aexit__(None, None, None)
-            except Exception as exc:  # library shutdown noise
-                logger.debug("host shutdown: %r", exc)
-            await _close_listeners(host)
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(SHUTDOWN_TIMEOUT):
+                try:
+                    await context.__aexit__(None, None, None)
+                except Exception as exc:  # library shutdown noise
+                    logger.debug("host shutdown: %r", exc)
+            with trio.move_on_after(LISTENER_CLOSE_TIMEOUT):
+                await _close_listeners(host)
 
 
 async def _close_listeners(host) -> None:

@@ -215,14 +215,18 @@ async def test_cancellation_of_the_body_ends_the_host_cleanly() -> None:
 
 
 async def test_the_library_still_swallows_a_failed_listen() -> None:
-    """py-libp2p logs a failed bind and runs on without the address, which is why
-    open_node calls ensure_port_free first. If this fails, the library now raises:
-    running_host turns that into ConfigError (check the message)."""
+    """py-libp2p logs a failed bind and runs on without the address: running_host
+    checks the addresses it got, and open_node calls ensure_port_free first.
+    If this fails, the library raises now: check running_host's message."""
     unbindable = Multiaddr("/ip4/192.0.2.1/tcp/0")  # TEST-NET-1: not an address of this machine
     host = build_host(fresh_identity())
-    async with running_host(host, [unbindable]):
+    async with host.run([unbindable]):
         assert host.get_transport_addrs() == [], changed(
-            "ensure_port_free", "a host listening on an address it cannot bind reports addresses"
+            "running_host", "a host listening on an address it cannot bind reports addresses"
         )
+    await adapter._close_listeners(host)
+    with pytest.raises(ConfigError, match="cannot listen on /ip4/192.0.2.1/tcp/0"):
+        async with running_host(build_host(fresh_identity()), [unbindable]):
+            pass
     with pytest.raises(ConfigError, match="cannot listen on /ip4/192.0.2.1/tcp/0"):
         ensure_port_free(unbindable)
