@@ -64,9 +64,11 @@ def test_one_connection_per_peer_still_ends_the_happy_eyeballs_wait() -> None:
         "happy eyeballs", "swarm._HAPPY_EYEBALLS_DELAY is gone: re-measure the connect time "
         "(252 ms -> 30 ms with max_connections_per_peer=1) and drop the setting if it no longer matters"
     )
-    source = inspect.getsource(swarm_module)
-    assert "max_connections_per_peer" in source and "cancel_scope.cancel()" in source, changed(
-        "happy eyeballs", "the dial loop no longer stops once max_connections_per_peer connections exist"
+    dial = source_of(Swarm.dial_peer)
+    assert "_HAPPY_EYEBALLS_DELAY" in dial, changed("happy eyeballs", "Swarm.dial_peer no longer staggers addresses")
+    stop = dial.find("if len(connections) >= max_per_peer")
+    assert "max_per_peer = (" in dial and stop >= 0 and "cancel_scope.cancel()" in dial[stop : stop + 120], changed(
+        "happy eyeballs", "Swarm.dial_peer no longer stops once max_connections_per_peer connections exist"
     )
     assert "max_connections_per_peer" in parameters_of(ConnectionConfig), changed(
         "happy eyeballs", "ConnectionConfig has no max_connections_per_peer"
@@ -113,8 +115,8 @@ def test_maybe_connect_is_the_auto_connectors_only_way_to_dial() -> None:
         for name, member in vars(AutoConnector).items()
         if inspect.isfunction(member) and "dial_peer" in inspect.getsource(member)
     )
-    assert dialing in ([], ["maybe_connect"]), changed(
-        "auto-connector", f"AutoConnector methods that dial: {dialing}"
+    assert dialing == ["maybe_connect"], changed(
+        "auto-connector", f"AutoConnector methods that call dial_peer: {dialing} (was only maybe_connect)"
     )
 
 
