@@ -9,7 +9,7 @@ node's search policy, ``SearchPlanner`` (search.py, through
 ``bench/search_sim.py``) -- through a discrete-event simulation of a Kademlia
 network of N nodes: one heap of (time, event), per-RPC latencies, dead peers
 that time out. The walk adapter below mirrors ``StrangersDHT.lookup`` in
-``discovery/kad.py`` line by line (same stop rules, read from its signature).
+``node/libp2p/kad.py`` line by line (same stop rules, read from its signature).
 
 Needs numpy and matplotlib (``pip install numpy matplotlib``; not project
 dependencies). Prints one JSON object on stdout, progress and markdown tables
@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from strangers.discovery import topics
-from strangers.discovery.kad import MAX_RECORDS_PER_KEY, StrangersDHT
+from strangers.node.libp2p.kad import MAX_RECORDS_PER_KEY, StrangersDHT
 from strangers.discovery.lookup import ALPHA, K_VALUE, SEARCH_CLOSEST, ClosestPeersQuery
 from strangers.discovery.matcher import Matcher
 from strangers.discovery.topics import EPOCH_SECONDS, HOME_SHARD, TopicKey, epoch_at

@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(verbose: int) -> None:
-    from strangers.node.host import quiet_library_logs
+    from strangers.node import quiet_library_logs
 
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,

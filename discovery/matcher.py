@@ -25,9 +25,9 @@ Rules (Omegle's, without its server):
 from __future__ import annotations
 
 import enum
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass
+from random import Random
 
 from strangers.errors import LocalProtocolError
 
@@ -225,7 +225,7 @@ class Matcher:
         self,
         candidates: Mapping[bytes, tuple[str, ...]],
         now: float,
-        rng: random.Random,
+        rng: Random,
     ) -> bytes | None:
         """Pick whom to propose to among ``candidates`` (peer -> interests it was found under).
 

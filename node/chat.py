@@ -56,8 +56,8 @@ from strangers.crypto.session import (
     Text,
     Typing,
 )
-from strangers.discovery.streamio import StreamEnded, StreamFailed, read_some, reset_quietly
 from strangers.errors import LocalProtocolError, StrangersError
+from strangers.node.libp2p.streamio import StreamEnded, StreamFailed, read_some, reset_quietly
 
 from . import events
 

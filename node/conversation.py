@@ -31,7 +31,7 @@ from strangers.crypto.handshake import Role
 from strangers.crypto.session import ChatConnection
 from strangers.discovery.matcher import Matcher, MatchState
 from strangers.discovery.search import SKIP_UNREACHABLE
-from strangers.discovery.streamio import StreamEnded, forget_closed_connections, reset_quietly
+from strangers.node.libp2p.streamio import StreamEnded, forget_closed_connections, reset_quietly
 from strangers.errors import RemoteProtocolError
 
 from . import events

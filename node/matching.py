@@ -28,8 +28,8 @@ from libp2p.peer.peerinfo import PeerInfo
 from strangers.discovery.interests import common_interests
 from strangers.discovery.matcher import Matcher, MatchState, Refusal
 from strangers.discovery.proposal import Accept, Propose, Refuse, decode, encode, frame_length
-from strangers.discovery.streamio import StreamEnded, forget_closed_connections, read_exactly
 from strangers.errors import RemoteProtocolError, StrangersError
+from strangers.node.libp2p.streamio import StreamEnded, forget_closed_connections, read_exactly
 
 logger = logging.getLogger(__name__)
 

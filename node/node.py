@@ -28,20 +28,20 @@ import trio
 from libp2p.custom_types import TProtocol
 from libp2p.tools.anyio_service import background_trio_service
 
-from strangers.discovery.addresses import dialable_addrs
-from strangers.discovery.kad import StrangersDHT
 from strangers.discovery.matcher import Matcher, MatchState
 from strangers.discovery.search import FIRST_SEARCH_HEAD_START, SearchPlanner
-from strangers.errors import ConfigError, LocalProtocolError
+from strangers.errors import LocalProtocolError
 
 from . import events
 from .chat import CHAT_PROTOCOL
 from .config import NodeConfig
 from .conversation import Conversations
-from .host import build_host, ensure_port_free
 from .identity import Identity, fresh_identity, load_or_create_identity
+from .libp2p.addresses import dialable_addrs
+from .libp2p.host import build_host, ensure_port_free, running_host
+from .libp2p.kad import StrangersDHT
+from .libp2p.mdns import LocalDiscovery
 from .matching import MATCH_PROTOCOL, MatchService, PendingMatch
-from .mdns import LocalDiscovery
 from .searching import SearchService
 from .supervision import spawn, supervised, supervised_handler
 
@@ -207,14 +207,7 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
     for addr in config.listen_addrs:
         ensure_port_free(addr)
     host = build_host(identity, mdns=config.mdns)
-    try:
-        host_context = host.run(list(config.listen_addrs))
-        await host_context.__aenter__()
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {', '.join(config.listen)}: {exc.strerror or exc}") from None
-    except Exception as exc:  # py-libp2p wraps bind errors in its own types
-        raise ConfigError(f"cannot listen on {', '.join(config.listen)}: {exc}") from None
-    try:
+    async with running_host(host, config.listen_addrs):
         dht = StrangersDHT(host)
         async with background_trio_service(dht), trio.open_nursery() as nursery:
             node = Node(config, identity, host, dht, nursery)
@@ -251,9 +244,3 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
                     with trio.CancelScope(shield=True):
                         await session.close("quit")
                 nursery.cancel_scope.cancel()
-    finally:
-        with trio.CancelScope(shield=True), trio.move_on_after(2.0):
-            try:
-                await host_context.__aexit__(None, None, None)
-            except Exception as exc:  # library shutdown noise
-                logger.debug("host shutdown: %r", exc)

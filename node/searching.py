@@ -25,7 +25,7 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 
 from strangers.discovery import search
-from strangers.discovery.kad import StrangersDHT
+from strangers.node.libp2p.kad import StrangersDHT
 from strangers.discovery.matcher import Matcher, MatchState
 from strangers.discovery.proposal import Accept, Refuse
 from strangers.discovery.search import CANDIDATE_GRACE, SearchPlanner

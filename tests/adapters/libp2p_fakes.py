@@ -1,6 +1,6 @@
 """Fakes that give trio memory streams the py-libp2p interface our adapters use.
 
-The adapters (``node/chat.py``, ``node/matching.py``, ``discovery/streamio.py``)
+The adapters (``node/chat.py``, ``node/matching.py``, ``node/libp2p/streamio.py``)
 touch only a small part of a libp2p ``INetStream``: ``read(n)``, ``write``,
 ``close`` (half-close: we stop writing), ``reset`` and ``muxed_conn.peer_id``;
 of the host only ``new_stream``, ``get_peerstore().add_addrs`` and the swarm's

@@ -12,8 +12,8 @@ from dhtnet import next_event
 from strangers.discovery.matcher import MatchState, Refusal
 from strangers.discovery.proposal import Accept, Refuse
 from strangers.node import NodeConfig, events, open_node
-from strangers.discovery.addresses import dialable_addrs
-from strangers.node.host import quiet_library_logs
+from strangers.node.libp2p.addresses import dialable_addrs
+from strangers.node.libp2p.host import quiet_library_logs
 
 LOOPBACK = ("/ip4/127.0.0.1/tcp/0",)
 

@@ -16,7 +16,7 @@ import trio
 
 import strangers.discovery.search as search_module
 from dhtnet import dht_network, next_event
-from strangers.discovery.kad import StrangersDHT
+from strangers.node.libp2p.kad import StrangersDHT
 from strangers.discovery.lookup import K_VALUE
 from strangers.discovery.topics import (
     HOME_SHARD,
@@ -28,7 +28,7 @@ from strangers.discovery.topics import (
     lookup_epochs,
 )
 from strangers.node import NodeConfig, events, open_node
-from strangers.node.host import quiet_library_logs
+from strangers.node.libp2p.host import quiet_library_logs
 
 LOOPBACK = ("/ip4/127.0.0.1/tcp/0",)
 NODES = 30
