@@ -34,7 +34,7 @@ start is over.
 from __future__ import annotations
 
 import enum
-import random
+from random import Random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -194,7 +194,7 @@ class Advertising(enum.Enum):
 class SearchPlanner:
     """The search and advertising policy of one node (docs/protocol.md §3.4)."""
 
-    def __init__(self, matcher: Matcher, rng: random.Random) -> None:
+    def __init__(self, matcher: Matcher, rng: Random) -> None:
         self.matcher = matcher
         self._rng = rng
         self.looking_up = LookingUp.IDLE
