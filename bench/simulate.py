@@ -4,11 +4,12 @@
                              [--seed 1] [--no-plots]
 
 Drives the pure cores of ``strangers.discovery`` -- ``ClosestPeersQuery``
-(lookup.py), ``TopicKey``/``lookup_keys`` (topics.py) and
-``Matcher`` (matcher.py) -- through a discrete-event simulation of a Kademlia
+(lookup.py), ``TopicKey`` (topics.py), ``Matcher`` (matcher.py) and the
+node's search policy, ``SearchPlanner`` (search.py, through
+``bench/search_sim.py``) -- through a discrete-event simulation of a Kademlia
 network of N nodes: one heap of (time, event), per-RPC latencies, dead peers
 that time out. The walk adapter below mirrors ``StrangersDHT.lookup`` in
-``discovery/kad.py`` line by line (same stop rules, read from its signature).
+``node/libp2p/kad.py`` line by line (same stop rules, read from its signature).
 
 Needs numpy and matplotlib (``pip install numpy matplotlib``; not project
 dependencies). Prints one JSON object on stdout, progress and markdown tables
@@ -38,10 +39,18 @@ from pathlib import Path
 import numpy as np
 
 from strangers.discovery import topics
-from strangers.discovery.kad import MAX_RECORDS_PER_KEY, StrangersDHT
+from strangers.node.libp2p.kad import MAX_RECORDS_PER_KEY, StrangersDHT
 from strangers.discovery.lookup import ALPHA, K_VALUE, SEARCH_CLOSEST, ClosestPeersQuery
 from strangers.discovery.matcher import Matcher
-from strangers.discovery.topics import EPOCH_SECONDS, TopicKey, epoch_at, lookup_keys
+from strangers.discovery.topics import EPOCH_SECONDS, HOME_SHARD, TopicKey, epoch_at
+
+from search_sim import (  # the node's search policy, not a copy of it
+    FAST_ENOUGH_SOURCES,
+    FAST_NUM_RESULTS,
+    READVERTISE_JITTER,
+    simulate_search,
+    stranger_shards,
+)
 
 PEER_ID_PREFIX = b"\x00\x24\x08\x01\x12\x20"
 """Identity multihash of an Ed25519 public-key protobuf: what a real peer id starts with."""
@@ -57,8 +66,6 @@ MAX_KAD_MESSAGE = 256 * 1024
 """Largest Kademlia reply our client reads (kad.py); a bigger reply fails the RPC."""
 PY_LIBP2P_PROVIDER_CAP = 20
 """py-libp2p 0.8.1 keeps at most k providers per key and drops later ones (provider_store.py)."""
-READVERTISE_JITTER = (1.0, topics.READVERTISE_SPREAD)
-"""node._advertise_loop re-advertises this many seconds after an epoch starts (uniform)."""
 SEARCH_INTERVAL = 60.0
 """Load model: every user of the hot interest starts one search a minute."""
 SHARD_COUNTS = (1, 8, 32, 128)
@@ -72,7 +79,7 @@ def log(message: str) -> None:
 
 @contextmanager
 def shard_count(shards: int) -> Iterator[None]:
-    """Let ``TopicKey``/``lookup_keys`` use ``shards`` shards (the protocol's is ``topics.SHARDS``)."""
+    """Let ``TopicKey`` and the planner use ``shards`` shards (the protocol's is ``topics.SHARDS``)."""
     saved = topics.SHARDS
     topics.SHARDS = shards
     try:
@@ -227,13 +234,15 @@ class Walk:
 
     ``records`` maps the nodes that store provider records for ``key`` to the
     providers they return; None makes it a FIND_NODE walk. ``num_results``
-    below k is a variant that kad.py does not use (see ``search_rounds``).
+    and ``enough_sources`` are the arguments of ``StrangersDHT.lookup`` (its
+    defaults unless given; a search's walks pass the planner's, see ``walk_pool``).
     """
 
     def __init__(self, net: Network, origin: int, key: bytes,
                  records: dict[int, frozenset[bytes]] | None = None,
-                 num_results: int = K_VALUE) -> None:
+                 num_results: int = K_VALUE, enough_sources: int = ENOUGH_SOURCES) -> None:
         self.net = net
+        self.enough_sources = enough_sources
         self.key = key
         self.point = key_point(key)
         self.records = records
@@ -269,7 +278,7 @@ class Walk:
         if self.query.finished:
             return self._finish()
         if self.records is not None and (
-            len(self.found) >= ENOUGH_PROVIDERS or self.sources >= ENOUGH_SOURCES
+            len(self.found) >= ENOUGH_PROVIDERS or self.sources >= self.enough_sources
         ):
             return self._finish()
         if self.query.next_deadline() is None:
@@ -330,8 +339,7 @@ def run_walks(net: Network, walks: list[Walk]) -> list[Walk]:
 
 def topic(label: str, *, epoch_offset: int = 0, shard: int = 0) -> TopicKey:
     """A real topic key (current epoch minus ``epoch_offset``) for interest ``label``."""
-    keys = lookup_keys((label,), anyone=False, now=NOW)  # [current shards..., previous shards...]
-    return keys[epoch_offset * topics.SHARDS + shard]
+    return TopicKey(label, epoch_at(NOW) - epoch_offset, shard)
 
 
 # -- statistics -------------------------------------------------------------------
@@ -407,15 +415,38 @@ def holder_hits(overlay: Overlay, samples: int, seed: int, records_per_key: int)
 
 
 HOME = "probe one, then home"
-"""node.py on a large network, for a topic known to be hot: every announcer is
+"""The planner on a large network, for a topic known to be hot: every announcer is
 listed on the home shard and on one random other shard; a search probes one
 random other shard, then walks home (which lists everyone) if the probe found
 nobody."""
 HOME_NEW = "probe and home together"
-"""node.py on a large network, for a topic not walked yet: both in one round."""
+"""The planner on a large network, for a topic not walked yet: both in one round."""
 HOME_RARE = "home only"
-"""node.py on a large network, for a topic known not to be hot (and on a small one)."""
+"""The planner on a large network, for a topic known not to be hot (and on a small one)."""
 HOME_POLICIES = (HOME, HOME_NEW, HOME_RARE)
+SEARCH_ATTEMPTS = 5
+"""Searches the time-to-match model lets a node run (a walk may miss a record under churn)."""
+HOME_HOT = {HOME: True, HOME_NEW: None, HOME_RARE: False}
+"""What the searcher learned of the topic before, under each of the node's
+cases (``SearchPlanner.hot``): the planner, not this script, picks the rounds."""
+
+
+def planner_search_cost(rng: random.Random, shards: int, advertisers: int, policy: str,
+                        trials: int = 500) -> tuple[float, float]:
+    """Mean rounds, and shards walked, of the node's first search on a large
+    network (the real planner) when ``advertisers`` are each listed at home and
+    on one random shard."""
+    rounds = walks = 0
+    with shard_count(shards):
+        for _ in range(trials):
+            outcome = simulate_search(
+                rng, interest="rare interest", wall=NOW, rtt=0.0, large=True,
+                listed=stranger_shards(rng, advertisers, large=True), hot=HOME_HOT[policy],
+                walk_time=lambda _key, holds: (1.0, 0.0, holds))
+            rounds += outcome.rounds
+            walks += outcome.walks
+    per_shard = len(topics.lookup_epochs(NOW))  # each shard is walked in every epoch looked up
+    return rounds / trials, walks / trials / per_shard
 
 
 def policies(shards: int) -> dict[str, list[int]]:
@@ -452,11 +483,8 @@ def expected_search(rng: random.Random, shards: int, advertisers: int, schedule:
                     trials: int = 2000, policy: str = "") -> tuple[float, float]:
     """Mean rounds and shards walked when ``advertisers`` each listed on one random shard
     (and at home, under :data:`HOME`)."""
-    if policy == HOME:
-        miss = 1.0 if advertisers == 0 else home_probe_misses(shards, advertisers)
-        return 1 + miss, 1 + miss
-    if policy in (HOME_NEW, HOME_RARE):
-        return 1.0, float(schedule[0])
+    if policy in HOME_POLICIES:
+        return planner_search_cost(rng, shards, advertisers, policy, trials=min(trials, 500))
     if advertisers == 0:
         return float(len(schedule)), float(shards)
     if advertisers >= 20 * shards:
@@ -492,7 +520,7 @@ def hot_load(overlay: Overlay, share: float, hits_full: dict, hits_sparse: dict,
         # one shard at a time, or a probe then the rest: a hot interest is found on the first shard
         rounds, walked = expected_search(rng, shards, users, policies(shards)["one at a time"])
         walk_rate = searches_per_second * walked / shards  # per key, each epoch
-        # today's node._find_candidates walks every key of lookup_keys at once
+        # a search that walked every shard's key at once (not what the planner does)
         all_at_once = searches_per_second * np.array(hits_full["per_rank"]).max()
         records = np.zeros(overlay.size)
         capped = np.zeros(overlay.size)
@@ -524,7 +552,7 @@ def hot_load(overlay: Overlay, share: float, hits_full: dict, hits_sparse: dict,
                                                   * hits_full["rpcs"] / overlay.size,
             "reply_mib_per_s_max": float(reply_bytes.max()) / 2**20,
             "nodes_holding": int(np.count_nonzero(records)),
-            # every listed user re-advertises within node.py's 1-120 s spread after the epoch turns
+            # every listed user re-advertises within the planner's 1-120 s spread after the epoch turns
             "add_provider_burst_per_s": users / shards / (READVERTISE_JITTER[1] - READVERTISE_JITTER[0]),
             "lookups_per_search": 2 * walked,
             "home_design": home,
@@ -535,7 +563,7 @@ def hot_load(overlay: Overlay, share: float, hits_full: dict, hits_sparse: dict,
 def home_design_load(overlay: Overlay, shards: int, keys: list[bytes], users: int,
                      searches_per_second: float, hits_full: dict, hits_sparse: dict,
                      seed: int) -> dict:
-    """The same hot interest under :data:`HOME` (node.py on a large network).
+    """The same hot interest under :data:`HOME` (the planner on a large network).
 
     Every user is listed at home and on one of the ``shards - 1`` others; a
     search probes one random other shard (both epochs) and walks home only if
@@ -583,23 +611,28 @@ def rare_interest_cost(seed: int) -> list[dict]:
 # -- (d) time to match a waiting stranger ---------------------------------------------
 
 
-def search_rounds(overlay: Overlay, churn: float, samples: int, seed: int,
-                  num_results: int = K_VALUE) -> dict:
+def walk_pool(overlay: Overlay, churn: float, samples: int, seed: int,
+              num_results: int = K_VALUE, enough_sources: int = ENOUGH_SOURCES) -> dict:
     """Durations of one search round: two concurrent provider walks (current + previous epoch).
 
     ``hit``: the stranger's record is under the current-epoch key, the previous
     one is empty; ``miss``: both keys are empty. A round lasts until both walks
-    end (kad.py's nursery in node._find_candidates waits for every key);
+    end (the "wait for all walks" rule);
     ``hit_early`` is when the walk that found the stranger ended (a round that
     returned at the first candidates would end there). ``num_results`` =
     SEARCH_CLOSEST is the variant where a provider walk also ends once the 5
-    closest live peers have answered (node.py's fast search walks) (an empty key then costs what a found
-    one does, instead of a full walk to the 20 closest).
+    closest live peers have answered (an empty key then costs what a found
+    one does, instead of a full walk to the 20 closest); the node's fast search
+    walks also pass ``enough_sources=1`` (``search.FAST_WALK``).
+
+    ``walk_hit`` and ``walk_miss`` hold each walk on its own: (seconds, RPCs,
+    whether it returned the stranger), for ``search_sim.simulate_search``.
     """
     net = Network(overlay, NetworkModel(dead_fraction=churn), seed)
     stranger = overlay.ids[net.random_live_node()]
-    durations: dict[str, list[float]] = {"hit": [], "miss": [], "hit_walk_found": [],
-                                         "hit_early": [], "hit_rpcs": [], "miss_rpcs": []}
+    durations: dict[str, list] = {"hit": [], "miss": [], "hit_walk_found": [],
+                                  "hit_early": [], "hit_rpcs": [], "miss_rpcs": [],
+                                  "walk_hit": [], "walk_miss": []}
     for i in range(samples):
         for kind in ("hit", "miss"):
             current, previous = (topic(f"rare {seed} {kind} {i}", epoch_offset=e).multihash
@@ -608,8 +641,14 @@ def search_rounds(overlay: Overlay, churn: float, samples: int, seed: int,
             records = {int(n): frozenset({stranger}) for n in holders} if kind == "hit" else {}
             origin = net.random_live_node()
             start = net.loop.now
-            walks = run_walks(net, [Walk(net, origin, current, records, num_results=num_results),
-                                    Walk(net, origin, previous, {}, num_results=num_results)])
+            walks = run_walks(net, [
+                Walk(net, origin, current, records, num_results=num_results,
+                     enough_sources=enough_sources),
+                Walk(net, origin, previous, {}, num_results=num_results,
+                     enough_sources=enough_sources)])
+            for walk, holds in zip(walks, (kind == "hit", False)):
+                durations["walk_hit" if holds else "walk_miss"].append(
+                    (walk.finished_at - start, len(walk.contacted), bool(walk.found)))
             durations[kind].append(max(w.finished_at for w in walks) - start)
             durations[f"{kind}_rpcs"].append(sum(len(w.contacted) for w in walks))
             if kind == "hit":
@@ -642,7 +681,7 @@ def time_to_match(wide: dict, narrow: dict, shards: int, policy: str, trials: in
     kad.py's walks; ``narrow``: walks that end when the SEARCH_CLOSEST closest answered);
     a round of b shards is b pairs in parallel. Three round rules:
 
-    * ``wait_all``: a round lasts until its slowest walk ends (node.py before shards);
+    * ``wait_all``: a round lasts until its slowest walk ends (the node before shards);
     * ``first_candidates``: it ends when the walk holding the stranger ends;
     * ``narrow``: first_candidates, with narrow walks.
 
@@ -650,20 +689,46 @@ def time_to_match(wide: dict, narrow: dict, shards: int, policy: str, trials: in
     (the Matcher decides); ``wait_all_fresh_connection`` adds the 6 RTT of a
     fresh connection (TCP, multistream, Noise XX, multistream, Yamux stream,
     chat hello) on top.
+
+    The node's own cases (:data:`HOME_POLICIES`) are not modelled here: the
+    real planner runs the search (``search_sim.simulate_search``), over walks
+    drawn one by one from the same pools.
     """
     rng = random.Random(seed)
     schedule = policies(shards)[policy]
     times: dict[str, list[float]] = {"wait_all": [], "first_candidates": [], "narrow": [],
                                      "wait_all_fresh_connection": []}
     rpcs: dict[str, list[float]] = {"wide": [], "narrow": []}
+    if policy in HOME_POLICIES:
+        with shard_count(shards):
+            for _ in range(trials):
+                rtt = model.rtt(rng)
+                # the stranger is listed at home and on its own shard
+                listed = {HOME_SHARD, topics.draw_shard(rng)}
+                outcomes = {}
+                for name, pool, cut in (("wait_all", wide, False), ("first_candidates", wide, True),
+                                        ("narrow", narrow, True)):
+                    def walk_time(_key, holds, pool=pool):
+                        drawn = pool["walk_hit" if holds else "walk_miss"]
+                        return drawn[rng.randrange(len(drawn))]
+
+                    # a walk that misses the record (churn) is followed by the next search
+                    outcomes[name] = simulate_search(
+                        rng, interest="rare interest", wall=NOW, listed=listed,
+                        walk_time=walk_time, rtt=rtt, large=True, hot=HOME_HOT[policy],
+                        cut=cut, attempts=SEARCH_ATTEMPTS)
+                for name, outcome in outcomes.items():  # + the chat-open RTT
+                    times[name].append(outcome.seconds + rtt)
+                times["wait_all_fresh_connection"].append(outcomes["wait_all"].seconds + 7 * rtt)
+                rpcs["wide"].append(outcomes["wait_all"].rpcs)
+                rpcs["narrow"].append(outcomes["narrow"].rpcs)
+        return {"shards": shards, "policy": policy,
+                "seconds": {name: summary(values) for name, values in times.items()},
+                "rpcs_per_search": {name: statistics.fmean(values) for name, values in rpcs.items()}}
     for _ in range(trials):
         order = list(range(shards))
         rng.shuffle(order)
         position = order.index(rng.randrange(shards))
-        if policy == HOME:  # the probe hits the stranger's other shard, or home finds it
-            position = 0 if rng.random() < 1 / (shards - 1) else 1
-        elif policy in (HOME_NEW, HOME_RARE):  # home, in the first round, lists the stranger
-            position = 0
         searched = {}
         for name, pool in (("wide", wide), ("narrow", narrow)):
             elapsed = first = spent = 0.0
@@ -736,7 +801,7 @@ def format_tables(result: dict) -> str:
             f" | {row['listed_with_py_libp2p_cap']:.1%} | {row['lookups_per_search']:.1f}"
             f" | {row['get_providers_per_s_max_all_shards_at_once']:.1f}"
             f" | {row['add_provider_burst_per_s']:,.0f} |")
-    lines += ["", f"### Hot interest under \"{HOME}\" (node.py on a large network)", "",
+    lines += ["", f"### Hot interest under \"{HOME}\" (the planner on a large network)", "",
               "| N | users listed | S | max GET_PROVIDERS/s/node | p99 | nodes with search load "
               "| lookups/search | home: records (kept by strangers nodes) | home: ADD_PROVIDER/s per holder at epoch start |",
               "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -759,7 +824,7 @@ def format_tables(result: dict) -> str:
         lines.append(f"| {row['shards']} | {row['advertisers']} | {cells} |")
     lines += ["", "### Time to match one waiting stranger (search + proposal RTT + chat-open RTT)", "",
               "| N | dead | S | policy | wait for all walks, med (p90) "
-              f"| end round at first candidates | + walks end at {SEARCH_CLOSEST} closest (node.py) | RPCs/search "
+              f"| end round at first candidates | + walks end at {SEARCH_CLOSEST} closest (the node) | RPCs/search "
               f"(K-closest walks) | RPCs/search ({SEARCH_CLOSEST}-closest walks) |",
               "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in result["match"]:
@@ -950,8 +1015,10 @@ def main() -> None:
             log(f"  hot interest done ({time.perf_counter() - began:.0f} s so far)")
         if size in match_sizes:
             for churn in churns:
-                wide = search_rounds(overlay, churn, samples, args.seed)
-                narrow = search_rounds(overlay, churn, samples, args.seed, num_results=SEARCH_CLOSEST)
+                wide = walk_pool(overlay, churn, samples, args.seed)
+                # what a node's fast search walks pass to StrangersDHT.lookup (the planner's)
+                narrow = walk_pool(overlay, churn, samples, args.seed, num_results=FAST_NUM_RESULTS,
+                                   enough_sources=FAST_ENOUGH_SOURCES)
                 for shards in SHARD_COUNTS:
                     for policy in policies(shards):
                         row = time_to_match(wide, narrow, shards, policy, 2000, args.seed)

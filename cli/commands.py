@@ -1,4 +1,6 @@
-"""Parsing ``--json`` command lines into commands (pure).
+"""What a user asks of the node, as commands (pure): parsed from ``--json`` lines
+(:func:`parse_command`) and from lines a person types (:func:`parse_user_line`).
+Every interface hands the result to :func:`strangers.cli.actions.apply`.
 
 One JSON object per line on stdin::
 
@@ -50,7 +52,20 @@ class Status:
     pass
 
 
-Command = Send | SetTyping | Next | Quit | Status
+@dataclass(frozen=True)
+class Help:
+    """``/help`` (typed lines only)."""
+
+
+Command = Send | SetTyping | Next | Quit | Status | Help
+
+USER_COMMANDS: dict[str, type[Next | Quit | Status | Help]] = {
+    "/next": Next, "/n": Next, "/new": Next,
+    "/quit": Quit, "/exit": Quit, "/q": Quit,
+    "/status": Status,
+    "/help": Help, "/h": Help, "/?": Help,
+}
+"""Slash commands a person can type, and their short forms."""
 
 _SIMPLE = {"next": Next, "quit": Quit, "status": Status}
 
@@ -79,3 +94,22 @@ def parse_command(line: str | bytes) -> Command:
             raise CommandError(f"typing needs \"active\": true or false, got {active!r:.80}")
         return SetTyping(active)
     raise CommandError(f"unknown command {cmd!r:.80} (send, typing, next, quit, status)")
+
+
+def parse_user_line(text: str) -> Command:
+    """One line typed by a person: a ``/command``, or a message to send.
+
+    ``//text`` sends ``/text``. A blank line or an unknown ``/command`` raises
+    :class:`CommandError` (its message is what the user sees).
+    """
+    stripped = text.strip()
+    if not stripped:
+        raise CommandError("cannot send an empty message")
+    if stripped.startswith("//"):
+        return Send(text.lstrip()[1:])
+    if stripped.startswith("/"):
+        command = USER_COMMANDS.get(stripped.lower())
+        if command is None:
+            raise CommandError(f"unknown command {stripped!r:.80}; /help lists them")
+        return command()
+    return Send(text)

@@ -18,7 +18,6 @@ from strangers.node import events
 
 from .format import BIDI_CONTROLS, _human_list, format_event
 
-HELP_COMMANDS = ("/help", "/h", "/?")
 KEYS = """Keys:
   Enter        send (your message is end-to-end encrypted)
   Esc Esc      leave this stranger and meet the next one (like /next)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from strangers.node import events
+from strangers.node import NodeStatistics, events
 
 
 def _human_list(items: tuple[str, ...]) -> str:
@@ -110,5 +110,20 @@ def format_event(event: events.Event) -> str | None:
 HELP = """Commands:
   /next   leave this stranger and meet another one
   /quit   leave and exit (Ctrl-D or Ctrl-C too)
+  /status what this node is doing
   /help   this help
-Anything else is sent to the stranger, end-to-end encrypted."""
+Anything else is sent to the stranger, end-to-end encrypted (//text sends /text)."""
+
+
+def status_to_json(peer_id: str, stats: NodeStatistics) -> dict[str, Any]:
+    """The ``--json`` answer to ``{"cmd": "status"}``."""
+    return {"event": "status", "peer_id": peer_id, "state": stats.state,
+            "routing_table": stats.routing_table, "connected_peers": stats.connected_peers,
+            "lookups": stats.lookups, "dht_messages": stats.dht_messages, "chats": stats.chats}
+
+
+def format_status(stats: NodeStatistics) -> str:
+    """The line a person sees for ``/status``."""
+    return (f"Status: {stats.state}; {stats.connected_peers} peers connected, "
+            f"{stats.routing_table} in the routing table; {stats.chats} chats so far.")
+

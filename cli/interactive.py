@@ -46,8 +46,9 @@ from prompt_toolkit.patch_stdout import patch_stdout
 from strangers.errors import StrangersError
 from strangers.node import Node, NodeConfig, events, open_node
 
+from .actions import StatusReply, apply
+from .commands import CommandError, Help, Quit, parse_user_line
 from .display import (
-    HELP_COMMANDS,
     KEYS,
     STYLE,
     ChatStatus,
@@ -57,8 +58,7 @@ from .display import (
     system_line,
     toolbar_fragments,
 )
-from .format import HELP
-from .session import handle_user_line
+from .format import HELP, format_status
 from .typing_state import TypingState, is_draft
 
 logger = logging.getLogger(__name__)
@@ -126,6 +126,8 @@ class _Prompt:
         self._pending: list[FormattedText] = []
         self._closed = False
         self._stop_requested = threading.Event()
+        self.finished = trio.Event()
+        """Set (in trio) once the prompt thread has given the terminal back."""
         self._was_drafting = False
 
     # -- from trio ------------------------------------------------------------------
@@ -162,7 +164,15 @@ class _Prompt:
     # -- in the prompt thread -------------------------------------------------------------
 
     def run(self) -> None:
-        asyncio.run(self._main())
+        try:
+            asyncio.run(self._main())
+        finally:
+            # Tell trio the terminal is free again (the trio task that started
+            # this thread may have been cancelled and abandoned it meanwhile).
+            try:
+                trio.from_thread.run_sync(self.finished.set, trio_token=self._token)
+            except trio.RunFinishedError:
+                pass
 
     async def _main(self) -> None:
         session = PromptSession(
@@ -324,7 +334,6 @@ class _TerminalUI:
         self._interrupted = False
         """Ctrl-C (or SIGINT) was pressed once; pressing it again leaves at once."""
         self._failure: BaseException | None = None
-        self._prompt_finished = trio.Event()
         self._saved_terminal = _save_terminal()
         send_inputs, self._inputs = trio.open_memory_channel[_Input](INPUT_QUEUE)
         self.prompt = _Prompt(trio.lowlevel.current_trio_token(), send_inputs, self.status.line())
@@ -352,7 +361,7 @@ class _TerminalUI:
                     self.node = None
                     self.prompt.stop()
                     with trio.CancelScope(shield=True), trio.move_on_after(PROMPT_EXIT_TIMEOUT):
-                        await self._prompt_finished.wait()
+                        await self.prompt.finished.wait()  # the thread itself, not its task
                     nursery.cancel_scope.cancel()
         finally:
             _restore_terminal(self._saved_terminal)
@@ -385,8 +394,6 @@ class _TerminalUI:
             logger.debug("prompt failed", exc_info=True)
             if not (isinstance(exc, OSError) and exc.errno == errno.EIO):  # EIO: the terminal closed
                 self._failure = exc
-        finally:
-            self._prompt_finished.set()
         if not self.prompt.stop_requested:
             await self._quit(interrupted=False)
 
@@ -438,15 +445,25 @@ class _TerminalUI:
                 await self._quit(interrupted)
 
     async def _handle_line(self, text: str) -> None:
-        if text.strip() in HELP_COMMANDS:
+        try:
+            command = parse_user_line(text)
+        except CommandError as exc:
+            self.prompt.show(styled_event(events.Error(str(exc)), shutil.get_terminal_size().columns)
+                             or system_line(str(exc)))
+            return
+        if isinstance(command, Help):
             self.prompt.show(system_line(HELP + "\n" + KEYS))
+            return
+        if isinstance(command, Quit):
+            await self._quit(interrupted=False)
             return
         node = self.node
         if node is None:
             self.prompt.show(system_line("Still connecting to the network; one moment."))
             return
-        if await handle_user_line(node, text):
-            self._quitting = True
+        reply = await apply(node, command)
+        if isinstance(reply, StatusReply):
+            self.prompt.show(system_line(format_status(reply.statistics)))
 
     async def _tell_typing(self, change: bool | None) -> None:
         if change is not None and self.node is not None:
@@ -473,7 +490,7 @@ class _TerminalUI:
         """Asked twice: give the terminal back and leave without waiting for anyone."""
         self.prompt.stop()
         with trio.move_on_after(0.5):
-            await self._prompt_finished.wait()
+            await self.prompt.finished.wait()
         _restore_terminal(self._saved_terminal)
         os._exit(EXIT_INTERRUPTED)
 

@@ -7,11 +7,11 @@ import sys
 
 import trio
 
-from strangers.errors import StrangersError
 from strangers.node import Node, events
 
 from . import commands
-from .format import event_to_json
+from .actions import StatusReply, apply
+from .format import event_to_json, status_to_json
 
 
 def print_json(obj: dict) -> None:
@@ -48,22 +48,11 @@ async def run_commands(node: Node) -> None:
             continue
         try:
             command = commands.parse_command(line)
-            match command:
-                case commands.Send(text):
-                    await node.send_text(text)
-                case commands.SetTyping(active):
-                    await node.set_typing(active)
-                case commands.Next():
-                    await node.next()
-                case commands.Quit():
-                    await node.quit()
-                    return
-                case commands.Status():
-                    stats = node.statistics()
-                    print_json({"event": "status", "peer_id": node.peer_id,
-                                "state": stats.state, "routing_table": stats.routing_table,
-                                "connected_peers": stats.connected_peers,
-                                "lookups": stats.lookups, "dht_messages": stats.dht_messages,
-                                "chats": stats.chats})
-        except StrangersError as exc:
+        except commands.CommandError as exc:
             await node.emit(events.Error(str(exc)))
+            continue
+        reply = await apply(node, command)
+        if isinstance(reply, StatusReply):
+            print_json(status_to_json(reply.peer_id, reply.statistics))
+        if isinstance(command, commands.Quit):
+            return

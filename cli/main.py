@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 
 from strangers import __version__
 from strangers.errors import StrangersError
 
+logger = logging.getLogger(__name__)
+
 EXIT_OK = 0
 EXIT_ERROR = 1
+"""A startup error (bad option, port in use...), or an unexpected failure of the node."""
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -62,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(verbose: int) -> None:
-    from strangers.node.host import quiet_library_logs
+    from strangers.node import quiet_library_logs
 
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -106,12 +109,58 @@ def _print_id(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def format_fatal(exc: BaseException) -> str:
+    """The one line for a failure that stopped the program (after ``strangers: error: ``)."""
+    leaves = _leaves(exc)  # trio nurseries wrap what their tasks raise, maybe several
+    more = f" (and {len(leaves) - 1} more)" if len(leaves) > 1 else ""
+    first = next((leaf for leaf in leaves if isinstance(leaf, StrangersError)), leaves[0])
+    if isinstance(first, StrangersError):
+        return f"{first}{more}"
+    detail = str(first).splitlines()[0][:200] if str(first).strip() else ""
+    return (f"unexpected {type(first).__name__}{': ' + detail if detail else ''}{more}"
+            " (a bug in strangers)")
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        found = [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+        return found or [exc]
+    return [exc]
+
+
+def _write_line(stream, line: str) -> None:
+    """Write one line; a closed pipe or terminal is not worth a traceback."""
+    try:
+        stream.write(line + "\n")
+        stream.flush()
+    except (OSError, ValueError):  # EPIPE, EIO, or the stream is closed
+        pass
+
+
+def report_failure(exc: BaseException, *, json_mode: bool) -> int:
+    """The last resort: anything that stopped the program becomes one line and an exit code.
+
+    A StrangersError is a message for the user; anything else is a bug, told
+    in one line (its traceback is logged at debug level only).  In ``--json``
+    mode the same message also comes as an ``error`` event on stdout.
+    """
+    if not isinstance(exc, StrangersError):
+        logger.debug("unexpected failure", exc_info=exc)
+    message = format_fatal(exc)
+    if json_mode:
+        _write_line(sys.stdout, json.dumps({"event": "error", "message": message},
+                                           ensure_ascii=False))
+    _write_line(sys.stderr, f"strangers: error: {message}")
+    return EXIT_ERROR
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    json_mode = bool(getattr(args, "json", False))
     try:
         if args.command == "id":
             return _print_id(args)
@@ -119,20 +168,40 @@ def main(argv: list[str] | None = None) -> int:
         config = _config_from(args)
         from .session import run_session
 
-        return run_session(config, json_mode=args.json)
-    except StrangersError as exc:
-        print(f"strangers: error: {exc}", file=sys.stderr)
+        return run_session(config, json_mode=json_mode)
+    except StrangersError as exc:  # before the node ran: a startup error, stderr only
+        _write_line(sys.stderr, f"strangers: error: {exc}")
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BaseException as exc:  # noqa: BLE001 - the one last-resort handler
+        if isinstance(exc, SystemExit):
+            raise
+        if _only_interrupts(exc):
+            return EXIT_INTERRUPTED
+        return report_failure(exc, json_mode=json_mode)
+
+
+def _only_interrupts(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_interrupts(inner) for inner in exc.exceptions)
+    return isinstance(exc, KeyboardInterrupt)
 
 
 def entry() -> None:
-    """Console-script entry point."""
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Threads blocked on stdin (abandoned on quit) must not keep the process alive.
+    """Console-script entry point: never a traceback, always an exit code."""
+    try:
+        code = main()
+    except SystemExit as exc:  # argparse: --help, --version, usage errors
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    # Threads blocked on stdin (the prompt's or the line reader's, abandoned on
+    # quit) hold its lock: a normal interpreter shutdown would then abort with
+    # "Fatal Python error: could not acquire lock for <stdin>". Leave at once.
     os._exit(code)
 
 

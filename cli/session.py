@@ -8,10 +8,11 @@ import sys
 
 import trio
 
-from strangers.errors import StrangersError
 from strangers.node import Node, NodeConfig, events, open_node
 
-from .format import HELP, format_event
+from .actions import HelpReply, StatusReply, apply
+from .commands import CommandError, Quit, parse_user_line
+from .format import format_event, format_status
 from .jsonio import pump_events, run_commands
 
 EXIT_OK = 0
@@ -56,32 +57,19 @@ async def _plain_commands(node: Node) -> None:
         line = raw.rstrip("\n")
         if not line.strip():
             continue
-        if await handle_user_line(node, line):
+        try:
+            command = parse_user_line(line)
+        except CommandError as exc:
+            await node.emit(events.Error(str(exc)))
+            continue
+        reply = await apply(node, command)
+        if isinstance(reply, HelpReply):
+            for help_line in reply.text.splitlines():
+                print_line(help_line)
+        elif isinstance(reply, StatusReply):
+            print_line(format_status(reply.statistics))
+        if isinstance(command, Quit):
             return
-
-
-async def handle_user_line(node: Node, line: str) -> bool:
-    """One line typed by a person; True when they asked to quit."""
-    command = line.strip()
-    if command in ("/quit", "/exit", "/q"):
-        await node.quit()
-        return True
-    if command in ("/next", "/n", "/new"):
-        await node.next()
-        return False
-    if command in ("/help", "/h", "/?"):
-        for help_line in HELP.splitlines():
-            print_line(help_line)
-        return False
-    if command.startswith("/") and not command.startswith("//"):
-        await node.emit(events.Error(f"unknown command {command!r}; /help lists them"))
-        return False
-    text = line[1:] if command.startswith("//") else line
-    try:
-        await node.send_text(text)
-    except StrangersError as exc:
-        await node.emit(events.Error(str(exc)))
-    return False
 
 
 async def _main(config: NodeConfig, json_mode: bool, interrupted: list[bool]) -> None:

@@ -25,9 +25,9 @@ Rules (Omegle's, without its server):
 from __future__ import annotations
 
 import enum
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass
+from random import Random
 
 from strangers.errors import LocalProtocolError
 
@@ -72,6 +72,8 @@ class Decision:
     accept: bool
     refusal: Refusal | None = None
     common: tuple[str, ...] = ()
+    """Our interests that the proposal named too, in our order: all that an
+    Accept may reveal (never the rest of our list)."""
 
 
 # (state, input) -> next state.  Inputs not listed are a LocalProtocolError.
@@ -223,7 +225,7 @@ class Matcher:
         self,
         candidates: Mapping[bytes, tuple[str, ...]],
         now: float,
-        rng: random.Random,
+        rng: Random,
     ) -> bytes | None:
         """Pick whom to propose to among ``candidates`` (peer -> interests it was found under).
 
@@ -247,7 +249,11 @@ class Matcher:
     def on_proposal(
         self, peer: bytes, their_interests: tuple[str, ...], now: float
     ) -> Decision:
-        """Answer a proposal from ``peer``; on acceptance we are MATCHED with it."""
+        """Answer a proposal from ``peer``; on acceptance we are MATCHED with it.
+
+        ``their_interests`` are those the proposer reveals (the ones under
+        which it found us; none if it found us under the "anyone" key).
+        """
         if self.state is MatchState.IDLE:
             return Decision(False, Refusal.NOT_LOOKING)
         if self._left.get(peer, now) > now:

@@ -154,29 +154,6 @@ def lookup_epochs(now: float) -> list[int]:
     return [epoch]
 
 
-def lookup_keys(
-    interests: tuple[str, ...],
-    *,
-    anyone: bool,
-    now: float,
-    shards: range | list[int] | tuple[int, ...] | None = None,
-) -> list[TopicKey]:
-    """Keys to search at ``now``: ``shards`` (default every shard) of :func:`lookup_epochs`.
-
-    Ordered by topic, then epoch, then shard.
-    """
-    topics: list[str | None] = list(interests)
-    if anyone:
-        topics.append(None)
-    chosen = range(SHARDS) if shards is None else shards
-    return [
-        TopicKey(topic, ep, shard)
-        for topic in topics
-        for ep in lookup_epochs(now)
-        for shard in chosen
-    ]
-
-
 def search_rounds(
     interests: tuple[str, ...],
     *,

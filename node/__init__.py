@@ -8,6 +8,7 @@
 from . import events
 from .config import DEFAULT_BOOTSTRAP, NodeConfig
 from .identity import fresh_identity, load_or_create_identity
+from .libp2p.host import quiet_library_logs
 from .node import Node, NodeStatistics, open_node
 
 __all__ = [
@@ -19,4 +20,5 @@ __all__ = [
     "fresh_identity",
     "load_or_create_identity",
     "open_node",
+    "quiet_library_logs",
 ]

@@ -3,6 +3,15 @@
 The decisions are the pure :class:`~strangers.discovery.matcher.Matcher`'s;
 the wire format is :mod:`strangers.discovery.proposal`. This module dials,
 reads one frame with a deadline, and answers.
+
+What each side reveals (docs/protocol.md §5.2): a proposal carries only the
+interests under which the proposer found the candidate (none for the
+"anyone" key), an acceptance only the interests both share.
+
+Supervision: neither :meth:`MatchService.propose` nor
+:meth:`MatchService.handle_stream` ever raises (only ``trio.Cancelled``): a
+proposal that fails in any way is ``None`` to the proposer, and a bad,
+slow or broken incoming proposal resets its stream, with a logged reason.
 """
 
 from __future__ import annotations
@@ -16,10 +25,11 @@ from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 
-from strangers.discovery.matcher import Matcher, MatchState
+from strangers.discovery.interests import common_interests
+from strangers.discovery.matcher import Matcher, MatchState, Refusal
 from strangers.discovery.proposal import Accept, Propose, Refuse, decode, encode, frame_length
-from strangers.discovery.streamio import StreamEnded, forget_closed_connections, read_exactly
-from strangers.errors import StrangersError
+from strangers.errors import RemoteProtocolError, StrangersError
+from strangers.node.libp2p.streamio import StreamEnded, forget_closed_connections, read_exactly
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +37,9 @@ MATCH_PROTOCOL = "/strangers/match/1.0.0"
 DIAL_TIMEOUT = 1.0
 """A candidate that cannot be reached within this is skipped (a stale record)."""
 ANSWER_TIMEOUT = 3.0
+"""A proposer waits this long for the answer; a candidate as long to write it."""
+PROPOSAL_TIMEOUT = 2 * ANSWER_TIMEOUT
+"""A candidate waits this long for the proposal on a stream opened to it."""
 CHAT_OPEN_TIMEOUT = 5.0
 """After accepting, how long we wait for the proposer to open the chat."""
 ADDR_TTL = 600
@@ -69,21 +82,40 @@ class MatchService:
         self.accepted: PendingMatch | None = None
         """The proposal we accepted last (answered again if repeated)."""
 
+    # -- proposing -----------------------------------------------------------------------
+
     async def propose(self, info: PeerInfo, match_id: bytes,
                       interests: tuple[str, ...]) -> Accept | Refuse | None:
-        """Ask ``info`` for a chat: its Accept or Refuse, or None if unreachable or slow.
+        """Ask ``info`` for a chat: its Accept or Refuse, or None if it failed in any way.
 
-        A stream that breaks before the answer is retried once with the same
+        ``interests`` are the ones to reveal to this candidate: those under
+        which it was found (empty for the "anyone" key).  The Accept returned
+        carries at most those.  Never raises (but ``trio.Cancelled``).
+        """
+        self.proposals_sent += 1
+        try:
+            answer = await self._propose(info, match_id, interests)
+        except Exception:  # a bug of ours or of the library: this proposal only
+            logger.debug("proposal to %s failed unexpectedly", info.peer_id, exc_info=True)
+            return None
+        if isinstance(answer, Accept):
+            # An older peer answers with all its interests: keep only what we asked about.
+            return Accept(answer.match_id, common_interests(answer.interests, interests))
+        return answer
+
+    async def _propose(self, info: PeerInfo, match_id: bytes,
+                       interests: tuple[str, ...]) -> Accept | Refuse | None:
+        """A stream that breaks before the answer is retried once with the same
         match id (the candidate answers a repeated proposal the same way).
         This happens when both nodes dial each other at the same moment and
         the swarm keeps only one of the two connections.
         """
-        self.proposals_sent += 1
+        proposal = encode(Propose(match_id, interests))
         if info.addrs:
             self.host.get_peerstore().add_addrs(info.peer_id, info.addrs, ADDR_TTL)
         for attempt in range(PROPOSAL_ATTEMPTS):
             try:
-                answer = await self._ask(info, match_id, interests)
+                answer = await self._ask(info, proposal)
             except trio.TooSlowError:
                 logger.info("candidate %s too slow, skipped", info.peer_id)
                 return None
@@ -99,7 +131,7 @@ class MatchService:
                     if isinstance(answer, Refuse):
                         logger.info("candidate %s refused: %s", info.peer_id, answer.reason.value)
                     return answer
-                logger.info("candidate %s sent an unexpected answer %r", info.peer_id, answer)
+                logger.info("candidate %s sent an unexpected answer %.200r", info.peer_id, answer)
                 return None
             # A broken stream, or a connection the swarm was just replacing
             # ("no valid connections"), deserves one more try; a refused dial
@@ -109,63 +141,66 @@ class MatchService:
             await trio.sleep(0.02)
         return None
 
-    async def _ask(self, info: PeerInfo, match_id: bytes, interests: tuple[str, ...]) -> object:
+    async def _ask(self, info: PeerInfo, proposal: bytes) -> object:
         stream = None
         try:
             forget_closed_connections(self.host, info.peer_id)
             with trio.fail_after(DIAL_TIMEOUT):
                 stream = await self.host.new_stream(info.peer_id, [TProtocol(MATCH_PROTOCOL)])
             with trio.fail_after(ANSWER_TIMEOUT):
-                await stream.write(encode(Propose(match_id, interests)))
+                await stream.write(proposal)
                 return await _read_frame(stream)
         finally:
             if stream is not None:
                 await _close(stream)
 
+    # -- answering ---------------------------------------------------------------------
+
     async def handle_stream(self, stream) -> None:
-        """Answer one proposal."""
-        peer_id: ID = stream.muxed_conn.peer_id
+        """Answer one proposal.  Never raises: a bad, slow or broken one resets the stream."""
         self.proposals_received += 1
+        peer_id = getattr(getattr(stream, "muxed_conn", None), "peer_id", None)
         try:
-            with trio.fail_after(ANSWER_TIMEOUT * 2):
+            if not isinstance(peer_id, ID):
+                raise RemoteProtocolError("match stream without a peer id")
+            with trio.fail_after(PROPOSAL_TIMEOUT):
                 proposal = await _read_frame(stream)
-                if not isinstance(proposal, Propose):
-                    raise_bad = f"expected a proposal, got {type(proposal).__name__}"
-                    logger.info("match stream from %s: %s", peer_id, raise_bad)
-                    await _close(stream, reset=True)
-                    return
-                accepted = self.accepted
-                if (accepted is not None and accepted.peer_id == peer_id
-                        and self.matcher.state is MatchState.MATCHED
-                        and self.matcher.peer == peer_id.to_bytes()):
-                    # The peer we accepted proposes again before opening the
-                    # chat: its stream or connection broke (crossed dials).
-                    # Same answer, under the match id it uses now.
-                    if accepted.match_id != proposal.match_id:
-                        accepted = PendingMatch(peer_id, proposal.match_id, accepted.common)
-                        self.accepted = accepted
-                        self.on_accepted(accepted)
-                    await stream.write(encode(Accept(proposal.match_id, self.matcher.interests)))
-                    await _close(stream)
-                    return
-                decision = self.matcher.on_proposal(
-                    peer_id.to_bytes(), proposal.interests, trio.current_time()
-                )
-                if not decision.accept:
-                    assert decision.refusal is not None
-                    await stream.write(encode(Refuse(proposal.match_id, decision.refusal)))
-                    await _close(stream)
-                    return
-                pending = PendingMatch(peer_id, proposal.match_id, decision.common)
-                self.accepted = pending
-                self.on_accepted(pending)
-                await stream.write(encode(Accept(proposal.match_id, self.matcher.interests)))
-        except (StrangersError, trio.TooSlowError) as exc:
-            logger.info("bad proposal from %s: %s", peer_id, exc)
-            await _close(stream, reset=True)
+            if not isinstance(proposal, Propose):
+                raise RemoteProtocolError(f"expected a proposal, got {type(proposal).__name__}")
+            answer = self._answer(peer_id, proposal)
+            with trio.fail_after(ANSWER_TIMEOUT):
+                await stream.write(encode(answer))
+        except trio.TooSlowError:
+            logger.info("proposal from %s too slow, stream reset", peer_id)
+        except StrangersError as exc:
+            logger.info("bad proposal from %s (%s), stream reset", peer_id, exc)
+        except Exception as exc:  # the proposer vanished mid-way, or a bug: this stream only
+            logger.info("proposal from %s broke off (%s), stream reset", peer_id, type(exc).__name__)
+            logger.debug("proposal from %s broke off", peer_id, exc_info=True)
+        else:
+            await _close(stream)
             return
-        except Exception as exc:  # the proposer vanished mid-way
-            logger.info("proposal from %s broke off: %r", peer_id, exc)
-            await _close(stream, reset=True)
-            return
-        await _close(stream)
+        await _close(stream, reset=True)
+
+    def _answer(self, peer_id: ID, proposal: Propose) -> Accept | Refuse:
+        """The matcher's answer to ``proposal``; an Accept reveals only the common interests."""
+        peer = peer_id.to_bytes()
+        accepted = self.accepted
+        if (accepted is not None and accepted.peer_id == peer_id
+                and self.matcher.state is MatchState.MATCHED and self.matcher.peer == peer):
+            # The peer we accepted proposes again before opening the chat:
+            # its stream or connection broke (crossed dials). Same answer,
+            # under the match id it uses now.
+            if accepted.match_id != proposal.match_id:
+                accepted = PendingMatch(peer_id, proposal.match_id, accepted.common)
+                self.accepted = accepted
+                self.on_accepted(accepted)
+            return Accept(proposal.match_id,
+                          common_interests(self.matcher.interests, proposal.interests))
+        decision = self.matcher.on_proposal(peer, proposal.interests, trio.current_time())
+        if not decision.accept:
+            return Refuse(proposal.match_id, decision.refusal or Refusal.BUSY)
+        pending = PendingMatch(peer_id, proposal.match_id, decision.common)
+        self.accepted = pending
+        self.on_accepted(pending)
+        return Accept(proposal.match_id, decision.common)

@@ -22,9 +22,5 @@ class CryptoError(StrangersError):
     """A handshake or message failed authentication, or was replayed or malformed."""
 
 
-class DiscoveryError(StrangersError):
-    """The DHT could not be reached or answered nonsense."""
-
-
 class ConfigError(StrangersError):
     """A setting given by the user is invalid (bad multiaddr, bad interest, unreadable identity...)."""

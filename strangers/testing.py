@@ -134,8 +134,17 @@ class Strangers:
             except ProcessLookupError:
                 pass
 
+    def freeze(self) -> None:
+        """Stop the process (SIGSTOP): like a laptop going to sleep, it neither reads nor writes."""
+        self.kill(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """Let a frozen process run again (SIGCONT)."""
+        self.kill(signal.SIGCONT)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
+            self.thaw()  # a frozen process would not act on SIGTERM
             self.kill(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=5)

@@ -6,16 +6,17 @@ import pytest
 import trio
 from libp2p.network.stream.exceptions import StreamEOF, StreamReset
 
-from strangers.discovery.streamio import (
+from strangers.errors import RemoteProtocolError
+from strangers.node.libp2p.streamio import (
     StreamEnded,
     StreamFailed,
     forget_closed_connections,
     read_exactly,
+    read_some,
     read_uvarint_frame,
     reset_quietly,
     uvarint,
 )
-from strangers.errors import RemoteProtocolError
 
 
 class FakeStream:
@@ -43,6 +44,26 @@ async def test_a_clean_end_and_a_reset_are_told_apart():
     assert not isinstance(ended.value, StreamFailed)
     with pytest.raises(StreamFailed):
         await read_exactly(FakeStream([b"ab"], StreamReset()), 3)
+
+
+class ResetMarkedStream(FakeStream):
+    """py-libp2p's way: the reset reaches read() as StreamEOF, the muxed stream knows."""
+
+    def __init__(self, chunks: list[bytes], reset: bool) -> None:
+        super().__init__(chunks)
+        self.muxed_stream = type("Muxed", (), {"reset_received": reset})()
+
+
+async def test_a_reset_reported_as_eof_is_still_a_failure():
+    with pytest.raises(StreamFailed, match="reset 1 bytes short of 3"):
+        await read_exactly(ResetMarkedStream([b"ab"], reset=True), 3)
+    with pytest.raises(StreamFailed):
+        await read_some(ResetMarkedStream([], reset=True), 10)
+    assert await read_some(ResetMarkedStream([b"ab"], reset=True), 10) == b"ab"  # data first
+    assert await read_some(ResetMarkedStream([], reset=False), 10) == b""
+    with pytest.raises(StreamEnded) as ended:
+        await read_exactly(ResetMarkedStream([b"ab"], reset=False), 3)
+    assert not isinstance(ended.value, StreamFailed)
 
 
 async def test_uvarint_frames_round_trip_and_are_bounded():

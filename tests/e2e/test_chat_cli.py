@@ -230,3 +230,55 @@ def test_serve_stops_cleanly_on_sigint(procs):
     assert server.wait_exit(timeout=10) == 130
     assert "Traceback" not in server.stderr
     assert "ERROR" not in server.stderr
+
+
+def test_a_frozen_stranger_is_reported_as_timeout_and_life_goes_on(procs):
+    """Issue 7: a stranger whose process stops (SIGSTOP, a laptop asleep) is reported gone
+    within the keepalive bound (docs/protocol.md §6.6), and the node still serves its user."""
+    server, a, b = _matched_pair(procs, "sleep")
+    a.wait_for("matched", timeout=20)
+    b.wait_for("matched", timeout=20)
+    a.send({"cmd": "send", "text": "still there?"})
+    a.wait_for("delivered")
+    frozen_at = time.monotonic()
+    b.freeze()
+    try:
+        left = a.wait_for("stranger_left", timeout=30)
+        noticed = time.monotonic() - frozen_at
+        assert left == {"event": "stranger_left", "reason": "timeout", "by_us": False}
+        assert noticed <= 20.0, f"a frozen stranger took {noticed:.1f} s to notice"
+        a.send({"cmd": "status"})
+        assert a.wait_for("status")["state"] in ("searching", "proposing")
+        addr = next(e for e in server.events if e["event"] == "ready")["addrs"][0]
+        c = chat(addr, "-i", "sleep")
+        procs.append(c)
+        assert a.wait_for("matched", timeout=30)["peer_id"] == c.wait_for("ready")["peer_id"]
+    finally:
+        b.thaw()
+    assert "Traceback" not in a.stderr
+
+
+INJECTED_FAILURE = '''
+import strangers.node
+
+def _broken_statistics(self):
+    raise RuntimeError("injected by the test")
+
+strangers.node.Node.statistics = _broken_statistics
+'''
+
+
+def test_an_unexpected_failure_is_one_error_line_and_exit_1_not_a_traceback(procs, tmp_path):
+    """The last-resort handler (docs/protocol.md §7.3), through the real executable: a bug
+    injected with a sitecustomize module (the product has no test hook)."""
+    (tmp_path / "sitecustomize.py").write_text(INJECTED_FAILURE)
+    env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    node = chat([], "--no-bootstrap", "-i", "bugs", env=env)
+    procs.append(node)
+    node.wait_for("ready", timeout=20)
+    node.send({"cmd": "status"})
+    error = node.wait_for("error", timeout=20)
+    assert error["message"] == "unexpected RuntimeError: injected by the test (a bug in strangers)"
+    assert node.wait_exit(timeout=10) == 1
+    lines = node.stderr.splitlines()
+    assert lines == ["strangers: error: unexpected RuntimeError: injected by the test (a bug in strangers)"]

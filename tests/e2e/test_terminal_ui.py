@@ -222,3 +222,37 @@ def test_escape_twice_is_next_and_ctrl_c_quits(pane: TmuxPane, stranger: Strange
 
     pane.press("C-c")
     assert pane.wait_exit() == 130  # interrupted, like any Ctrl-C
+
+
+INJECTED_FAILURE = '''
+import strangers.node
+
+def _broken_statistics(self):
+    raise RuntimeError("injected by the test")
+
+strangers.node.Node.statistics = _broken_statistics
+'''
+
+
+def test_an_unexpected_failure_restores_the_terminal_and_says_one_line(workdir: Path, bootstrap: str) -> None:
+    """The last-resort handler in the terminal UI: a bug (injected with a sitecustomize module)
+    ends the program with one ``strangers: error:`` line and exit 1, no traceback, no SIGABRT
+    ("could not acquire lock for <stdin>"), and the terminal back in its normal mode."""
+    (workdir / "sitecustomize.py").write_text(INJECTED_FAILURE)
+    program = shlex.join([*strangers_command(), "chat", "-i", "bugs", "--listen", LOOPBACK,
+                          "--bootstrap", bootstrap, "--no-mdns"])
+    script = (f"PYTHONPATH={shlex.quote(str(workdir))} {program}; status=$?; "
+              "echo \"[terminal: $(stty -a | grep -o -w -e '-\\?icanon' -e '-\\?echo' | tr '\\n' ' ')]\"; "
+              "exit $status")
+    ui = TmuxPane(["sh", "-c", script], workdir)
+    try:
+        ui.wait_for("Looking for someone who likes bugs", timeout=MATCH_TIMEOUT)
+        ui.type("/status")
+        ui.press("Enter")
+        assert ui.wait_exit() == 1
+        screen = ui.screen()
+        assert screen.count("strangers: error: unexpected RuntimeError: injected by the test") == 1, screen
+        assert "Traceback" not in screen and "Fatal Python error" not in screen
+        assert "[terminal: icanon echo ]" in screen
+    finally:
+        ui.close()

@@ -14,9 +14,9 @@ from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.tools.anyio_service import background_trio_service
 from multiaddr import Multiaddr
 
-from strangers.discovery.kad import StrangersDHT
-from strangers.node.host import build_host, quiet_library_logs
 from strangers.node.identity import fresh_identity
+from strangers.node.libp2p.host import build_host, quiet_library_logs
+from strangers.node.libp2p.kad import StrangersDHT
 
 LOOPBACK = Multiaddr("/ip4/127.0.0.1/tcp/0")
 

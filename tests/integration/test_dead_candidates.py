@@ -10,8 +10,8 @@ from libp2p.peer.peerinfo import PeerInfo
 from multiaddr import Multiaddr
 
 from strangers.discovery.matcher import MatchState
-from strangers.node import NodeConfig, open_node, fresh_identity
-from strangers.node.host import quiet_library_logs
+from strangers.node import NodeConfig, fresh_identity, open_node
+from strangers.node.libp2p.host import quiet_library_logs
 from strangers.node.matching import DIAL_TIMEOUT
 
 
@@ -22,7 +22,7 @@ def _config() -> NodeConfig:
 
 async def _propose_to(node, addr: str) -> tuple[object, float]:
     ghost = fresh_identity().peer_id
-    node._stop_search()
+    node.stop_search()
     node.matcher.stop()
     node.matcher.start_search(trio.current_time())
     node.matcher.propose(ghost.to_bytes())

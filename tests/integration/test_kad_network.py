@@ -5,8 +5,9 @@ from __future__ import annotations
 import trio
 from libp2p.kad_dht.kad_dht import KadDHT
 
-from dhtnet import dht_network, lone_peer
 from strangers.discovery.topics import TopicKey
+
+from dhtnet import dht_network, lone_peer
 
 KEY = TopicKey("cinema", 1000, 0).multihash
 
@@ -97,6 +98,7 @@ async def test_late_announcers_are_found_even_after_twenty_others():
         store = holder.dht.provider_store
         from libp2p.peer.peerinfo import PeerInfo
         from multiaddr import Multiaddr
+
         from strangers.node.identity import fresh_identity
         for _ in range(25):  # 25 earlier announcers (now probably gone)
             store.add_provider(KEY, PeerInfo(fresh_identity().peer_id,

@@ -1,4 +1,4 @@
-"""Integration: Kademlia requests over reused streams (discovery/kadpool.py)."""
+"""Integration: Kademlia requests over reused streams (node/libp2p/kadpool.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import trio
 from libp2p.kad_dht.pb.kademlia_pb2 import Message
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
-import strangers.discovery.kad as kad
-import strangers.discovery.kadpool as kadpool
+import strangers.node.libp2p.kad as kad
+import strangers.node.libp2p.kadpool as kadpool
+
 from dhtnet import connected_pair, serve_peer
 
 

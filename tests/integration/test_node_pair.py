@@ -12,8 +12,8 @@ from dhtnet import next_event
 from strangers.discovery.matcher import MatchState, Refusal
 from strangers.discovery.proposal import Accept, Refuse
 from strangers.node import NodeConfig, events, open_node
-from strangers.discovery.addresses import dialable_addrs
-from strangers.node.host import quiet_library_logs
+from strangers.node.libp2p.addresses import dialable_addrs
+from strangers.node.libp2p.host import quiet_library_logs
 
 LOOPBACK = ("/ip4/127.0.0.1/tcp/0",)
 
@@ -77,7 +77,7 @@ async def test_crossed_proposals_end_in_exactly_one_match():
                         {"interests": ("chess",), "interests_only": True}) as (_s, (a, b)):
         # Take both nodes' matching in hand: each proposes to the other at once.
         for node in (a, b):
-            node._stop_search()
+            node.stop_search()
         for node, other in ((a, b), (b, a)):
             node.matcher.stop()
             node.matcher.interests = ("go",)
@@ -117,14 +117,14 @@ async def test_a_stranger_without_an_ed25519_identity_is_refused_and_the_search_
     quiet_library_logs()
     async with open_node(_config(interests=("go",))) as node:
         odd = ID.from_pubkey(create_new_key_pair().public_key)
-        node._stop_search()
+        node.stop_search()
         node.matcher.stop()
         node.matcher.start_search(trio.current_time())
         node.matcher.on_proposal(odd.to_bytes(), ("go",), trio.current_time())
         assert node.matcher.state is MatchState.MATCHED
         stream = ResetOnlyStream()
         with trio.fail_after(5):
-            await node._run_chat(stream, Role.RESPONDER, odd, os.urandom(16), ("go",), trio.Event())
+            await node.chats.run_chat(stream, Role.RESPONDER, odd, os.urandom(16), ("go",), trio.Event())
         assert stream.reset_called
         assert node.matcher.state is MatchState.SEARCHING  # looking for the next one
         decision = node.matcher.on_proposal(odd.to_bytes(), ("go",), trio.current_time())

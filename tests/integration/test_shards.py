@@ -14,9 +14,9 @@ from contextlib import asynccontextmanager
 import pytest
 import trio
 
-import strangers.node.node as node_module
+import strangers.discovery.search as search_module
 from dhtnet import dht_network, next_event
-from strangers.discovery.kad import StrangersDHT
+from strangers.node.libp2p.kad import StrangersDHT
 from strangers.discovery.lookup import K_VALUE
 from strangers.discovery.topics import (
     HOME_SHARD,
@@ -28,7 +28,7 @@ from strangers.discovery.topics import (
     lookup_epochs,
 )
 from strangers.node import NodeConfig, events, open_node
-from strangers.node.host import quiet_library_logs
+from strangers.node.libp2p.host import quiet_library_logs
 
 LOOPBACK = ("/ip4/127.0.0.1/tcp/0",)
 NODES = 30
@@ -36,7 +36,7 @@ NODES = 30
 
 def _pin_shards(monkeypatch, shards):
     draws = itertools.chain(shards, itertools.repeat(1))  # then the searches after a chat
-    monkeypatch.setattr(node_module, "draw_shard", lambda rng: next(draws))
+    monkeypatch.setattr(search_module, "draw_shard", lambda rng: next(draws))
 
 
 def _spy_on_walks(monkeypatch) -> list[tuple[StrangersDHT, bytes]]:
@@ -92,21 +92,21 @@ async def test_on_a_small_network_a_search_walks_the_home_shard_only(monkeypatch
     _pin_shards(monkeypatch, [3, 5])
     walked = _spy_on_walks(monkeypatch)
     async with _waiter_and_joiner("origami") as (waiter, joiner):
-        assert (waiter._shard, joiner._shard) == (3, 5)
+        assert (waiter.search.planner.shard, joiner.search.planner.shard) == (3, 5)
         # nobody probes other shards on a small network: the waiter listed itself at home only
-        assert waiter._advertised_epoch_keys in _listed("origami", (HOME_SHARD,))
+        assert waiter.search.planner.advertised in _listed("origami", (HOME_SHARD,))
     assert set(_walks_of(walked, joiner.dht, "origami")) == {HOME_SHARD}
 
 
 async def test_on_a_large_network_a_new_topic_is_walked_at_home_and_on_the_probe(monkeypatch):
     """The first search of a topic walks both; its home answer tells whether it is hot."""
     quiet_library_logs()
-    monkeypatch.setattr(node_module, "LARGE_NETWORK_TABLE", 0)
+    monkeypatch.setattr(search_module, "LARGE_NETWORK_TABLE", 0)
     _pin_shards(monkeypatch, [3, 5])
     walked = _spy_on_walks(monkeypatch)
     async with _waiter_and_joiner("kites") as (waiter, joiner):
-        assert joiner._hot == {"kites": False}  # one stranger listed: not hot
-        assert waiter._advertised_epoch_keys in _listed("kites", (HOME_SHARD, 3))
+        assert joiner.search.planner.hot == {"kites": False}  # one stranger listed: not hot
+        assert waiter.search.planner.advertised in _listed("kites", (HOME_SHARD, 3))
     assert set(_walks_of(walked, joiner.dht, "kites")) == {5, HOME_SHARD}
 
 

@@ -464,6 +464,30 @@ def test_a_node_without_interests_accepts_anyone() -> None:
     assert matcher.on_proposal(A, ("chess",), 0.0) == Decision(True, None, ())
 
 
+@given(
+    ours=st.lists(st.sampled_from(["jazz", "cinema", "chess", "go", "tea", "rain"]),
+                  unique=True, max_size=6),
+    guess=st.sampled_from(["jazz", "cinema", "chess", "go", "tea", "rain", "knitting"]),
+)
+def test_a_guessed_interest_reveals_only_itself_never_the_list(ours: list[str], guess: str) -> None:
+    """Fault 5: a proposer naming one interest learns whether we share it, nothing more."""
+    matcher = searching(0.0, interests=tuple(ours), random_after=0.0)
+    decision = matcher.on_proposal(A, (guess,), 1.0)
+    assert decision.accept
+    assert decision.common == ((guess,) if guess in ours else ())
+
+
+def test_what_an_accept_reveals_is_the_intersection_in_our_order() -> None:
+    matcher = searching(0.0, interests=("tea", "jazz", "cinema", "go"))
+    assert matcher.on_proposal(A, ("go", "chess", "jazz"), 1.0).common == ("jazz", "go")
+
+
+def test_a_proposal_found_under_the_anyone_key_reveals_nothing_and_is_answered_in_random() -> None:
+    matcher = searching(0.0, interests=("jazz",), random_after=5.0)
+    assert matcher.on_proposal(A, (), 1.0) == Decision(False, Refusal.NO_COMMON_INTERESTS)
+    assert matcher.on_proposal(A, (), 5.0) == Decision(True, None, ())
+
+
 def test_refusal_reasons_are_the_wire_strings() -> None:
     assert {reason.value for reason in Refusal} == {"busy", "crossed", "not-looking", "no-common-interests"}
     assert Refusal("crossed") is Refusal.CROSSED

@@ -21,7 +21,6 @@ from strangers.discovery.topics import (
     draw_shard,
     epoch_at,
     lookup_epochs,
-    lookup_keys,
     search_rounds,
     seconds_to_next_epoch,
 )
@@ -197,30 +196,16 @@ def test_advertise_keys_list_us_at_home_and_on_the_shard_given() -> None:
         advertise_keys(("jazz",), anyone=True, now=NOW, shard=SHARDS)
 
 
-def test_lookup_keys_cover_current_and_previous_epoch_and_every_shard() -> None:
-    keys = lookup_keys(("jazz", "chess"), anyone=True, now=NOW)
-    expected = [
-        TopicKey(topic, epoch, shard)
-        for topic in ("jazz", "chess", None)
-        for epoch in (EPOCH, EPOCH - 1)
-        for shard in range(SHARDS)
-    ]
-    assert keys == expected
-
-
-def test_lookup_keys_without_anyone_or_interests() -> None:
-    assert lookup_keys(("jazz",), anyone=False, now=NOW) == [
-        TopicKey("jazz", EPOCH, shard) for shard in range(SHARDS)
-    ] + [TopicKey("jazz", EPOCH - 1, shard) for shard in range(SHARDS)]
-    assert lookup_keys((), anyone=False, now=NOW) == []
+def lookup_keys(interests, *, anyone, now, shards=range(SHARDS)):
+    """Every key a search may walk at ``now`` (by topic, then epoch, then shard)."""
+    topics = [*interests, None] if anyone else list(interests)
+    return [TopicKey(topic, epoch, shard)
+            for topic in topics for epoch in lookup_epochs(now) for shard in shards]
 
 
 def test_lookup_in_epoch_zero_has_no_previous_epoch() -> None:
-    keys = lookup_keys(("jazz",), anyone=True, now=EPOCH_SECONDS - 1)
-    assert {key.epoch for key in keys} == {0}
-    assert len(keys) == 2 * SHARDS
-    keys = lookup_keys(("jazz",), anyone=True, now=EPOCH_SECONDS)
-    assert {key.epoch for key in keys} == {0, 1}
+    assert lookup_epochs(EPOCH_SECONDS - 1) == [0]
+    assert lookup_epochs(EPOCH_SECONDS) == [1, 0]
 
 
 def test_the_previous_epoch_is_looked_up_only_early_in_an_epoch() -> None:
@@ -233,13 +218,6 @@ def test_the_previous_epoch_is_looked_up_only_early_in_an_epoch() -> None:
                                              now=start + PREVIOUS_EPOCH_WINDOW)} == {EPOCH}
     # re-advertising is spread, and clocks differ: the window covers both
     assert PREVIOUS_EPOCH_WINDOW >= READVERTISE_SPREAD + 60
-
-
-def test_lookup_keys_of_chosen_shards() -> None:
-    keys = lookup_keys(("jazz",), anyone=True, now=NOW, shards=(3,))
-    assert keys == [TopicKey("jazz", EPOCH, 3), TopicKey("jazz", EPOCH - 1, 3),
-                    TopicKey(None, EPOCH, 3), TopicKey(None, EPOCH - 1, 3)]
-    assert lookup_keys(("jazz",), anyone=True, now=NOW, shards=()) == []
 
 
 def test_there_are_shards_to_spread_a_hot_interest() -> None:

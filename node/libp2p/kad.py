@@ -37,11 +37,11 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 from multiaddr import Multiaddr
 
+from strangers.discovery.lookup import ALPHA, K_VALUE, ClosestPeersQuery
 from strangers.errors import RemoteProtocolError
 
 from .addresses import dialable_addrs
 from .kadpool import StreamPool
-from .lookup import ALPHA, K_VALUE, ClosestPeersQuery
 from .streamio import (
     StreamEnded,
     StreamFailed,
@@ -290,7 +290,7 @@ class StrangersDHT(KadDHT):
         stream = await self.host.new_stream(peer, [KAD_PROTOCOL])
         try:
             await stream.write(uvarint(len(data)) + data)
-            await stream.close_write()
+            await stream.close_write()  # type: ignore[attr-defined]  # NetStream has it, INetStream not
             try:
                 await read_exactly(stream, 1)  # py-libp2p echoes; go closes
             except StreamFailed:
@@ -442,7 +442,7 @@ class StrangersDHT(KadDHT):
 
     # -- the operations the rest of strangers uses -------------------------------
 
-    async def find_providers(self, key, count: int = K_VALUE) -> list[PeerInfo]:  # type: ignore[override]
+    async def find_providers(self, key, count: int = K_VALUE) -> list[PeerInfo]:
         """Providers of ``key`` (bytes, or a CID/hex string), fresh from the network."""
         raw = key if isinstance(key, bytes) else _encode_key(key)
         result = await self.lookup(raw, providers=True, enough_providers=count)

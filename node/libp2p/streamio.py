@@ -3,6 +3,12 @@
 py-libp2p's ``INetStream.read(n)`` may return fewer bytes than asked, and
 signals the end of the stream by raising ``StreamEOF`` (or returning b"" on
 some paths). These helpers hide both and never buffer more than asked.
+
+A reset by the peer raises :class:`StreamFailed`, a clean end
+:class:`StreamEnded`. py-libp2p 0.8.1 does not always tell them apart: once
+we have written on a stream, the peer's reset reaches ``read`` as
+``StreamEOF``. Its Yamux stream still knows (``reset_received``), so
+:func:`_was_reset` asks it (canary: ``tests/adapters/test_canary_streams.py``).
 """
 
 from __future__ import annotations
@@ -18,11 +24,17 @@ class StreamEnded(RemoteProtocolError):
 
 
 class StreamFailed(StreamEnded):
-    """The stream was reset or broke (not a clean end)."""
+    """The stream was reset or broke (not a clean end; see the module docstring)."""
+
+
+def _was_reset(stream: object) -> bool:
+    """Whether the end of ``stream`` was in fact the peer's reset (see the module docstring)."""
+    muxed = getattr(stream, "muxed_stream", None)
+    return getattr(muxed, "reset_received", False) is True
 
 
 async def read_exactly(stream: object, count: int) -> bytes:
-    """Read exactly ``count`` bytes or raise StreamEnded."""
+    """Read exactly ``count`` bytes or raise StreamEnded (StreamFailed on a reset)."""
     chunks: list[bytes] = []
     missing = count
     while missing > 0:
@@ -33,6 +45,8 @@ async def read_exactly(stream: object, count: int) -> bytes:
         except StreamError as exc:
             raise StreamFailed(f"stream failed: {exc or type(exc).__name__}") from None
         if not chunk:
+            if _was_reset(stream):
+                raise StreamFailed(f"stream reset {missing} bytes short of {count}")
             raise StreamEnded(f"stream ended {missing} bytes short of {count}")
         chunks.append(chunk)
         missing -= len(chunk)
@@ -40,13 +54,16 @@ async def read_exactly(stream: object, count: int) -> bytes:
 
 
 async def read_some(stream: object, max_bytes: int) -> bytes:
-    """Read up to ``max_bytes``; b"" at the end of the stream."""
+    """Read up to ``max_bytes``; b"" at a clean end of the stream, StreamFailed on a reset."""
     try:
-        return await stream.read(max_bytes)  # type: ignore[attr-defined]
+        data: bytes = await stream.read(max_bytes)  # type: ignore[attr-defined]
     except StreamEOF:
-        return b""
+        data = b""
     except StreamError as exc:
         raise StreamFailed(f"stream failed: {exc or type(exc).__name__}") from None
+    if not data and _was_reset(stream):
+        raise StreamFailed("stream reset")
+    return data
 
 
 async def read_uvarint_frame(stream: object, max_length: int) -> bytes:

@@ -13,23 +13,44 @@ Choices and the library faults they work around (``../shared/notes``):
 * ``PY_YAMUX_RELEASE_ON_READ=0``: otherwise Yamux sends a window update on
   every read, an extra encrypted write per message;
 * the library logs ERROR tracebacks on ordinary stream resets and shutdown:
-  :func:`quiet_library_logs` keeps them out of the user's terminal.
+  :func:`quiet_library_logs` keeps them out of the user's terminal;
+* ``host.run()`` is entered and left by hand in :func:`running_host`, so that
+  the caller's errors never travel through the library's nurseries (where
+  trio would wrap them in ``ExceptionGroup``) and its shutdown noise never
+  replaces them; on the way out it also closes the listeners, which
+  ``host.run()`` leaves open.
+
+The canaries in ``tests/adapters/test_canary_host.py`` fail if py-libp2p
+changes under any of these.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
 
+import trio  # noqa: E402
 from libp2p import new_host  # noqa: E402
 from libp2p.crypto.x25519 import create_new_key_pair as new_x25519_key_pair  # noqa: E402
 from libp2p.network.config import ConnectionConfig, RetryConfig  # noqa: E402
+from libp2p.network.swarm import Swarm  # noqa: E402
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID  # noqa: E402
 from libp2p.security.noise.transport import Transport as NoiseTransport  # noqa: E402
+from multiaddr import Multiaddr  # noqa: E402
 
-from .identity import Identity  # noqa: E402
+from strangers.errors import ConfigError  # noqa: E402
+from strangers.node.identity import Identity  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+SHUTDOWN_TIMEOUT = 2.0
+"""Seconds the library gets to stop its services when a node ends."""
+LISTENER_CLOSE_TIMEOUT = 0.5
+"""Seconds to close the listening sockets after that."""
 
 
 def build_host(identity: Identity, *, mdns: bool = False):
@@ -47,16 +68,71 @@ def build_host(identity: Identity, *, mdns: bool = False):
     # a dead candidate or DHT peer would cost 0.7 s before we can skip it.
     # Our own layers decide when to try again.
     swarm = host.get_network()
+    if not isinstance(swarm, Swarm):  # the patches below are Swarm's
+        raise TypeError(f"py-libp2p's host runs on a {type(swarm).__name__}, not a Swarm")
     swarm.retry_config = RetryConfig(max_retries=0)
     # The auto-connector aims at (low + high watermark) / 2 connections, so
     # no watermark setting turns it off without also changing pruning: its
     # one entry point becomes a no-op instead.
-    swarm.auto_connector.maybe_connect = _no_auto_connect
+    swarm.auto_connector.maybe_connect = _no_auto_connect  # type: ignore[method-assign]
     return host
 
 
 async def _no_auto_connect() -> None:
     """Replaces py-libp2p's AutoConnector.maybe_connect (see build_host)."""
+
+
+@asynccontextmanager
+async def running_host(host, listen_addrs: Sequence[Multiaddr]) -> AsyncIterator[None]:
+    """Run ``host`` listening on ``listen_addrs`` for the body of the ``async with``.
+
+    Raises :class:`~strangers.errors.ConfigError` if it cannot listen on every
+    address (py-libp2p only logs a failed bind and runs on without it; a port
+    that another process holds is shared, not refused: :func:`ensure_port_free`
+    checks that first). On the way out the library gets at most
+    :data:`SHUTDOWN_TIMEOUT` seconds, shielded from cancellation, errors of its
+    shutdown are logged, not raised, and the listening sockets are closed.
+
+    ``host.run()`` is entered by hand rather than with ``async with``: the
+    body's exceptions (and cancellation) then stay in the caller's scopes
+    instead of passing through the library's nurseries, which would wrap them
+    in ``ExceptionGroup`` or swallow them behind shutdown errors.
+    """
+    where = ", ".join(str(addr) for addr in listen_addrs)
+    context = host.run(list(listen_addrs))
+    try:
+        await context.__aenter__()
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    except Exception as exc:  # py-libp2p wraps bind errors in its own types
+        raise ConfigError(f"cannot listen on {where}: {exc}") from None
+    try:
+        if len(host.get_transport_addrs()) < len(listen_addrs):
+            raise ConfigError(f"cannot listen on {where}: not an address of this machine, or not free")
+        yield
+    finally:
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(SHUTDOWN_TIMEOUT):
+                try:
+                    await context.__aexit__(None, None, None)
+                except Exception as exc:  # library shutdown noise
+                    logger.debug("host shutdown: %r", exc)
+            with trio.move_on_after(LISTENER_CLOSE_TIMEOUT):
+                await _close_listeners(host)
+
+
+async def _close_listeners(host) -> None:
+    """Close the swarm's listeners: ``host.run()`` leaves their sockets open.
+
+    py-libp2p 0.8.1 stops the swarm service on exit without reaching the code
+    that closes its listeners, so the port stays taken until the process ends
+    (a stopped node in a test, or a restarted one, could not listen there).
+    """
+    for listener in list(host.get_network().listeners.values()):
+        try:
+            await listener.close()
+        except Exception as exc:  # already closed, or torn down half-way
+            logger.debug("listener close: %r", exc)
 
 
 class _BelowLevel(logging.Filter):
@@ -88,8 +164,6 @@ def ensure_port_free(addr) -> None:
     first one. A plain bind without SO_REUSEPORT tells the truth.
     """
     import socket
-
-    from strangers.errors import ConfigError
 
     ipv6 = str(addr).startswith("/ip6/")
     family = socket.AF_INET6 if ipv6 else socket.AF_INET

@@ -1,0 +1,119 @@
+"""One search as a node runs it, over simulated walk times: the real planner decides.
+
+``bench/simulate.py`` uses this instead of a copy of the node's policy: every
+round, every key walked, the cut-off at the first candidate, whom to propose
+to and what to reveal come from :class:`strangers.discovery.search.SearchPlanner`,
+the object ``strangers.node.searching`` drives on the network. The world (who
+is listed where, how long each walk takes, what it costs) is the caller's.
+
+Needs nothing beyond the project (no numpy), so the unit tests import it
+(``tests/unit/test_simulation_policy.py``).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from strangers.discovery import search
+from strangers.discovery.matcher import Matcher
+from strangers.discovery.topics import HOME_SHARD, TopicKey, draw_shard, epoch_at
+
+SEARCHER = b"searcher"
+STRANGER = b"stranger"
+
+FAST_ENOUGH_SOURCES, FAST_NUM_RESULTS = search.FAST_WALK
+"""What a node's fast search walks pass to ``StrangersDHT.lookup`` (the planner's)."""
+THOROUGH_ENOUGH_SOURCES, THOROUGH_NUM_RESULTS = search.THOROUGH_WALK
+READVERTISE_JITTER = search.READVERTISE_DELAY
+"""Seconds into a new epoch at which a node renews its records (uniform; the planner's)."""
+
+WalkTime = Callable[[TopicKey, bool], tuple[float, float, bool]]
+"""(key, whether the key lists a stranger) -> (seconds the walk takes, RPCs it
+costs, whether it returned the stranger)."""
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """How one search went."""
+
+    matched: bool
+    seconds: float
+    """From the start of the search to the accepted proposal's answer (or the
+    end of the search's last round, when nobody was found)."""
+    rounds: int
+    walks: int
+    rpcs: float
+    revealed: tuple[str, ...] = ()
+    """The interests the accepted proposal revealed."""
+
+
+def simulate_search(rng: random.Random, *, interest: str, wall: float, listed: set[int],
+                    walk_time: WalkTime, rtt: float, large: bool, hot: bool | None = None,
+                    cut: bool = True, attempts: int = 1) -> SearchOutcome:
+    """One search for strangers who share ``interest`` and are listed (in the
+    current epoch) on the shards ``listed``, for at most ``attempts`` searches
+    (with the planner's pauses between them).
+
+    ``large``: the searcher's routing table marks a large network; ``hot``:
+    what it learned of the topic before (None: nothing). ``cut=False`` lets
+    every walk of a round finish (a policy the node does not use, for
+    comparison). A proposal costs ``rtt``; the stranger's answer is the real
+    :class:`Matcher`'s.
+    """
+    planner = search.SearchPlanner(Matcher(local_id=SEARCHER, interests=(interest,)), rng)
+    if hot is not None:
+        planner.hot[interest] = hot
+    stranger = Matcher(local_id=STRANGER, interests=(interest,))
+    stranger.start_search(-30.0)
+    table = search.LARGE_NETWORK_TABLE if large else 0
+    epoch = epoch_at(wall)
+    steps = rounds = walks = searches = 0
+    seconds = rpcs = 0.0
+    planner.start(0.0)
+    while True:
+        action = planner.next(seconds, wall + seconds, table)
+        if isinstance(action, search.Walk):
+            searches += action.round == 0
+            rounds += 1
+            ends = []
+            for key in action.keys:
+                took, cost, found = walk_time(key, key.epoch == epoch and key.shard in listed)
+                ends.append((took, key, found))
+                walks += 1
+                rpcs += cost
+            ends.sort(key=lambda end: end[0])
+            round_end = ends[-1][0]
+            for took, key, found in ends:
+                providers = [STRANGER] if found else []
+                if planner.on_walk_result(key, providers, (), seconds + took,
+                                          wall + seconds + took) and cut:
+                    round_end = took + search.CANDIDATE_GRACE
+                    break
+            seconds += round_end
+            planner.on_round_done()
+        elif isinstance(action, search.Propose):
+            decision = stranger.on_proposal(SEARCHER, action.interests, 0.0)
+            seconds += rtt
+            if planner.on_proposal_result(action.peer, seconds, accepted=decision.accept,
+                                          refusal=decision.refusal):
+                return SearchOutcome(True, seconds, rounds, walks, rpcs, action.interests)
+        elif isinstance(action, search.Wait) and action.until is not None and searches < attempts:
+            seconds = max(seconds, action.until)  # the pause between two searches
+        elif isinstance(action, (search.Wait, search.Done)):
+            return SearchOutcome(False, seconds, rounds, walks, rpcs)
+        # Searching and Announce: nothing to simulate (the search goes on)
+        steps += 1
+        if steps > 10_000:
+            raise RuntimeError("the planner did not end the search")
+
+
+def stranger_shards(rng: random.Random, advertisers: int, large: bool) -> set[int]:
+    """Shards listing at least one of ``advertisers`` strangers, each at home and,
+    on a large network, on one random other shard (as the planner announces)."""
+    if not advertisers:
+        return set()
+    if not large:
+        return {HOME_SHARD}
+    return {HOME_SHARD} | {draw_shard(rng) for _ in range(advertisers)}

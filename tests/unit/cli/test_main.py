@@ -1,0 +1,77 @@
+"""The CLI's last-resort handler: one line, one exit code, never a traceback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from strangers.cli import main as cli_main
+from strangers.errors import ConfigError
+
+
+def _run_with(monkeypatch: pytest.MonkeyPatch, failure: BaseException, *args: str) -> int:
+    import strangers.cli.session as session
+
+    def failing_session(config, *, json_mode: bool) -> int:
+        raise failure
+
+    monkeypatch.setattr(session, "run_session", failing_session)
+    return cli_main.main(["chat", "--no-bootstrap", "--no-mdns", *args])
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [RuntimeError("boom"), ExceptionGroup("nursery", [RuntimeError("boom")]),
+     BaseExceptionGroup("nursery", [ExceptionGroup("inner", [RuntimeError("boom")])])],
+    ids=["plain", "grouped", "nested-groups"],
+)
+def test_an_unexpected_failure_is_one_line_on_stderr_and_exit_1(monkeypatch, capsys, failure) -> None:
+    assert _run_with(monkeypatch, failure) == cli_main.EXIT_ERROR == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "strangers: error: unexpected RuntimeError: boom (a bug in strangers)\n"
+
+
+def test_in_json_mode_it_is_also_one_error_event(monkeypatch, capsys) -> None:
+    assert _run_with(monkeypatch, ExceptionGroup("x", [KeyError("k")]), "--json") == 1
+    out, err = capsys.readouterr()
+    assert [json.loads(line) for line in out.splitlines()] == [
+        {"event": "error", "message": "unexpected KeyError: 'k' (a bug in strangers)"}]
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_strangers_error_inside_a_group_is_told_as_itself(monkeypatch, capsys) -> None:
+    assert _run_with(monkeypatch, ExceptionGroup("x", [ConfigError("port 9 is in use")])) == 1
+    assert capsys.readouterr().err == "strangers: error: port 9 is in use\n"
+
+
+def test_interrupts_stay_interrupts(monkeypatch, capsys) -> None:
+    assert _run_with(monkeypatch, KeyboardInterrupt()) == 130
+    assert _run_with(monkeypatch, BaseExceptionGroup("x", [KeyboardInterrupt()])) == 130
+    assert capsys.readouterr().err == ""
+
+
+def test_a_closed_stdout_does_not_turn_the_report_into_a_traceback(monkeypatch, capsys) -> None:
+    class Closed:
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli_main.sys, "stdout", Closed())
+    assert _run_with(monkeypatch, RuntimeError("boom"), "--json") == 1
+    assert "boom" in capsys.readouterr().err
+
+
+def test_the_message_of_a_failure_without_text_is_still_one_line() -> None:
+    assert cli_main.format_fatal(AssertionError()) == "unexpected AssertionError (a bug in strangers)"
+    assert cli_main.format_fatal(ValueError("a\nb")) == "unexpected ValueError: a (a bug in strangers)"
+
+
+def test_several_failures_at_once_are_still_one_line() -> None:
+    group = ExceptionGroup("x", [RuntimeError("first"), ExceptionGroup("y", [KeyError("k")])])
+    assert cli_main.format_fatal(group) == "unexpected RuntimeError: first (and 1 more) (a bug in strangers)"
+    assert cli_main.format_fatal(ExceptionGroup("x", [ValueError(), ConfigError("bad port")])) == (
+        "bad port (and 1 more)")
