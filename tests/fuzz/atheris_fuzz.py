@@ -27,8 +27,8 @@ with atheris.instrument_imports(include=["strangers"]):
     import targets
 
     # imported lazily by their targets; import them here so that they are instrumented
-    import strangers.discovery.kad  # noqa: F401
-    import strangers.discovery.streamio  # noqa: F401
+    import strangers.node.libp2p.kad  # noqa: F401
+    import strangers.node.libp2p.streamio  # noqa: F401
 
 
 def main() -> None:

@@ -383,7 +383,7 @@ def kad_reply(data: bytes) -> None:
     EXECUTIONS["kad-reply"] += 1
     from libp2p.kad_dht.pb.kademlia_pb2 import Message
 
-    from strangers.discovery.kad import MAX_ADDRS_PER_PEER, StrangersDHT
+    from strangers.node.libp2p.kad import MAX_ADDRS_PER_PEER, StrangersDHT
     from strangers.discovery.lookup import K_VALUE
 
     reply = Message()
@@ -415,7 +415,7 @@ class _ByteStream:
 def uvarint_frame(data: bytes) -> None:
     """The Kademlia stream framing (``streamio.read_uvarint_frame``), 4 KiB limit."""
     EXECUTIONS["uvarint-frame"] += 1
-    from strangers.discovery.streamio import read_uvarint_frame
+    from strangers.node.libp2p.streamio import read_uvarint_frame
 
     step = 1 + (data[0] % 16 if data else 0)
 
