@@ -49,9 +49,10 @@ def _check_interests(interests: tuple[str, ...], error: type[StrangersError]) ->
             raise error(f"interest {brief(item)} is not in canonical form")
 
 
-def _check_match_id(match_id: bytes, error: type[StrangersError]) -> None:
+def _check_match_id(match_id: object, error: type[StrangersError]) -> bytes:
     if not isinstance(match_id, bytes) or len(match_id) != MATCH_ID_BYTES:
         raise error(f"match id must be {MATCH_ID_BYTES} bytes, got {brief(match_id)}")
+    return match_id
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def encode(message: ProposalMessage) -> bytes:
         body = {"t": "refuse", "m": message.match_id, "r": message.reason.value}
     else:
         raise LocalProtocolError(f"not a proposal message: {message!r}")
-    packed = msgpack.packb(body, use_bin_type=True)
+    packed: bytes = msgpack.packb(body, use_bin_type=True)
     return _LENGTH.pack(len(packed)) + packed
 
 
@@ -109,7 +110,7 @@ def frame_length(prefix: bytes) -> int:
     """Length announced by a 4-byte prefix; RemoteProtocolError if out of bounds."""
     if len(prefix) != _LENGTH.size:
         raise RemoteProtocolError(f"truncated length prefix {prefix!r}")
-    (length,) = _LENGTH.unpack(prefix)
+    length: int = _LENGTH.unpack(prefix)[0]
     if not 0 < length <= MAX_PROPOSAL_FRAME:
         raise RemoteProtocolError(
             f"proposal frame of {length} bytes (1..{MAX_PROPOSAL_FRAME} allowed)"
@@ -144,8 +145,7 @@ def decode(body: bytes) -> ProposalMessage:
         raise RemoteProtocolError(
             f"proposal frame {kind!r} has keys {brief(sorted(obj, key=repr))}"
         )
-    match_id = obj["m"]
-    _check_match_id(match_id, RemoteProtocolError)
+    match_id = _check_match_id(obj["m"], RemoteProtocolError)
     if kind == "propose":
         if type(obj["v"]) is not int or obj["v"] != PROTOCOL_VERSION:  # not True, not 1.0
             raise RemoteProtocolError(f"unsupported proposal version {brief(obj['v'])}")

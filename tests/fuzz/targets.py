@@ -383,8 +383,8 @@ def kad_reply(data: bytes) -> None:
     EXECUTIONS["kad-reply"] += 1
     from libp2p.kad_dht.pb.kademlia_pb2 import Message
 
-    from strangers.node.libp2p.kad import MAX_ADDRS_PER_PEER, StrangersDHT
     from strangers.discovery.lookup import K_VALUE
+    from strangers.node.libp2p.kad import MAX_ADDRS_PER_PEER, StrangersDHT
 
     reply = Message()
     try:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from chat_helpers import ConnectionPair
 
 from strangers.crypto.handshake import Role
+
+from chat_helpers import ConnectionPair
 
 
 @pytest.fixture(params=list(Role), ids=lambda role: f"from-{role.value}")

@@ -8,7 +8,6 @@ from typing import Any
 
 import msgpack
 import pytest
-from chat_helpers import ConnectionPair, RawPeer, drain, frames_in, public_bytes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,6 +33,8 @@ from strangers.crypto.session import (
     Typing,
 )
 from strangers.errors import CryptoError, LocalProtocolError, RemoteProtocolError
+
+from chat_helpers import ConnectionPair, RawPeer, drain, frames_in, public_bytes
 
 INITIATOR, RESPONDER = Role.INITIATOR, Role.RESPONDER
 

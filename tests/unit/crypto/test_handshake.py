@@ -14,6 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from strangers.crypto.frames import Ready, encode_inner
 from strangers.crypto.handshake import (
     Commit,
     Finished,
@@ -37,7 +38,6 @@ from strangers.crypto.primitives import (
     x25519,
     x25519_keypair,
 )
-from strangers.crypto.frames import Ready, encode_inner
 from strangers.crypto.ratchet import DoubleRatchet
 from strangers.errors import CryptoError, LocalProtocolError
 

@@ -264,7 +264,8 @@ def test_non_canonical_interests_from_the_peer(kind: str, interests: list[str]) 
 
 @pytest.mark.parametrize("kind", ["propose", "accept"])
 @pytest.mark.parametrize(
-    "interests", ["jazz", None, {"jazz": 1}, [1], [b"jazz"], ["jazz", None], [f"t{n}" for n in range(MAX_INTERESTS + 1)]]
+    "interests",
+    ["jazz", None, {"jazz": 1}, [1], [b"jazz"], ["jazz", None], [f"t{n}" for n in range(MAX_INTERESTS + 1)]],
 )
 def test_malformed_interest_lists_from_the_peer(kind: str, interests: object) -> None:
     rejected({**VALID[kind], "i": interests}, "bad interest list")
