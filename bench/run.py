@@ -327,7 +327,8 @@ def main() -> None:
             print(f"[{size} nodes] chat RTT median {c['rtt']['median'] * ms:.2f} ms "
                   f"({c['rtt']['median'] / base_rtt:.1f}x TCP), p99 {c['rtt']['p99'] * ms:.2f} ms; "
                   f"1 MiB of text {c['mib_transfer_seconds']:.2f} s; RSS chat {c['rss_mib_per_chat_process']:.0f} MiB, "
-                  f"serve {entry['rss_mib_per_serve_process']:.0f} MiB; idle CPU {entry['idle_cpu_percent_of_a_core']:.2f}% of a core",
+                  f"serve {entry['rss_mib_per_serve_process']:.0f} MiB; "
+          f"idle CPU {entry['idle_cpu_percent_of_a_core']:.2f}% of a core",
                   file=sys.stderr)
 
 

@@ -37,13 +37,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from strangers.discovery import topics
-from strangers.node.libp2p.kad import MAX_RECORDS_PER_KEY, StrangersDHT
-from strangers.discovery.lookup import ALPHA, K_VALUE, SEARCH_CLOSEST, ClosestPeersQuery
-from strangers.discovery.matcher import Matcher
-from strangers.discovery.topics import EPOCH_SECONDS, HOME_SHARD, TopicKey, epoch_at
-
 from search_sim import (  # the node's search policy, not a copy of it
     FAST_ENOUGH_SOURCES,
     FAST_NUM_RESULTS,
@@ -51,6 +44,12 @@ from search_sim import (  # the node's search policy, not a copy of it
     simulate_search,
     stranger_shards,
 )
+
+from strangers.discovery import topics
+from strangers.discovery.lookup import ALPHA, K_VALUE, SEARCH_CLOSEST, ClosestPeersQuery
+from strangers.discovery.matcher import Matcher
+from strangers.discovery.topics import EPOCH_SECONDS, HOME_SHARD, TopicKey, epoch_at
+from strangers.node.libp2p.kad import MAX_RECORDS_PER_KEY, StrangersDHT
 
 PEER_ID_PREFIX = b"\x00\x24\x08\x01\x12\x20"
 """Identity multihash of an Ed25519 public-key protobuf: what a real peer id starts with."""
@@ -457,7 +456,8 @@ def policies(shards: int) -> dict[str, list[int]]:
     :data:`HOME` the schedule is the probe, then home (see ``home_position``).
     """
     fours = [4] * (shards // 4) + ([shards % 4] if shards % 4 else [])
-    named = {HOME: [1, 1], HOME_NEW: [2], HOME_RARE: [1], "one at a time": [1] * shards, "probe one, then the rest": [1, shards - 1],
+    named = {HOME: [1, 1], HOME_NEW: [2], HOME_RARE: [1], "one at a time": [1] * shards,
+             "probe one, then the rest": [1, shards - 1],
              "4 at a time": fours, "all at once": [shards]}
     if shards == 1:
         return {"one at a time": [1]}  # every policy is the same
@@ -803,7 +803,8 @@ def format_tables(result: dict) -> str:
             f" | {row['add_provider_burst_per_s']:,.0f} |")
     lines += ["", f"### Hot interest under \"{HOME}\" (the planner on a large network)", "",
               "| N | users listed | S | max GET_PROVIDERS/s/node | p99 | nodes with search load "
-              "| lookups/search | home: records (kept by strangers nodes) | home: ADD_PROVIDER/s per holder at epoch start |",
+              "| lookups/search | home: records (kept by strangers nodes) "
+              "| home: ADD_PROVIDER/s per holder at epoch start |",
               "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in result["hot"]:
         home = row["home_design"]
@@ -924,7 +925,7 @@ def plot(result: dict, img_dir: Path) -> list[str]:
               "narrow": f"first candidates + walks end at {SEARCH_CLOSEST} closest"}
     figure, (left, right) = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
     for churn in sorted({row["churn"] for row in result["match"]}):
-        def of(policy: str) -> list[dict]:
+        def of(policy: str, churn: float = churn) -> list[dict]:
             return [r for r in result["match"]
                     if r["nodes"] == size and r["churn"] == churn
                     and (r["policy"] == policy or r["shards"] == 1)]

@@ -67,7 +67,7 @@ USER_COMMANDS: dict[str, type[Next | Quit | Status | Help]] = {
 }
 """Slash commands a person can type, and their short forms."""
 
-_SIMPLE = {"next": Next, "quit": Quit, "status": Status}
+_SIMPLE: dict[str, type[Next | Quit | Status]] = {"next": Next, "quit": Quit, "status": Status}
 
 
 def parse_command(line: str | bytes) -> Command:

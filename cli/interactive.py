@@ -175,7 +175,7 @@ class _Prompt:
                 pass
 
     async def _main(self) -> None:
-        session = PromptSession(
+        session: PromptSession[str] = PromptSession(
             message=[("class:prompt", "> ")],
             bottom_toolbar=self._toolbar,
             style=STYLE,
@@ -389,7 +389,7 @@ class _TerminalUI:
 
     async def _run_prompt(self) -> None:
         try:
-            await trio.to_thread.run_sync(self.prompt.run, abandon_on_cancel=True)
+            await trio.to_thread.run_sync(self.prompt.run, abandon_on_cancel=True)  # type: ignore[call-arg]
         except Exception as exc:  # prompt_toolkit failed: stop cleanly, then report it
             logger.debug("prompt failed", exc_info=True)
             if not (isinstance(exc, OSError) and exc.errno == errno.EIO):  # EIO: the terminal closed

@@ -26,7 +26,7 @@ async def pump_events(node: Node) -> None:
 
 
 async def _read_line() -> bytes:
-    return await trio.to_thread.run_sync(
+    return await trio.to_thread.run_sync(  # type: ignore[call-arg]  # trio has abandon_on_cancel; mypy misreads its Unpack signature
         sys.stdin.buffer.readline, commands.MAX_COMMAND_LINE + 1, abandon_on_cancel=True
     )
 

@@ -50,7 +50,7 @@ async def _pump_text(node: Node) -> None:
 async def _plain_commands(node: Node) -> None:
     """Line mode (stdin is not a terminal): each line is a message or a /command."""
     while True:
-        raw = await trio.to_thread.run_sync(sys.stdin.readline, 65537, abandon_on_cancel=True)
+        raw = await trio.to_thread.run_sync(sys.stdin.readline, 65537, abandon_on_cancel=True)  # type: ignore[call-arg]
         if not raw:
             await node.quit()
             return

@@ -34,9 +34,9 @@ start is over.
 from __future__ import annotations
 
 import enum
-from random import Random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from random import Random
 
 from .lookup import K_VALUE, SEARCH_CLOSEST
 from .matcher import Matcher, MatchState, Phase, Refusal

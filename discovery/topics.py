@@ -44,6 +44,7 @@ import base64
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from random import Random
 
 from strangers.errors import ConfigError
 
@@ -200,6 +201,6 @@ def search_rounds(
     return [first, second] if second else [first]
 
 
-def draw_shard(rng) -> int:
+def draw_shard(rng: Random) -> int:
     """The shard a search advertises on besides home, and probes first (not home)."""
-    return rng.randrange(HOME_SHARD + 1, SHARDS)
+    return int(rng.randrange(HOME_SHARD + 1, SHARDS))

@@ -2,7 +2,7 @@
 
 All protocol decisions live in :mod:`strangers.crypto.session`; this module
 only reads, writes, times out and reports.  One :class:`ChatSession` is one
-chat on its own stream (``/strangers/chat/1.0.0``).
+chat on its own stream (``/strangers/chat/2.0.0``).
 
 Supervision: :meth:`ChatSession.run` never raises (only ``trio.Cancelled``
 when its caller is cancelled).  Whatever goes wrong, a stream that breaks, a
@@ -35,6 +35,7 @@ when the chat ends anyway.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -42,7 +43,7 @@ from dataclasses import dataclass
 
 import trio
 
-from strangers.crypto.frames import MAX_FRAME
+from strangers.crypto.frames import MAX_FRAME, ByeReason
 from strangers.crypto.session import (
     CLOSED,
     NEED_DATA,
@@ -63,7 +64,7 @@ from . import events
 
 logger = logging.getLogger(__name__)
 
-CHAT_PROTOCOL = "/strangers/chat/1.0.0"
+CHAT_PROTOCOL = "/strangers/chat/2.0.0"
 HANDSHAKE_TIMEOUT = 5.0
 """From the stream's opening to ``Established`` (a stalled handshake ends the chat)."""
 PING_INTERVAL = 5.0
@@ -243,7 +244,7 @@ class ChatSession:
                 await self._can_encrypt.wait()
             try:
                 with trio.move_on_after(CLOSE_TIMEOUT):
-                    await self._write_from_user(lambda: self._connection.send(Bye(reason)))
+                    await self._write_from_user(lambda: self._connection.send(Bye(ByeReason(reason))))
             except (_WriteFailed, LocalProtocolError) as exc:  # the stranger may be gone already
                 logger.debug("bye not sent: %s", exc)
         self._cancel.cancel()
@@ -302,7 +303,7 @@ class ChatSession:
             if self._connection.state is not ConnectionState.OPEN:
                 return
             counter += 1
-            await self._write(lambda n=counter: self._send_if_open(Ping(n)))
+            await self._write(functools.partial(self._send_if_open, Ping(counter)))
 
     async def _read(self) -> bytes:
         try:

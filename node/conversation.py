@@ -3,7 +3,7 @@
 Two ways into a chat (``docs/protocol.md`` §5.3):
 
 * we proposed and were accepted: :meth:`Conversations.start_initiator` opens
-  ``/strangers/chat/1.0.0`` to the stranger (retrying for
+  ``/strangers/chat/2.0.0`` to the stranger (retrying for
   ``CHAT_OPEN_TIMEOUT`` while the connection settles);
 * we accepted a proposal: :meth:`Conversations.expect` waits for the
   proposer's chat stream (:meth:`handle_chat_stream`) until the pending
@@ -31,8 +31,8 @@ from strangers.crypto.handshake import Role
 from strangers.crypto.session import ChatConnection
 from strangers.discovery.matcher import Matcher, MatchState
 from strangers.discovery.search import SKIP_UNREACHABLE
-from strangers.node.libp2p.streamio import StreamEnded, forget_closed_connections, reset_quietly
 from strangers.errors import RemoteProtocolError
+from strangers.node.libp2p.streamio import StreamEnded, forget_closed_connections, reset_quietly
 
 from . import events
 from .chat import CHAT_PROTOCOL, ChatSession
@@ -115,7 +115,7 @@ class Conversations:
         self._start_search()
 
     async def handle_chat_stream(self, stream) -> None:
-        """Incoming ``/strangers/chat/1.0.0``: only from the peer we accepted."""
+        """Incoming ``/strangers/chat/2.0.0``: only from the peer we accepted."""
         peer_id = stream.muxed_conn.peer_id
         pending = self._pending
         if pending is None or pending.peer_id != peer_id:

@@ -36,6 +36,7 @@ from . import events
 from .chat import CHAT_PROTOCOL
 from .config import NodeConfig
 from .conversation import Conversations
+from .events import Event
 from .identity import Identity, fresh_identity, load_or_create_identity
 from .libp2p.addresses import dialable_addrs
 from .libp2p.host import build_host, ensure_port_free, running_host
@@ -70,7 +71,7 @@ class Node:
         self.host = host
         self.dht = dht
         self._nursery = nursery
-        self._send_events, self._receive_events = trio.open_memory_channel[events.Event](EVENT_QUEUE)
+        self._send_events, self._receive_events = trio.open_memory_channel[Event](EVENT_QUEUE)
         self.matcher = Matcher(
             local_id=identity.peer_id.to_bytes(),
             interests=config.interests,
@@ -95,11 +96,11 @@ class Node:
     def addrs(self) -> list[str]:
         return [f"{addr}/p2p/{self.peer_id}" for addr in dialable_addrs(self.host)]
 
-    def events(self) -> trio.MemoryReceiveChannel[events.Event]:
+    def events(self) -> trio.MemoryReceiveChannel[Event]:
         """The stream of events (one consumer)."""
         return self._receive_events
 
-    async def emit(self, event: events.Event) -> None:
+    async def emit(self, event: Event) -> None:
         await self._send_events.send(event)
 
     async def send_text(self, text: str) -> int:
@@ -228,7 +229,8 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
             await node.emit(events.Ready(node.peer_id, tuple(node.addrs),
                                          config.identity_file is not None))
             if config.bootstrap_peers and not reached:
-                where = "the default public bootstrap peers" if config.uses_default_bootstrap else "the --bootstrap peers"
+                where = ("the default public bootstrap peers" if config.uses_default_bootstrap
+                         else "the --bootstrap peers")
                 hint = " on the local network (mDNS)" if config.mdns else ""
                 await node.emit(events.Warning(
                     f"none of {where} answered; looking for strangers{hint} only"

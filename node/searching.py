@@ -25,11 +25,11 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 
 from strangers.discovery import search
-from strangers.node.libp2p.kad import StrangersDHT
 from strangers.discovery.matcher import Matcher, MatchState
 from strangers.discovery.proposal import Accept, Refuse
 from strangers.discovery.search import CANDIDATE_GRACE, SearchPlanner
 from strangers.discovery.topics import TopicKey
+from strangers.node.libp2p.kad import StrangersDHT
 
 from . import events
 from .matching import MatchService

@@ -7,8 +7,8 @@ import logging
 import pytest
 import trio
 
-from strangers.node.libp2p.streamio import StreamEnded
 from strangers.node.conversation import end_reason
+from strangers.node.libp2p.streamio import StreamEnded
 from strangers.node.supervision import describe, leaves, spawn, supervised, supervised_handler
 
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from strangers.testing import LOOPBACK, chat, run_cli, serve
+from strangers.testing import chat, run_cli, serve
 
 pytestmark = pytest.mark.e2e
 

@@ -8,12 +8,13 @@ from contextlib import asynccontextmanager
 import trio
 from libp2p.peer.peerinfo import PeerInfo
 
-from dhtnet import next_event
 from strangers.discovery.matcher import MatchState, Refusal
 from strangers.discovery.proposal import Accept, Refuse
 from strangers.node import NodeConfig, events, open_node
 from strangers.node.libp2p.addresses import dialable_addrs
 from strangers.node.libp2p.host import quiet_library_logs
+
+from dhtnet import next_event
 
 LOOPBACK = ("/ip4/127.0.0.1/tcp/0",)
 

@@ -12,13 +12,14 @@ from contextlib import asynccontextmanager
 import trio
 
 import strangers.node.conversation as conversation_module
-from dhtnet import next_event
-from strangers.node.libp2p.kad import StrangersDHT
 from strangers.discovery.search import SearchPlanner
 from strangers.node import NodeConfig, events, open_node
 from strangers.node.chat import ChatSession
 from strangers.node.libp2p.host import quiet_library_logs
+from strangers.node.libp2p.kad import StrangersDHT
 from strangers.node.matching import MatchService
+
+from dhtnet import next_event
 
 LOOPBACK = ("/ip4/127.0.0.1/tcp/0",)
 

@@ -11,12 +11,9 @@ import random
 import time
 from contextlib import asynccontextmanager
 
-import pytest
 import trio
 
 import strangers.discovery.search as search_module
-from dhtnet import dht_network, next_event
-from strangers.node.libp2p.kad import StrangersDHT
 from strangers.discovery.lookup import K_VALUE
 from strangers.discovery.topics import (
     HOME_SHARD,
@@ -29,6 +26,9 @@ from strangers.discovery.topics import (
 )
 from strangers.node import NodeConfig, events, open_node
 from strangers.node.libp2p.host import quiet_library_logs
+from strangers.node.libp2p.kad import StrangersDHT
+
+from dhtnet import dht_network, next_event
 
 LOOPBACK = ("/ip4/127.0.0.1/tcp/0",)
 NODES = 30

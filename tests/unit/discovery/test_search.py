@@ -22,8 +22,8 @@ from strangers.discovery.search import (
     Announce,
     Done,
     Propose,
-    SearchPlanner,
     Searching,
+    SearchPlanner,
     Wait,
     Walk,
 )
@@ -196,7 +196,7 @@ def test_ourselves_a_skipped_stranger_or_the_anyone_key_do_not_end_the_round() -
     proposal = only(drain(planner, clock)[:1], Propose)
     assert proposal == Propose(ALICE, ())  # found under the anyone key only: reveal nothing
     planner.on_proposal_result(ALICE, clock.now, accepted=False, refusal=Refusal.NOT_LOOKING)
-    actions = drain(planner, clock)
+    drain(planner, clock)
     clock.advance(POLL_DELAYS[0])
     walk = only(drain(planner, clock), Walk)
     assert not planner.on_walk_result(walk.keys[0], [ALICE], (), clock.now, clock.wall)
