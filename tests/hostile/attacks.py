@@ -1,0 +1,237 @@
+"""The attacks of issue 7, each one coroutine: get accepted by the victim, then misbehave.
+
+Every attack dials the victim (a ``strangers chat`` node that is searching), proposes under an
+interest it shares, and then does its one bad thing on the match or chat stream. It returns an
+:class:`Outcome` saying what it saw (how the victim ended the stream, how long that took); the
+tests judge the victim by its ``--json`` output, not by this.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import trio
+
+from .crypto import InitiatorV1, InitiatorV2, raw_key_from_peer_id
+from .peer import (
+    DEFAULT_CHAT_PROTOCOL,
+    DEFAULT_HANDSHAKE_VERSION,
+    Chat,
+    FrameStream,
+    HostilePeer,
+    StreamGone,
+    handshake,
+)
+from .wire import WireError, frame, frame_obj, nested_map_body
+
+GARBAGE_FRAME = bytes.fromhex("00000001c1")
+"""A one-byte frame holding 0xc1, the one byte msgpack never uses (issue 7, fault 1)."""
+
+NESTING = 1000
+"""Nesting depth of the deep frames: under msgpack's 1024, over Python's default repr limit."""
+
+GONE_WAIT = 40.0
+"""Longest wait for the victim to drop a stream we broke (its own bounds are 5-20 s)."""
+
+
+@dataclass
+class Target:
+    """Who to attack and which chat protocol to speak."""
+
+    addr: str
+    interest: str
+    protocol: str = DEFAULT_CHAT_PROTOCOL
+    version: int = DEFAULT_HANDSHAKE_VERSION
+
+    @classmethod
+    def from_env(cls, addr: str, interest: str) -> Target:
+        """Protocol id and handshake version from ``STRANGERS_HOSTILE_CHAT`` / ``..._HANDSHAKE``.
+
+        The defaults are v2 (``/strangers/chat/2.0.0``); set them to ``/strangers/chat/1.0.0`` and
+        ``1`` to run the attacks against an executable that still speaks v1.
+        """
+        return cls(addr, interest,
+                   os.environ.get("STRANGERS_HOSTILE_CHAT", DEFAULT_CHAT_PROTOCOL),
+                   int(os.environ.get("STRANGERS_HOSTILE_HANDSHAKE", DEFAULT_HANDSHAKE_VERSION)))
+
+
+@dataclass
+class Outcome:
+    """What the hostile peer saw."""
+
+    attack: str
+    ended: str | None = None
+    """How the victim ended our stream (``None``: we ended it, or it never opened)."""
+    seconds: float | None = None
+    """From the attack's last write to the end of the stream."""
+    safety_code: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+async def _accepted_chat(peer: HostilePeer, target: Target) -> tuple[object, bytes, FrameStream]:
+    victim = await peer.connect(target.addr)
+    match_id = await peer.match(victim, [target.interest])
+    stream = await peer.open_chat(victim, target.protocol)
+    return victim, match_id, stream
+
+
+async def _until_gone(stream: FrameStream, outcome: Outcome) -> Outcome:
+    start = trio.current_time()
+    with trio.move_on_after(GONE_WAIT):
+        outcome.ended = await stream.wait_gone()
+    outcome.seconds = trio.current_time() - start
+    if outcome.ended is None:
+        outcome.notes.append(f"victim kept the stream open for {GONE_WAIT} s")
+        await stream.reset()
+    return outcome
+
+
+async def _established(peer: HostilePeer, target: Target, outcome: Outcome) -> Chat:
+    victim, match_id, stream = await _accepted_chat(peer, target)
+    chat = await handshake(stream, peer, victim, match_id, target.version)
+    outcome.safety_code = chat.keys.safety
+    return chat
+
+
+async def _text_delivered(chat: Chat, text: str) -> bytes:
+    """Send a Text and wait for its Delivered (the victim took it); the frame bytes sent."""
+    data = await chat.send_text(text)
+    with trio.fail_after(15):
+        while True:
+            message = await chat.receive()
+            if message.get("t") == "ping":
+                await chat.send({"t": "pong", "n": message["n"]})
+            elif message.get("t") == "delivered":
+                return data
+
+
+# -- before the handshake ----------------------------------------------------------------------
+
+async def garbage_frame(peer: HostilePeer, target: Target) -> Outcome:
+    """(a) ``00 00 00 01 c1`` instead of the first handshake frame."""
+    _, _, stream = await _accepted_chat(peer, target)
+    await stream.write(GARBAGE_FRAME)
+    return await _until_gone(stream, Outcome("garbage_frame"))
+
+
+async def nested_frame(peer: HostilePeer, target: Target) -> Outcome:
+    """(b) a map nested NESTING levels deep (1 KiB, within every size bound) as the first frame."""
+    _, _, stream = await _accepted_chat(peer, target)
+    await stream.write(frame(nested_map_body(NESTING)))
+    return await _until_gone(stream, Outcome("nested_frame"))
+
+
+async def nested_proposal(peer: HostilePeer, target: Target) -> Outcome:
+    """(b') the same deep map as the Propose on the match stream (issue 7, fault 3)."""
+    victim = await peer.connect(target.addr)
+    outcome = Outcome("nested_proposal")
+    try:
+        _, answer = await peer.propose(victim, [target.interest], body=nested_map_body(NESTING))
+        outcome.notes.append(f"victim answered {answer!r}"[:200])
+    except (StreamGone, WireError) as exc:
+        outcome.ended = str(exc)
+    return outcome
+
+
+async def garbage_proposal(peer: HostilePeer, target: Target) -> Outcome:
+    """(a') one 0xc1 byte as the Propose."""
+    victim = await peer.connect(target.addr)
+    outcome = Outcome("garbage_proposal")
+    try:
+        _, answer = await peer.propose(victim, [target.interest], body=b"\xc1")
+        outcome.notes.append(f"victim answered {answer!r}"[:200])
+    except (StreamGone, WireError) as exc:
+        outcome.ended = str(exc)
+    return outcome
+
+
+async def stall_silent(peer: HostilePeer, target: Target) -> Outcome:
+    """(c) open the chat stream and never send a byte."""
+    _, _, stream = await _accepted_chat(peer, target)
+    return await _until_gone(stream, Outcome("stall_silent"))
+
+
+async def stall_after_first_frame(peer: HostilePeer, target: Target) -> Outcome:
+    """(c) v2: send the commit, read the victim's hello, then nothing. v1: half a hello."""
+    victim, match_id, stream = await _accepted_chat(peer, target)
+    outcome = Outcome("stall_after_first_frame")
+    if target.version == 2:
+        v2 = InitiatorV2(peer.identity, raw_key_from_peer_id(victim.to_bytes()), match_id)
+        await stream.write_obj(v2.commit())
+    else:
+        v1 = InitiatorV1(peer.identity, raw_key_from_peer_id(victim.to_bytes()), match_id)
+        await stream.write(frame_obj(v1.hello())[:70])
+    return await _until_gone(stream, outcome)
+
+
+async def reset_mid_handshake(peer: HostilePeer, target: Target) -> Outcome:
+    """(d) v2: commit, read the victim's hello, reset. v1: read the victim's hello, reset."""
+    victim, match_id, stream = await _accepted_chat(peer, target)
+    outcome = Outcome("reset_mid_handshake")
+    if target.version == 2:
+        v2 = InitiatorV2(peer.identity, raw_key_from_peer_id(victim.to_bytes()), match_id)
+        await stream.write_obj(v2.commit())
+    with trio.fail_after(10):
+        hello = await stream.read_map()
+    outcome.notes.append(f"victim's first frame: {hello.get('t')!r}")
+    await stream.reset()
+    return outcome
+
+
+# -- after the handshake -----------------------------------------------------------------------
+
+async def reset_mid_chat(peer: HostilePeer, target: Target) -> Outcome:
+    """(d) complete the handshake, get one Text delivered, then reset the stream."""
+    outcome = Outcome("reset_mid_chat")
+    chat = await _established(peer, target, outcome)
+    await _text_delivered(chat, "hello from a stranger who will vanish")
+    await chat.stream.reset()
+    return outcome
+
+
+async def stall_after_handshake(peer: HostilePeer, target: Target) -> Outcome:
+    """Complete the handshake, get one Text delivered, then never send another byte."""
+    outcome = Outcome("stall_after_handshake")
+    chat = await _established(peer, target, outcome)
+    await _text_delivered(chat, "hello, I am about to go quiet")
+    return await _until_gone(chat.stream, outcome)
+
+
+async def replay(peer: HostilePeer, target: Target) -> Outcome:
+    """(e) a valid Text, delivered, then the very same msg frame again."""
+    outcome = Outcome("replay")
+    chat = await _established(peer, target, outcome)
+    data = await _text_delivered(chat, "this message will come twice")
+    await chat.stream.write(data)
+    return await _until_gone(chat.stream, outcome)
+
+
+async def forge(peer: HostilePeer, target: Target) -> Outcome:
+    """(e) a valid Text, delivered, then a Text whose ciphertext has one bit flipped."""
+    outcome = Outcome("forge")
+    chat = await _established(peer, target, outcome)
+    await _text_delivered(chat, "the next one is forged")
+    head, ciphertext = chat.ratchet.encrypt({"t": "text", "id": chat.next_id, "x": "forged"})
+    tampered = bytes([ciphertext[0] ^ 0x01]) + ciphertext[1:]
+    await chat.stream.write_obj({"t": "msg", "h": head, "c": tampered})
+    return await _until_gone(chat.stream, outcome)
+
+
+async def fake_delivered(peer: HostilePeer, target: Target) -> Outcome:
+    """(f) ``Delivered`` for text id 7, which the victim never sent."""
+    outcome = Outcome("fake_delivered")
+    chat = await _established(peer, target, outcome)
+    await chat.send({"t": "delivered", "id": 7})
+    return await _until_gone(chat.stream, outcome)
+
+
+Attack = Callable[[HostilePeer, Target], Awaitable[Outcome]]
+
+ATTACKS: dict[str, Attack] = {
+    attack.__name__: attack
+    for attack in (garbage_frame, nested_frame, nested_proposal, garbage_proposal, stall_silent,
+                   stall_after_first_frame, reset_mid_handshake, reset_mid_chat,
+                   stall_after_handshake, replay, forge, fake_delivered)
+}
