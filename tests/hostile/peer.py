@@ -217,8 +217,17 @@ async def open_hostile_peer(listen: str = "/ip4/127.0.0.1/tcp/0") -> AsyncIterat
     host = new_host(key_pair=key_pair, sec_opt={NOISE_PROTOCOL_ID: noise},
                     muxer_preference="YAMUX",
                     connection_config=ConnectionConfig(max_connections_per_peer=1))
+    # py-libp2p's auto-connector would dial every peer identify tells us about; a stranger
+    # dials only its victim.
+    connector = getattr(host.get_network(), "auto_connector", None)
+    if connector is not None:
+        connector.maybe_connect = _never_connect
     async with host.run(listen_addrs=[Multiaddr(listen)]):
         yield HostilePeer(host, Ed25519PrivateKey.from_private_bytes(seed), host.get_id())
+
+
+async def _never_connect(*_args, **_kwargs) -> None:
+    return None
 
 
 __all__ = [

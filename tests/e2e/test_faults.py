@@ -1,0 +1,130 @@
+"""A hostile peer against the real executable: one bad stranger must never bring a node down.
+
+The hostile peer (``tests/hostile``) is written from docs/protocol.md and the v2 handshake spec,
+not from the project's classes. It gets accepted by a searching victim, then sends a bad byte, a
+deeply nested frame, stalls, resets, replays, forges or fakes a receipt. After each attack the
+victim must still run, answer ``status``, and match a new honest stranger and chat with it.
+
+The chat protocol id and handshake version come from ``STRANGERS_HOSTILE_CHAT`` and
+``STRANGERS_HOSTILE_HANDSHAKE`` (default ``/strangers/chat/2.0.0`` and 2); see
+``hostile.attacks.Target.from_env``.
+"""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from faultkit import Lab, check_survives, describe, matched_with, start_lab
+
+from hostile.attacks import ATTACKS, Outcome, Target  # noqa: E402  (faultkit puts tests/ on the path)
+from hostile.peer import open_hostile_peer  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+INTEREST = "cinema"
+KEEPALIVE_BOUND = 20.0
+"""Issue 7: a silent stranger is reported within 20 s."""
+LEFT_WAIT = 40.0
+"""The generous test timeout for ``stranger_left`` (the measured time is printed)."""
+
+
+@pytest.fixture
+def lab(procs) -> Lab:
+    return start_lab(procs, INTEREST)
+
+
+async def attack(lab: Lab, name: str) -> tuple[Outcome, str]:
+    """Run one attack to its end; (what the hostile peer saw, its peer id)."""
+    target = Target.from_env(lab.victim_addr, lab.interest)
+    with trio.fail_after(90):
+        async with open_hostile_peer() as peer:
+            outcome = await ATTACKS[name](peer, target)
+            hostile_id = peer.peer_id.to_base58()
+    print(f"{name}: {outcome}")
+    return outcome, hostile_id
+
+
+async def in_thread(function, *args):
+    return await trio.to_thread.run_sync(function, *args, abandon_on_cancel=True)
+
+
+# -- before the handshake completes: the victim only has to shrug it off ----------------------
+
+@pytest.mark.parametrize("name", [
+    "garbage_frame",            # (a) 00 00 00 01 c1 instead of the handshake
+    "nested_frame",             # (b) a map nested 1000 deep on the chat stream
+    "stall_silent",             # (c) chat stream opened, not a byte sent
+    "stall_after_first_frame",  # (c) commit sent, then nothing
+])
+async def test_victim_drops_a_broken_handshake_and_matches_the_next_stranger(lab, name):
+    outcome, hostile_id = await attack(lab, name)
+    assert outcome.ended is not None, (
+        f"the victim kept a broken handshake open for {outcome.seconds:.0f} s: {outcome}")
+    await in_thread(check_survives, lab)
+    assert not [e for e in lab.victim.events if matched_with(hostile_id)(e)], \
+        "the victim reported a match whose handshake never completed"
+
+
+async def test_victim_survives_a_reset_in_the_middle_of_the_handshake(lab):
+    outcome, hostile_id = await attack(lab, "reset_mid_handshake")  # (d)
+    await in_thread(check_survives, lab)
+    assert not [e for e in lab.victim.events if matched_with(hostile_id)(e)]
+
+
+@pytest.mark.parametrize("name", [
+    "garbage_proposal",   # one 0xc1 byte as the Propose
+    "nested_proposal",    # (b) the 1000-deep map as the Propose
+])
+async def test_victim_survives_a_bad_proposal(lab, name):
+    outcome, _ = await attack(lab, name)
+    assert outcome.ended is not None, f"the victim answered a bad proposal: {outcome}"
+    await in_thread(check_survives, lab)
+
+
+# -- after the handshake: the chat ends with a reason, the node goes on -----------------------
+
+def _left(lab: Lab, hostile_id: str) -> dict:
+    lab.victim.wait_for(matched_with(hostile_id), timeout=10)
+    return lab.victim.wait_for("stranger_left", timeout=LEFT_WAIT)
+
+
+def _error_event_after_match(lab: Lab, hostile_id: str) -> list[dict]:
+    events = lab.victim.events
+    start = next(i for i, e in enumerate(events) if matched_with(hostile_id)(e))
+    return [e for e in events[start:] if e.get("event") == "error"]
+
+
+@pytest.mark.parametrize("name", [
+    "replay",           # (e) the same msg frame twice
+    "forge",            # (e) one ciphertext bit flipped
+    "fake_delivered",   # (f) Delivered for a text the victim never sent
+])
+async def test_a_bad_message_after_the_handshake_ends_only_that_chat(lab, name):
+    outcome, hostile_id = await attack(lab, name)
+    left = await in_thread(_left, lab, hostile_id)
+    assert left["reason"] == "error" and left["by_us"] is False, left
+    assert _error_event_after_match(lab, hostile_id), \
+        f"no error event for a {name}: {describe(lab.victim)}"
+    assert outcome.ended is not None, f"the victim kept the chat open after a {name}"
+    await in_thread(check_survives, lab)
+
+
+async def test_a_reset_in_the_middle_of_a_chat_is_a_disconnect(lab):
+    outcome, hostile_id = await attack(lab, "reset_mid_chat")  # (d)
+    left = await in_thread(_left, lab, hostile_id)
+    assert left["reason"] == "disconnected" and left["by_us"] is False, left
+    await in_thread(check_survives, lab)
+
+
+async def test_a_stranger_silent_after_the_handshake_times_out_within_the_bound(lab):
+    outcome, hostile_id = await attack(lab, "stall_after_handshake")
+    left = await in_thread(_left, lab, hostile_id)
+    victim = lab.victim
+    last_byte = next(t for e, t in zip(victim.events, victim.arrivals) if e.get("event") == "message")
+    noticed = next(t for e, t in zip(victim.events, victim.arrivals) if e is left) - last_byte
+    print(f"silent stranger reported after {noticed:.1f} s (bound {KEEPALIVE_BOUND:.0f} s); "
+          f"the hostile peer saw its stream end after {outcome.seconds:.1f} s")
+    assert left["reason"] == "timeout" and left["by_us"] is False, left
+    assert noticed <= LEFT_WAIT
+    await in_thread(check_survives, lab)
