@@ -161,6 +161,15 @@ class Ratchet:
         return head, seal(message_key, pad(message), self.transcript + head)
 
     def decrypt(self, head: bytes, ciphertext: bytes) -> dict:
+        """Decrypt one message; on any failure the state is left as it was (§6.3)."""
+        saved = dict(vars(self), skipped=dict(self.skipped))
+        try:
+            return self._decrypt(head, ciphertext)
+        except Exception:
+            vars(self).update(saved)
+            raise
+
+    def _decrypt(self, head: bytes, ciphertext: bytes) -> dict:
         if len(head) != 40:
             raise HostileCryptoError(f"header of {len(head)} bytes")
         remote, (pn, n) = head[:32], struct.unpack(">II", head[32:])
