@@ -64,6 +64,10 @@ async def test_victim_drops_a_broken_handshake_and_matches_the_next_stranger(lab
     await in_thread(check_survives, lab)
     assert not [e for e in lab.victim.events if matched_with(hostile_id)(e)], \
         "the victim reported a match whose handshake never completed"
+    if name in ("garbage_frame", "nested_frame"):
+        # §6.6: a chat that fails before its handshake on a protocol error says so.
+        assert [e for e in lab.victim.events if e.get("event") == "error"], \
+            f"no error event for a {name}: {describe(lab.victim)}"
 
 
 async def test_victim_survives_a_reset_in_the_middle_of_the_handshake(lab):
