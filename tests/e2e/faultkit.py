@@ -96,12 +96,14 @@ def check_matches_new_stranger(lab: Lab) -> Strangers:
     started = time.monotonic()
     mine = honest.wait_for(matched_with(lab.victim_id), timeout=MATCH_WAIT)
     theirs = lab.victim.wait_for(matched_with(ready["peer_id"]), timeout=MATCH_WAIT)
-    print(f"victim matched a new honest stranger {time.monotonic() - started:.1f} s after it started")
+    print(f"victim matched a new honest stranger {time.monotonic() - started:.1f} s after "
+          "that one started")
     assert mine["safety_code"] == theirs["safety_code"]
-    honest.send({"cmd": "send", "text": "hi, honest stranger here"})
-    assert lab.victim.wait_for("message", timeout=MESSAGE_WAIT)["text"] == "hi, honest stranger here"
-    lab.victim.send({"cmd": "send", "text": "glad you are not the last one"})
-    assert honest.wait_for("message", timeout=MESSAGE_WAIT)["text"] == "glad you are not the last one"
+    hello, answer = "hi, honest stranger here", "glad you are not the last one"
+    honest.send({"cmd": "send", "text": hello})
+    assert lab.victim.wait_for("message", timeout=MESSAGE_WAIT)["text"] == hello
+    lab.victim.send({"cmd": "send", "text": answer})
+    assert honest.wait_for("message", timeout=MESSAGE_WAIT)["text"] == answer
     return honest
 
 

@@ -1,4 +1,7 @@
-"""``python -m hostile ATTACK VICTIM_MULTIADDR -i INTEREST [--chat ID] [--handshake N]`` (from tests/)."""
+"""Run one attack by hand (from ``tests/``).
+
+``python -m hostile ATTACK VICTIM_MULTIADDR -i INTEREST [--chat ID] [--handshake N]``
+"""
 
 from __future__ import annotations
 

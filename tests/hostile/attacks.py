@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 
 import trio
 
-from .crypto import InitiatorV1, InitiatorV2, raw_key_from_peer_id
+from .crypto import InitiatorV1, InitiatorV2, Ratchet, msg_frame, new_x25519, raw_key_from_peer_id
 from .peer import (
     DEFAULT_CHAT_PROTOCOL,
+    MATCH_PROTOCOL,
     DEFAULT_HANDSHAKE_VERSION,
     Chat,
     FrameStream,
@@ -24,7 +25,7 @@ from .peer import (
     StreamGone,
     handshake,
 )
-from .wire import WireError, frame, frame_obj, nested_map_body
+from .wire import MAX_PROPOSAL_FRAME, WireError, frame, frame_obj, nested_map_body
 
 GARBAGE_FRAME = bytes.fromhex("00000001c1")
 """A one-byte frame holding 0xc1, the one byte msgpack never uses (issue 7, fault 1)."""
@@ -180,6 +181,129 @@ async def reset_mid_handshake(peer: HostilePeer, target: Target) -> Outcome:
     return outcome
 
 
+async def frame_too_long(peer: HostilePeer, target: Target) -> Outcome:
+    """A length prefix of 65537 (one over MAX_FRAME) and nothing else: rejected on the header."""
+    _, _, stream = await _accepted_chat(peer, target)
+    await stream.write(bytes.fromhex("00010001"))
+    return await _until_gone(stream, Outcome("frame_too_long"))
+
+
+async def empty_frame(peer: HostilePeer, target: Target) -> Outcome:
+    """A zero length prefix."""
+    _, _, stream = await _accepted_chat(peer, target)
+    await stream.write(bytes(4))
+    return await _until_gone(stream, Outcome("empty_frame"))
+
+
+async def unsolicited_chat(peer: HostilePeer, target: Target) -> Outcome:
+    """A chat stream (with a commit) from a peer the victim never accepted."""
+    victim = await peer.connect(target.addr)
+    try:
+        stream = await peer.open_chat(victim, target.protocol)
+        v2 = InitiatorV2(peer.identity, raw_key_from_peer_id(victim.to_bytes()), os.urandom(16))
+        await stream.write_obj(v2.commit())
+    except Exception as exc:  # reset during negotiation or at the first write: a fine answer
+        return Outcome("unsolicited_chat", ended=f"refused: {type(exc).__name__}")
+    return await _until_gone(stream, Outcome("unsolicited_chat"))
+
+
+async def wrong_match_id(peer: HostilePeer, target: Target) -> Outcome:
+    """A commit for a match id the victim never accepted."""
+    victim, _, stream = await _accepted_chat(peer, target)
+    v2 = InitiatorV2(peer.identity, raw_key_from_peer_id(victim.to_bytes()), os.urandom(16))
+    await stream.write_obj(v2.commit())
+    return await _until_gone(stream, Outcome("wrong_match_id"))
+
+
+async def _v2_up_to_hello(peer: HostilePeer, target: Target, *, swap_ephemeral: bool = False
+                          ) -> tuple[InitiatorV2, FrameStream, Chat]:
+    victim, match_id, stream = await _accepted_chat(peer, target)
+    v2 = InitiatorV2(peer.identity, raw_key_from_peer_id(victim.to_bytes()), match_id)
+    await stream.write_obj(v2.commit())
+    if swap_ephemeral:  # what a machine in the middle would like to do: choose eI after eR
+        v2.ephemeral = new_x25519(os.urandom)
+    with trio.fail_after(10):
+        keys = v2.receive_hello(await stream.read_map())
+    ratchet = Ratchet.initiator(keys.root, keys.remote_ephemeral, keys.transcript, os.urandom)
+    return v2, stream, Chat(stream, ratchet, keys)
+
+
+async def commit_mismatch(peer: HostilePeer, target: Target) -> Outcome:
+    """Reveal, validly signed, an ephemeral other than the committed one (v2's whole point)."""
+    v2, stream, chat = await _v2_up_to_hello(peer, target, swap_ephemeral=True)
+    head, ciphertext = chat.ratchet.encrypt({"t": "ready"})
+    await stream.write(frame_obj(v2.hello()) + frame_obj(v2.finished())
+                       + frame_obj(msg_frame(head, ciphertext)))
+    return await _until_gone(stream, Outcome("commit_mismatch", safety_code=chat.keys.safety))
+
+
+async def bad_finished(peer: HostilePeer, target: Target) -> Outcome:
+    """A correct hello, then a finished MAC that is not the transcript's."""
+    v2, stream, chat = await _v2_up_to_hello(peer, target)
+    head, ciphertext = chat.ratchet.encrypt({"t": "ready"})
+    await stream.write(frame_obj(v2.hello()) + frame_obj({"t": "finished", "f": os.urandom(32)})
+                       + frame_obj(msg_frame(head, ciphertext)))
+    return await _until_gone(stream, Outcome("bad_finished", safety_code=chat.keys.safety))
+
+
+async def msg_before_finished(peer: HostilePeer, target: Target) -> Outcome:
+    """A correct hello, then msg(Ready) without the finished frame."""
+    v2, stream, chat = await _v2_up_to_hello(peer, target)
+    head, ciphertext = chat.ratchet.encrypt({"t": "ready"})
+    await stream.write(frame_obj(v2.hello()) + frame_obj(msg_frame(head, ciphertext)))
+    return await _until_gone(stream, Outcome("msg_before_finished"))
+
+
+async def v1_hello_first(peer: HostilePeer, target: Target) -> Outcome:
+    """A v1 hello (both hellos at once, no commit) as the first frame: no downgrade."""
+    victim, match_id, stream = await _accepted_chat(peer, target)
+    v1 = InitiatorV1(peer.identity, raw_key_from_peer_id(victim.to_bytes()), match_id)
+    await stream.write_obj(v1.hello())
+    return await _until_gone(stream, Outcome("v1_hello_first"))
+
+
+async def stall_proposal(peer: HostilePeer, target: Target) -> Outcome:
+    """Open the match stream and never send the Propose."""
+    victim = await peer.connect(target.addr)
+    stream = await peer.open(victim, MATCH_PROTOCOL, MAX_PROPOSAL_FRAME)
+    return await _until_gone(stream, Outcome("stall_proposal"))
+
+
+async def proposal_too_long(peer: HostilePeer, target: Target) -> Outcome:
+    """A Propose whose length prefix says 4 GiB."""
+    victim = await peer.connect(target.addr)
+    stream = await peer.open(victim, MATCH_PROTOCOL, MAX_PROPOSAL_FRAME)
+    await stream.write(b"\xff\xff\xff\xff" + bytes(64))
+    return await _until_gone(stream, Outcome("proposal_too_long"))
+
+
+FLOOD = 64
+
+
+async def proposal_flood(peer: HostilePeer, target: Target) -> Outcome:
+    """FLOOD match streams at once, each stalled: the node must shed them and go on."""
+    victim = await peer.connect(target.addr)
+    outcome = Outcome("proposal_flood")
+    gone: list[str] = []
+
+    async def one() -> None:
+        try:
+            stream = await peer.open(victim, MATCH_PROTOCOL, MAX_PROPOSAL_FRAME)
+        except Exception as exc:  # the victim may refuse streams: that is a fine answer
+            gone.append(f"open refused: {type(exc).__name__}")
+            return
+        with trio.move_on_after(GONE_WAIT):
+            gone.append(await stream.wait_gone())
+
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        for _ in range(FLOOD):
+            nursery.start_soon(one)
+    outcome.seconds = trio.current_time() - start
+    outcome.ended = f"{len(gone)} of {FLOOD} streams ended by the victim"
+    return outcome
+
+
 # -- after the handshake -----------------------------------------------------------------------
 
 async def reset_mid_chat(peer: HostilePeer, target: Target) -> Outcome:
@@ -232,6 +356,9 @@ Attack = Callable[[HostilePeer, Target], Awaitable[Outcome]]
 ATTACKS: dict[str, Attack] = {
     attack.__name__: attack
     for attack in (garbage_frame, nested_frame, nested_proposal, garbage_proposal, stall_silent,
-                   stall_after_first_frame, reset_mid_handshake, reset_mid_chat,
-                   stall_after_handshake, replay, forge, fake_delivered)
+                   stall_after_first_frame, reset_mid_handshake, frame_too_long, empty_frame,
+                   unsolicited_chat, wrong_match_id, commit_mismatch, bad_finished,
+                   msg_before_finished, v1_hello_first, stall_proposal, proposal_too_long,
+                   proposal_flood, reset_mid_chat, stall_after_handshake, replay, forge,
+                   fake_delivered)
 }

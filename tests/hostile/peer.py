@@ -202,8 +202,8 @@ async def handshake(stream: FrameStream, peer: HostilePeer, victim: ID, match_id
                                           os.urandom), keys)
     # One flight: hello_I, finished_I, msg(Ready).
     head, ciphertext = chat.ratchet.encrypt({"t": "ready"})
-    flight = frame_obj(v2.hello()) + frame_obj(v2.finished()) + frame_obj(msg_frame(head, ciphertext))
-    await stream.write(flight)
+    await stream.write(frame_obj(v2.hello()) + frame_obj(v2.finished())
+                       + frame_obj(msg_frame(head, ciphertext)))
     v2.receive_finished(await stream.read_map())
     return chat
 
