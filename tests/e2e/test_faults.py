@@ -37,7 +37,7 @@ def lab(procs) -> Lab:
 
 async def attack(lab: Lab, name: str) -> tuple[Outcome, str]:
     """Run one attack to its end; (what the hostile peer saw, its peer id)."""
-    target = Target.from_env(lab.victim_addr, lab.interest)
+    target = Target.from_env(lab.victim_addr, lab.interest, lab.bootstrap)
     with trio.fail_after(90):
         async with open_hostile_peer() as peer:
             outcome = await ATTACKS[name](peer, target)
@@ -152,4 +152,29 @@ async def test_a_stranger_silent_after_the_handshake_times_out_within_the_bound(
     assert left["reason"] == "timeout" and left["by_us"] is False, left
     assert noticed <= KEEPALIVE_BOUND, (
         f"noticed after {noticed:.1f} s, over the {KEEPALIVE_BOUND:.0f} s bound")
+    await in_thread(check_survives, lab)
+
+
+# -- the victim as initiator: it found the hostile peer on the DHT and proposed ---------------
+
+@pytest.mark.parametrize("name", [
+    "responder_garbage",        # 00 00 00 01 c1 instead of the responder's hello
+    "responder_stall",          # the commit is never answered
+    "responder_bad_signature",  # a hello whose signature has one bit flipped
+])
+async def test_victim_as_initiator_drops_a_broken_handshake(lab, name):
+    outcome, hostile_id = await attack(lab, name)
+    assert outcome.ended is not None, f"the victim kept a broken handshake open: {outcome}"
+    await in_thread(check_survives, lab)
+    assert not [e for e in lab.victim.events if matched_with(hostile_id)(e)]
+    if name != "responder_stall":
+        assert [e for e in lab.victim.events if e.get("event") == "error"], \
+            f"no error event for a {name}: {describe(lab.victim)}"
+
+
+async def test_victim_as_initiator_ends_a_chat_with_a_replaying_responder(lab):
+    outcome, hostile_id = await attack(lab, "responder_replay")
+    left = await in_thread(_left, lab, hostile_id)
+    assert left["reason"] == "error" and left["by_us"] is False, left
+    assert _error_event_after_match(lab, hostile_id), describe(lab.victim)
     await in_thread(check_survives, lab)

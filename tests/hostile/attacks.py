@@ -13,8 +13,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import trio
+from libp2p.peer.id import ID
 
-from .crypto import InitiatorV1, InitiatorV2, Ratchet, msg_frame, new_x25519, raw_key_from_peer_id
+from .crypto import (
+    HostileCryptoError,
+    InitiatorV1,
+    InitiatorV2,
+    Ratchet,
+    ResponderV2,
+    msg_frame,
+    new_x25519,
+    open_msg,
+    raw_key_from_peer_id,
+)
 from .peer import (
     DEFAULT_CHAT_PROTOCOL,
     MATCH_PROTOCOL,
@@ -45,9 +56,11 @@ class Target:
     interest: str
     protocol: str = DEFAULT_CHAT_PROTOCOL
     version: int = DEFAULT_HANDSHAKE_VERSION
+    dht: str | None = None
+    """A DHT node the victim searches (for the responder attacks: we advertise there)."""
 
     @classmethod
-    def from_env(cls, addr: str, interest: str) -> Target:
+    def from_env(cls, addr: str, interest: str, dht: str | None = None) -> Target:
         """Protocol id and handshake version from ``STRANGERS_HOSTILE_CHAT`` / ``..._HANDSHAKE``.
 
         The defaults are v2 (``/strangers/chat/2.0.0``); set them to ``/strangers/chat/1.0.0`` and
@@ -55,7 +68,8 @@ class Target:
         """
         return cls(addr, interest,
                    os.environ.get("STRANGERS_HOSTILE_CHAT", DEFAULT_CHAT_PROTOCOL),
-                   int(os.environ.get("STRANGERS_HOSTILE_HANDSHAKE", DEFAULT_HANDSHAKE_VERSION)))
+                   int(os.environ.get("STRANGERS_HOSTILE_HANDSHAKE", DEFAULT_HANDSHAKE_VERSION)),
+                   dht)
 
 
 @dataclass
@@ -351,6 +365,106 @@ async def fake_delivered(peer: HostilePeer, target: Target) -> Outcome:
     return await _until_gone(chat.stream, outcome)
 
 
+# -- as the responder: the victim finds us on the DHT, proposes and opens the chat ------------
+
+Behaviour = Callable[[ID, bytes, FrameStream, HostilePeer], Awaitable[Outcome]]
+
+RESPONDER_WAIT = 60.0
+"""Longest wait for the victim to find us, propose and open the chat stream."""
+
+
+async def _as_responder(peer: HostilePeer, target: Target, behaviour: Behaviour) -> Outcome:
+    if target.dht is None:
+        raise ValueError("a responder attack needs Target.dht, the DHT node the victim uses")
+    done = trio.Event()
+    outcomes: list[Outcome] = []
+
+    async def on_chat(victim: ID, match_id: bytes, stream: FrameStream) -> None:
+        if done.is_set():
+            await stream.reset()
+            return
+        try:
+            outcomes.append(await behaviour(victim, match_id, stream, peer))
+        except Exception as exc:  # report what went wrong on our side, do not hang the test
+            outcomes.append(Outcome(behaviour.__name__, notes=[f"hostile side: {exc!r}"]))
+        finally:
+            done.set()
+
+    peer.answer_proposals(target.interest, target.protocol, on_chat)
+    await peer.advertise(target.dht, target.interest)
+    with trio.fail_after(RESPONDER_WAIT):
+        await done.wait()
+    return outcomes[0]
+
+
+async def _commit(stream: FrameStream, peer: HostilePeer, victim: ID,
+                  match_id: bytes) -> ResponderV2:
+    responder = ResponderV2(peer.identity, raw_key_from_peer_id(victim.to_bytes()), match_id)
+    with trio.fail_after(10):
+        responder.receive_commit(await stream.read_map())
+    return responder
+
+
+async def _garbage_hello(victim: ID, match_id: bytes, stream: FrameStream,
+                         peer: HostilePeer) -> Outcome:
+    await _commit(stream, peer, victim, match_id)
+    await stream.write(GARBAGE_FRAME)
+    return await _until_gone(stream, Outcome("responder_garbage"))
+
+
+async def _silent_responder(victim: ID, match_id: bytes, stream: FrameStream,
+                            peer: HostilePeer) -> Outcome:
+    await _commit(stream, peer, victim, match_id)
+    return await _until_gone(stream, Outcome("responder_stall"))
+
+
+async def _badly_signed_hello(victim: ID, match_id: bytes, stream: FrameStream,
+                              peer: HostilePeer) -> Outcome:
+    responder = await _commit(stream, peer, victim, match_id)
+    hello = responder.hello()
+    hello["s"] = bytes([hello["s"][0] ^ 0x01]) + hello["s"][1:]
+    await stream.write_obj(hello)
+    return await _until_gone(stream, Outcome("responder_bad_signature"))
+
+
+async def _replaying_responder(victim: ID, match_id: bytes, stream: FrameStream,
+                               peer: HostilePeer) -> Outcome:
+    responder = await _commit(stream, peer, victim, match_id)
+    await stream.write_obj(responder.hello())
+    with trio.fail_after(10):
+        keys = responder.receive_hello(await stream.read_map())
+        responder.receive_finished(await stream.read_map())
+        ratchet = responder.ratchet()
+        ready = open_msg(ratchet, await stream.read_map())
+    if ready != {"t": "ready"}:
+        raise HostileCryptoError(f"the initiator's first message is {ready!r}")
+    await stream.write_obj(responder.finished())
+    chat = Chat(stream, ratchet, keys)
+    data = await _text_delivered(chat, "this message will come twice")
+    await stream.write(data)
+    return await _until_gone(stream, Outcome("responder_replay", safety_code=keys.safety))
+
+
+async def responder_garbage(peer: HostilePeer, target: Target) -> Outcome:
+    """As responder: ``00 00 00 01 c1`` instead of our hello."""
+    return await _as_responder(peer, target, _garbage_hello)
+
+
+async def responder_stall(peer: HostilePeer, target: Target) -> Outcome:
+    """As responder: take the commit and never answer it."""
+    return await _as_responder(peer, target, _silent_responder)
+
+
+async def responder_bad_signature(peer: HostilePeer, target: Target) -> Outcome:
+    """As responder: a hello whose signature has one bit flipped."""
+    return await _as_responder(peer, target, _badly_signed_hello)
+
+
+async def responder_replay(peer: HostilePeer, target: Target) -> Outcome:
+    """As responder: a correct handshake, a delivered Text, then the same msg frame again."""
+    return await _as_responder(peer, target, _replaying_responder)
+
+
 Attack = Callable[[HostilePeer, Target], Awaitable[Outcome]]
 
 ATTACKS: dict[str, Attack] = {
@@ -360,5 +474,6 @@ ATTACKS: dict[str, Attack] = {
                    unsolicited_chat, wrong_match_id, commit_mismatch, bad_finished,
                    msg_before_finished, v1_hello_first, stall_proposal, proposal_too_long,
                    proposal_flood, reset_mid_chat, stall_after_handshake, replay, forge,
-                   fake_delivered)
+                   fake_delivered, responder_garbage, responder_stall, responder_bad_signature,
+                   responder_replay)
 }

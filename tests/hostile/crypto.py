@@ -323,3 +323,87 @@ def open_msg(ratchet: Ratchet, frame: dict) -> dict:
     if set(frame) != {"t", "h", "c"} or frame["t"] != "msg":
         raise HostileCryptoError(f"not a msg frame: {frame!r}"[:200])
     return ratchet.decrypt(frame["h"], frame["c"])
+
+
+# -- handshake v2, responder side (the victim proposed to us) -----------------------------------
+
+@dataclass
+class ResponderV2:
+    """handshake-v2 as R: a valid commit, then our hello; their hello and finished; our finished."""
+
+    identity: Ed25519PrivateKey
+    remote_identity: bytes
+    match_id: bytes
+    random_bytes: RandomBytes = os.urandom
+
+    def __post_init__(self) -> None:
+        self.ephemeral = new_x25519(self.random_bytes)
+        self.own_identity = self.identity.public_key().public_bytes_raw()
+        self.commitment: bytes | None = None
+        self._confirm: bytes | None = None
+        self.keys: Keys | None = None
+
+    def receive_commit(self, commit: dict) -> dict:
+        """Check the commit and return our hello."""
+        if set(commit) != {"t", "v", "m", "c"} or commit["t"] != "commit" or commit["v"] != 2:
+            raise HostileCryptoError(f"not a v2 commit: {commit!r}"[:200])
+        if commit["m"] != self.match_id:
+            raise HostileCryptoError("commit for another match")
+        self.commitment = commit["c"]
+        return self.hello()
+
+    def hello(self, commitment: bytes | None = None) -> dict:
+        commitment = commitment if commitment is not None else self.commitment
+        if commitment is None:
+            raise HostileCryptoError("no commit yet")
+        payload = (b"strangers/v2/hello" + b"R" + self.match_id + commitment
+                   + x25519_public(self.ephemeral) + self.own_identity + self.remote_identity)
+        return {"t": "hello", "v": 2, "m": self.match_id, "e": x25519_public(self.ephemeral),
+                "s": self.identity.sign(payload)}
+
+    def receive_hello(self, hello: dict) -> Keys:
+        if self.commitment is None:
+            raise HostileCryptoError("hello before commit")
+        if set(hello) != {"t", "v", "m", "e", "s"} or hello["t"] != "hello" or hello["v"] != 2:
+            raise HostileCryptoError(f"not a v2 hello: {hello!r}"[:200])
+        remote_ephemeral = hello["e"]
+        expected = sha256(b"strangers/v2/commit", self.match_id, self.remote_identity,
+                          remote_ephemeral)
+        if hello["m"] != self.match_id or not hmac.compare_digest(expected, self.commitment):
+            raise HostileCryptoError("hello does not open the commitment")
+        verify(self.remote_identity, hello["s"],
+               b"strangers/v2/hello" + b"I" + self.match_id + self.commitment + remote_ephemeral
+               + self.remote_identity + self.own_identity)
+        shared = dh(self.ephemeral, remote_ephemeral)
+        transcript = sha256(b"strangers/v2/transcript", self.match_id, self.remote_identity,
+                            self.own_identity, self.commitment, remote_ephemeral,
+                            x25519_public(self.ephemeral))
+        self._confirm = hkdf(shared, transcript, b"strangers/v2/finished", 64)
+        self.keys = Keys(transcript=transcript,
+                         root=hkdf(shared, transcript, b"strangers/v2/root", 32),
+                         safety=safety_code(hkdf(shared, transcript, b"strangers/v2/safety", 8)),
+                         remote_ephemeral=remote_ephemeral)
+        return self.keys
+
+    def _finished(self, role: bytes) -> bytes:
+        if self._confirm is None or self.keys is None:
+            raise HostileCryptoError("no keys yet")
+        key = self._confirm[:32] if role == b"I" else self._confirm[32:]
+        return hmac.new(key, b"strangers/v2/finished" + role + self.keys.transcript,
+                        "sha256").digest()
+
+    def receive_finished(self, frame: dict) -> None:
+        if set(frame) != {"t", "f"} or frame["t"] != "finished":
+            raise HostileCryptoError(f"not a finished frame: {frame!r}"[:200])
+        if not hmac.compare_digest(frame["f"], self._finished(b"I")):
+            raise HostileCryptoError("finished_I does not verify")
+
+    def finished(self) -> dict:
+        return {"t": "finished", "f": self._finished(b"R")}
+
+    def ratchet(self) -> Ratchet:
+        """§6.3: our ratchet key is our handshake ephemeral; we can send after their first message."""
+        if self.keys is None:
+            raise HostileCryptoError("no keys yet")
+        return Ratchet(transcript=self.keys.transcript, random_bytes=self.random_bytes,
+                       root=self.keys.root, sending_key=self.ephemeral, remote=b"")

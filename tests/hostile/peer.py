@@ -7,9 +7,11 @@ attack can stop, lie or stall between any two of them.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -19,6 +21,7 @@ from libp2p import new_host
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.x25519 import create_new_key_pair as new_noise_key_pair
 from libp2p.custom_types import TProtocol
+from libp2p.kad_dht.pb.kademlia_pb2 import Message
 from libp2p.network.config import ConnectionConfig
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
@@ -39,6 +42,8 @@ from .crypto import (
 from .wire import MAX_PROPOSAL_FRAME, FrameBuffer, WireError, frame, frame_obj, pack, unpack_map
 
 MATCH_PROTOCOL = "/strangers/match/1.0.0"
+KAD_PROTOCOL = "/ipfs/kad/1.0.0"
+EPOCH_SECONDS = 300
 CHAT_V1 = "/strangers/chat/1.0.0"
 CHAT_V2 = "/strangers/chat/2.0.0"
 DEFAULT_CHAT_PROTOCOL = CHAT_V2
@@ -146,6 +151,69 @@ class HostilePeer:
 
     async def open_chat(self, victim: ID, protocol: str = DEFAULT_CHAT_PROTOCOL) -> FrameStream:
         return await self.open(victim, protocol, 65536)
+
+    # -- the responder's side: be found, accept, take the chat stream ---------------------------
+
+    async def advertise(self, dht_addr: str, interest: str, now: float | None = None) -> None:
+        """ADD_PROVIDER (standard Kademlia) for the interest's home key of this epoch (§3.2)."""
+        server = await self.connect(dht_addr)
+        message = Message()
+        message.type = Message.MessageType.ADD_PROVIDER
+        message.key = topic_key(interest, time.time() if now is None else now)
+        provider = message.providerPeers.add()
+        provider.id = self.peer_id.to_bytes()
+        provider.addrs.extend(addr.to_bytes() for addr in self.host.get_addrs())
+        body = message.SerializeToString()
+        stream = await self.host.new_stream(server, [TProtocol(KAD_PROTOCOL)])
+        try:
+            await stream.write(_varint(len(body)) + body)
+        finally:
+            await stream.close()
+
+    def answer_proposals(self, interest: str, protocol: str,
+                         on_chat: Callable[[ID, bytes, FrameStream], Awaitable[None]]) -> None:
+        """Accept every Propose (echoing its match id, §5.2), then hand the chat stream of the
+        peer we accepted to ``on_chat`` (the stream lives as long as that coroutine)."""
+        accepted: dict[ID, bytes] = {}
+
+        async def on_match(stream) -> None:
+            frames = FrameStream(stream, MAX_PROPOSAL_FRAME)
+            try:
+                propose = await frames.read_map()
+                if propose.get("t") == "propose" and isinstance(propose.get("m"), bytes):
+                    accepted[stream.muxed_conn.peer_id] = propose["m"]
+                    await frames.write_obj({"t": "accept", "m": propose["m"], "i": [interest]})
+            except (StreamGone, WireError):
+                pass
+            finally:
+                await frames.close()
+
+        async def on_chat_stream(stream) -> None:
+            frames = FrameStream(stream, 65536)
+            match_id = accepted.get(stream.muxed_conn.peer_id)
+            if match_id is None:
+                await frames.reset()
+                return
+            await on_chat(stream.muxed_conn.peer_id, match_id, frames)
+
+        self.host.set_stream_handler(TProtocol(MATCH_PROTOCOL), on_match)
+        self.host.set_stream_handler(TProtocol(protocol), on_chat_stream)
+
+
+def topic_key(interest: str, now: float, shard: int = 0) -> bytes:
+    """The Kademlia key (sha2-256 multihash) of an already canonical interest (§3.2)."""
+    epoch = int(now // EPOCH_SECONDS)
+    name = f"strangers/v1/interest/{interest}/{epoch}/{shard}"
+    return b"\x12\x20" + hashlib.sha256(name.encode("utf-8")).digest()
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
 
 
 @dataclass

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hostile.crypto import HostileCryptoError, InitiatorV2, Ratchet
+from hostile.crypto import HostileCryptoError, InitiatorV2, Ratchet, ResponderV2
+from hostile.peer import topic_key
 
 KAT = {
     "idR": "29acbae141bccaf0b22e1a94d34d0bc7361e526d0bfe12c89794bc9322966dd7",
@@ -79,3 +80,23 @@ def test_the_hostile_ratchet_talks_to_itself_both_ways():
     with pytest.raises(HostileCryptoError):
         alice.decrypt(head, ciphertext[:-1] + bytes([ciphertext[-1] ^ 1]))
     assert alice.decrypt(head, ciphertext) == {"t": "delivered", "id": 2}
+
+
+def test_the_hostile_responder_reproduces_the_documented_vector():
+    identity = Ed25519PrivateKey.from_private_bytes(bytes(range(0x20, 0x40)))
+    ephemeral = iter([bytes(range(0xC0, 0xE0))])
+    hs = ResponderV2(identity, V["idI"], V["m"], lambda size: next(ephemeral))
+    assert hs.receive_commit({"t": "commit", "v": 2, "m": V["m"], "c": V["c"]}) == hello_r(V["sig_R"])
+    keys = hs.receive_hello({"t": "hello", "v": 2, "m": V["m"], "e": V["eI"], "s": V["sig_I"]})
+    assert (keys.transcript, keys.root, keys.safety) == (V["transcript"], V["root"],
+                                                         "60099 39027 03837")
+    hs.receive_finished({"t": "finished", "f": V["finished_I"]})
+    assert hs.finished() == {"t": "finished", "f": V["finished_R"]}
+    with pytest.raises(HostileCryptoError):
+        hs.receive_hello({"t": "hello", "v": 2, "m": V["m"], "e": bytes(32), "s": V["sig_I"]})
+
+
+def test_the_hostile_topic_key_is_the_documented_one():
+    """protocol.md §3.3: interest "cinema", epoch 5898000 (Unix time 1769400000), shard 0."""
+    assert topic_key("cinema", 1769400000).hex() == (
+        "122080be95c20eeed46384870e0e3264358e530638e9810a7f5651fbf3d17285d369")
