@@ -402,7 +402,7 @@ class ResponderV2:
         return {"t": "finished", "f": self._finished(b"R")}
 
     def ratchet(self) -> Ratchet:
-        """§6.3: our ratchet key is our handshake ephemeral; we can send after their first message."""
+        """§6.3: our ratchet key is our handshake ephemeral; we send after their first message."""
         if self.keys is None:
             raise HostileCryptoError("no keys yet")
         return Ratchet(transcript=self.keys.transcript, random_bytes=self.random_bytes,

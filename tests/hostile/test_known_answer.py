@@ -86,7 +86,8 @@ def test_the_hostile_responder_reproduces_the_documented_vector():
     identity = Ed25519PrivateKey.from_private_bytes(bytes(range(0x20, 0x40)))
     ephemeral = iter([bytes(range(0xC0, 0xE0))])
     hs = ResponderV2(identity, V["idI"], V["m"], lambda size: next(ephemeral))
-    assert hs.receive_commit({"t": "commit", "v": 2, "m": V["m"], "c": V["c"]}) == hello_r(V["sig_R"])
+    commit = {"t": "commit", "v": 2, "m": V["m"], "c": V["c"]}
+    assert hs.receive_commit(commit) == hello_r(V["sig_R"])
     keys = hs.receive_hello({"t": "hello", "v": 2, "m": V["m"], "e": V["eI"], "s": V["sig_I"]})
     assert (keys.transcript, keys.root, keys.safety) == (V["transcript"], V["root"],
                                                          "60099 39027 03837")
