@@ -42,7 +42,7 @@ async def attack(lab: Lab, name: str) -> tuple[Outcome, str]:
         async with open_hostile_peer() as peer:
             outcome = await ATTACKS[name](peer, target)
             hostile_id = peer.peer_id.to_base58()
-    print(f"{name}: {outcome}")
+    print(f"{name}: {outcome}" + (f"; on the way: {peer.log}" if peer.log else ""))
     return outcome, hostile_id
 
 

@@ -116,6 +116,8 @@ class HostilePeer:
     host: object
     identity: Ed25519PrivateKey
     peer_id: ID
+    log: list[str] = field(default_factory=list)
+    """Oddities the victim showed on the way (for the test output)."""
 
     async def connect(self, addr: str) -> ID:
         info = info_from_p2p_addr(Multiaddr(addr))
@@ -142,9 +144,14 @@ class HostilePeer:
 
     async def match(self, victim: ID, interests: list[str]) -> bytes:
         """Propose until accepted (the victim may be busy for a moment); the match id."""
+        match_id = secrets.token_bytes(16)
         with trio.fail_after(20):
             while True:
-                match_id, answer = await self.propose(victim, interests)
+                try:
+                    _, answer = await self.propose(victim, interests, match_id=match_id)
+                except StreamGone as exc:  # an honest proposer tries again too (§5.3, §5.5)
+                    self.log.append(f"proposal stream ended before the answer: {exc}")
+                    answer = {}
                 if answer.get("t") == "accept" and answer.get("m") == match_id:
                     return match_id
                 await trio.sleep(0.2)
