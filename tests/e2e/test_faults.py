@@ -2,8 +2,13 @@
 
 The hostile peer (``tests/hostile``) is written from docs/protocol.md and the v2 handshake spec,
 not from the project's classes. It gets accepted by a searching victim, then sends a bad byte, a
-deeply nested frame, stalls, resets, replays, forges or fakes a receipt. After each attack the
+deeply nested frame, stalls, resets, replays, forges or fakes a receipt; or it advertises itself
+on the DHT, is proposed to by the victim, and misbehaves as the responder. After each attack the
 victim must still run, answer ``status``, and match a new honest stranger and chat with it.
+
+Run (about 2 minutes; ``-s`` prints what the hostile peer saw and the measured times)::
+
+    .venv/bin/pytest tests/e2e/test_faults.py tests/e2e/test_frozen_and_cut.py -v -s
 
 The chat protocol id and handshake version come from ``STRANGERS_HOSTILE_CHAT`` and
 ``STRANGERS_HOSTILE_HANDSHAKE`` (default ``/strangers/chat/2.0.0`` and 2); see
