@@ -183,3 +183,17 @@ async def test_victim_as_initiator_ends_a_chat_with_a_replaying_responder(lab):
     assert left["reason"] == "error" and left["by_us"] is False, left
     assert _error_event_after_match(lab, hostile_id), describe(lab.victim)
     await in_thread(check_survives, lab)
+
+
+async def test_a_stranger_who_stops_reading_blocks_only_its_own_chat(lab):
+    """The slow reader: the victim's writes block; the chat must end (timeout), not the node."""
+    target = Target.from_env(lab.victim_addr, lab.interest, lab.bootstrap)
+    async with open_hostile_peer() as peer:
+        hostile_id = peer.peer_id.to_base58()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ATTACKS["slow_reader"], peer, target)
+            left = await in_thread(_left, lab, hostile_id)
+            nursery.cancel_scope.cancel()
+    print(f"slow reader: {left}; on the way: {peer.log}")
+    assert left["reason"] == "timeout" and left["by_us"] is False, left
+    await in_thread(check_survives, lab)

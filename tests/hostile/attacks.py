@@ -365,6 +365,29 @@ async def fake_delivered(peer: HostilePeer, target: Target) -> Outcome:
     return await _until_gone(chat.stream, outcome)
 
 
+SLOW_READER_TEXTS = 4000
+"""Texts sent by the slow reader: their Delivered receipts (~135 bytes each on the wire) are far
+more than a Yamux window (256 KiB), so the victim's writes block once it is full."""
+
+
+async def slow_reader(peer: HostilePeer, target: Target) -> Outcome:
+    """Complete the handshake, send SLOW_READER_TEXTS texts and never read again.
+
+    The victim's receipts fill the stream's window and its writes block. This coroutine never
+    returns by itself (the connection must stay up): run it in a nursery and cancel it once the
+    victim has reported the end of the chat.
+    """
+    outcome = Outcome("slow_reader")
+    chat = await _established(peer, target, outcome)
+    await _text_delivered(chat, "I will stop reading now")
+    with trio.move_on_after(GONE_WAIT):
+        for number in range(SLOW_READER_TEXTS):
+            await chat.send_text(f"unread receipt {number}")
+    outcome.notes.append(f"sent {chat.next_id - 1} texts")
+    await trio.sleep_forever()
+    return outcome  # pragma: no cover
+
+
 # -- as the responder: the victim finds us on the DHT, proposes and opens the chat ------------
 
 Behaviour = Callable[[ID, bytes, FrameStream, HostilePeer], Awaitable[Outcome]]
@@ -474,6 +497,6 @@ ATTACKS: dict[str, Attack] = {
                    unsolicited_chat, wrong_match_id, commit_mismatch, bad_finished,
                    msg_before_finished, v1_hello_first, stall_proposal, proposal_too_long,
                    proposal_flood, reset_mid_chat, stall_after_handshake, replay, forge,
-                   fake_delivered, responder_garbage, responder_stall, responder_bad_signature,
+                   fake_delivered, slow_reader, responder_garbage, responder_stall, responder_bad_signature,
                    responder_replay)
 }
