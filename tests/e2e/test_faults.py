@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import pytest
 import trio
-
 from faultkit import Lab, check_survives, describe, matched_with, start_lab
 
 # faultkit puts tests/ on the path, so the hostile peer imports as ``hostile``.
-from hostile.attacks import ATTACKS, FLOOD, Outcome, Target  # noqa: E402
-from hostile.peer import open_hostile_peer  # noqa: E402
+from hostile.attacks import ATTACKS, FLOOD, Outcome, Target
+from hostile.peer import open_hostile_peer
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,6 @@ import signal
 import time
 
 import pytest
-
 from faultkit import (
     Lab,
     chat_node,

@@ -28,8 +28,8 @@ from .crypto import (
 )
 from .peer import (
     DEFAULT_CHAT_PROTOCOL,
-    MATCH_PROTOCOL,
     DEFAULT_HANDSHAKE_VERSION,
+    MATCH_PROTOCOL,
     Chat,
     FrameStream,
     HostilePeer,
