@@ -132,4 +132,5 @@ async def test_the_records_of_a_popular_interest_spread_over_more_than_k_nodes()
                        for key in keys for record in peer.dht.provider_store.providers.get(key, {}))
 
         holders = [peer for peer in peers if holds_others(peer)]
-        assert len(holders) > K_VALUE + 5, len(holders)
+        # one key alone has at most K holders: more means the shards spread the load
+        assert len(holders) > K_VALUE, len(holders)
