@@ -35,14 +35,18 @@ K = 4
 GRANULARITY = 0.01
 """G: the smallest variance term, in seconds (a timer's resolution)."""
 
-SETUP_ROUND_TRIPS = 8
-"""Round trips of a fresh py-libp2p connection up to a usable stream: TCP's
-handshake, multistream-select (2) then Noise XX (1.5) then multistream-select
-(2) for yamux, then the protocol's own multistream-select (about 2)."""
-NEW_STREAM_ROUND_TRIPS = 3
-"""A request on a new stream of an open connection: protocol negotiation (2) and the exchange (1)."""
+CONNECT_ROUND_TRIPS = 6
+"""Round trips of a fresh py-libp2p connection: TCP's handshake (1),
+multistream-select for security (2, header then protocol), Noise XX (about 1),
+multistream-select for yamux (2)."""
+STREAM_OPEN_ROUND_TRIPS = 2
+"""A new stream on an open connection: multistream-select's header, then the protocol."""
+SETUP_ROUND_TRIPS = CONNECT_ROUND_TRIPS + STREAM_OPEN_ROUND_TRIPS
+"""A stream to a peer we are not connected to: a connection, then a stream (8)."""
 REQUEST_ROUND_TRIPS = 1
 """A request on a stream that is already open."""
+NEW_STREAM_ROUND_TRIPS = STREAM_OPEN_ROUND_TRIPS + REQUEST_ROUND_TRIPS
+"""A request on a new stream of an open connection (3)."""
 
 MARGIN = 2
 """An exchange of ``n`` round trips may take twice ``n`` RTOs: room for a lost
