@@ -10,7 +10,8 @@ processes: a ``serve`` node, a chat node that waits (until ``advertised``),
 then a chat node that joins; measured:
 
 * ``match``: from the joiner's ``ready`` to its ``matched`` (time to match a
-  waiting stranger), and ``cold``: from starting the joiner's process;
+  waiting stranger), ``cold``: from starting the joiner's process, and
+  ``start``: from starting it to its ``ready``;
 * ``chat_rtt``: from ``send`` to the ``delivered`` receipt, median of
   ``--messages`` messages sent one after the other.
 
@@ -78,6 +79,7 @@ def one_run(net: DelayRouter, *, env: dict[str, str], mdns: bool, messages: int,
                              timeout=30)
             rtts.append(time.monotonic() - started)
         return {"matched": True, "match": matched - ready, "cold": matched - launched,
+                "start": ready - launched,
                 "chat_rtt": statistics.median(rtts)}
     finally:
         for proc in procs:
@@ -125,6 +127,7 @@ def main() -> None:
             "matched": len(done),
             "match_s": spread([r["match"] for r in done]),
             "cold_to_match_s": spread([r["cold"] for r in done]),
+            "launch_to_ready_s": spread([r["start"] for r in done if "start" in r]),
             "chat_rtt_s": spread([r["chat_rtt"] for r in done]),
         })
     print(f"\n{'rtt':>6} {'matched':>8} {'match median [min-max]':>28} {'chat rtt median [min-max]':>28}",
