@@ -17,7 +17,8 @@ slow or broken incoming proposal resets its stream, with a logged reason.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import trio
@@ -28,22 +29,43 @@ from libp2p.peer.peerinfo import PeerInfo
 from strangers.discovery.interests import common_interests
 from strangers.discovery.matcher import Matcher, MatchState, Refusal
 from strangers.discovery.proposal import Accept, Propose, Refuse, decode, encode, frame_length
+from strangers.discovery.rtt import (
+    ANSWER,
+    DIAL,
+    REQUEST_ROUND_TRIPS,
+    SETUP_ROUND_TRIPS,
+    STREAM_OPEN_ROUND_TRIPS,
+    RttEstimator,
+)
 from strangers.errors import RemoteProtocolError, StrangersError
+from strangers.node.libp2p.kadpool import has_open_connection
 from strangers.node.libp2p.streamio import StreamEnded, forget_closed_connections, read_exactly
 
 logger = logging.getLogger(__name__)
 
 MATCH_PROTOCOL = "/strangers/match/1.0.0"
-DIAL_TIMEOUT = 1.0
-"""A candidate that cannot be reached within this is skipped (a stale record)."""
-ANSWER_TIMEOUT = 3.0
-"""A proposer waits this long for the answer; a candidate as long to write it."""
+DIAL_TIMEOUT = DIAL.floor
+"""A candidate that cannot be reached within this is skipped (a stale record).
+The floor: the proposer allows more on a slow path, from measured round trips
+(:mod:`strangers.discovery.rtt`, up to ``DIAL.ceiling``)."""
+ANSWER_TIMEOUT = ANSWER.floor
+"""A proposer waits this long for the answer (longer on a slow path, up to
+``ANSWER.ceiling``); a candidate as long to write it."""
 PROPOSAL_TIMEOUT = 2 * ANSWER_TIMEOUT
 """A candidate waits this long for the proposal on a stream opened to it."""
 CHAT_OPEN_TIMEOUT = 5.0
 """After accepting, how long we wait for the proposer to open the chat."""
 ADDR_TTL = 600
 PROPOSAL_ATTEMPTS = 2
+FIXED_TIMEOUTS_ENV = "STRANGERS_FIXED_TIMEOUTS"
+"""Set to 1, every timeout derived from round trips keeps its floor (the fixed
+loopback-era constants): how tests and ``bench/wan.py`` show what adapting buys."""
+
+
+def node_rtt_estimator(environ: Mapping[str, str] | None = None) -> RttEstimator:
+    """The estimator a node shares between its DHT and its match service."""
+    environ = os.environ if environ is None else environ
+    return RttEstimator(adaptive=environ.get(FIXED_TIMEOUTS_ENV, "") != "1")
 
 
 @dataclass(frozen=True)
@@ -73,8 +95,11 @@ class MatchService:
     """Proposes to candidates and answers proposals."""
 
     def __init__(self, host, matcher: Matcher, *,
-                 on_accepted: Callable[[PendingMatch], None]) -> None:
+                 on_accepted: Callable[[PendingMatch], None],
+                 rtt: RttEstimator | None = None) -> None:
         self.host = host
+        self.rtt = rtt if rtt is not None else RttEstimator()
+        """Round trips measured here and elsewhere (the DHT's): our timeouts."""
         self.matcher = matcher
         self.on_accepted = on_accepted
         self.proposals_sent = 0
@@ -142,14 +167,24 @@ class MatchService:
         return None
 
     async def _ask(self, info: PeerInfo, proposal: bytes) -> object:
+        """One proposal; its dial and its answer time feed the RTT estimate, which sets both deadlines."""
         stream = None
+        peer = info.peer_id.to_bytes()
         try:
             forget_closed_connections(self.host, info.peer_id)
-            with trio.fail_after(DIAL_TIMEOUT):
+            connected = has_open_connection(self.host, info.peer_id)
+            started = trio.current_time()
+            with trio.fail_after(self.rtt.timeout(peer, started, DIAL)):
                 stream = await self.host.new_stream(info.peer_id, [TProtocol(MATCH_PROTOCOL)])
-            with trio.fail_after(ANSWER_TIMEOUT):
+            opened = trio.current_time()
+            self.rtt.observe(peer, opened - started, opened, round_trips=(
+                STREAM_OPEN_ROUND_TRIPS if connected else SETUP_ROUND_TRIPS))
+            with trio.fail_after(self.rtt.timeout(peer, opened, ANSWER)):
                 await stream.write(proposal)
-                return await _read_frame(stream)
+                answer = await _read_frame(stream)
+            now = trio.current_time()
+            self.rtt.observe(peer, now - opened, now, round_trips=REQUEST_ROUND_TRIPS)
+            return answer
         finally:
             if stream is not None:
                 await _close(stream)

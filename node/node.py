@@ -42,7 +42,7 @@ from .libp2p.addresses import dialable_addrs
 from .libp2p.host import build_host, ensure_port_free, running_host
 from .libp2p.kad import StrangersDHT
 from .libp2p.mdns import LocalDiscovery
-from .matching import MATCH_PROTOCOL, MatchService, PendingMatch
+from .matching import MATCH_PROTOCOL, MatchService, PendingMatch, node_rtt_estimator
 from .searching import SearchService
 from .supervision import spawn, supervised, supervised_handler
 
@@ -78,7 +78,8 @@ class Node:
             random_after=config.random_after,
             interests_only=config.interests_only,
         )
-        self.matching = MatchService(host, self.matcher, on_accepted=self._on_accepted_incoming)
+        self.matching = MatchService(host, self.matcher, on_accepted=self._on_accepted_incoming,
+                                     rtt=dht.rtt)  # WAN timing: one round-trip estimate per node
         self.search = SearchService(SearchPlanner(self.matcher, random.Random()), dht,
                                     self.matching, emit=self.emit, nursery=nursery,
                                     on_matched=self._on_accepted_outgoing)
@@ -209,7 +210,7 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
         ensure_port_free(addr)
     host = build_host(identity, mdns=config.mdns)
     async with running_host(host, config.listen_addrs):
-        dht = StrangersDHT(host)
+        dht = StrangersDHT(host, rtt=node_rtt_estimator())  # WAN timing: timeouts from round trips
         async with background_trio_service(dht), trio.open_nursery() as nursery:
             node = Node(config, identity, host, dht, nursery)
             if config.chat:

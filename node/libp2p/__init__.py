@@ -81,10 +81,11 @@ kad.py and kadpool.py
     why: several requests per stream, stored in and answered from our store
     canary: ``test_canary_kad.py::test_the_server_reads_requests_in_a_loop_and_uses_our_provider_store``
 
-streamio.py and addresses.py
+streamio.py and addresses.py (and kadpool.has_open_connection)
   ``swarm.get_connections`` / ``swarm.remove_conn`` and ``is_closed``
     why: a closed connection left on the swarm's books makes ``new_stream`` fail
-    ("No valid connections available")
+    ("No valid connections available"); whether a request must dial sets its
+    deadline and how many round trips its time stands for (WAN timing)
     canaries: ``test_canary_streams.py::test_the_swarm_books_we_edit``,
     ``::test_is_closed_is_still_a_property_on_connections``
   ``StreamEOF`` / ``StreamError`` from ``read(n)``

@@ -26,7 +26,7 @@ import math
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import trio
 from libp2p.custom_types import TProtocol
@@ -38,10 +38,11 @@ from libp2p.peer.peerinfo import PeerInfo
 from multiaddr import Multiaddr
 
 from strangers.discovery.lookup import ALPHA, K_VALUE, ClosestPeersQuery
+from strangers.discovery.rtt import CONNECT_ROUND_TRIPS, RPC_CONNECTED, RPC_DIAL, RttEstimator
 from strangers.errors import RemoteProtocolError
 
 from .addresses import dialable_addrs
-from .kadpool import StreamPool
+from .kadpool import StreamPool, has_open_connection
 from .streamio import (
     StreamEnded,
     StreamFailed,
@@ -137,16 +138,23 @@ class StrangersDHT(KadDHT):
         *,
         rpc_timeout: float = 2.0,
         parallelism: int = ALPHA,
+        rtt: RttEstimator | None = None,
     ) -> None:
+        """``rpc_timeout`` is the floor of a request's timeout; ``rtt`` (shared
+        with the match service) raises it from measured round trips."""
         super().__init__(host, mode, enable_random_walk=False)
         self.provider_store = NewestProviderStore(host=host, peer_routing=self.peer_routing)
         # py-libp2p resets inbound DHT streams beyond 12 at once; a bootstrap
         # node that a crowd joins through needs more room than that.
         self._inbound_limiter = trio.CapacityLimiter(INBOUND_STREAMS)
         self.rpc_timeout = rpc_timeout
+        self.rtt = rtt if rtt is not None else RttEstimator()
+        self._rpc_connected = replace(RPC_CONNECTED, floor=rpc_timeout,
+                                      ceiling=max(rpc_timeout, RPC_CONNECTED.ceiling))
+        self._rpc_dial = replace(RPC_DIAL, floor=rpc_timeout, ceiling=max(rpc_timeout, RPC_DIAL.ceiling))
         self.parallelism = parallelism
         self.stats = KadStatistics()
-        self.streams = StreamPool(host, KAD_PROTOCOL, spawn=self._spawn)
+        self.streams = StreamPool(host, KAD_PROTOCOL, spawn=self._spawn, rtt=self.rtt)
         self._listing: set[ID] = set()
 
     def _spawn(self, async_fn, *args) -> None:
@@ -228,12 +236,17 @@ class StrangersDHT(KadDHT):
             if seed.peer_id == self.local_peer_id:
                 return
             with trio.move_on_after(timeout):
+                started = trio.current_time()
                 try:
                     await self.host.connect(seed)
                 except Exception as exc:  # any dial failure: report below
                     logger.info("bootstrap peer %s unreachable: %s", seed.peer_id, exc)
                     return
                 reached += 1
+                # the node's first round-trip sample: later timeouts follow it
+                now = trio.current_time()
+                self.rtt.observe(seed.peer_id.to_bytes(), now - started, now,
+                                 round_trips=CONNECT_ROUND_TRIPS)
 
         async with trio.open_nursery() as nursery:
             for seed in seeds:
@@ -265,7 +278,7 @@ class StrangersDHT(KadDHT):
         """
         self.stats.count(kind)
         data = request.SerializeToString()
-        with trio.fail_after(self.rpc_timeout):
+        with trio.fail_after(self.rpc_timeout_for(peer)):
             if request.type != Message.MessageType.ADD_PROVIDER:
                 try:
                     reply_bytes = await self.streams.request(peer, data, MAX_KAD_MESSAGE)
@@ -284,6 +297,12 @@ class StrangersDHT(KadDHT):
         if reply.type != request.type:
             raise RemoteProtocolError(f"{kind} answered with message type {reply.type}")
         return reply
+
+    def rpc_timeout_for(self, peer: ID) -> float:
+        """The deadline of one request to ``peer``: from its measured round trips
+        (the node's when it has none), dial included when we are not connected."""
+        bounds = self._rpc_connected if has_open_connection(self.host, peer) else self._rpc_dial
+        return self.rtt.timeout(peer.to_bytes(), trio.current_time(), bounds)
 
     async def _add_provider_rpc(self, peer: ID, data: bytes) -> None:
         forget_closed_connections(self.host, peer)
@@ -370,7 +389,9 @@ class StrangersDHT(KadDHT):
             local_id=self.local_peer_id.to_bytes(),
             num_results=num_results,
             parallelism=self.parallelism,
-            peer_timeout=self.rpc_timeout,
+            # every request ends by its own deadline (rpc_timeout_for) and is
+            # then reported failed: the walk's is a backstop
+            peer_timeout=self._rpc_dial.ceiling + 1.0,
         )
         found: dict[ID, PeerInfo] = {}
         if providers:

@@ -13,6 +13,11 @@ A request that fails, times out or is cancelled (a walk that ended early)
 resets its stream. A reused stream that turns out to be closed by the peer
 (idle too long, its connection gone) is retried once on a new stream.
 
+Every complete exchange is a round-trip sample for the node's
+:class:`~strangers.discovery.rtt.RttEstimator`: one round trip on a reused
+stream, three on a new stream, a whole connection set-up and one more when the
+request had to dial.
+
 Bounded: :data:`IDLE_PER_PEER` idle streams per peer and :data:`IDLE_TOTAL` in
 all, each kept at most :data:`IDLE_SECONDS`.
 """
@@ -24,6 +29,13 @@ from collections import OrderedDict
 
 import trio
 from libp2p.network.stream.exceptions import StreamError
+
+from strangers.discovery.rtt import (
+    NEW_STREAM_ROUND_TRIPS,
+    REQUEST_ROUND_TRIPS,
+    SETUP_ROUND_TRIPS,
+    RttEstimator,
+)
 
 from .streamio import (
     StreamEnded,
@@ -46,9 +58,11 @@ streams after a while: ours after ``SERVER_STREAM_SECONDS``, go's after a minute
 class StreamPool:
     """Request/reply exchanges over reused streams of one protocol."""
 
-    def __init__(self, host, protocol: str, spawn) -> None:
-        """``spawn(async_fn, *args)`` runs a task owned by the pool's owner (its closes)."""
+    def __init__(self, host, protocol: str, spawn, rtt: RttEstimator | None = None) -> None:
+        """``spawn(async_fn, *args)`` runs a task owned by the pool's owner (its closes);
+        ``rtt`` gets a sample from every complete exchange."""
         self._host = host
+        self._rtt = rtt
         self._protocol = protocol
         self._spawn = spawn
         self._idle: OrderedDict[tuple[object, int], tuple[object, float]] = OrderedDict()
@@ -104,14 +118,28 @@ class StreamPool:
         stream = self._take(peer)
         if stream is not None:
             self.reused += 1
+            started = trio.current_time()
             try:
-                return await self._exchange(peer, stream, data, max_reply)
+                reply = await self._exchange(peer, stream, data, max_reply)
             except StreamEnded as exc:  # closed while idle: once more on a new stream
                 logger.debug("reused stream to %s ended (%s); opening a new one", peer, exc)
+            else:
+                self._sample(peer, started, REQUEST_ROUND_TRIPS)
+                return reply
         forget_closed_connections(self._host, peer)
+        connected = has_open_connection(self._host, peer)
+        started = trio.current_time()
         stream = await self._host.new_stream(peer, [self._protocol])
         self.opened += 1
-        return await self._exchange(peer, stream, data, max_reply)
+        reply = await self._exchange(peer, stream, data, max_reply)
+        self._sample(peer, started, NEW_STREAM_ROUND_TRIPS if connected
+                     else SETUP_ROUND_TRIPS + REQUEST_ROUND_TRIPS)
+        return reply
+
+    def _sample(self, peer, started: float, round_trips: int) -> None:
+        if self._rtt is not None:
+            now = trio.current_time()
+            self._rtt.observe(peer.to_bytes(), now - started, now, round_trips=round_trips)
 
     async def _exchange(self, peer, stream, data: bytes, max_reply: int) -> bytes:
         complete = False
@@ -128,6 +156,12 @@ class StreamPool:
                 self._give_back(peer, stream)
             else:  # half a request or reply may be in flight: never reuse it
                 await reset_quietly(stream)
+
+
+def has_open_connection(host, peer_id) -> bool:
+    """Whether the swarm holds a live connection to ``peer_id`` (a new stream needs no dial)."""
+    return any(not getattr(conn, "is_closed", False)
+               for conn in host.get_network().get_connections(peer_id))
 
 
 def _conn_closed(stream) -> bool:

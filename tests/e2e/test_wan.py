@@ -1,0 +1,107 @@
+"""End to end over slow paths: strangers processes in namespaces behind the delay router.
+
+Three hosts, each in its own namespace and subnet, joined by a router
+namespace whose every forwarded TCP connection crosses the delaying proxy
+(``tests/netsim``): 300 ms round trips (and 450 ms), 20 ms jitter, 1% of
+chunks "lost" (their direction stalls 0.5 s, as a retransmission would). A
+``serve`` node, a chat node waiting, and a chat node that joins later and must
+match it, then chat.
+
+A fresh py-libp2p connection costs ~6 round trips, a stream on it 2 more. The
+old fixed timeouts (``STRANGERS_FIXED_TIMEOUTS=1`` pins them: a 1 s proposal
+dial, 2 s per Kademlia request) never fit a dial; at 300 ms the strangers
+still met, because a Kademlia request's 2 s just covered the connection it
+opened (1.8 s) and the retried proposal found it open (~10 s to match instead
+of ~5 s). At 450 ms (2.7 s per connection) they never meet; with timeouts
+derived from measured round trips they match in ~8 s.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from strangers.testing import Strangers
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "netsim"))
+from delayproxy import PathSettings  # noqa: E402
+from delayrouter import DelayRouter, NetHost, namespaces_unavailable  # noqa: E402
+
+pytestmark = [pytest.mark.e2e, pytest.mark.netns]
+
+FIXED = {"STRANGERS_FIXED_TIMEOUTS": "1"}
+
+
+def _wan(rtt: float):
+    reason = namespaces_unavailable()
+    if reason:
+        pytest.skip(reason)
+    return DelayRouter(PathSettings.for_rtt(rtt, jitter=0.02, loss=0.01, stall=0.5),
+                       hosts_wanted=3, seed=8)
+
+
+@pytest.fixture(params=[0.3, 0.45], ids=["300ms", "450ms"])
+def wan(request):
+    with _wan(request.param) as net:
+        yield net
+
+
+@pytest.fixture
+def wan_450():
+    with _wan(0.45) as net:
+        yield net
+
+
+def _listen(host: NetHost) -> str:
+    return f"/ip4/{host.ip}/tcp/0"
+
+
+def _serve(net: DelayRouter, procs: list) -> str:
+    host = net.hosts[0]
+    node = Strangers("serve", "--json", "--listen", _listen(host), "--no-bootstrap", "--no-mdns",
+                     prefix=host.prefix)
+    procs.append(node)
+    return node.wait_for("ready", timeout=30)["addrs"][0]
+
+
+def _chat(host: NetHost, bootstrap: str, procs: list, env: dict | None = None) -> Strangers:
+    node = Strangers("chat", "--json", "--listen", _listen(host), "--no-mdns", "--bootstrap",
+                     bootstrap, "-i", "jazz", prefix=host.prefix, env=env)
+    procs.append(node)
+    return node
+
+
+def test_a_stranger_far_away_is_matched_and_chats(wan, procs):
+    bootstrap = _serve(wan, procs)
+    waiting = _chat(wan.hosts[1], bootstrap, procs)
+    waiting.wait_for("advertised", timeout=40)
+    joining = _chat(wan.hosts[2], bootstrap, procs)
+    joining.wait_for("ready", timeout=30)
+    started = time.monotonic()
+    first = joining.wait_for("matched", timeout=60)
+    second = waiting.wait_for("matched", timeout=30)
+    took = time.monotonic() - started
+    assert first["safety_code"] == second["safety_code"]
+    assert first["common_interests"] == ["jazz"]
+    joining.send({"cmd": "send", "text": "hello from far away"})
+    sent = joining.wait_for("sent", timeout=10)
+    assert waiting.wait_for("message", timeout=30)["text"] == "hello from far away"
+    joining.wait_for(lambda e: e.get("event") == "delivered" and e.get("id") == sent["id"],
+                     timeout=30)
+    waiting.send({"cmd": "send", "text": "hello back"})
+    assert joining.wait_for("message", timeout=30)["text"] == "hello back"
+    print(f"matched {took:.1f} s after the joiner was ready at {wan.settings.delay * 2000:.0f} ms RTT")
+
+
+def test_the_old_fixed_timeouts_never_match_450_ms_away(wan_450, procs):
+    """The same topology with the loopback-era constants pinned: no match in 45 s."""
+    bootstrap = _serve(wan_450, procs)
+    waiting = _chat(wan_450.hosts[1], bootstrap, procs, env=FIXED)
+    waiting.wait_for("advertised", timeout=40)
+    joining = _chat(wan_450.hosts[2], bootstrap, procs, env=FIXED)
+    joining.wait_for("ready", timeout=30)
+    joining.assert_no_event(lambda e: e.get("event") == "matched", 45)
+    waiting.assert_no_event(lambda e: e.get("event") == "matched", 0.1)
