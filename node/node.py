@@ -38,7 +38,7 @@ from .config import NodeConfig
 from .conversation import Conversations
 from .events import Event
 from .identity import Identity, fresh_identity, load_or_create_identity
-from .libp2p.addresses import dialable_addrs
+from .libp2p.addresses import announcements, dialable_addrs
 from .libp2p.host import build_host, ensure_port_free, running_host
 from .libp2p.kad import StrangersDHT
 from .libp2p.mdns import LocalDiscovery
@@ -208,10 +208,12 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
     for addr in config.listen_addrs:
         ensure_port_free(addr)
     host = build_host(identity, mdns=config.mdns)
+    book = announcements(host)  # addresses: what we announce, to whom, what we accept (H8-A)
     async with running_host(host, config.listen_addrs):
         dht = StrangersDHT(host)
         async with background_trio_service(dht), trio.open_nursery() as nursery:
             node = Node(config, identity, host, dht, nursery)
+            spawn(nursery, "address announcements", book.serve)  # identify push on change (H8-A)
             if config.chat:
                 host.set_stream_handler(TProtocol(MATCH_PROTOCOL), supervised_handler(
                     "match stream", node.matching.handle_stream))
