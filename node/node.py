@@ -189,7 +189,8 @@ async def _serve_local(node: Node, *, task_status=trio.TASK_STATUS_IGNORED) -> N
     async def lost(_exc: BaseException) -> None:
         await node.emit(events.Warning("local network discovery (mDNS) stopped working"))
 
-    serve = functools.partial(LocalDiscovery(node.host, node.dht).serve, task_status=Status())
+    discovery = LocalDiscovery(node.host, node.dht, announcements(node.host))  # our own mDNS (H8-A)
+    serve = functools.partial(discovery.serve, task_status=Status())
     await supervised("local discovery", serve, on_crash=lost)
     if not started.is_set():  # it failed before it ran: start-up goes on all the same
         task_status.started()
@@ -207,7 +208,7 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
     identity = _load_identity(config)
     for addr in config.listen_addrs:
         ensure_port_free(addr)
-    host = build_host(identity, mdns=config.mdns)
+    host = build_host(identity, mdns=False)  # py-libp2p's mDNS is replaced by LocalDiscovery (H8-A)
     book = announcements(host)  # addresses: what we announce, to whom, what we accept (H8-A)
     async with running_host(host, config.listen_addrs):
         dht = StrangersDHT(host)
