@@ -17,10 +17,12 @@ loop for about 2 s of every start-up.
   straight from zeroconf's cache (go-libp2p packs them in one record, js-libp2p
   in one record each), and gives the addresses to the peerstore (where the
   announce filter drops unroutable ones);
-* connects to each new local peer (a few at a time) and lists it in the DHT
-  routing table, so the usual provider lookups reach it. It does *not* walk
-  the DHT once per local peer (the old service ran a self-lookup and a random
-  lookup for each: ten neighbours meant twenty walks racing the user's search).
+* lists each new local peer in the DHT routing table, so the usual provider
+  lookups reach it, without dialling it (lookups dial whom they need). The
+  old service dialled every neighbour and then walked the DHT twice (a
+  self-lookup and a random lookup) per neighbour: with ten neighbours, ten
+  handshakes (and ten more as each dialled the newcomer back) and twenty
+  walks racing the user's first search.
 
 Zeroconf runs in its own threads; everything blocking (start, probing,
 goodbyes, resolving a name) runs in a worker thread, and the service reports
@@ -34,7 +36,6 @@ import random
 
 import trio
 from libp2p.peer.id import ID
-from libp2p.peer.peerinfo import PeerInfo
 from multiaddr import Multiaddr
 from zeroconf import IPVersion, ServiceBrowser, ServiceInfo, ServiceStateChange, Zeroconf
 from zeroconf.const import _CLASS_IN, _TYPE_TXT
@@ -48,9 +49,6 @@ logger = logging.getLogger(__name__)
 
 QUEUE = 256
 """Names waiting to be read (a burst beyond that is dropped: the next announcement will do)."""
-CONNECT_TIMEOUT = 3.0
-JOIN_PARALLEL = 2
-"""Local peers dialled at once: new neighbours must not crowd out the user's own search."""
 RESOLVE_TIMEOUT = 1.0
 """Seconds to ask for a name's TXT record when the announcement did not carry it."""
 ADDRESS_POLL = 5.0
@@ -142,11 +140,10 @@ class LocalDiscovery:
         browser = None
         try:
             browser = ServiceBrowser(zc, SERVICE, handlers=[on_change])
-            limiter = trio.CapacityLimiter(JOIN_PARALLEL)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._keep_announced, zc)
                 async for name in receive:
-                    nursery.start_soon(self._read, zc, name, limiter)
+                    nursery.start_soon(self._read, zc, name)
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(STOP_TIMEOUT):
                 await trio.to_thread.run_sync(self._stop, zc, browser, abandon_on_cancel=True)
@@ -172,7 +169,7 @@ class LocalDiscovery:
     def _txt_records(self, zc: Zeroconf, name: str) -> list[bytes]:
         return [record.text for record in zc.cache.get_all_by_details(name.lower(), _TYPE_TXT, _CLASS_IN)]
 
-    async def _read(self, zc: Zeroconf, name: str, limiter: trio.CapacityLimiter) -> None:
+    async def _read(self, zc: Zeroconf, name: str) -> None:
         records = self._txt_records(zc, name)
         if not records:  # the announcement came without its TXT record: ask
             info = ServiceInfo(SERVICE, name)
@@ -194,24 +191,22 @@ class LocalDiscovery:
             self.host.get_peerstore().add_addrs(peer, usable, ADDR_TTL)
             if peer not in self._joined and len(self._joined) < MAX_LOCAL_PEERS:
                 self._joined.add(peer)
-                async with limiter:
-                    await self._join(PeerInfo(peer, usable))
+                await self._list(peer)
 
-    async def _join(self, info: PeerInfo) -> None:
-        if info.peer_id not in self.host.get_connected_peers():
-            with trio.move_on_after(CONNECT_TIMEOUT):
-                try:
-                    await self.host.connect(info)
-                except Exception as exc:  # unreachable address announced
-                    logger.info("mDNS peer %s unreachable: %r", info.peer_id, exc)
-                    self._joined.discard(info.peer_id)  # it may announce a better address
-                    return
-            if info.peer_id not in self.host.get_connected_peers():
-                self._joined.discard(info.peer_id)
-                return
-        self.found += 1
-        logger.info("mDNS peer %s connected", info.peer_id)
+    async def _list(self, peer: ID) -> None:
+        """List a local peer in the routing table, without dialling it.
+
+        The lookups that need it dial it; dialling every neighbour at once
+        (and each of them dialling us back when it hears our announcement)
+        meant a burst of Noise handshakes exactly when a new node starts its
+        first search.
+        """
         try:
-            await self.dht.routing_table.add_peer(info.peer_id, skip_server_mode_check=True)
-        except Exception as exc:  # a full bucket, a peer gone meanwhile
-            logger.debug("mDNS peer %s not listed: %r", info.peer_id, exc)
+            listed = await self.dht.routing_table.add_peer(peer, skip_server_mode_check=True)
+        except Exception as exc:  # a full bucket whose oldest peer answered, a peer gone
+            logger.debug("mDNS peer %s not listed: %r", peer, exc)
+            self._joined.discard(peer)
+            return
+        if listed:
+            self.found += 1
+            logger.info("mDNS peer %s listed", peer)

@@ -16,7 +16,6 @@ from libp2p.identity.identify.identify import _mk_identify_protobuf, parse_ident
 from libp2p.identity.identify.pb.identify_pb2 import Identify
 from libp2p.network.swarm import Swarm, _NegativePeerCache
 from libp2p.peer.envelope import consume_envelope
-from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 from multiaddr import Multiaddr
 
@@ -164,7 +163,3 @@ async def test_an_added_address_reaches_connected_peers_by_identify_push() -> No
                     await trio.sleep(0.02)
                 nursery.cancel_scope.cancel()
 
-
-def test_peer_ids_compare_as_we_use_them() -> None:
-    peer = fresh_identity().peer_id
-    assert ID(peer.to_bytes()) == peer
