@@ -10,11 +10,13 @@ and every later dial of it is refused for a minute, even with a good address
 
 :class:`Announcements` fixes the three sides of it:
 
-* **what the host advertises** (``host.get_addrs()``, read by identify push,
-  signed peer records, relay and DCUtR code): wildcards expanded to the
-  interface addresses (and loopback), undialable ones dropped, plus the
-  *extra* addresses other services learn (:meth:`Announcements.add`: public
-  addresses from AutoNAT or observation, relayed ``/p2p-circuit`` addresses);
+* **what the host advertises**: wildcards expanded to the interface
+  addresses (and loopback), undialable ones dropped, plus the *extra*
+  addresses other services learn (:meth:`Announcements.add`: public
+  addresses from AutoNAT or observation, relayed ``/p2p-circuit`` addresses).
+  ``host.get_addrs()``, which py-libp2p hands to anyone (the signed peer
+  record in every DHT answer, relay and DCUtR messages), gives only the
+  public and relayed ones of these;
 * **what each peer is told**: our identify handler and identify push send a
   peer only the addresses it could reach, judged by the address we see it at
   (:func:`strangers.discovery.addrscope.addresses_for`: loopback only to
@@ -123,8 +125,7 @@ class Announcements:
         if self._extra.pop(str(_strip_p2p(addr)), None) is not None:
             self._changed.set()
 
-    def factory(self, candidates: list[Multiaddr]) -> list[Multiaddr]:
-        """py-libp2p's ``AddrsFactory``: what ``host.get_addrs()`` returns (before ``/p2p``)."""
+    def _expanded(self, candidates: list[Multiaddr]) -> list[Multiaddr]:
         out: dict[str, Multiaddr] = {}
         for addr in [*candidates, *self._extra.values()]:
             for concrete in expand(addr):
@@ -133,9 +134,19 @@ class Announcements:
                     out.setdefault(text, concrete)
         return list(out.values())
 
+    def factory(self, candidates: list[Multiaddr]) -> list[Multiaddr]:
+        """py-libp2p's ``AddrsFactory``: what ``host.get_addrs()`` returns (before ``/p2p``).
+
+        The library hands ``get_addrs()`` to anyone (the signed peer record in
+        every DHT answer its server sends, relay and DCUtR messages), so it
+        holds only what anyone may be told: public and relayed addresses.
+        """
+        by_text = {str(addr): addr for addr in self._expanded(candidates)}
+        return [by_text[text] for text in addrscope.addresses_for(by_text, None)]
+
     def all(self) -> list[Multiaddr]:
         """Every address we announce to someone (without ``/p2p``), wildcards expanded."""
-        return self.factory(list(self.host.get_transport_addrs()))
+        return self._expanded(list(self.host.get_transport_addrs()))
 
     def for_remote(self, remote: str | None) -> list[Multiaddr]:
         """What a peer we see at ``remote`` (IP or multiaddr text; None: unknown) may learn."""

@@ -19,7 +19,7 @@ from libp2p.peer.envelope import consume_envelope
 from libp2p.peer.peerinfo import PeerInfo
 from multiaddr import Multiaddr
 
-from strangers.discovery.addrscope import Scope, scope_of
+from strangers.discovery.addrscope import Scope, is_dialable, scope_of
 from strangers.node.identity import fresh_identity
 from strangers.node.libp2p.addresses import addrs_for_peer, announcements, dialable_addrs
 from strangers.node.libp2p.announce import IDENTIFY
@@ -104,8 +104,9 @@ async def test_identify_over_real_hosts_tells_no_wildcard_and_scopes_per_peer() 
             everything = [str(a) for a in dialable_addrs(server)]
             assert f"/ip4/127.0.0.1/tcp/{port}" in everything
             assert not any("0.0.0.0" in a for a in everything)
-            assert not any("0.0.0.0" in str(a) for a in server.get_addrs()), changed(
-                "announce.install", f"host.get_addrs() still gives {server.get_addrs()}"
+            given = [str(a).split("/p2p/")[0] for a in server.get_addrs()]
+            assert all(scope_of(a) is Scope.PUBLIC and is_dialable(a) for a in given), changed(
+                "announce.install", f"host.get_addrs() gives {given} (only public ones expected)"
             )
             await client.connect(PeerInfo(server.get_id(), [Multiaddr(f"/ip4/127.0.0.1/tcp/{port}")]))
             stream = await client.new_stream(server.get_id(), [IDENTIFY])
