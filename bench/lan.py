@@ -10,7 +10,7 @@ it, rounds interleaved):
 * time to match a waiting stranger: a stranger waits (``advertised``), a
   second one starts; its ``ready`` -> ``matched`` (and spawn -> ``matched``).
 
-    sudo .venv/bin/python bench/lan.py [--rounds 7] [--nodes 10]
+    sudo .venv/bin/python bench/lan.py [--rounds 7] [--nodes 10] [--strangers PATH]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import strangers.testing  # noqa: E402
 from strangers.testing import Strangers  # noqa: E402
 
 
@@ -99,7 +100,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--nodes", type=int, default=10)
+    parser.add_argument("--strangers", help="the strangers executable to run (default: this install's)")
     options = parser.parse_args()
+    if options.strangers:
+        strangers.testing.strangers_command = lambda: [options.strangers]  # type: ignore[assignment]
     modes = {"default": True, "no_mdns": False}
     cold: dict[str, list[float]] = {mode: [] for mode in modes}
     ready_to_match: dict[str, list[float]] = {mode: [] for mode in modes}
@@ -119,6 +123,7 @@ def main() -> None:
                 node.stop()
     result = {
         "network": f"{options.nodes} serve nodes (mDNS on) in a fresh netns, loopback only",
+        "strangers": strangers.testing.strangers_command(),
         "rounds": options.rounds,
         "cold_start_s": {mode: summary(values) for mode, values in cold.items()},
         "ready_to_matched_s": {mode: summary(values) for mode, values in ready_to_match.items()},

@@ -24,20 +24,22 @@ loop for about 2 s of every start-up.
   handshakes (and ten more as each dialled the newcomer back) and twenty
   walks racing the user's first search.
 
-Zeroconf runs in its own threads; everything blocking (start, probing,
+Zeroconf runs in its own threads (``# type: ignore[call-arg]`` below: the
+trio_typing stubs do not know ``abandon_on_cancel``); everything blocking (start, probing,
 goodbyes, resolving a name) runs in a worker thread, and the service reports
 ``started`` at once: mDNS never delays ``ready``.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 
 import trio
 from libp2p.peer.id import ID
 from multiaddr import Multiaddr
-from zeroconf import IPVersion, ServiceBrowser, ServiceInfo, ServiceStateChange, Zeroconf
+from zeroconf import DNSText, IPVersion, ServiceBrowser, ServiceInfo, ServiceStateChange, Zeroconf
 from zeroconf.const import _CLASS_IN, _TYPE_TXT
 
 from strangers.discovery import addrscope
@@ -146,7 +148,8 @@ class LocalDiscovery:
                     nursery.start_soon(self._read, zc, name)
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(STOP_TIMEOUT):
-                await trio.to_thread.run_sync(self._stop, zc, browser, abandon_on_cancel=True)
+                stop = functools.partial(self._stop, zc, browser)
+                await trio.to_thread.run_sync(stop, abandon_on_cancel=True)  # type: ignore[call-arg]
 
     def _stop(self, zc: Zeroconf, browser) -> None:  # a worker thread
         try:
@@ -159,7 +162,8 @@ class LocalDiscovery:
     async def _keep_announced(self, zc: Zeroconf) -> None:
         while True:
             try:
-                await trio.to_thread.run_sync(self._announce, zc, abandon_on_cancel=True)
+                announce = functools.partial(self._announce, zc)
+                await trio.to_thread.run_sync(announce, abandon_on_cancel=True)  # type: ignore[call-arg]
             except Exception as exc:  # a name conflict, a closed socket: try again later
                 logger.info("mDNS announcement failed: %r", exc)
             await trio.sleep(ADDRESS_POLL)
@@ -167,14 +171,15 @@ class LocalDiscovery:
     # -- other peers ---------------------------------------------------------------------
 
     def _txt_records(self, zc: Zeroconf, name: str) -> list[bytes]:
-        return [record.text for record in zc.cache.get_all_by_details(name.lower(), _TYPE_TXT, _CLASS_IN)]
+        records = zc.cache.get_all_by_details(name.lower(), _TYPE_TXT, _CLASS_IN)
+        return [record.text for record in records if isinstance(record, DNSText)]
 
     async def _read(self, zc: Zeroconf, name: str) -> None:
         records = self._txt_records(zc, name)
         if not records:  # the announcement came without its TXT record: ask
             info = ServiceInfo(SERVICE, name)
-            await trio.to_thread.run_sync(lambda: info.request(zc, RESOLVE_TIMEOUT * 1000),
-                                          abandon_on_cancel=True)
+            ask = functools.partial(info.request, zc, RESOLVE_TIMEOUT * 1000)
+            await trio.to_thread.run_sync(ask, abandon_on_cancel=True)  # type: ignore[call-arg]
             records = self._txt_records(zc, name)
         local = self.host.get_id()
         for text, addrs in parse_records(records).items():

@@ -37,7 +37,8 @@ MINE = [LOOP, LAN, CGNAT, PUBLIC, LOOP6, ULA, PUBLIC6, RELAYED, DNS, "/ip4/0.0.0
     (ULA, Scope.PRIVATE), ("/ip6/fe80::1%eth0/tcp/1", Scope.PRIVATE),
     (PUBLIC, Scope.PUBLIC), (PUBLIC6, Scope.PUBLIC), (RELAYED, Scope.PUBLIC), (DNS, Scope.PUBLIC),
     ("/ip4/100.128.0.1/tcp/1", Scope.PUBLIC),  # just outside CGNAT
-    ("/ip4/10.0.0.300/tcp/1", None), ("/ip6/1.2.3.4/tcp/1", None), ("/ip4/1.2.3.4", Scope.PUBLIC),
+    ("/ip4/10.0.0.300/tcp/1", None), ("/ip6/1.2.3.4/tcp/1", None), ("/ip4/::1/tcp/1", None),
+    ("/ip4/1.2.3.4", Scope.PUBLIC),
     ("/ip4/", None), ("/tcp/1", None), ("", None), ("ip4/1.2.3.4/tcp/1", None),
 ])
 def test_scope_of(addr, scope):
