@@ -179,11 +179,13 @@ def dialable(addrs: Iterable[str]) -> list[str]:
 
 
 def for_local_link(addrs: Iterable[str]) -> list[str]:
-    """What an mDNS record carries: every dialable non-loopback address.
+    """What an mDNS record carries: every dialable non-loopback direct address.
 
-    Loopback addresses only when there is nothing else (a machine whose only
+    No relayed addresses (a neighbour can dial us directly; go-libp2p leaves
+    them out too). Loopback addresses only when there is nothing else (a machine whose only
     interface is ``lo``: then the only listeners are on this machine anyway).
     """
-    usable = [addr for addr in dict.fromkeys(addrs) if is_dialable(addr) and scope_of(addr) is not None]
+    usable = [addr for addr in dict.fromkeys(addrs)
+              if is_dialable(addr) and scope_of(addr) is not None and "/p2p-circuit" not in addr]
     wider = [addr for addr in usable if scope_of(addr) != Scope.LOOPBACK]
     return wider or usable

@@ -112,6 +112,6 @@ def test_dialable_filters_what_others_tell_us():
 
 
 def test_local_link_records_leave_loopback_out_unless_it_is_all_there_is():
-    assert for_local_link([LOOP, LAN, LAN, "/ip4/0.0.0.0/tcp/1", PUBLIC]) == [LAN, PUBLIC]
+    assert for_local_link([LOOP, LAN, LAN, "/ip4/0.0.0.0/tcp/1", PUBLIC, RELAYED]) == [LAN, PUBLIC]
     assert for_local_link([LOOP, "/ip4/0.0.0.0/tcp/1", LOOP6]) == [LOOP, LOOP6]
     assert for_local_link(["garbage"]) == []
