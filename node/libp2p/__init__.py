@@ -106,6 +106,11 @@ announce.py
     DCUtR code) gave ``/ip4/0.0.0.0/...``; now wildcards expanded, unroutable
     dropped, plus the addresses other services ``add``
     canary: ``test_canary_announce.py::test_get_addrs_runs_the_addrs_factory_we_install``
+  ``host.get_addrs`` replaced by ``Announcements.host_addrs`` (reads
+  ``host._observed_addr_manager.addrs()``)
+    why: the library's strips the relay's ``/p2p/`` from a circuit address
+    (``/ip4/R/tcp/P/p2p/<relay>/p2p-circuit`` became ``/ip4/R/tcp/P``)
+    canary: ``test_canary_announce.py::test_the_library_get_addrs_still_cuts_relayed_addresses_short``
   the identify handler (``/ipfs/id/1.0.0``) replaced; ``_mk_identify_protobuf``
   reused with ``listen_addrs`` and ``signedPeerRecord`` rewritten
     why: each peer is told only the addresses in its scope (loopback /

@@ -108,6 +108,7 @@ class Announcements:
         self._extra: dict[str, Multiaddr] = {}
         self._changed = trio.Event()
         self._records: dict[tuple[str, ...], bytes] = {}
+        self._relayed_only = False
         self.pushes = 0
         """Identify pushes sent (statistics, tests)."""
 
@@ -125,8 +126,21 @@ class Announcements:
         if self._extra.pop(str(_strip_p2p(addr)), None) is not None:
             self._changed.set()
 
+    @property
+    def relayed_only(self) -> bool:
+        """Announce relayed addresses only (``--hide-ip``): no interface, no public address."""
+        return self._relayed_only
+
+    @relayed_only.setter
+    def relayed_only(self, value: bool) -> None:
+        if value != self._relayed_only:
+            self._relayed_only = value
+            self._changed.set()
+
     def _expanded(self, candidates: list[Multiaddr]) -> list[Multiaddr]:
         out: dict[str, Multiaddr] = {}
+        if self._relayed_only:
+            return [addr for text, addr in self._extra.items() if "/p2p-circuit" in text]
         for addr in [*candidates, *self._extra.values()]:
             for concrete in expand(addr):
                 text = str(concrete)
@@ -143,6 +157,20 @@ class Announcements:
         """
         by_text = {str(addr): addr for addr in self._expanded(candidates)}
         return [by_text[text] for text in addrscope.addresses_for(by_text, None)]
+
+    def host_addrs(self) -> list[Multiaddr]:
+        """Replaces ``host.get_addrs()``: :meth:`factory` of the candidates, with ``/p2p/<us>``.
+
+        py-libp2p 0.8.1's ``get_addrs`` strips "any existing /p2p/" before
+        appending ours, and for a relayed address that is the *relay's*
+        (``/ip4/R/tcp/P/p2p/<relay>/p2p-circuit`` became ``/ip4/R/tcp/P``).
+        """
+        candidates = list(self.host.get_transport_addrs())
+        observed = getattr(self.host, "_observed_addr_manager", None)
+        if observed is not None:
+            candidates.extend(observed.addrs())
+        suffix = f"/p2p/{self.host.get_id()}"
+        return [Multiaddr(str(addr) + suffix) for addr in self.factory(candidates)]
 
     def all(self) -> list[Multiaddr]:
         """Every address we announce to someone (without ``/p2p``), wildcards expanded."""
@@ -297,6 +325,7 @@ def install(host) -> Announcements:
     """Put :class:`Announcements` in charge of a built host (before it runs)."""
     book = Announcements(host)
     host._addrs_factory = book.factory
+    host.get_addrs = book.host_addrs  # the library's cuts relayed addresses short (see host_addrs)
     host._push_identify_to_all_peers = book.push  # called when a listener opens
     host.set_stream_handler(TProtocol(IDENTIFY), book.handle_identify)
     book.filter_learned()

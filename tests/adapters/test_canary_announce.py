@@ -44,7 +44,23 @@ def test_get_addrs_runs_the_addrs_factory_we_install() -> None:
     )
     host = build_host(fresh_identity())
     book = announcements(host)
-    assert host._addrs_factory == book.factory
+    assert host._addrs_factory == book.factory and host.get_addrs == book.host_addrs
+
+
+def test_the_library_get_addrs_still_cuts_relayed_addresses_short() -> None:
+    """Why install() replaces host.get_addrs: the library strips the relay's /p2p/ with ours.
+    If this fails, BasicHost.get_addrs keeps circuit addresses whole: _addrs_factory alone would do."""
+    host = build_host(fresh_identity())
+    relay = fresh_identity().peer_id
+    circuit = Multiaddr(f"/ip4/1.2.3.4/tcp/4001/p2p/{relay}/p2p-circuit")
+    host._addrs_factory = lambda candidates: [circuit]
+    given = [str(a) for a in BasicHost.get_addrs(host)]
+    assert given == [f"/ip4/1.2.3.4/tcp/4001/p2p/{host.get_id()}"], changed(
+        "announce.install", f"BasicHost.get_addrs now gives {given} for a relayed address"
+    )
+    assert hasattr(host, "_observed_addr_manager") and callable(host._observed_addr_manager.addrs), changed(
+        "Announcements.host_addrs", "host._observed_addr_manager.addrs() is gone"
+    )
 
 
 def test_the_library_identify_message_is_what_we_edit() -> None:
