@@ -38,7 +38,7 @@ from .config import NodeConfig
 from .conversation import Conversations
 from .events import Event
 from .identity import Identity, fresh_identity, load_or_create_identity
-from .libp2p.addresses import dialable_addrs
+from .libp2p.addresses import announcements, dialable_addrs
 from .libp2p.host import build_host, ensure_port_free, running_host
 from .libp2p.kad import StrangersDHT
 from .libp2p.mdns import LocalDiscovery
@@ -190,7 +190,8 @@ async def _serve_local(node: Node, *, task_status=trio.TASK_STATUS_IGNORED) -> N
     async def lost(_exc: BaseException) -> None:
         await node.emit(events.Warning("local network discovery (mDNS) stopped working"))
 
-    serve = functools.partial(LocalDiscovery(node.host, node.dht).serve, task_status=Status())
+    discovery = LocalDiscovery(node.host, node.dht, announcements(node.host))  # our own mDNS (H8-A)
+    serve = functools.partial(discovery.serve, task_status=Status())
     await supervised("local discovery", serve, on_crash=lost)
     if not started.is_set():  # it failed before it ran: start-up goes on all the same
         task_status.started()
@@ -208,11 +209,13 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
     identity = _load_identity(config)
     for addr in config.listen_addrs:
         ensure_port_free(addr)
-    host = build_host(identity, mdns=config.mdns)
+    host = build_host(identity, mdns=False)  # py-libp2p's mDNS is replaced by LocalDiscovery (H8-A)
+    book = announcements(host)  # addresses: what we announce, to whom, what we accept (H8-A)
     async with running_host(host, config.listen_addrs):
         dht = StrangersDHT(host, rtt=node_rtt_estimator())  # WAN timing: timeouts from round trips
         async with background_trio_service(dht), trio.open_nursery() as nursery:
             node = Node(config, identity, host, dht, nursery)
+            spawn(nursery, "address announcements", book.serve)  # identify push on change (H8-A)
             if config.chat:
                 host.set_stream_handler(TProtocol(MATCH_PROTOCOL), supervised_handler(
                     "match stream", node.matching.handle_stream))

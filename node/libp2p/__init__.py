@@ -8,8 +8,10 @@ Modules:
   client side; :mod:`.kadpool`: request streams kept open and reused;
 * :mod:`.streamio`: bounded, EOF-aware reads and the swarm bookkeeping
   around streams;
-* :mod:`.addresses`: the addresses other peers can dial;
-* :mod:`.mdns`: strangers on the same LAN (py-libp2p's mDNS service).
+* :mod:`.addresses` and :mod:`.announce`: the addresses other peers can
+  dial, which of them each peer is told, what we accept from others;
+* :mod:`.mdns` and :mod:`.mdns_records`: strangers on the same LAN (our own
+  mDNS service on zeroconf, libp2p's record format).
 
 Outside this package, ``node/`` may import py-libp2p's public names (peer
 ids, ``PeerInfo``, ``TProtocol``, ``background_trio_service``), never a
@@ -99,16 +101,49 @@ streamio.py and addresses.py (and kadpool.has_open_connection)
     why: 0.0.0.0 is not an address anyone can dial
     canary: ``test_canary_streams.py::test_expand_wildcard_address_gives_this_machines_addresses``
 
-mdns.py
-  the process-wide ``peerDiscovery`` handler
-    why: mDNS reports peers through a callback, from zeroconf's thread
-    canaries: ``test_canary_mdns.py::test_the_process_wide_discovery_callback_is_still_there``,
-    ``::test_add_service_reports_the_peer_and_records_it``
-  ``host.mDNS.listener.discovered_services``, polled
-    why: ``update_service`` records a peer without calling the handler
-    canaries: ``test_canary_mdns.py::test_update_service_still_records_the_peer_without_reporting_it``,
-    ``::test_the_host_exposes_its_mdns_listener``
+announce.py
+  ``host._addrs_factory`` set to ``Announcements.factory``
+    why: ``host.get_addrs()`` (identify push, signed peer records, relay and
+    DCUtR code) gave ``/ip4/0.0.0.0/...``; now wildcards expanded, unroutable
+    dropped, plus the addresses other services ``add``
+    canary: ``test_canary_announce.py::test_get_addrs_runs_the_addrs_factory_we_install``
+  ``host.get_addrs`` replaced by ``Announcements.host_addrs`` (reads
+  ``host._observed_addr_manager.addrs()``)
+    why: the library's strips the relay's ``/p2p/`` from a circuit address
+    (``/ip4/R/tcp/P/p2p/<relay>/p2p-circuit`` became ``/ip4/R/tcp/P``)
+    canary: ``test_canary_announce.py::test_the_library_get_addrs_still_cuts_relayed_addresses_short``
+  the identify handler (``/ipfs/id/1.0.0``) replaced; ``_mk_identify_protobuf``
+  reused with ``listen_addrs`` and ``signedPeerRecord`` rewritten
+    why: each peer is told only the addresses in its scope (loopback /
+    private / public, ``discovery/addrscope.py``)
+    canaries: ``test_canary_announce.py::test_the_library_identify_message_is_what_we_edit``,
+    ``::test_identify_over_real_hosts_tells_no_wildcard_and_scopes_per_peer``
+  ``host._push_identify_to_all_peers`` replaced by ``Announcements.push``
+    why: the library pushes (unscoped) when a listener opens
+    canaries: ``test_canary_announce.py::test_listen_still_pushes_identify_through_the_host_method_we_replace``,
+    ``::test_an_added_address_reaches_connected_peers_by_identify_push``
+  ``peerstore.add_addrs`` wrapped; ``swarm.unblock_peer`` (``_negative_peer_cache``)
+    why: drop 0.0.0.0, multicast, port 0 learned from others; a peer in the
+    negative cache ("recently failed all addresses") that gets a new address
+    may be dialled again
+    canaries: ``test_canary_announce.py::test_the_negative_cache_and_its_public_way_out``,
+    ``::test_learned_addresses_are_filtered_and_a_new_one_unblocks_the_peer``
 
-Not used (and so not patched): ``swarm._negative_peer_cache`` (a peer whose
-every address failed is refused for a while, see ``../shared/notes``).
+mdns.py (zeroconf, not py-libp2p: ``build_host(mdns=False)`` always)
+  ``ServiceInfo(properties=<raw TXT bytes>)``, ``DNSCache.get_all_by_details``
+  with ``zeroconf.const._TYPE_TXT`` / ``_CLASS_IN``, ServiceBrowser handler keywords
+    why: several ``dnsaddr=`` strings out, every TXT record of a name in
+    (zeroconf's properties dict keeps one of repeated keys)
+    canaries: ``test_canary_mdns.py::test_service_info_sends_our_txt_bytes_as_they_are``,
+    ``::test_the_properties_dict_still_keeps_one_of_repeated_keys``,
+    ``::test_the_cache_gives_every_txt_record_of_a_name``,
+    ``::test_browser_handlers_are_still_called_with_the_keywords_we_take``,
+    ``::test_local_discovery_never_reads_the_properties_dict``
+  ``dht.routing_table.add_peer(peer, skip_server_mode_check=True)``
+    why: list a local peer without dialling it
+    canary: ``test_canary_kad.py::test_routing_table_methods_we_call``
+
+py-libp2p's own mDNS service (``enable_mDNS``) is no longer used: it
+announced ``0.0.0.0`` under ``dnsaddr2=``-style keys and registered its
+record synchronously inside ``host.run()`` (about 2 s of blocked trio loop).
 """

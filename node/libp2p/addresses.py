@@ -1,31 +1,43 @@
-"""Addresses other peers can dial: wildcard listen addresses expanded to interfaces."""
+"""Addresses other peers can dial (see :mod:`.announce` for who is told which).
+
+:func:`announcements` gives the :class:`~.announce.Announcements` of a host,
+installing it on first use (the node does so before the host runs): other
+services add the public or relayed addresses they learn with
+``announcements(host).add(addr)``.
+"""
 
 from __future__ import annotations
 
-from libp2p.utils.address_validation import expand_wildcard_address
+import weakref
+
+from libp2p.peer.id import ID
 from multiaddr import Multiaddr
 
+from strangers.discovery.addrscope import Scope, scope_of
 
-def _is_loopback(addr: Multiaddr) -> bool:
-    text = str(addr)
-    return text.startswith("/ip4/127.") or text.startswith("/ip6/::1/")
+from .announce import Announcements, install
+
+_BOOKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def announcements(host) -> Announcements:
+    """The host's address book (installed on first call: call it before ``host.run``)."""
+    book = _BOOKS.get(host)
+    if book is None:
+        book = _BOOKS[host] = install(host)
+    return book
 
 
 def dialable_addrs(host) -> list[Multiaddr]:
-    """Our transport addresses with 0.0.0.0 / :: replaced by real ones, LAN before loopback."""
-    out: list[Multiaddr] = []
-    for addr in host.get_transport_addrs():
-        text = str(addr)
-        if text.startswith("/ip4/0.0.0.0/") or text.startswith("/ip6/::/"):
-            family = "/ip4/" if text.startswith("/ip4/") else "/ip6/"
-            expanded = [
-                a for a in expand_wildcard_address(addr)
-                if str(a).startswith(family) and str(a) != text
-            ]
-            out.extend(expanded)
-            port = addr.value_for_protocol("tcp")
-            out.append(Multiaddr(f"/ip4/127.0.0.1/tcp/{port}" if family == "/ip4/" else f"/ip6/::1/tcp/{port}"))
-        else:
-            out.append(addr)
-    unique = list(dict.fromkeys(out))
-    return sorted(unique, key=_is_loopback)
+    """Every address we announce to someone, wildcards expanded: widest scope first.
+
+    What the ``ready`` event shows and what a peer on loopback may learn; a
+    given peer is told only :func:`addrs_for_peer`.
+    """
+    addrs = announcements(host).all()
+    return sorted(addrs, key=lambda addr: -(scope_of(str(addr)) or Scope.PUBLIC))
+
+
+def addrs_for_peer(host, peer_id: ID) -> list[Multiaddr]:
+    """The addresses ``peer_id`` (a connected peer) may learn; public ones only otherwise."""
+    return announcements(host).for_peer(peer_id)

@@ -1,104 +1,217 @@
-"""Strangers on the same machine or LAN find each other with no bootstrap (mDNS).
+"""Strangers on one LAN find each other with no bootstrap (mDNS, the libp2p way).
 
-py-libp2p's mDNS service (zeroconf) announces the host and reports peers it
-hears about through a process-wide callback, from zeroconf's own thread.
-:class:`LocalDiscovery` moves those reports into trio (bounded queue), dials
-each new peer and walks the DHT through it, so the two nodes form a DHT of
-their own and the usual provider lookups find each other.
+Our own service on python-zeroconf, in place of py-libp2p's
+(``enable_mDNS``), which announced ``/ip4/0.0.0.0/...`` (useless from another
+machine), put extra addresses under ``dnsaddr2=`` (which go and js ignore),
+read only the first ``dnsaddr=`` of a record, and registered its service
+synchronously inside ``host.run()``: zeroconf's name probing blocked the trio
+loop for about 2 s of every start-up.
+
+:class:`LocalDiscovery`:
+
+* announces ``<random name>._p2p._udp.local`` with one ``dnsaddr=`` TXT
+  string per address a machine on the link can dial
+  (:meth:`.announce.Announcements.for_local_link`), and re-announces when
+  they change (:mod:`.mdns_records` builds and reads the records);
+* browses for others, reads every ``dnsaddr=`` of every TXT record of a name
+  straight from zeroconf's cache (go-libp2p packs them in one record, js-libp2p
+  in one record each), and gives the addresses to the peerstore (where the
+  announce filter drops unroutable ones);
+* lists each new local peer in the DHT routing table, so the usual provider
+  lookups reach it, without dialling it (lookups dial whom they need). The
+  old service dialled every neighbour and then walked the DHT twice (a
+  self-lookup and a random lookup) per neighbour: with ten neighbours, ten
+  handshakes (and ten more as each dialled the newcomer back) and twenty
+  walks racing the user's first search.
+
+Zeroconf runs in its own threads (``# type: ignore[call-arg]`` below: the
+trio_typing stubs do not know ``abandon_on_cancel``); everything blocking (start, probing,
+goodbyes, resolving a name) runs in a worker thread, and the service reports
+``started`` at once: mDNS never delays ``ready``.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import random
 
 import trio
-from libp2p.discovery.events.peerDiscovery import peerDiscovery
-from libp2p.peer.peerinfo import PeerInfo
+from libp2p.peer.id import ID
+from multiaddr import Multiaddr
+from zeroconf import DNSText, IPVersion, ServiceBrowser, ServiceInfo, ServiceStateChange, Zeroconf
+from zeroconf.const import _CLASS_IN, _TYPE_TXT
+
+from strangers.discovery import addrscope
+
+from .announce import Announcements
+from .mdns_records import SERVICE, encode_txt, parse_records, peer_name, txt_strings
 
 logger = logging.getLogger(__name__)
 
-QUEUE = 64
-CONNECT_TIMEOUT = 3.0
-LISTENER_POLL = 0.5
+QUEUE = 256
+"""Names waiting to be read (a burst beyond that is dropped: the next announcement will do)."""
+RESOLVE_TIMEOUT = 1.0
+"""Seconds to ask for a name's TXT record when the announcement did not carry it."""
+ADDRESS_POLL = 5.0
+"""Seconds between two checks of what our record should say."""
+ADDR_TTL = 600
 MAX_LOCAL_PEERS = 1024
+STOP_TIMEOUT = 1.0
+SRV_PORT = 4001
+"""The SRV record needs a port; libp2p reads only the TXT strings (go-libp2p uses 4001 too)."""
+
+
+def _record_ips(addrs: list[Multiaddr]) -> list[str]:
+    """One IPv4 and one IPv6 address for the A/AAAA records (required, unused by libp2p)."""
+    ips: list[str] = []
+    for family in ("ip4", "ip6"):
+        for addr in addrs:
+            try:
+                ips.append(addr.value_for_protocol(family))
+                break
+            except Exception:  # not of this family
+                continue
+    return ips or ["127.0.0.1"]
 
 
 class LocalDiscovery:
-    """Connects to peers that mDNS reports and adds them to the DHT."""
+    """Announces us on the local link and connects to the peers it hears of."""
 
-    def __init__(self, host, dht) -> None:
+    def __init__(self, host, dht, book: Announcements, *, rng: random.Random | None = None,
+                 interfaces=None) -> None:
         self.host = host
         self.dht = dht
+        self.book = book
+        self.name = f"{peer_name(rng or random.Random())}.{SERVICE}"
+        self.interfaces = interfaces
         self.found = 0
-        self._joined: set = set()
+        """Local peers connected to (statistics, tests)."""
+        self.heard = 0
+        """Announcements of other peers read."""
+        self._joined: set[ID] = set()
+        self._zeroconf: Zeroconf | None = None
+        self._info: ServiceInfo | None = None
+
+    # -- our record ------------------------------------------------------------------
+
+    def _service_info(self) -> ServiceInfo | None:
+        addrs = self.book.for_local_link()
+        strings = txt_strings([str(a) for a in addrs], self.host.get_id().to_base58())
+        if not strings:
+            return None
+        return ServiceInfo(
+            SERVICE, self.name, port=SRV_PORT, properties=encode_txt(strings),
+            server=self.name.split(".", 1)[0] + ".local.", parsed_addresses=_record_ips(addrs),
+        )
+
+    def _announce(self, zc: Zeroconf) -> None:  # a worker thread
+        info = self._service_info()
+        if info is None:
+            return
+        if self._info is None:
+            zc.register_service(info, cooperating_responders=True)
+        elif info.text != self._info.text:
+            zc.update_service(info)
+        self._info = info
+
+    # -- the service -------------------------------------------------------------------
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        send, receive = trio.open_memory_channel[PeerInfo](QUEUE)
+        task_status.started()  # never hold up ready
+        send, receive = trio.open_memory_channel[str](QUEUE)
         token = trio.lowlevel.current_trio_token()
-        local_id = self.host.get_id()
 
-        def deliver(info: PeerInfo) -> None:
+        def deliver(name: str) -> None:
             try:
-                send.send_nowait(info)
+                send.send_nowait(name)
             except (trio.WouldBlock, trio.ClosedResourceError):
-                pass  # a burst of announcements: the next one will do
+                pass
 
-        def on_peer(info: PeerInfo) -> None:  # zeroconf's thread
-            if info.peer_id == local_id:
+        def on_change(zeroconf, service_type, name, state_change) -> None:  # zeroconf's thread
+            if name == self.name or state_change is ServiceStateChange.Removed:
                 return
             try:
-                token.run_sync_soon(deliver, info)
+                token.run_sync_soon(deliver, name)
             except trio.RunFinishedError:
                 pass
 
-        peerDiscovery.register_peer_discovered_handler(on_peer)
+        kwargs = {} if self.interfaces is None else {"interfaces": self.interfaces}
+        zc = await trio.to_thread.run_sync(lambda: Zeroconf(ip_version=IPVersion.V4Only, **kwargs))
+        self._zeroconf = zc
+        browser = None
         try:
-            task_status.started()
+            browser = ServiceBrowser(zc, SERVICE, handlers=[on_change])
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._watch_listener, send.clone())
-                async for info in receive:
-                    if info.peer_id not in self._joined and len(self._joined) < MAX_LOCAL_PEERS:
-                        self._joined.add(info.peer_id)
-                        nursery.start_soon(self._join, info)
+                nursery.start_soon(self._keep_announced, zc)
+                async for name in receive:
+                    nursery.start_soon(self._read, zc, name)
         finally:
-            peerDiscovery.unregister_peer_discovered_handler(on_peer)
+            with trio.CancelScope(shield=True), trio.move_on_after(STOP_TIMEOUT):
+                stop = functools.partial(self._stop, zc, browser)
+                await trio.to_thread.run_sync(stop, abandon_on_cancel=True)  # type: ignore[call-arg]
 
-    async def _watch_listener(self, send: trio.MemorySendChannel[PeerInfo]) -> None:
-        """Also read what the mDNS listener recorded.
+    def _stop(self, zc: Zeroconf, browser) -> None:  # a worker thread
+        try:
+            if browser is not None:
+                browser.cancel()
+            zc.close()  # says goodbye for our record
+        except Exception as exc:  # shutting down anyway
+            logger.debug("mDNS stop: %r", exc)
 
-        py-libp2p's listener reports a peer through the callback only when
-        zeroconf calls ``add_service``; a peer first seen through
-        ``update_service`` lands in the peerstore silently. Its
-        ``discovered_services`` holds both, so we read it too.
-        """
-        mdns = getattr(self.host, "mDNS", None)
-        listener = getattr(mdns, "listener", None)
-        if listener is None:
-            return
-        store = self.host.get_peerstore()
+    async def _keep_announced(self, zc: Zeroconf) -> None:
         while True:
-            for peer_id, _seen in list(listener.discovered_services.values()):
-                if peer_id not in self._joined:
-                    try:
-                        addrs = store.addrs(peer_id)
-                    except Exception:  # no addresses (yet)
-                        continue
-                    try:
-                        send.send_nowait(PeerInfo(peer_id, addrs))
-                    except trio.WouldBlock:
-                        break
-            await trio.sleep(LISTENER_POLL)
-
-    async def _join(self, info: PeerInfo) -> None:
-        if info.peer_id in self.host.get_connected_peers():
-            return
-        with trio.move_on_after(CONNECT_TIMEOUT):
             try:
-                await self.host.connect(info)
-            except Exception as exc:  # unreachable address announced
-                logger.info("mDNS peer %s unreachable: %r", info.peer_id, exc)
-                self._joined.discard(info.peer_id)  # it may announce a better address
-                return
+                announce = functools.partial(self._announce, zc)
+                await trio.to_thread.run_sync(announce, abandon_on_cancel=True)  # type: ignore[call-arg]
+            except Exception as exc:  # a name conflict, a closed socket: try again later
+                logger.info("mDNS announcement failed: %r", exc)
+            await trio.sleep(ADDRESS_POLL)
+
+    # -- other peers ---------------------------------------------------------------------
+
+    def _txt_records(self, zc: Zeroconf, name: str) -> list[bytes]:
+        records = zc.cache.get_all_by_details(name.lower(), _TYPE_TXT, _CLASS_IN)
+        return [record.text for record in records if isinstance(record, DNSText)]
+
+    async def _read(self, zc: Zeroconf, name: str) -> None:
+        records = self._txt_records(zc, name)
+        if not records:  # the announcement came without its TXT record: ask
+            info = ServiceInfo(SERVICE, name)
+            ask = functools.partial(info.request, zc, RESOLVE_TIMEOUT * 1000)
+            await trio.to_thread.run_sync(ask, abandon_on_cancel=True)  # type: ignore[call-arg]
+            records = self._txt_records(zc, name)
+        local = self.host.get_id()
+        for text, addrs in parse_records(records).items():
+            try:
+                peer = ID.from_base58(text)
+            except Exception:  # not a peer id
+                continue
+            if peer == local:
+                continue
+            self.heard += 1
+            usable = [Multiaddr(a) for a in addrs if addrscope.is_dialable(a)]
+            if not usable:
+                continue
+            self.host.get_peerstore().add_addrs(peer, usable, ADDR_TTL)
+            if peer not in self._joined and len(self._joined) < MAX_LOCAL_PEERS:
+                self._joined.add(peer)
+                await self._list(peer)
+
+    async def _list(self, peer: ID) -> None:
+        """List a local peer in the routing table, without dialling it.
+
+        The lookups that need it dial it; dialling every neighbour at once
+        (and each of them dialling us back when it hears our announcement)
+        meant a burst of Noise handshakes exactly when a new node starts its
+        first search.
+        """
+        try:
+            listed = await self.dht.routing_table.add_peer(peer, skip_server_mode_check=True)
+        except Exception as exc:  # a full bucket whose oldest peer answered, a peer gone
+            logger.debug("mDNS peer %s not listed: %r", peer, exc)
+            self._joined.discard(peer)
+            return
+        if listed:
             self.found += 1
-            logger.info("mDNS peer %s connected", info.peer_id)
-            await self.dht.refresh()
+            logger.info("mDNS peer %s listed", peer)
