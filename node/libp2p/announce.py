@@ -185,6 +185,19 @@ class Announcements:
         """What a connected peer may learn (public only when not connected or relayed)."""
         return self.for_remote(self.remote_of(peer_id))
 
+    def for_server(self, peer_id: ID) -> list[Multiaddr]:
+        """What a provider record we send ``peer_id`` may carry: the scope of the
+        connection we have to it, or else of the address we will dial it at."""
+        remote = self.remote_of(peer_id)
+        if remote is None:
+            try:
+                known = [str(addr) for addr in self.host.get_peerstore().addrs(peer_id)]
+            except Exception:  # nothing known about it
+                known = []
+            dialable = addrscope.dialable(known)
+            remote = dialable[0] if dialable else None
+        return self.for_remote(remote)
+
     def for_local_link(self) -> list[Multiaddr]:
         """What an mDNS record carries (see :func:`addrscope.for_local_link`)."""
         by_text = {str(addr): addr for addr in self.all()}

@@ -41,7 +41,7 @@ from strangers.discovery.lookup import ALPHA, K_VALUE, ClosestPeersQuery
 from strangers.discovery.rtt import CONNECT_ROUND_TRIPS, RPC_CONNECTED, RPC_DIAL, RttEstimator
 from strangers.errors import RemoteProtocolError
 
-from .addresses import dialable_addrs
+from .addresses import announcements, dialable_addrs
 from .kadpool import StreamPool, has_open_connection
 from .streamio import (
     StreamEnded,
@@ -479,15 +479,19 @@ class StrangersDHT(KadDHT):
         request = Message()
         request.type = Message.MessageType.ADD_PROVIDER
         request.key = raw
-        entry = request.providerPeers.add()
-        entry.id = self.local_peer_id.to_bytes()
-        entry.addrs.extend(addr.to_bytes() for addr in addrs)
         stored = 0
 
         async def add(peer: ID) -> None:
             nonlocal stored
+            # Each server is told only the addresses it could reach us at
+            # (loopback to loopback, private to private, public to all).
+            scoped = Message()
+            scoped.CopyFrom(request)
+            entry = scoped.providerPeers.add()
+            entry.id = self.local_peer_id.to_bytes()
+            entry.addrs.extend(addr.to_bytes() for addr in announcements(self.host).for_server(peer))
             try:
-                await self._rpc(peer, request, "ADD_PROVIDER")
+                await self._rpc(peer, scoped, "ADD_PROVIDER")
             except Exception as exc:  # unreachable or refused: counted below
                 self.stats.rpc_failures += 1
                 logger.debug("ADD_PROVIDER to %s failed: %r", peer, exc)
