@@ -43,6 +43,7 @@ from .libp2p.host import build_host, ensure_port_free, running_host
 from .libp2p.kad import StrangersDHT
 from .libp2p.mdns import LocalDiscovery
 from .matching import MATCH_PROTOCOL, MatchService, PendingMatch
+from .nat import FIRST_RESERVATION_WAIT, NatService, serve_nat
 from .searching import SearchService
 from .supervision import spawn, supervised, supervised_handler
 
@@ -219,6 +220,9 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
                     "chat stream", node.chats.handle_chat_stream))
             if config.mdns:
                 await nursery.start(_serve_local, node)
+            # Reachability (AutoNAT) and relays (H8-B): see nat.py.
+            node.nat = NatService(node)
+            await nursery.start(serve_nat, node, node.nat)
             reached = 0
             if config.bootstrap_peers:
                 # Ready once a seed answers; the routing table fills in the
@@ -236,6 +240,9 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
                     f"none of {where} answered; looking for strangers{hint} only"
                     if config.mdns else f"none of {where} answered; nobody can be found until one does"))
             if config.chat:
+                if not config.reachable_unknown:  # announce a relayed address from the start
+                    with trio.move_on_after(FIRST_RESERVATION_WAIT):
+                        await node.nat.addresses_known.wait()
                 node.start_search()
             try:
                 yield node

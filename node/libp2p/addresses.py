@@ -27,5 +27,9 @@ def dialable_addrs(host) -> list[Multiaddr]:
             out.append(Multiaddr(f"/ip4/127.0.0.1/tcp/{port}" if family == "/ip4/" else f"/ip6/::1/tcp/{port}"))
         else:
             out.append(addr)
+    # Relayed addresses (relay.py, H8-B): after the direct ones; alone with --hide-ip.
+    from .relay import hides_ip, relayed_addrs
+
+    out = [] if hides_ip(host) else out
     unique = list(dict.fromkeys(out))
-    return sorted(unique, key=_is_loopback)
+    return sorted(unique, key=_is_loopback) + relayed_addrs(host)

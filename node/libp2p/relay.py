@@ -1,0 +1,307 @@
+"""Circuit relay v2 with no operator: every reachable node relays, the others reserve.
+
+py-libp2p's ``libp2p.relay.circuit_v2`` does the wire protocol (HOP on the
+relay, STOP on the node behind a NAT, Noise + Yamux inside the circuit); what
+it gets wrong for us is fixed here (``../shared/notes``):
+
+* the swarm drops every ``/p2p-circuit`` address before it dials (even with a
+  circuit transport), so a stranger behind a NAT could never be dialled: we
+  wrap ``swarm.dial_peer`` (:func:`install_circuit_dialing`): a peer with no
+  connection that announces relayed addresses is dialled through
+  ``CircuitV2Transport.dial`` first (the direct addresses of a node that
+  announces relayed ones are private, so trying them first costs a timeout);
+* ``CircuitV2Transport`` reserves on the relay before every dial when the
+  CLIENT role is on: we give it the STOP role only and reserve ourselves
+  (:meth:`RelayClient.reserve`), once per relay, renewed at half the TTL
+  (the library's refresher renews only after expiry);
+* the reservation answer's relay addresses are dropped by the library's
+  client: we read them, so our relayed addresses name the relay's real
+  address (``/ip4/R/tcp/P/p2p/RELAY/p2p-circuit``).
+
+Limits of a relay (:data:`STRANGERS_RELAY_LIMITS`): a text chat is small, so
+the per-circuit data limit is generous and the duration long (see
+``docs/protocol.md`` §2).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import trio
+from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
+from libp2p.relay.circuit_v2.config import RelayConfig, RelayRole
+from libp2p.relay.circuit_v2.pb.circuit_pb2 import HopMessage
+from libp2p.relay.circuit_v2.pb.circuit_pb2 import PeerId as CircuitPeerId
+from libp2p.relay.circuit_v2.protocol import PROTOCOL_ID as HOP_PROTOCOL_ID
+from libp2p.relay.circuit_v2.protocol import STOP_PROTOCOL_ID, CircuitV2Protocol
+from libp2p.relay.circuit_v2.resources import RelayLimits
+from libp2p.relay.circuit_v2.transport import CircuitV2Transport
+from libp2p.relay.circuit_v2.utils import read_delimited_msg, write_delimited_msg
+from multiaddr import Multiaddr
+
+logger = logging.getLogger(__name__)
+
+HOP = HOP_PROTOCOL_ID
+STOP = STOP_PROTOCOL_ID
+
+STRANGERS_RELAY_LIMITS = RelayLimits(
+    duration=6 * 3600,
+    data=64 * 1024 * 1024,
+    max_circuit_conns=4,
+    max_reservations=128,
+    reservation_ttl=600,
+)
+"""What a strangers relay grants: circuits of at most 6 h and 64 MiB (a text
+chat at one message a second moves ~3.6 MB an hour with framing), 4 circuits
+at once per reserved peer (the per-peer cap), 128 reservations in all, each
+valid 10 minutes (renewed by its holder every 5)."""
+
+WANTED_RELAYS = 2
+"""How many relays a node that is not reachable keeps a reservation on."""
+RESERVE_TIMEOUT = 5.0
+CIRCUIT_DIAL_TIMEOUT = 5.0
+RENEW_FRACTION = 0.5
+"""Renew a reservation when this fraction of its lifetime is over."""
+RETRY_INTERVAL = 10.0
+"""Seconds between looks for relays while we hold fewer than wanted."""
+
+# What this module tells addresses.py: the relayed addresses of each host,
+# and whether it announces only those (--hide-ip).
+_relayed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_hide_ip: weakref.WeakSet = weakref.WeakSet()
+
+
+def relayed_addrs(host) -> list[Multiaddr]:
+    """Our ``/…/p2p/RELAY/p2p-circuit`` addresses (without our own ``/p2p``)."""
+    return list(_relayed.get(host, ()))
+
+
+def hides_ip(host) -> bool:
+    """Whether ``host`` announces only relayed addresses (``--hide-ip``)."""
+    return host in _hide_ip
+
+
+def is_circuit(addr: Multiaddr) -> bool:
+    return "/p2p-circuit" in str(addr)
+
+
+def circuit_addr(relay_addr: Multiaddr, relay_id: ID) -> Multiaddr:
+    """``relay_addr`` (with or without ``/p2p/RELAY``) + ``/p2p-circuit``."""
+    text = str(relay_addr)
+    suffix = f"/p2p/{relay_id.to_base58()}"
+    if "/p2p/" in text:
+        text = text[: text.index("/p2p/")]
+    return Multiaddr(f"{text}{suffix}/p2p-circuit")
+
+
+@dataclass
+class Reservation:
+    relay: ID
+    expires: float
+    """Wall-clock seconds (the relay's ``expire`` field)."""
+    addrs: list[Multiaddr]
+    reserved_at: float = field(default_factory=time.time)
+
+
+class RelayClient:
+    """The relay side of one host: HOP for others, STOP for us, reservations, circuit dials."""
+
+    def __init__(self, host, *, hop: bool, hide_ip: bool = False,
+                 limits: RelayLimits = STRANGERS_RELAY_LIMITS,
+                 on_change: Callable[[], None] | None = None) -> None:
+        self.host = host
+        self.protocol = CircuitV2Protocol(host, limits=limits, allow_hop=hop)
+        # STOP only: the library's CLIENT role would reserve before every dial.
+        self.transport = CircuitV2Transport(host, self.protocol, RelayConfig(roles=RelayRole.STOP))
+        self.reservations: dict[ID, Reservation] = {}
+        self.hide_ip = hide_ip
+        self.on_change = on_change
+        self.stats: dict[str, list[float]] = {"reserve": [], "circuit_dial": []}
+        if hide_ip:
+            _hide_ip.add(host)
+
+    @property
+    def hop(self) -> bool:
+        return self.protocol.allow_hop
+
+    def enable_hop(self) -> None:
+        """Start relaying for others (a chat node once AutoNAT says it is reachable)."""
+        if not self.protocol.allow_hop:
+            self.protocol.allow_hop = True
+            self.host.set_stream_handler(HOP, self.protocol._handle_hop_stream)
+
+    # -- reservations -------------------------------------------------------------
+
+    async def reserve(self, relay: ID) -> Reservation | None:
+        """Reserve a slot on ``relay`` (connected or in the peerstore); None if refused."""
+        started = time.monotonic()
+        stream = None
+        try:
+            with trio.fail_after(RESERVE_TIMEOUT):
+                stream = await self.host.new_stream(relay, [HOP])
+                await write_delimited_msg(stream, HopMessage(
+                    type=HopMessage.RESERVE, peer=CircuitPeerId(id=self.host.get_id().to_bytes())))
+                answer = await read_delimited_msg(stream, HopMessage)
+        except Exception as exc:  # refused protocol, dead relay, timeout
+            logger.info("reservation on %s failed: %r", relay, exc)
+            return None
+        finally:
+            if stream is not None:
+                try:
+                    await stream.close()
+                except Exception:
+                    pass
+        if answer.type != HopMessage.STATUS or answer.status != 100 or not answer.HasField("reservation"):
+            logger.info("relay %s refused a reservation (status %s)", relay, answer.status)
+            return None
+        addrs: list[Multiaddr] = []
+        for raw in answer.reservation.addrs:
+            try:
+                addrs.append(circuit_addr(Multiaddr(raw), relay))
+            except Exception:
+                continue
+        if not addrs:  # the relay listens on a wildcard only: use the address we reach it at
+            addrs = [circuit_addr(a, relay) for a in self._addrs_of(relay)]
+        addrs = [a for a in addrs if not str(a).startswith(("/ip4/127.", "/ip6/::1/"))] or addrs
+        reservation = Reservation(relay, float(answer.reservation.expire), addrs)
+        self.stats["reserve"].append(time.monotonic() - started)
+        self.reservations[relay] = reservation
+        self._publish()
+        logger.info("reserved on %s until %s: %s", relay, reservation.expires, addrs)
+        return reservation
+
+    def _addrs_of(self, peer: ID) -> list[Multiaddr]:
+        out: list[Multiaddr] = []
+        for conn in self.host.get_network().get_connections(peer):
+            out.extend(getattr(conn, "get_transport_addresses", list)() or [])
+        if not out:
+            try:
+                out = list(self.host.get_peerstore().addrs(peer))
+            except Exception:
+                out = []
+        return [a for a in out if not is_circuit(a)]
+
+    def drop(self, relay: ID) -> None:
+        if self.reservations.pop(relay, None) is not None:
+            self._publish()
+
+    def _publish(self) -> None:
+        addrs = [a for r in self.reservations.values() for a in r.addrs]
+        _relayed[self.host] = list(dict.fromkeys(addrs))
+        if self.on_change is not None:
+            self.on_change()
+
+    def relay_candidates(self, extra: Iterable[ID] = ()) -> list[ID]:
+        """Peers to reserve on: ``extra`` (bootstrap peers) first, then connected
+        peers whose identify said they speak HOP."""
+        store = self.host.get_peerstore()
+        seen: list[ID] = []
+        for peer in [*extra, *self.host.get_connected_peers()]:
+            if peer in seen or peer == self.host.get_id() or peer in self.reservations:
+                continue
+            seen.append(peer)
+        def speaks_hop(peer: ID) -> bool:
+            try:
+                return HOP in (store.get_protocols(peer) or [])
+            except Exception:
+                return False
+        preferred = [p for p in seen if p in set(extra)]
+        return preferred + [p for p in seen if p not in preferred and speaks_hop(p)]
+
+    async def keep_reservations(self, candidates: Callable[[], list[ID]], *,
+                                wanted: int = WANTED_RELAYS,
+                                clock: Callable[[], float] = time.time) -> None:
+        """Hold ``wanted`` reservations forever: renew each at half its life,
+        replace the ones that fail. Never returns."""
+        while True:
+            now = clock()
+            for relay, held in list(self.reservations.items()):
+                life = held.expires - held.reserved_at
+                if now >= held.reserved_at + RENEW_FRACTION * life:
+                    if await self.reserve(relay) is None:
+                        self.drop(relay)
+            if len(self.reservations) < wanted:
+                for relay in candidates():
+                    if len(self.reservations) >= wanted:
+                        break
+                    await self.reserve(relay)
+            if self.reservations:
+                next_renewal = min(r.reserved_at + RENEW_FRACTION * (r.expires - r.reserved_at)
+                                   for r in self.reservations.values())
+                pause = max(1.0, next_renewal - clock())
+                if len(self.reservations) < wanted:
+                    pause = min(pause, RETRY_INTERVAL)
+            else:
+                pause = RETRY_INTERVAL / 5 if not self.stats["reserve"] else RETRY_INTERVAL
+            await trio.sleep(pause)
+
+    # -- dialling through a relay -----------------------------------------------
+
+    async def dial_circuit(self, peer: ID, addrs: list[Multiaddr]):
+        """A connection to ``peer`` through the first of ``addrs`` (circuit
+        addresses) that works; raises the last error."""
+        last: Exception = ConnectionError(f"no relayed address for {peer}")
+        for addr in addrs:
+            target = Multiaddr(f"{addr}/p2p/{peer.to_base58()}") if not str(addr).endswith(
+                f"/p2p/{peer.to_base58()}") else addr
+            started = time.monotonic()
+            try:
+                with trio.fail_after(CIRCUIT_DIAL_TIMEOUT):
+                    conn = await self.transport.dial(target)
+            except Exception as exc:
+                logger.info("circuit dial %s failed: %r", target, exc)
+                last = exc
+                continue
+            self.stats["circuit_dial"].append(time.monotonic() - started)
+            logger.info("dialled %s through %s in %.0f ms", peer, addr,
+                        1000 * (time.monotonic() - started))
+            return conn
+        raise last
+
+
+def install_circuit_dialing(host, client: RelayClient) -> None:
+    """Wrap ``swarm.dial_peer`` so that peers announcing relayed addresses are
+    dialled through a relay (the swarm itself drops ``/p2p-circuit``)."""
+    swarm = host.get_network()
+    original = swarm.dial_peer
+
+    async def dial_peer(peer_id: ID):
+        existing = swarm.get_connections(peer_id)
+        if existing:
+            return await original(peer_id)
+        try:
+            known = list(host.get_peerstore().addrs(peer_id))
+        except Exception:
+            known = []
+        circuits = [a for a in known if is_circuit(a)]
+        if circuits:
+            try:
+                return [await client.dial_circuit(peer_id, circuits)]
+            except Exception:
+                if client.hide_ip or not any(not is_circuit(a) for a in known):
+                    raise
+        return await original(peer_id)
+
+    dial_peer.strangers_wrapped = True  # type: ignore[attr-defined]
+    swarm.dial_peer = dial_peer
+
+
+def connection_path(host, peer: ID) -> str | None:
+    """"relayed" or "direct" for our connection to ``peer`` (None: none)."""
+    conns = host.get_network().get_connections(peer)
+    if not conns:
+        return None
+    for conn in conns:
+        addrs = getattr(conn, "get_transport_addresses", list)() or []
+        if not any(is_circuit(a) for a in addrs):
+            return "direct"
+    return "relayed"
+
+
+def speaks_protocol(protocols: Iterable[str], protocol: TProtocol) -> bool:
+    return protocol in set(protocols)

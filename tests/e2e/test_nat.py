@@ -1,0 +1,122 @@
+"""Strangers behind home routers meet and chat through a relay (real namespaces, real NAT).
+
+Topology (tests/netlab.py): a WAN switch 10.77.0.0/24 with a public ``serve``
+node; home routers that masquerade their LAN (192.168.x.0/24) and silently
+drop every unsolicited inbound connection. Nothing leaves the lab's
+namespaces. A capture of everything the public node sees shows it relays
+ciphertext only.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from strangers.testing import Strangers
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from netlab import Lab, LabUnavailable  # noqa: E402
+
+pytestmark = [pytest.mark.e2e, pytest.mark.netns]
+
+SERVE_PORT = 4001
+SECRET = "the plaintext a relay must never see 7f3a9c"
+
+
+@pytest.fixture
+def lab():
+    try:
+        built = Lab()
+    except LabUnavailable as exc:
+        pytest.skip(f"network namespaces with NAT are not available here: {exc}")
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+def _public_serve(lab, wan, procs):
+    public = lab.host("pub", wan, "10.77.0.2")
+    node = Strangers("serve", "--json", "--listen", f"/ip4/{public.ip}/tcp/{SERVE_PORT}",
+                     "--no-bootstrap", "--no-mdns", "-v", prefix=public.prefix)
+    procs.append(node)
+    ready = node.wait_for("ready", timeout=30)
+    addr = next(a for a in ready["addrs"] if a.startswith(f"/ip4/{public.ip}/"))
+    return public, node, addr
+
+
+def _behind_nat(lab, wan, index, bootstrap, procs, *extra):
+    router = lab.nat(f"home{index}", wan, f"10.77.0.{10 + index}", f"192.168.{index}.0/24")
+    laptop = lab.host(f"laptop{index}", router.lan, f"192.168.{index}.2", gateway=router.lan_ip)
+    node = Strangers("chat", "--json", "--listen", f"/ip4/{laptop.ip}/tcp/0", "--no-mdns",
+                     "--bootstrap", bootstrap, "-i", "relays", "-v", *extra, prefix=laptop.prefix)
+    procs.append(node)
+    return router, laptop, node
+
+
+def _chat_both_ways(a: Strangers, b: Strangers) -> float:
+    """One message each way; returns the round trip (send to delivered) in seconds."""
+    started = time.monotonic()
+    a.send({"cmd": "send", "text": SECRET})
+    assert b.wait_for("message", timeout=15)["text"] == SECRET
+    a.wait_for("delivered", timeout=15)
+    round_trip = time.monotonic() - started
+    b.send({"cmd": "send", "text": "and back " + SECRET})
+    assert a.wait_for("message", timeout=15)["text"] == "and back " + SECRET
+    return round_trip
+
+
+def test_two_strangers_behind_nats_chat_through_the_public_node(lab, procs, tmp_path):
+    wan = lab.switch("wan", "10.77.0.0/24")
+    public, relay, relay_addr = _public_serve(lab, wan, procs)
+    wire = lab.capture(lab.switch_host(wan), tmp_path / "wan.pcap", interface="br0")
+    at_relay = lab.capture(public, tmp_path / "relay.pcap")
+    started = time.monotonic()
+    r1, _l1, one = _behind_nat(lab, wan, 1, relay_addr, procs, "--behind-nat")
+    r2, _l2, two = _behind_nat(lab, wan, 2, relay_addr, procs, "--behind-nat")
+    for node in (one, two):
+        seen = node.wait_for(lambda e: e.get("event") == "reachability" and e["relays"] >= 1,
+                             timeout=30)
+        assert seen["reachable"] is False
+        assert any("/p2p-circuit" in a and relay_addr.split("/p2p/")[1] in a for a in seen["addrs"])
+    first = one.wait_for("matched", timeout=45)
+    second = two.wait_for("matched", timeout=45)
+    time_to_match = time.monotonic() - started
+    assert first["safety_code"] == second["safety_code"]
+    round_trip = _chat_both_ways(one, two)
+    wire.stop()
+    relayed = at_relay.stop()
+    # The path: the two routers never spoke to each other, the relay carried it all.
+    assert wire.packets_between(public, r1.wan_ip, r2.wan_ip) == 0
+    assert wire.packets_between(public, r1.wan_ip, public.ip) > 0
+    assert wire.packets_between(public, r2.wan_ip, public.ip) > 0
+    proposer = one if first["initiator"] else two
+    assert "dialled" in proposer.stderr and "through" in proposer.stderr, proposer.stderr[-3000:]
+    # What the relay forwarded is ciphertext only.
+    assert len(relayed) > 1000
+    assert SECRET.encode() not in relayed and b"plaintext a relay" not in relayed
+    assert SECRET.encode() not in wire.data()
+    print(f"\nrelayed: time to match {time_to_match:.2f} s (from start of both), "
+          f"message round trip {1000 * round_trip:.0f} ms")
+
+
+def test_a_public_stranger_and_one_behind_a_nat_meet(lab, procs, tmp_path):
+    wan = lab.switch("wan", "10.77.0.0/24")
+    public, relay, relay_addr = _public_serve(lab, wan, procs)
+    open_host = lab.host("open", wan, "10.77.0.3")
+    reachable = Strangers("chat", "--json", "--listen", f"/ip4/{open_host.ip}/tcp/0", "--no-mdns",
+                          "--bootstrap", relay_addr, "-i", "relays", "-v", prefix=open_host.prefix)
+    procs.append(reachable)
+    # No --behind-nat: AutoNAT (through the public serve node) must find out.
+    _router, _laptop, hidden = _behind_nat(lab, wan, 1, relay_addr, procs)
+    assert reachable.wait_for("reachability", timeout=30)["reachable"] is True
+    verdict = hidden.wait_for("reachability", timeout=30)
+    assert verdict["reachable"] is False
+    hidden.wait_for(lambda e: e.get("event") == "reachability" and e["relays"] >= 1, timeout=30)
+    first = reachable.wait_for("matched", timeout=45)
+    second = hidden.wait_for("matched", timeout=45)
+    assert first["safety_code"] == second["safety_code"]
+    _chat_both_ways(reachable, hidden)
