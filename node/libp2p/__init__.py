@@ -9,7 +9,9 @@ Modules:
 * :mod:`.streamio`: bounded, EOF-aware reads and the swarm bookkeeping
   around streams;
 * :mod:`.addresses`: the addresses other peers can dial;
-* :mod:`.mdns`: strangers on the same LAN (py-libp2p's mDNS service).
+* :mod:`.mdns`: strangers on the same LAN (py-libp2p's mDNS service);
+* :mod:`.reachability`: AutoNAT with a dial-back on a fresh connection;
+* :mod:`.relay`: circuit relay v2 (HOP for others, reservations, circuit dials).
 
 Outside this package, ``node/`` may import py-libp2p's public names (peer
 ids, ``PeerInfo``, ``TProtocol``, ``background_trio_service``), never a
@@ -107,6 +109,34 @@ mdns.py
     why: ``update_service`` records a peer without calling the handler
     canaries: ``test_canary_mdns.py::test_update_service_still_records_the_peer_without_reporting_it``,
     ``::test_the_host_exposes_its_mdns_listener``
+
+reachability.py
+  ``FreshDialAutoNAT._try_dial`` overrides ``AutoNATService._try_dial``
+    why: the library dials back with ``host.connect``, which reuses the
+    connection the request came on: everybody is judged reachable
+    canaries: ``test_canary_reachability.py::test_library_autonat_judges_a_dead_address_reachable``,
+    ``::test_our_autonat_dials_back_on_a_fresh_connection``
+  ``swarm.transport_manager`` / ``swarm.upgrader.upgrade_security`` (``fresh_dial``)
+    why: a Noise handshake on a new TCP connection proves the peer without the swarm's books
+    canary: ``test_canary_reachability.py::test_fresh_dial_proves_the_peer_and_leaves_the_swarm_alone``
+  the refusal text of ``_handle_dial`` ("observed IP")
+    why: a server that sees another IP than ours means a NAT: "not reachable"
+    canary: ``test_canary_reachability.py::test_a_server_that_sees_another_ip_counts_as_not_reachable``
+
+relay.py
+  ``swarm.dial_peer`` wrapped (``install_circuit_dialing``)
+    why: the swarm drops ``/p2p-circuit`` addresses before dialling, transport or not
+    canaries: ``test_canary_relay.py::test_the_swarm_still_drops_circuit_addresses_before_dialling``,
+    ``::test_a_node_reserves_on_a_relay_and_is_dialled_through_it``
+  ``CircuitV2Transport`` with the STOP role only; our own RESERVE
+    why: in the CLIENT role it reserves before every dial, and drops the relay's addresses
+    canary: ``test_canary_relay.py::test_the_circuit_transport_reserves_before_dialling_in_the_client_role``
+  reservations renewed at half life by ``keep_reservations``
+    why: the library's refresher renews 30 s before expiry, only while its loop runs
+    canary: ``test_canary_relay.py::test_the_library_renews_reservations_only_just_before_expiry``
+  ``CircuitV2Protocol.allow_hop`` / ``_handle_hop_stream`` (``enable_hop``), ``RelayLimits``
+    why: a chat node starts relaying once AutoNAT says it is reachable
+    canary: ``test_canary_relay.py::test_the_hop_handler_and_limits_we_use``
 
 Not used (and so not patched): ``swarm._negative_peer_cache`` (a peer whose
 every address failed is refused for a while, see ``../shared/notes``).

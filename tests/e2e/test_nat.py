@@ -57,6 +57,21 @@ def _behind_nat(lab, wan, index, bootstrap, procs, *extra):
     return router, laptop, node
 
 
+def _event(node: Strangers, predicate, timeout: float = 30.0) -> dict:
+    """The first event matching ``predicate`` (a name or a test), seen before or to come."""
+    if isinstance(predicate, str):
+        name = predicate
+        predicate = lambda e: e.get("event") == name  # noqa: E731
+    for event in node.events:
+        if predicate(event):
+            return event
+    return node.wait_for(predicate, timeout=timeout)
+
+
+def _relayed(event: dict) -> bool:
+    return event.get("event") == "reachability" and event["relays"] >= 1
+
+
 def _chat_both_ways(a: Strangers, b: Strangers) -> float:
     """One message each way; returns the round trip (send to delivered) in seconds."""
     started = time.monotonic()
@@ -78,12 +93,11 @@ def test_two_strangers_behind_nats_chat_through_the_public_node(lab, procs, tmp_
     r1, _l1, one = _behind_nat(lab, wan, 1, relay_addr, procs, "--behind-nat")
     r2, _l2, two = _behind_nat(lab, wan, 2, relay_addr, procs, "--behind-nat")
     for node in (one, two):
-        seen = node.wait_for(lambda e: e.get("event") == "reachability" and e["relays"] >= 1,
-                             timeout=30)
+        seen = _event(node, _relayed)
         assert seen["reachable"] is False
         assert any("/p2p-circuit" in a and relay_addr.split("/p2p/")[1] in a for a in seen["addrs"])
-    first = one.wait_for("matched", timeout=45)
-    second = two.wait_for("matched", timeout=45)
+    first = _event(one, "matched", timeout=45)
+    second = _event(two, "matched", timeout=45)
     time_to_match = time.monotonic() - started
     assert first["safety_code"] == second["safety_code"]
     round_trip = _chat_both_ways(one, two)
@@ -112,11 +126,10 @@ def test_a_public_stranger_and_one_behind_a_nat_meet(lab, procs, tmp_path):
     procs.append(reachable)
     # No --behind-nat: AutoNAT (through the public serve node) must find out.
     _router, _laptop, hidden = _behind_nat(lab, wan, 1, relay_addr, procs)
-    assert reachable.wait_for("reachability", timeout=30)["reachable"] is True
-    verdict = hidden.wait_for("reachability", timeout=30)
-    assert verdict["reachable"] is False
-    hidden.wait_for(lambda e: e.get("event") == "reachability" and e["relays"] >= 1, timeout=30)
-    first = reachable.wait_for("matched", timeout=45)
-    second = hidden.wait_for("matched", timeout=45)
+    assert _event(reachable, "reachability")["reachable"] is True
+    assert _event(hidden, "reachability")["reachable"] is False
+    assert any("/p2p-circuit" in a for a in _event(hidden, _relayed)["addrs"])
+    first = _event(reachable, "matched", timeout=45)
+    second = _event(hidden, "matched", timeout=45)
     assert first["safety_code"] == second["safety_code"]
     _chat_both_ways(reachable, hidden)
