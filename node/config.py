@@ -81,6 +81,11 @@ class NodeConfig:
             raise ConfigError(f"--random-after must be between 0 and 86400 seconds, got {self.random_after!r}")
         if self.hide_ip and not self.chat:
             raise ConfigError("--hide-ip is for chat nodes (a serve node's address is public)")
+        if self.hide_ip and self.bootstrap == ():
+            raise ConfigError("--hide-ip needs bootstrap peers: they are the only nodes it "
+                              "dials directly, and its relays")
+        if self.hide_ip:  # mDNS would hand our LAN address to every stranger nearby
+            object.__setattr__(self, "mdns", False)
         bootstrap = DEFAULT_BOOTSTRAP if self.bootstrap is None else self.bootstrap
         object.__setattr__(self, "bootstrap_peers", tuple(parse_peer_addr(a) for a in bootstrap))
 

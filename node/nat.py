@@ -48,7 +48,8 @@ class NatService:
         self.reachable: bool | None = None if config.reachable_unknown else False
         hop = config.relay and not config.chat and not config.behind_nat
         self.client = RelayClient(node.host, hop=hop, hide_ip=config.hide_ip,
-                                  on_change=self._addrs_changed)
+                                  on_change=self._addrs_changed,
+                                  direct_ok=[info.peer_id for info in config.bootstrap_peers])
         self.autonat = FreshDialAutoNAT(node.host, serve=True)
         self.addresses_known = trio.Event()
         """Set once we know what to announce: reachable, or a first relay reserved."""

@@ -113,17 +113,21 @@ class RelayClient:
 
     def __init__(self, host, *, hop: bool, hide_ip: bool = False,
                  limits: RelayLimits = STRANGERS_RELAY_LIMITS,
-                 on_change: Callable[[], None] | None = None) -> None:
+                 on_change: Callable[[], None] | None = None,
+                 direct_ok: Iterable[ID] = ()) -> None:
         self.host = host
         self.protocol = CircuitV2Protocol(host, limits=limits, allow_hop=hop)
         # STOP only: the library's CLIENT role would reserve before every dial.
         self.transport = CircuitV2Transport(host, self.protocol, RelayConfig(roles=RelayRole.STOP))
         self.reservations: dict[ID, Reservation] = {}
         self.hide_ip = hide_ip
+        self.direct_ok = set(direct_ok)
+        """With ``hide_ip``: the only peers we dial directly (the bootstrap peers we chose)."""
         self.on_change = on_change
         self.stats: dict[str, list[float]] = {"reserve": [], "circuit_dial": []}
         if hide_ip:
             _hide_ip.add(host)
+            _announce_only_relayed(host)
 
     @property
     def hop(self) -> bool:
@@ -264,6 +268,21 @@ class RelayClient:
         raise last
 
 
+def _announce_only_relayed(host) -> None:
+    """``--hide-ip``: ``host.get_addrs()`` (what identify and signed records
+    announce) gives our relayed addresses only, never a direct one."""
+
+    def get_addrs() -> list[Multiaddr]:
+        me = host.get_id().to_base58()
+        return [Multiaddr(f"{addr}/p2p/{me}") for addr in relayed_addrs(host)]
+
+    host.get_addrs = get_addrs
+
+
+class WouldRevealAddress(ConnectionError):
+    """``--hide-ip``: this peer can only be dialled directly, which would show it our IP."""
+
+
 def install_circuit_dialing(host, client: RelayClient) -> None:
     """Wrap ``swarm.dial_peer`` so that peers announcing relayed addresses are
     dialled through a relay (the swarm itself drops ``/p2p-circuit``)."""
@@ -274,6 +293,7 @@ def install_circuit_dialing(host, client: RelayClient) -> None:
         existing = swarm.get_connections(peer_id)
         if existing:
             return await original(peer_id)
+        direct_ok = not client.hide_ip or peer_id in client.direct_ok
         try:
             known = list(host.get_peerstore().addrs(peer_id))
         except Exception:
@@ -283,8 +303,10 @@ def install_circuit_dialing(host, client: RelayClient) -> None:
             try:
                 return [await client.dial_circuit(peer_id, circuits)]
             except Exception:
-                if client.hide_ip or not any(not is_circuit(a) for a in known):
+                if not direct_ok or not any(not is_circuit(a) for a in known):
                     raise
+        if not direct_ok:
+            raise WouldRevealAddress(f"{peer_id} has no relayed address; --hide-ip dials no one directly")
         return await original(peer_id)
 
     dial_peer.strangers_wrapped = True  # type: ignore[attr-defined]

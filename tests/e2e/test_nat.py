@@ -9,6 +9,7 @@ ciphertext only.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -133,3 +134,28 @@ def test_a_public_stranger_and_one_behind_a_nat_meet(lab, procs, tmp_path):
     second = _event(hidden, "matched", timeout=45)
     assert first["safety_code"] == second["safety_code"]
     _chat_both_ways(reachable, hidden)
+
+
+def test_hide_ip_chats_through_the_relay_and_never_meets_the_stranger_directly(lab, procs, tmp_path):
+    """Both strangers on the WAN (dialable), one with --hide-ip: not one packet between them."""
+    wan = lab.switch("wan", "10.77.0.0/24")
+    public, relay, relay_addr = _public_serve(lab, wan, procs)
+    wire = lab.capture(lab.switch_host(wan), tmp_path / "wan.pcap", interface="br0")
+    hosts = [lab.host(name, wan, ip) for name, ip in (("hider", "10.77.0.3"), ("open", "10.77.0.4"))]
+    hider, other = (
+        Strangers("chat", "--json", "--listen", f"/ip4/{host.ip}/tcp/0", "--bootstrap", relay_addr,
+                  "-i", "relays", "-v", *extra, prefix=host.prefix)
+        for host, extra in zip(hosts, (("--hide-ip",), ())))
+    procs.extend([hider, other])
+    ready = _event(hider, "ready")
+    assert all("/p2p-circuit" in a for a in ready["addrs"])  # nothing direct, even at start
+    shown = _event(hider, _relayed)
+    assert shown["reachable"] is False and all("/p2p-circuit" in a for a in shown["addrs"])
+    first = _event(hider, "matched", timeout=45)
+    _event(other, "matched", timeout=45)
+    assert first["peer_id"]
+    _chat_both_ways(other, hider)
+    wire.stop()
+    assert wire.packets_between(public, hosts[0].ip, hosts[1].ip) == 0
+    assert wire.packets_between(public, hosts[0].ip, public.ip) > 0
+    assert hosts[0].ip not in "".join(json.dumps(e) for e in other.events)
