@@ -51,6 +51,8 @@ class NatService:
                                   on_change=self._addrs_changed,
                                   direct_ok=[info.peer_id for info in config.bootstrap_peers])
         self.autonat = FreshDialAutoNAT(node.host, serve=True)
+        self.node_ready = trio.Event()
+        """Set by open_node once ``ready`` is out: our events come after it."""
         self.addresses_known = trio.Event()
         """Set once we know what to announce: reachable, or a first relay reserved."""
         self._changed = trio.Event()
@@ -62,6 +64,7 @@ class NatService:
             self.addresses_known.set()
 
     async def _report(self) -> None:
+        await self.node_ready.wait()
         if self.reachable is None:
             return
         await self.node.emit(events.Reachability(self.reachable, tuple(self.node.addrs),

@@ -232,6 +232,7 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
                 spawn(nursery, "routing table fill", node.fill_routing_table, reached)
             await node.emit(events.Ready(node.peer_id, tuple(node.addrs),
                                          config.identity_file is not None))
+            node.nat.node_ready.set()
             if config.bootstrap_peers and not reached:
                 where = ("the default public bootstrap peers" if config.uses_default_bootstrap
                          else "the --bootstrap peers")

@@ -176,7 +176,8 @@ class RelayClient:
         self.stats["reserve"].append(time.monotonic() - started)
         self.reservations[relay] = reservation
         self._publish()
-        logger.info("reserved on %s until %s: %s", relay, reservation.expires, addrs)
+        logger.info("reserved on %s in %.0f ms until %s: %s", relay,
+                    1000 * self.stats["reserve"][-1], reservation.expires, addrs)
         return reservation
 
     def _addrs_of(self, peer: ID) -> list[Multiaddr]:

@@ -10,6 +10,7 @@ ciphertext only.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -82,7 +83,12 @@ def _chat_both_ways(a: Strangers, b: Strangers) -> float:
     round_trip = time.monotonic() - started
     b.send({"cmd": "send", "text": "and back " + SECRET})
     assert a.wait_for("message", timeout=15)["text"] == "and back " + SECRET
+    b.wait_for("delivered", timeout=15)
     return round_trip
+
+
+def _ms(pattern: str, text: str) -> list[float]:
+    return [float(x) for x in re.findall(pattern, text)]
 
 
 def test_two_strangers_behind_nats_chat_through_the_public_node(lab, procs, tmp_path):
@@ -90,18 +96,18 @@ def test_two_strangers_behind_nats_chat_through_the_public_node(lab, procs, tmp_
     public, relay, relay_addr = _public_serve(lab, wan, procs)
     wire = lab.capture(lab.switch_host(wan), tmp_path / "wan.pcap", interface="br0")
     at_relay = lab.capture(public, tmp_path / "relay.pcap")
-    started = time.monotonic()
     r1, _l1, one = _behind_nat(lab, wan, 1, relay_addr, procs, "--behind-nat")
+    seen = _event(one, _relayed)
+    assert seen["reachable"] is False
+    assert any("/p2p-circuit" in a and relay_addr.split("/p2p/")[1] in a for a in seen["addrs"])
+    _event(one, "advertised")  # a stranger waits, findable through its relayed address
+    started = time.monotonic()
     r2, _l2, two = _behind_nat(lab, wan, 2, relay_addr, procs, "--behind-nat")
-    for node in (one, two):
-        seen = _event(node, _relayed)
-        assert seen["reachable"] is False
-        assert any("/p2p-circuit" in a and relay_addr.split("/p2p/")[1] in a for a in seen["addrs"])
-    first = _event(one, "matched", timeout=45)
     second = _event(two, "matched", timeout=45)
     time_to_match = time.monotonic() - started
+    first = _event(one, "matched", timeout=45)
     assert first["safety_code"] == second["safety_code"]
-    round_trip = _chat_both_ways(one, two)
+    round_trips = [_chat_both_ways(one, two) for _ in range(5)]
     wire.stop()
     relayed = at_relay.stop()
     # The path: the two routers never spoke to each other, the relay carried it all.
@@ -109,13 +115,22 @@ def test_two_strangers_behind_nats_chat_through_the_public_node(lab, procs, tmp_
     assert wire.packets_between(public, r1.wan_ip, public.ip) > 0
     assert wire.packets_between(public, r2.wan_ip, public.ip) > 0
     proposer = one if first["initiator"] else two
-    assert "dialled" in proposer.stderr and "through" in proposer.stderr, proposer.stderr[-3000:]
+    dials = _ms(r"dialled \S+ through \S+ in (\d+) ms", proposer.stderr)
+    assert dials, proposer.stderr[-3000:]
     # What the relay forwarded is ciphertext only.
     assert len(relayed) > 1000
     assert SECRET.encode() not in relayed and b"plaintext a relay" not in relayed
     assert SECRET.encode() not in wire.data()
-    print(f"\nrelayed: time to match {time_to_match:.2f} s (from start of both), "
-          f"message round trip {1000 * round_trip:.0f} ms")
+    reservations = _ms(r"reserved on \S+ in (\d+) ms", one.stderr + two.stderr)
+    print(f"\nbehind two NATs, relayed: reservation {reservations} ms, circuit dial {dials} ms, "
+          f"time to match a waiting stranger {1000 * time_to_match:.0f} ms (process start to matched), "
+          f"message round trip (send to delivered) {sorted(round(1000 * r) for r in round_trips)} ms; "
+          f"second node's events after start: {_timeline(two, started)}")
+
+
+def _timeline(node: Strangers, started: float) -> str:
+    return ", ".join(f"{e['event']} {1000 * (t - started):.0f}"
+                     for e, t in zip(node.events, node.arrivals) if e["event"] != "message")
 
 
 def test_a_public_stranger_and_one_behind_a_nat_meet(lab, procs, tmp_path):
