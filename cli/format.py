@@ -109,7 +109,7 @@ def format_event(event: events.Event) -> str | None:
             return None
         case events.Reachability(reachable, _addrs, relays):
             if reachable:
-                return "Strangers can reach you directly (you relay for those who cannot)."
+                return "Strangers can reach you directly."
             if relays:
                 return f"You are behind a NAT: strangers reach you through {relays} relay(s)."
             return "You are behind a NAT: looking for a relay so strangers can reach you..."

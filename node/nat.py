@@ -104,7 +104,7 @@ class NatService:
                 if self.node.config.relay:
                     self.client.enable_hop()
                 await self._report()
-                return await trio.sleep_forever()
+                await trio.sleep_forever()
             seeds = [info.peer_id for info in self.node.config.bootstrap_peers]
             nursery.start_soon(self.client.keep_reservations,
                                lambda: self.client.relay_candidates(seeds))

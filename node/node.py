@@ -65,6 +65,9 @@ class NodeStatistics:
 class Node:
     """A running strangers node. Create it with :func:`open_node`."""
 
+    nat: NatService
+    """Reachability and relays (set by open_node)."""
+
     def __init__(self, config: NodeConfig, identity: Identity, host, dht: StrangersDHT,
                  nursery: trio.Nursery) -> None:
         self.config = config

@@ -320,8 +320,8 @@ def connection_path(host, peer: ID) -> str | None:
     if not conns:
         return None
     for conn in conns:
-        addrs = getattr(conn, "get_transport_addresses", list)() or []
-        if not any(is_circuit(a) for a in addrs):
+        seen: list[Multiaddr] = getattr(conn, "get_transport_addresses", list)() or []
+        if not any(is_circuit(a) for a in seen):
             return "direct"
     return "relayed"
 
