@@ -50,7 +50,8 @@ class NatService:
         self.client = RelayClient(node.host, hop=hop, hide_ip=config.hide_ip,
                                   on_change=self._addrs_changed,
                                   direct_ok=[info.peer_id for info in config.bootstrap_peers])
-        self.autonat = FreshDialAutoNAT(node.host, serve=True)
+        # A --hide-ip node dials back no one: that would show its address.
+        self.autonat = FreshDialAutoNAT(node.host, serve=not config.hide_ip)
         self.node_ready = trio.Event()
         """Set by open_node once ``ready`` is out: our events come after it."""
         self.addresses_known = trio.Event()

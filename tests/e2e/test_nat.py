@@ -181,3 +181,32 @@ def test_hide_ip_chats_through_the_relay_and_never_meets_the_stranger_directly(l
     assert wire.packets_between(public, hosts[0].ip, hosts[1].ip) == 0
     assert wire.packets_between(public, hosts[0].ip, public.ip) > 0
     assert hosts[0].ip not in "".join(json.dumps(e) for e in other.events)
+
+
+def test_two_reachable_strangers_talk_directly_beside_the_relayed_figures(lab, procs, tmp_path):
+    """The same WAN, no NAT: AutoNAT says reachable, the chat goes direct (figures to compare)."""
+    wan = lab.switch("wan", "10.77.0.0/24")
+    public, relay, relay_addr = _public_serve(lab, wan, procs)
+    hosts = [lab.host(name, wan, ip) for name, ip in (("a", "10.77.0.3"), ("b", "10.77.0.4"))]
+
+    def start(host):
+        node = Strangers("chat", "--json", "--listen", f"/ip4/{host.ip}/tcp/0", "--no-mdns",
+                         "--bootstrap", relay_addr, "-i", "relays", "-v", prefix=host.prefix)
+        procs.append(node)
+        return node
+
+    one = start(hosts[0])
+    _event(one, "advertised")
+    started = time.monotonic()
+    two = start(hosts[1])
+    _event(two, "matched", timeout=45)
+    time_to_match = time.monotonic() - started
+    _event(one, "matched", timeout=45)
+    round_trips = [_chat_both_ways(one, two) for _ in range(5)]
+    for node in (one, two):
+        verdict = _event(node, "reachability")
+        assert verdict["reachable"] is True and not any("/p2p-circuit" in a for a in verdict["addrs"])
+    assert not re.search(r"dialled \S+ through", one.stderr + two.stderr)  # no circuit
+    print(f"\ndirect on the same WAN: time to match a waiting stranger {1000 * time_to_match:.0f} ms "
+          f"(process start to matched), message round trip {sorted(round(1000 * r) for r in round_trips)} ms; "
+          f"second node: {_timeline(two, started)}")
