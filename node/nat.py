@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 AUTONAT_RETRY = 30.0
 """Seconds before asking again when no server answered."""
+READVERTISE_TIMEOUT = 10.0
 FIRST_RESERVATION_WAIT = 3.0
 """How long a node that is not reachable delays its first search for a relayed address."""
 
@@ -115,6 +116,30 @@ class NatService:
                 self._changed = trio.Event()
                 await trio.sleep(0.05)  # several reservations at once: one event
                 await self._report()
+                nursery.start_soon(self._readvertise)
+
+    async def _readvertise(self) -> None:
+        """Our records name the addresses of the moment they were stored: when
+        our relayed addresses change, store the records again (the search
+        re-announces only once per epoch)."""
+        node = self.node
+        if not node.config.chat:
+            return
+        keys = set(node.search.planner.advertised)
+        if not keys:
+            return
+
+        async def one(key: bytes) -> None:
+            with trio.move_on_after(READVERTISE_TIMEOUT):
+                try:
+                    await node.dht.provide(key)
+                except Exception as exc:
+                    logger.info("re-announcing a record failed: %r", exc)
+
+        async with trio.open_nursery() as nursery:
+            for key in keys:
+                nursery.start_soon(one, key)
+        logger.info("re-announced %d record(s) with our relayed addresses", len(keys))
 
 
 async def serve_nat(node: Node, service: NatService, *, task_status=trio.TASK_STATUS_IGNORED) -> None:

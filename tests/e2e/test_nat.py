@@ -98,18 +98,21 @@ def _ms(pattern: str, text: str) -> list[float]:
     return [float(x) for x in re.findall(pattern, text)]
 
 
-def test_two_strangers_behind_nats_chat_through_the_public_node(lab, procs, tmp_path):
+@pytest.mark.parametrize("told", [True, False], ids=["behind-nat", "autonat"])
+def test_two_strangers_behind_nats_chat_through_the_public_node(lab, procs, tmp_path, told):
+    """``told``: the nodes say --behind-nat; otherwise AutoNAT must find it out."""
+    extra = ("--behind-nat",) if told else ()
     wan = lab.switch("wan", "10.77.0.0/24")
     public, relay, relay_addr = _public_serve(lab, wan, procs)
     wire = _capture(lab, lab.switch_host(wan), tmp_path / "wan.pcap", interface="br0")
     at_relay = _capture(lab, public, tmp_path / "relay.pcap")
-    r1, _l1, one = _behind_nat(lab, wan, 1, relay_addr, procs, "--behind-nat")
+    r1, _l1, one = _behind_nat(lab, wan, 1, relay_addr, procs, *extra)
     seen = _event(one, _relayed)
     assert seen["reachable"] is False
     assert any("/p2p-circuit" in a and relay_addr.split("/p2p/")[1] in a for a in seen["addrs"])
     _event(one, "advertised")  # a stranger waits, findable through its relayed address
     started = time.monotonic()
-    r2, _l2, two = _behind_nat(lab, wan, 2, relay_addr, procs, "--behind-nat")
+    r2, _l2, two = _behind_nat(lab, wan, 2, relay_addr, procs, *extra)
     second = _event(two, "matched", timeout=45)
     time_to_match = time.monotonic() - started
     first = _event(one, "matched", timeout=45)
@@ -129,7 +132,8 @@ def test_two_strangers_behind_nats_chat_through_the_public_node(lab, procs, tmp_
     assert SECRET.encode() not in relayed and b"plaintext a relay" not in relayed
     assert SECRET.encode() not in wire.data()
     reservations = _ms(r"reserved on \S+ in (\d+) ms", one.stderr + two.stderr)
-    print(f"\nbehind two NATs, relayed: reservation {reservations} ms, circuit dial {dials} ms, "
+    how = "--behind-nat" if told else "AutoNAT"
+    print(f"\nbehind two NATs ({how}), relayed: reservation {reservations} ms, circuit dial {dials} ms, "
           f"time to match a waiting stranger {1000 * time_to_match:.0f} ms (process start to matched), "
           f"message round trip (send to delivered) {sorted(round(1000 * r) for r in round_trips)} ms; "
           f"second node's events after start: {_timeline(two, started)}")
