@@ -123,7 +123,7 @@ def test_two_strangers_behind_nats_chat_through_the_public_node(lab, procs, tmp_
     # The path: the two routers never spoke to each other, the relay carried it all.
     assert wire.packets_between(public, r1.wan_ip, r2.wan_ip) == 0
     assert wire.packets_between(public, r1.wan_ip, public.ip) > 0
-    assert wire.packets_between(public, r2.wan_ip, public.ip) > 0
+    assert wire.packets_between(public, r2.wan_ip, public.ip) > 0, wire.report
     proposer = one if first["initiator"] else two
     dials = _ms(r"dialled \S+ through \S+ in (\d+) ms", proposer.stderr)
     assert dials, proposer.stderr[-3000:]
