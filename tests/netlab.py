@@ -121,7 +121,13 @@ class Capture:
 
     def stop(self) -> bytes:
         if self.proc.poll() is None:
-            time.sleep(0.2)  # let the last packets reach the file
+            # tcpdump drops what it has not written yet when it is told to stop
+            # (a busy machine lags): wait until the file stops growing.
+            deadline, size, still = time.monotonic() + 10, -1, 0
+            while time.monotonic() < deadline and still < 3:
+                time.sleep(0.2)
+                now = self.path.stat().st_size if self.path.exists() else 0
+                still, size = (still + 1, size) if now == size else (0, now)
             self.proc.send_signal(signal.SIGINT)
             try:
                 _out, err = self.proc.communicate(timeout=5)
