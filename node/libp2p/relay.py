@@ -195,9 +195,15 @@ class RelayClient:
         if self.reservations.pop(relay, None) is not None:
             self._publish()
 
+    on_addrs: Callable[[list[Multiaddr], list[Multiaddr]], None] | None = None
+    """Told (added, removed) relayed addresses: where another address book hooks in."""
+
     def _publish(self) -> None:
-        addrs = [a for r in self.reservations.values() for a in r.addrs]
-        _relayed[self.host] = list(dict.fromkeys(addrs))
+        before = _relayed.get(self.host, [])
+        addrs = list(dict.fromkeys(a for r in self.reservations.values() for a in r.addrs))
+        _relayed[self.host] = addrs
+        if self.on_addrs is not None:
+            self.on_addrs([a for a in addrs if a not in before], [a for a in before if a not in addrs])
         if self.on_change is not None:
             self.on_change()
 

@@ -45,6 +45,13 @@ async def test_reservations_are_renewed_at_half_life_and_lost_relays_replaced(cl
     alive = set(relays[:3])
     calls: list = []
     client = _client(alive, calls)
+    book: set = set()
+
+    def on_addrs(added, removed) -> None:
+        book.update(added)
+        book.difference_update(removed)
+
+    client.on_addrs = on_addrs
     async with trio.open_nursery() as nursery:
         nursery.start_soon(lambda: client.keep_reservations(lambda: list(relays),
                                                             clock=trio.current_time))
@@ -63,6 +70,7 @@ async def test_reservations_are_renewed_at_half_life_and_lost_relays_replaced(cl
         await trio.sleep(TTL)
         assert set(client.reservations) == {relays[0], relays[2]}
         assert all(str(relays[1]) not in str(a) for a in relayed_addrs(client.host))
+        assert book == set(relayed_addrs(client.host))  # an address book kept in step
         nursery.cancel_scope.cancel()
 
 
