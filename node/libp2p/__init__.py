@@ -137,6 +137,10 @@ relay.py
   ``CircuitV2Protocol.allow_hop`` / ``_handle_hop_stream`` (``enable_hop``), ``RelayLimits``
     why: a chat node starts relaying once AutoNAT says it is reachable
     canary: ``test_canary_relay.py::test_the_hop_handler_and_limits_we_use``
+  the ``limit`` of the relay's reservation answer (our own RESERVE reads it)
+    why: a relay whose circuits are too short or small for a chat (go-libp2p's
+    default: 2 min, 128 KiB) is not reserved on
+    canary: ``test_canary_relay.py::test_a_relay_whose_limits_would_cut_a_chat_is_not_reserved_on``
 
 Not used (and so not patched): ``swarm._negative_peer_cache`` (a peer whose
 every address failed is refused for a while, see ``../shared/notes``).

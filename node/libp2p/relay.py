@@ -61,6 +61,13 @@ chat at one message a second moves ~3.6 MB an hour with framing), 4 circuits
 at once per reserved peer (the per-peer cap), 128 reservations in all, each
 valid 10 minutes (renewed by its holder every 5)."""
 
+MIN_CIRCUIT_DURATION = 600
+MIN_CIRCUIT_DATA = 1024 * 1024
+"""A relay whose circuits are shorter or smaller than this is not reserved on
+(0 means no limit): a text chat must fit."""
+MAX_ADDRS_PER_RELAY = 2
+"""Relayed addresses announced per relay (a searcher reads 8 per provider)."""
+
 WANTED_RELAYS = 2
 """How many relays a node that is not reachable keeps a reservation on."""
 RESERVE_TIMEOUT = 5.0
@@ -74,6 +81,10 @@ RETRY_INTERVAL = 10.0
 # and whether it announces only those (--hide-ip).
 _relayed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _hide_ip: weakref.WeakSet = weakref.WeakSet()
+
+
+def limits_fit_a_chat(duration: int, data: int) -> bool:
+    return (duration == 0 or duration >= MIN_CIRCUIT_DURATION) and (data == 0 or data >= MIN_CIRCUIT_DATA)
 
 
 def relayed_addrs(host) -> list[Multiaddr]:
@@ -163,15 +174,21 @@ class RelayClient:
         if answer.type != HopMessage.STATUS or answer.status != 100 or not answer.HasField("reservation"):
             logger.info("relay %s refused a reservation (status %s)", relay, answer.status)
             return None
-        addrs: list[Multiaddr] = []
+        if answer.HasField("limit") and not limits_fit_a_chat(answer.limit.duration, answer.limit.data):
+            # e.g. go-libp2p's default relay: 2 minutes and 128 KiB per circuit would cut a chat.
+            logger.info("relay %s grants circuits of %s s / %s bytes only: not used", relay,
+                        answer.limit.duration, answer.limit.data)
+            return None
+        # The address we reach the relay at first (it works from here), then
+        # the ones it announces (a relay on a wildcard announces none).
+        addrs = [circuit_addr(a, relay) for a in self._addrs_of(relay)]
         for raw in answer.reservation.addrs:
             try:
                 addrs.append(circuit_addr(Multiaddr(raw), relay))
             except Exception:
                 continue
-        if not addrs:  # the relay listens on a wildcard only: use the address we reach it at
-            addrs = [circuit_addr(a, relay) for a in self._addrs_of(relay)]
         addrs = [a for a in addrs if not str(a).startswith(("/ip4/127.", "/ip6/::1/"))] or addrs
+        addrs = list(dict.fromkeys(addrs))[:MAX_ADDRS_PER_RELAY]
         reservation = Reservation(relay, float(answer.reservation.expire), addrs)
         self.stats["reserve"].append(time.monotonic() - started)
         self.reservations[relay] = reservation

@@ -110,3 +110,24 @@ async def test_a_node_reserves_on_a_relay_and_is_dialled_through_it() -> None:
             assert await source.reserve(dest_host.get_id()) is None
             relay_host.remove_stream_handler(HOP)
             print(f"\nloopback: reservation {reserve_ms:.0f} ms, circuit dial {dial_ms:.0f} ms")
+
+
+async def test_a_relay_whose_limits_would_cut_a_chat_is_not_reserved_on() -> None:
+    """The relay's answer carries its circuit limits (go-libp2p's default: 2 min, 128 KiB)."""
+    from libp2p.tools.anyio_service import background_trio_service
+
+    stingy_limits = RelayLimits(duration=120, data=128 * 1024, max_circuit_conns=4, max_reservations=8)
+    stingy_host, generous_host, client_host = (build_host(fresh_identity()) for _ in range(3))
+    stingy = RelayClient(stingy_host, hop=True, limits=stingy_limits)
+    generous = RelayClient(generous_host, hop=True)
+    client = RelayClient(client_host, hop=False)
+    with trio.fail_after(30):
+        async with (running_host(stingy_host, [LOOPBACK]), running_host(generous_host, [LOOPBACK]),
+                    running_host(client_host, [LOOPBACK]),
+                    background_trio_service(stingy.protocol), background_trio_service(generous.protocol)):
+            for relay_host in (stingy_host, generous_host):
+                await client_host.connect(info_from_p2p_addr(relay_host.get_addrs()[0]))
+            assert await client.reserve(stingy_host.get_id()) is None, changed(
+                "relay.RelayClient.reserve", "the reservation answer no longer carries the relay's limits")
+            held = await client.reserve(generous_host.get_id())
+            assert held is not None and list(client.reservations) == [generous_host.get_id()]
