@@ -75,6 +75,8 @@ CIRCUIT_DIAL_TIMEOUT = 5.0
 RENEW_FRACTION = 0.5
 """Renew a reservation when this fraction of its lifetime is over."""
 RETRY_INTERVAL = 10.0
+REFUSAL_MEMORY = 600.0
+"""Seconds a peer that refused a reservation is not asked again."""
 """Seconds between looks for relays while we hold fewer than wanted."""
 
 # What this module tells addresses.py: the relayed addresses of each host,
@@ -136,6 +138,7 @@ class RelayClient:
         """With ``hide_ip``: the only peers we dial directly (the bootstrap peers we chose)."""
         self.on_change = on_change
         self.stats: dict[str, list[float]] = {"reserve": [], "circuit_dial": []}
+        self._refused: dict[ID, float] = {}
         if hide_ip:
             _hide_ip.add(host)
             _announce_only_relayed(host)
@@ -164,6 +167,7 @@ class RelayClient:
                 answer = await read_delimited_msg(stream, HopMessage)
         except Exception as exc:  # refused protocol, dead relay, timeout
             logger.info("reservation on %s failed: %r", relay, exc)
+            self._refused[relay] = time.monotonic()
             return None
         finally:
             if stream is not None:
@@ -173,11 +177,13 @@ class RelayClient:
                     pass
         if answer.type != HopMessage.STATUS or answer.status != 100 or not answer.HasField("reservation"):
             logger.info("relay %s refused a reservation (status %s)", relay, answer.status)
+            self._refused[relay] = time.monotonic()
             return None
         if answer.HasField("limit") and not limits_fit_a_chat(answer.limit.duration, answer.limit.data):
             # e.g. go-libp2p's default relay: 2 minutes and 128 KiB per circuit would cut a chat.
             logger.info("relay %s grants circuits of %s s / %s bytes only: not used", relay,
                         answer.limit.duration, answer.limit.data)
+            self._refused[relay] = time.monotonic()
             return None
         # The address we reach the relay at first (it works from here), then
         # the ones it announces (a relay on a wildcard announces none).
@@ -226,20 +232,30 @@ class RelayClient:
 
     def relay_candidates(self, extra: Iterable[ID] = ()) -> list[ID]:
         """Peers to reserve on: ``extra`` (bootstrap peers) first, then connected
-        peers whose identify said they speak HOP."""
+        peers whose identify said they speak HOP, then other connected peers
+        (a chat node starts relaying once it knows it is reachable, after its
+        identify went out); a peer that refused is left alone for
+        :data:`REFUSAL_MEMORY` seconds."""
         store = self.host.get_peerstore()
+        now = time.monotonic()
+        wanted_first = list(extra)
         seen: list[ID] = []
-        for peer in [*extra, *self.host.get_connected_peers()]:
+        for peer in [*wanted_first, *self.host.get_connected_peers()]:
             if peer in seen or peer == self.host.get_id() or peer in self.reservations:
                 continue
+            if now - self._refused.get(peer, -REFUSAL_MEMORY) < REFUSAL_MEMORY:
+                continue
             seen.append(peer)
+
         def speaks_hop(peer: ID) -> bool:
             try:
                 return HOP in (store.get_protocols(peer) or [])
             except Exception:
                 return False
-        preferred = [p for p in seen if p in set(extra)]
-        return preferred + [p for p in seen if p not in preferred and speaks_hop(p)]
+
+        preferred = [p for p in seen if p in wanted_first]
+        rest = [p for p in seen if p not in preferred]
+        return preferred + sorted(rest, key=lambda p: not speaks_hop(p))
 
     async def keep_reservations(self, candidates: Callable[[], list[ID]], *,
                                 wanted: int = WANTED_RELAYS,

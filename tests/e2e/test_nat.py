@@ -160,6 +160,9 @@ def test_a_public_stranger_and_one_behind_a_nat_meet(lab, procs, tmp_path):
     second = _event(hidden, "matched", timeout=45)
     assert first["safety_code"] == second["safety_code"]
     _chat_both_ways(reachable, hidden)
+    # A reachable chat node relays too: the node behind the NAT holds a second slot on it.
+    both = _event(hidden, lambda e: e.get("event") == "reachability" and e["relays"] >= 2, timeout=30)
+    assert any(f"/p2p/{second['peer_id']}/p2p-circuit" in a for a in both["addrs"]), both
 
 
 def test_hide_ip_chats_through_the_relay_and_never_meets_the_stranger_directly(lab, procs, tmp_path):
