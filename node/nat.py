@@ -104,7 +104,7 @@ class NatService:
             if self.reachable:
                 self.addresses_known.set()
                 if self.node.config.relay:
-                    self.client.enable_hop()
+                    await self.client.enable_hop()
                 await self._report()
                 await trio.sleep_forever()
             seeds = [info.peer_id for info in self.node.config.bootstrap_peers]

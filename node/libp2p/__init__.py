@@ -134,8 +134,9 @@ relay.py
   reservations renewed at half life by ``keep_reservations``
     why: the library's refresher renews 30 s before expiry, only while its loop runs
     canary: ``test_canary_relay.py::test_the_library_renews_reservations_only_just_before_expiry``
-  ``CircuitV2Protocol.allow_hop`` / ``_handle_hop_stream`` (``enable_hop``), ``RelayLimits``
-    why: a chat node starts relaying once AutoNAT says it is reachable
+  ``CircuitV2Protocol.allow_hop`` / ``_handle_hop_stream`` (``enable_hop``), ``RelayLimits``,
+  ``identify_push.push_identify_to_peers``
+    why: a chat node starts relaying once AutoNAT says it is reachable, and tells its peers
     canary: ``test_canary_relay.py::test_the_hop_handler_and_limits_we_use``
   the ``limit`` of the relay's reservation answer (our own RESERVE reads it)
     why: a relay whose circuits are too short or small for a chat (go-libp2p's

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import trio
 from libp2p.custom_types import TProtocol
+from libp2p.identity.identify_push.identify_push import push_identify_to_peers
 from libp2p.peer.id import ID
 from libp2p.relay.circuit_v2.config import RelayConfig, RelayRole
 from libp2p.relay.circuit_v2.pb.circuit_pb2 import HopMessage
@@ -75,8 +76,10 @@ CIRCUIT_DIAL_TIMEOUT = 5.0
 RENEW_FRACTION = 0.5
 """Renew a reservation when this fraction of its lifetime is over."""
 RETRY_INTERVAL = 10.0
-REFUSAL_MEMORY = 600.0
-"""Seconds a peer that refused a reservation is not asked again."""
+PUSH_TIMEOUT = 5.0
+REFUSAL_MEMORY = 120.0
+"""Seconds a connected peer that refused a reservation is not asked again
+(unless its identify starts listing HOP)."""
 """Seconds between looks for relays while we hold fewer than wanted."""
 
 # What this module tells addresses.py: the relayed addresses of each host,
@@ -138,7 +141,7 @@ class RelayClient:
         """With ``hide_ip``: the only peers we dial directly (the bootstrap peers we chose)."""
         self.on_change = on_change
         self.stats: dict[str, list[float]] = {"reserve": [], "circuit_dial": []}
-        self._refused: dict[ID, float] = {}
+        self._refused: dict[ID, tuple[float, bool]] = {}
         if hide_ip:
             _hide_ip.add(host)
             _announce_only_relayed(host)
@@ -147,11 +150,17 @@ class RelayClient:
     def hop(self) -> bool:
         return self.protocol.allow_hop
 
-    def enable_hop(self) -> None:
-        """Start relaying for others (a chat node once AutoNAT says it is reachable)."""
+    async def enable_hop(self) -> None:
+        """Start relaying for others (a chat node once AutoNAT says it is reachable),
+        and tell connected peers (identify push: they learned our protocols before)."""
         if not self.protocol.allow_hop:
             self.protocol.allow_hop = True
             self.host.set_stream_handler(HOP, self.protocol._handle_hop_stream)
+            try:
+                with trio.move_on_after(PUSH_TIMEOUT):
+                    await push_identify_to_peers(self.host)
+            except Exception as exc:
+                logger.info("identify push after enabling HOP failed: %r", exc)
 
     # -- reservations -------------------------------------------------------------
 
@@ -167,7 +176,8 @@ class RelayClient:
                 answer = await read_delimited_msg(stream, HopMessage)
         except Exception as exc:  # refused protocol, dead relay, timeout
             logger.info("reservation on %s failed: %r", relay, exc)
-            self._refused[relay] = time.monotonic()
+            if self.host.get_network().get_connections(relay):  # it answered, without HOP
+                self._refuse(relay)
             return None
         finally:
             if stream is not None:
@@ -177,13 +187,13 @@ class RelayClient:
                     pass
         if answer.type != HopMessage.STATUS or answer.status != 100 or not answer.HasField("reservation"):
             logger.info("relay %s refused a reservation (status %s)", relay, answer.status)
-            self._refused[relay] = time.monotonic()
+            self._refuse(relay)
             return None
         if answer.HasField("limit") and not limits_fit_a_chat(answer.limit.duration, answer.limit.data):
             # e.g. go-libp2p's default relay: 2 minutes and 128 KiB per circuit would cut a chat.
             logger.info("relay %s grants circuits of %s s / %s bytes only: not used", relay,
                         answer.limit.duration, answer.limit.data)
-            self._refused[relay] = time.monotonic()
+            self._refuse(relay)
             return None
         # The address we reach the relay at first (it works from here), then
         # the ones it announces (a relay on a wildcard announces none).
@@ -230,32 +240,42 @@ class RelayClient:
         if self.on_change is not None:
             self.on_change()
 
+    def _speaks_hop(self, peer: ID) -> bool:
+        try:
+            return HOP in (self.host.get_peerstore().get_protocols(peer) or [])
+        except Exception:
+            return False
+
+    def _refuse(self, peer: ID) -> None:
+        self._refused[peer] = (time.monotonic(), self._speaks_hop(peer))
+
+    def _refused_lately(self, peer: ID) -> bool:
+        """Refused less than REFUSAL_MEMORY ago, and identify has not said HOP since."""
+        if peer not in self._refused:
+            return False
+        when, spoke_hop = self._refused[peer]
+        if time.monotonic() - when >= REFUSAL_MEMORY or (self._speaks_hop(peer) and not spoke_hop):
+            del self._refused[peer]
+            return False
+        return True
+
     def relay_candidates(self, extra: Iterable[ID] = ()) -> list[ID]:
         """Peers to reserve on: ``extra`` (bootstrap peers) first, then connected
         peers whose identify said they speak HOP, then other connected peers
         (a chat node starts relaying once it knows it is reachable, after its
         identify went out); a peer that refused is left alone for
         :data:`REFUSAL_MEMORY` seconds."""
-        store = self.host.get_peerstore()
-        now = time.monotonic()
-        wanted_first = list(extra)
+        wanted_first = list(extra)  # asked again at every round: they are few
         seen: list[ID] = []
         for peer in [*wanted_first, *self.host.get_connected_peers()]:
             if peer in seen or peer == self.host.get_id() or peer in self.reservations:
                 continue
-            if now - self._refused.get(peer, -REFUSAL_MEMORY) < REFUSAL_MEMORY:
+            if peer not in wanted_first and self._refused_lately(peer):
                 continue
             seen.append(peer)
-
-        def speaks_hop(peer: ID) -> bool:
-            try:
-                return HOP in (store.get_protocols(peer) or [])
-            except Exception:
-                return False
-
         preferred = [p for p in seen if p in wanted_first]
         rest = [p for p in seen if p not in preferred]
-        return preferred + sorted(rest, key=lambda p: not speaks_hop(p))
+        return preferred + sorted(rest, key=lambda p: not self._speaks_hop(p))
 
     async def keep_reservations(self, candidates: Callable[[], list[ID]], *,
                                 wanted: int = WANTED_RELAYS,

@@ -75,6 +75,10 @@ def test_the_hop_handler_and_limits_we_use() -> None:
         "relay.RelayClient.enable_hop", "CircuitV2Protocol._handle_hop_stream is gone")
     assert set(parameters_of(RelayLimits)) >= {"duration", "data", "max_circuit_conns",
                                                "max_reservations", "reservation_ttl"}
+    from libp2p.identity.identify_push.identify_push import push_identify_to_peers
+
+    assert parameters_of(push_identify_to_peers)[:2] == ["host", "peer_ids"], changed(
+        "relay.RelayClient.enable_hop", "push_identify_to_peers takes other arguments")
     assert STRANGERS_RELAY_LIMITS.reservation_ttl < 3600 and STRANGERS_RELAY_LIMITS.duration > 3600
 
 
