@@ -65,6 +65,9 @@ def event_to_json(event: events.Event) -> dict[str, Any]:
             return {"event": "error", "message": message}
         case events.Stopped():
             return {"event": "stopped"}
+        case events.Reachability(reachable, addrs, relays):
+            return {"event": "reachability", "reachable": reachable, "addrs": list(addrs),
+                    "relays": relays}
     raise TypeError(f"unknown event {event!r}")
 
 
@@ -104,6 +107,12 @@ def format_event(event: events.Event) -> str | None:
             return f"! error: {message}"
         case events.Stopped():
             return None
+        case events.Reachability(reachable, _addrs, relays):
+            if reachable:
+                return "Strangers can reach you directly."
+            if relays:
+                return f"You are behind a NAT: strangers reach you through {relays} relay(s)."
+            return "You are behind a NAT: looking for a relay so strangers can reach you..."
     raise TypeError(f"unknown event {event!r}")
 
 

@@ -44,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="keep this node's key in FILE (created 0600); default: a new one every run")
         p.add_argument("--json", action="store_true",
                        help="events as JSON lines on stdout, commands as JSON lines on stdin")
+        p.add_argument("--behind-nat", action="store_true",
+                       help="take this node as unreachable from outside (skip the AutoNAT check): "
+                            "strangers reach it through relays")
+        p.add_argument("--no-relay", action="store_true",
+                       help="never relay circuits for strangers behind a NAT (on by default once "
+                            "this node is reachable)")
         p.add_argument("-v", "--verbose", action="count", default=0,
                        help="log what the node does to stderr (twice: the library too)")
 
@@ -54,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="seconds of looking for common interests before accepting anyone (default 10)")
     chat.add_argument("--interests-only", action="store_true",
                       help="never fall back to a random stranger")
+    chat.add_argument("--hide-ip", action="store_true",
+                      help="privacy mode: strangers reach you only through a relay, never directly "
+                           "(the relay still sees your IP address)")
     network_options(chat)
 
     serve = sub.add_parser("serve", help="help the network: serve the DHT, chat with no one")
@@ -94,6 +103,9 @@ def _config_from(args: argparse.Namespace):
         mdns=not args.no_mdns,
         random_after=args.random_after if chat else 10.0,
         interests_only=args.interests_only if chat else False,
+        behind_nat=args.behind_nat,
+        hide_ip=args.hide_ip if chat else False,
+        relay=not args.no_relay,
     )
 
 

@@ -63,6 +63,12 @@ class NodeConfig:
     interests_only: bool = False
     auto_next: bool = True
     """Look for the next stranger by itself when a chat ends."""
+    behind_nat: bool = False
+    """Take this node as not reachable from outside (skip AutoNAT): reserve relays."""
+    hide_ip: bool = False
+    """Privacy mode: strangers reach us only through relays, never directly."""
+    relay: bool = True
+    """Relay circuits for others once reachable (a serve node is assumed reachable)."""
     listen_addrs: tuple[Multiaddr, ...] = field(init=False, repr=False)
     bootstrap_peers: tuple[PeerInfo, ...] = field(init=False, repr=False)
 
@@ -73,8 +79,20 @@ class NodeConfig:
         object.__setattr__(self, "listen_addrs", tuple(parse_listen(a) for a in self.listen))
         if not isinstance(self.random_after, (int, float)) or not 0 <= self.random_after <= 86400:
             raise ConfigError(f"--random-after must be between 0 and 86400 seconds, got {self.random_after!r}")
+        if self.hide_ip and not self.chat:
+            raise ConfigError("--hide-ip is for chat nodes (a serve node's address is public)")
+        if self.hide_ip and self.bootstrap == ():
+            raise ConfigError("--hide-ip needs bootstrap peers: they are the only nodes it "
+                              "dials directly, and its relays")
+        if self.hide_ip:  # mDNS would hand our LAN address to every stranger nearby
+            object.__setattr__(self, "mdns", False)
         bootstrap = DEFAULT_BOOTSTRAP if self.bootstrap is None else self.bootstrap
         object.__setattr__(self, "bootstrap_peers", tuple(parse_peer_addr(a) for a in bootstrap))
+
+    @property
+    def reachable_unknown(self) -> bool:
+        """Whether AutoNAT has to find out (no option decided it)."""
+        return not (self.behind_nat or self.hide_ip)
 
     @property
     def uses_default_bootstrap(self) -> bool:

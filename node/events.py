@@ -103,7 +103,22 @@ class Stopped:
     """The node shut down."""
 
 
+@dataclass(frozen=True)
+class Reachability:
+    """Whether strangers can dial us directly, and the addresses we announce.
+
+    ``reachable`` False: we are behind a NAT (AutoNAT, or ``--behind-nat`` /
+    ``--hide-ip``); ``addrs`` then gains relayed addresses
+    (``.../p2p/RELAY/p2p-circuit``) as relays grant us slots.
+    """
+
+    reachable: bool
+    addrs: tuple[str, ...]
+    relays: int = 0
+    """How many relays hold a reservation for us."""
+
+
 Event = (
     Ready | Searching | Advertised | Matched | MessageReceived | Sent | Delivered
-    | Typing | StrangerLeft | Warning | Error | Stopped
+    | Typing | StrangerLeft | Warning | Error | Stopped | Reachability
 )

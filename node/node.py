@@ -43,6 +43,7 @@ from .libp2p.host import build_host, ensure_port_free, running_host
 from .libp2p.kad import StrangersDHT
 from .libp2p.mdns import LocalDiscovery
 from .matching import MATCH_PROTOCOL, MatchService, PendingMatch, node_rtt_estimator
+from .nat import FIRST_RESERVATION_WAIT, NatService, serve_nat
 from .searching import SearchService
 from .supervision import spawn, supervised, supervised_handler
 
@@ -63,6 +64,9 @@ class NodeStatistics:
 
 class Node:
     """A running strangers node. Create it with :func:`open_node`."""
+
+    nat: NatService
+    """Reachability and relays (set by open_node)."""
 
     def __init__(self, config: NodeConfig, identity: Identity, host, dht: StrangersDHT,
                  nursery: trio.Nursery) -> None:
@@ -190,7 +194,7 @@ async def _serve_local(node: Node, *, task_status=trio.TASK_STATUS_IGNORED) -> N
     async def lost(_exc: BaseException) -> None:
         await node.emit(events.Warning("local network discovery (mDNS) stopped working"))
 
-    discovery = LocalDiscovery(node.host, node.dht, announcements(node.host))  # our own mDNS (H8-A)
+    discovery = LocalDiscovery(node.host, node.dht, announcements(node.host))
     serve = functools.partial(discovery.serve, task_status=Status())
     await supervised("local discovery", serve, on_crash=lost)
     if not started.is_set():  # it failed before it ran: start-up goes on all the same
@@ -209,13 +213,13 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
     identity = _load_identity(config)
     for addr in config.listen_addrs:
         ensure_port_free(addr)
-    host = build_host(identity, mdns=False)  # py-libp2p's mDNS is replaced by LocalDiscovery (H8-A)
-    book = announcements(host)  # addresses: what we announce, to whom, what we accept (H8-A)
+    host = build_host(identity, mdns=False)  # our own mDNS (LocalDiscovery), not py-libp2p's
+    book = announcements(host)  # what we announce, to whom, what we accept
     async with running_host(host, config.listen_addrs):
         dht = StrangersDHT(host, rtt=node_rtt_estimator())  # WAN timing: timeouts from round trips
         async with background_trio_service(dht), trio.open_nursery() as nursery:
             node = Node(config, identity, host, dht, nursery)
-            spawn(nursery, "address announcements", book.serve)  # identify push on change (H8-A)
+            spawn(nursery, "address announcements", book.serve)
             if config.chat:
                 host.set_stream_handler(TProtocol(MATCH_PROTOCOL), supervised_handler(
                     "match stream", node.matching.handle_stream))
@@ -223,6 +227,9 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
                     "chat stream", node.chats.handle_chat_stream))
             if config.mdns:
                 await nursery.start(_serve_local, node)
+            # Reachability (AutoNAT) and relays: see nat.py.
+            node.nat = NatService(node)
+            await nursery.start(serve_nat, node, node.nat)
             reached = 0
             if config.bootstrap_peers:
                 # Ready once a seed answers; the routing table fills in the
@@ -232,6 +239,7 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
                 spawn(nursery, "routing table fill", node.fill_routing_table, reached)
             await node.emit(events.Ready(node.peer_id, tuple(node.addrs),
                                          config.identity_file is not None))
+            node.nat.node_ready.set()
             if config.bootstrap_peers and not reached:
                 where = ("the default public bootstrap peers" if config.uses_default_bootstrap
                          else "the --bootstrap peers")
@@ -240,6 +248,9 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
                     f"none of {where} answered; looking for strangers{hint} only"
                     if config.mdns else f"none of {where} answered; nobody can be found until one does"))
             if config.chat:
+                if not config.reachable_unknown:  # announce a relayed address from the start
+                    with trio.move_on_after(FIRST_RESERVATION_WAIT):
+                        await node.nat.addresses_known.wait()
                 node.start_search()
             try:
                 yield node

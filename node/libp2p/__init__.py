@@ -11,7 +11,9 @@ Modules:
 * :mod:`.addresses` and :mod:`.announce`: the addresses other peers can
   dial, which of them each peer is told, what we accept from others;
 * :mod:`.mdns` and :mod:`.mdns_records`: strangers on the same LAN (our own
-  mDNS service on zeroconf, libp2p's record format).
+  mDNS service on zeroconf, libp2p's record format);
+* :mod:`.reachability`: AutoNAT with a dial-back on a fresh connection;
+* :mod:`.relay`: circuit relay v2 (HOP for others, reservations, circuit dials).
 
 Outside this package, ``node/`` may import py-libp2p's public names (peer
 ids, ``PeerInfo``, ``TProtocol``, ``background_trio_service``), never a
@@ -146,4 +148,38 @@ mdns.py (zeroconf, not py-libp2p: ``build_host(mdns=False)`` always)
 py-libp2p's own mDNS service (``enable_mDNS``) is no longer used: it
 announced ``0.0.0.0`` under ``dnsaddr2=``-style keys and registered its
 record synchronously inside ``host.run()`` (about 2 s of blocked trio loop).
+
+reachability.py
+  ``FreshDialAutoNAT._try_dial`` overrides ``AutoNATService._try_dial``
+    why: the library dials back with ``host.connect``, which reuses the
+    connection the request came on: everybody is judged reachable
+    canaries: ``test_canary_reachability.py::test_library_autonat_judges_a_dead_address_reachable``,
+    ``::test_our_autonat_dials_back_on_a_fresh_connection``
+  ``swarm.transport_manager`` / ``swarm.upgrader.upgrade_security`` (``fresh_dial``)
+    why: a Noise handshake on a new TCP connection proves the peer without the swarm's books
+    canary: ``test_canary_reachability.py::test_fresh_dial_proves_the_peer_and_leaves_the_swarm_alone``
+  the refusal text of ``_handle_dial`` ("observed IP")
+    why: a server that sees another IP than ours means a NAT: "not reachable"
+    canary: ``test_canary_reachability.py::test_a_server_that_sees_another_ip_counts_as_not_reachable``
+
+relay.py
+  ``swarm.dial_peer`` wrapped (``install_circuit_dialing``)
+    why: the swarm drops ``/p2p-circuit`` addresses before dialling, transport or not
+    canaries: ``test_canary_relay.py::test_the_swarm_still_drops_circuit_addresses_before_dialling``,
+    ``::test_a_node_reserves_on_a_relay_and_is_dialled_through_it``
+  ``CircuitV2Transport`` with the STOP role only; our own RESERVE
+    why: in the CLIENT role it reserves before every dial, and drops the relay's addresses
+    canary: ``test_canary_relay.py::test_the_circuit_transport_reserves_before_dialling_in_the_client_role``
+  reservations renewed at half life by ``keep_reservations``
+    why: the library's refresher renews 30 s before expiry, only while its loop runs
+    canary: ``test_canary_relay.py::test_the_library_renews_reservations_only_just_before_expiry``
+  ``CircuitV2Protocol.allow_hop`` / ``_handle_hop_stream`` (``enable_hop``), ``RelayLimits``,
+  ``identify_push.push_identify_to_peers``
+    why: a chat node starts relaying once AutoNAT says it is reachable, and tells its peers
+    canary: ``test_canary_relay.py::test_the_hop_handler_and_limits_we_use``
+  the ``limit`` of the relay's reservation answer (our own RESERVE reads it)
+    why: a relay whose circuits are too short or small for a chat (go-libp2p's
+    default: 2 min, 128 KiB) is not reserved on
+    canary: ``test_canary_relay.py::test_a_relay_whose_limits_would_cut_a_chat_is_not_reserved_on``
+
 """

@@ -41,6 +41,11 @@ JSON_CASES = [
     (events.Warning("no DHT peers yet"), {"event": "warning", "message": "no DHT peers yet"}),
     (events.Error("bad command"), {"event": "error", "message": "bad command"}),
     (events.Stopped(), {"event": "stopped"}),
+    (events.Reachability(True, (ADDR,)), {"event": "reachability", "reachable": True, "addrs": [ADDR],
+                                          "relays": 0}),
+    (events.Reachability(False, (f"/ip4/10.0.0.1/tcp/1/p2p/{PEER}/p2p-circuit/p2p/{PEER}",), 2),
+     {"event": "reachability", "reachable": False,
+      "addrs": [f"/ip4/10.0.0.1/tcp/1/p2p/{PEER}/p2p-circuit/p2p/{PEER}"], "relays": 2}),
 ]
 
 
@@ -60,7 +65,7 @@ def test_every_event_type_has_a_json_form_and_a_text_rule() -> None:
     names = {expected["event"] for _event, expected in JSON_CASES}
     assert names == {
         "ready", "searching", "advertised", "matched", "message", "sent", "delivered",
-        "typing", "stranger_left", "warning", "error", "stopped",
+        "typing", "stranger_left", "warning", "error", "stopped", "reachability",
     }
     for event, _expected in JSON_CASES:
         format_event(event)  # does not raise

@@ -1,0 +1,160 @@
+"""Reachability and relays for a node: who can dial us, and how the others reach us.
+
+:func:`serve_nat` runs for the node's whole life (one supervised task):
+
+1. the circuit relay services start at once (STOP: we can be reached through
+   a relay; HOP on a serve node unless ``--no-relay``), and peers that
+   announce relayed addresses are dialled through the relay;
+2. unless an option decided it (``--behind-nat``, ``--hide-ip``), AutoNAT
+   asks the bootstrap peers (then other connected peers) to dial us back on
+   a fresh connection;
+3. reachable: a chat node starts relaying for others too; not reachable: we
+   keep reservations on :data:`~.libp2p.relay.WANTED_RELAYS` relays and
+   announce the relayed addresses they give us;
+4. each verdict and each change of the announced addresses is a
+   ``reachability`` event.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+
+from . import events
+from .libp2p.reachability import FreshDialAutoNAT, ask_reachability, autonat_servers
+from .libp2p.relay import RelayClient, install_circuit_dialing
+from .supervision import supervised
+
+if TYPE_CHECKING:
+    from .node import Node
+
+logger = logging.getLogger(__name__)
+
+AUTONAT_RETRY = 30.0
+"""Seconds before asking again when no server answered."""
+READVERTISE_TIMEOUT = 10.0
+FIRST_RESERVATION_WAIT = 3.0
+"""How long a node that is not reachable delays its first search for a relayed address."""
+
+
+class NatService:
+    """State shared with the node: the relay client, the verdict, the first reservation."""
+
+    def __init__(self, node: Node) -> None:
+        config = node.config
+        self.node = node
+        self.reachable: bool | None = None if config.reachable_unknown else False
+        hop = config.relay and not config.chat and not config.behind_nat
+        self.client = RelayClient(node.host, hop=hop, hide_ip=config.hide_ip,
+                                  on_change=self._addrs_changed,
+                                  direct_ok=[info.peer_id for info in config.bootstrap_peers])
+        # A --hide-ip node dials back no one: that would show its address.
+        self.autonat = FreshDialAutoNAT(node.host, serve=not config.hide_ip)
+        self.node_ready = trio.Event()
+        """Set by open_node once ``ready`` is out: our events come after it."""
+        self.addresses_known = trio.Event()
+        """Set once we know what to announce: reachable, or a first relay reserved."""
+        self._changed = trio.Event()
+        install_circuit_dialing(node.host, self.client)
+
+    def _addrs_changed(self) -> None:
+        self._changed.set()
+        if self.client.reservations:
+            self.addresses_known.set()
+
+    async def _report(self) -> None:
+        await self.node_ready.wait()
+        if self.reachable is None:
+            return
+        await self.node.emit(events.Reachability(self.reachable, tuple(self.node.addrs),
+                                                 len(self.client.reservations)))
+
+    async def _decide(self) -> None:
+        config = self.node.config
+        if not config.reachable_unknown:
+            return
+        seeds = [info.peer_id for info in config.bootstrap_peers]
+        while self.reachable is None:
+            servers = autonat_servers(self.node.host, seeds)
+            if servers:
+                from .libp2p.addresses import dialable_addrs
+
+                verdict, reached = await ask_reachability(self.node.host, servers,
+                                                          dialable_addrs(self.node.host))
+                logger.info("AutoNAT verdict: %s (reached at %s)", verdict, reached)
+                if verdict is not None:
+                    self.reachable = verdict
+                    break
+            if not config.chat and not config.behind_nat:
+                # A serve node with nobody to ask is taken as reachable (it
+                # is meant to run on a public address).
+                self.reachable = True
+                break
+            await trio.sleep(AUTONAT_RETRY if servers else 1.0)
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        from libp2p.tools.anyio_service import background_trio_service
+
+        async with background_trio_service(self.client.protocol), trio.open_nursery() as nursery:
+            task_status.started()
+            await self._decide()
+            if self.reachable:
+                self.addresses_known.set()
+                if self.node.config.relay:
+                    await self.client.enable_hop()
+                await self._report()
+                await trio.sleep_forever()
+            seeds = [info.peer_id for info in self.node.config.bootstrap_peers]
+            nursery.start_soon(self.client.keep_reservations,
+                               lambda: self.client.relay_candidates(seeds))
+            await self._report()
+            while True:
+                await self._changed.wait()
+                self._changed = trio.Event()
+                await trio.sleep(0.05)  # several reservations at once: one event
+                await self._report()
+                nursery.start_soon(self._readvertise)
+
+    async def _readvertise(self) -> None:
+        """Our records name the addresses of the moment they were stored: when
+        our relayed addresses change, store the records again (the search
+        re-announces only once per epoch)."""
+        node = self.node
+        if not node.config.chat:
+            return
+        keys = set(node.search.planner.advertised)
+        if not keys:
+            return
+
+        async def one(key: bytes) -> None:
+            with trio.move_on_after(READVERTISE_TIMEOUT):
+                try:
+                    await node.dht.provide(key)
+                except Exception as exc:
+                    logger.info("re-announcing a record failed: %r", exc)
+
+        async with trio.open_nursery() as nursery:
+            for key in keys:
+                nursery.start_soon(one, key)
+        logger.info("re-announced %d record(s) with our relayed addresses", len(keys))
+
+
+async def serve_nat(node: Node, service: NatService, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Run ``service`` supervised: if it fails the node goes on, reachable directly only."""
+    started = trio.Event()
+
+    class Status:
+        def started(self, value=None) -> None:
+            started.set()
+            task_status.started(value)
+
+    async def lost(_exc: BaseException) -> None:
+        await node.emit(events.Warning("relays and reachability checks stopped working"))
+
+    await supervised("reachability and relays", functools.partial(service.run, task_status=Status()),
+                     on_crash=lost)
+    if not started.is_set():
+        task_status.started()
