@@ -82,6 +82,12 @@ def test_the_hop_handler_and_limits_we_use() -> None:
     assert STRANGERS_RELAY_LIMITS.reservation_ttl < 3600 and STRANGERS_RELAY_LIMITS.duration > 3600
 
 
+def _loopback_addr(host) -> Multiaddr:
+    """The host's loopback address with its peer id (``get_addrs()`` gives public
+    and relayed addresses only once the address book is installed)."""
+    return Multiaddr(f"{host.get_transport_addrs()[0]}/p2p/{host.get_id()}")
+
+
 async def test_a_node_reserves_on_a_relay_and_is_dialled_through_it() -> None:
     relay_host, dest_host, source_host = (build_host(fresh_identity()) for _ in range(3))
     relay = RelayClient(relay_host, hop=True)
@@ -95,7 +101,7 @@ async def test_a_node_reserves_on_a_relay_and_is_dialled_through_it() -> None:
                     running_host(source_host, [LOOPBACK]),
                     background_trio_service(relay.protocol), background_trio_service(dest.protocol),
                     background_trio_service(source.protocol)):
-            relay_info = info_from_p2p_addr(relay_host.get_addrs()[0])
+            relay_info = info_from_p2p_addr(_loopback_addr(relay_host))
             await dest_host.connect(relay_info)
             started = time.monotonic()
             held = await dest.reserve(relay_info.peer_id)
@@ -130,7 +136,7 @@ async def test_a_relay_whose_limits_would_cut_a_chat_is_not_reserved_on() -> Non
                     running_host(client_host, [LOOPBACK]),
                     background_trio_service(stingy.protocol), background_trio_service(generous.protocol)):
             for relay_host in (stingy_host, generous_host):
-                await client_host.connect(info_from_p2p_addr(relay_host.get_addrs()[0]))
+                await client_host.connect(info_from_p2p_addr(_loopback_addr(relay_host)))
             assert await client.reserve(stingy_host.get_id()) is None, changed(
                 "relay.RelayClient.reserve", "the reservation answer no longer carries the relay's limits")
             held = await client.reserve(generous_host.get_id())
