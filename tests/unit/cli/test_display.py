@@ -47,3 +47,11 @@ def test_the_toolbar_drops_details_before_the_headline():
     narrow = fragment_list_to_text(toolbar_fragments(status.line(), 50))
     assert "you both like cinema" in wide and "Esc Esc" in wide
     assert "Chatting with a stranger" in narrow and "you both like" not in narrow
+
+
+def test_the_status_bar_says_when_the_chat_goes_through_a_relay() -> None:
+    status = ChatStatus(())
+    status.apply(events.Matched("12D3KooWx", (), "12345", True, "relayed"))
+    assert "through a relay" in status.line().details
+    assert status.apply(events.PathChanged("direct"))
+    assert "through a relay" not in status.line().details
