@@ -67,7 +67,7 @@ def test_every_event_type_has_a_json_form_and_a_text_rule() -> None:
     assert covered == event_types
     names = {expected["event"] for _event, expected in JSON_CASES}
     assert names == {
-        "ready", "searching", "advertised", "matched", "message", "sent", "delivered",
+        "ready", "searching", "advertised", "matched", "path", "message", "sent", "delivered",
         "typing", "stranger_left", "warning", "error", "stopped",
     }
     for event, _expected in JSON_CASES:
