@@ -37,7 +37,7 @@ Outer frames travel in clear; key ``"t"`` names the type:
     The opening of a *move stream* (:class:`Move`): the first frame of a new
     chat stream that carries an established chat (named by its match id) on
     from then on, e.g. once a direct connection replaced a relayed one.  It
-    never appears inside a chat stream (``docs/protocol.md`` §6.8).
+    never appears inside a chat stream (``docs/protocol.md`` §6.9).
 
 The plaintext of a ``"msg"`` frame is one *inner* message, padded::
 

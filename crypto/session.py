@@ -44,7 +44,7 @@ handshake in :mod:`strangers.crypto.handshake`)::
 6. :class:`Bye` ends the chat in either direction (state ``CLOSED``); an end
    of stream before any bye also closes it (:data:`CLOSED`: the stranger left).
 
-7. Moving (``docs/protocol.md`` §6.8): streams do not migrate between
+7. Moving (``docs/protocol.md`` §6.9): streams do not migrate between
    connections, so an established chat moves to a new stream in one
    authenticated step per direction.  The initiator writes
    :meth:`~ChatConnection.move_opening` (a clear ``move`` frame naming the

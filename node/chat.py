@@ -24,7 +24,7 @@ stranger is therefore reported gone at most :data:`LIVENESS_BOUND` seconds
 after the last byte it sent.  A killed process is usually noticed at once,
 when its kernel closes the TCP connection.
 
-Moving (``docs/protocol.md`` §6.8): a chat that began on a relayed
+Moving (``docs/protocol.md`` §6.9): a chat that began on a relayed
 connection moves to a direct one when hole punching found it.  The
 initiator's mover (``open_move_stream``, given by the caller) waits for the
 direct connection and opens a new stream on it; the opening frame goes
@@ -414,7 +414,7 @@ class ChatSession:
             pass
         return None
 
-    # -- moving to another stream (docs/protocol.md §6.8) --------------------------------
+    # -- moving to another stream (docs/protocol.md §6.9) --------------------------------
 
     async def _relayed_tasks(self) -> None:
         """While the chat is relayed: the hole punch (``while_relayed``) and, for the

@@ -91,7 +91,7 @@ class Conversations:
         self._session_peer: ID | None = None
         self.holepunch: HolePunch | None = None
         """Hole punching (DCUtR), when this node may use it: relayed chats then try
-        to move to a direct connection (``docs/protocol.md`` §6.8)."""
+        to move to a direct connection (``docs/protocol.md`` §6.9)."""
         self.chats = 0
         """Chats established since the node started."""
         self._pending: PendingMatch | None = None

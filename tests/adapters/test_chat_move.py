@@ -1,4 +1,4 @@
-"""Moving a chat from a relayed stream to a direct one (ChatSession, docs/protocol.md §6.8).
+"""Moving a chat from a relayed stream to a direct one (ChatSession, docs/protocol.md §6.9).
 
 Fake streams under MockClock: the "relayed" pair carries the chat until the
 initiator's mover gets a "direct" pair; the responder's end of it goes to

@@ -161,7 +161,8 @@ class Peer:
         assert self.session is not None
         await trio.sleep(0.2)
         for n in range(1, self.args.messages + 1):
-            await self.session.send_text(f"n:{n}")
+            message_id = await self.session.send_text(f"n:{n}")
+            say("sent", id=message_id)
             await trio.sleep(self.args.interval)
 
 

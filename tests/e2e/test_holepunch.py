@@ -17,6 +17,7 @@ simultaneous open fails there and the chat must go on on the relay.
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 import threading
@@ -151,6 +152,17 @@ def _assert_nothing_lost_or_reordered(initiator: Proc, responder: Proc) -> None:
         assert side.of("error") == []
 
 
+def _round_trips(side: Proc, moved_at: float) -> tuple[float | None, float | None]:
+    """Median send-to-delivered time in ms of ``side``'s texts before and after the move."""
+    sent = {event["id"]: event["t"] for event in side.of("sent")}
+    before, after = [], []
+    for event in side.of("delivered"):
+        if event["id"] in sent:
+            (before if event["t"] < moved_at else after).append(1000 * (event["t"] - sent[event["id"]]))
+    return tuple(round(statistics.median(values), 1) if values else None  # type: ignore[return-value]
+                 for values in (before, after))
+
+
 @pytest.fixture
 def procs():
     running: list[Proc] = []
@@ -177,6 +189,8 @@ def test_two_nats_that_drop_unsolicited_syns_hole_punch_and_the_chat_moves_mid_c
     before = [e for e in responder.of("message") if e["t"] < moved_at]
     assert 0 < len(before) < MESSAGES, (len(before), moved_at)
     _assert_nothing_lost_or_reordered(initiator, responder)
+    relayed_rtt, direct_rtt = _round_trips(responder, moved_at)
+    print(f"round trip (send to delivered) relayed {relayed_rtt} ms, direct {direct_rtt} ms")
     # the direct path is real: the two routers talked to each other, and the relay
     # carried nothing in clear
     r1, r2 = routers

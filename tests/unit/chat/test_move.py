@@ -1,4 +1,4 @@
-"""Moving a chat to a new stream (session rule 7, docs/protocol.md §6.8), sans IO.
+"""Moving a chat to a new stream (session rule 7, docs/protocol.md §6.9), sans IO.
 
 The tests play the adapter: each side has an old and a new stream (byte
 strings here); a side writes on the old stream up to its Moved and on the new
