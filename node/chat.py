@@ -55,6 +55,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import trio
 
@@ -139,9 +140,9 @@ class ChatSession:
         on_event: Callable[[events.Event], Awaitable[None]],
         on_established: Callable[[str], Awaitable[None]],
         path: str = "direct",
-        open_move_stream: Callable[[], Awaitable[object | None]] | None = None,
+        open_move_stream: Callable[[], Awaitable[Any]] | None = None,
         path_of: Callable[[object], str] | None = None,
-        while_relayed: Callable[[], Awaitable[None]] | None = None,
+        while_relayed: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._stream = stream
         self._out = stream
@@ -427,7 +428,7 @@ class ChatSession:
                 nursery.start_soon(self._guarded, self._move)
 
     @staticmethod
-    async def _quietly(what: str, task: Callable[[], Awaitable[None]]) -> None:
+    async def _quietly(what: str, task: Callable[[], Awaitable[object]]) -> None:
         """A best-effort task: its failure leaves the chat where it is (on the relay)."""
         try:
             await task()
