@@ -133,7 +133,8 @@ class Conversations:
         """Incoming ``/strangers/chat/2.0.0``: only from the peer we accepted."""
         peer_id = stream.muxed_conn.peer_id
         pending = self._pending
-        if pending is None and self.session is not None and self._session_peer == peer_id:
+        if (pending is None and self.session is not None and self._session_peer == peer_id
+                and self.holepunch is not None):  # no moves to a direct path with --hide-ip
             await self.session.adopt_move_stream(stream)  # the stranger moves our chat
             return
         if pending is None or pending.peer_id != peer_id:

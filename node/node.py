@@ -218,7 +218,9 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
                     "match stream", node.matching.handle_stream))
                 host.set_stream_handler(TProtocol(CHAT_PROTOCOL), supervised_handler(
                     "chat stream", node.chats.handle_chat_stream))
-            if config.chat:  # hole punching: relayed chats move to a direct path (DCUtR)
+            # hole punching: relayed chats move to a direct path (DCUtR); never with
+            # --hide-ip (H8-B's option: a direct path shows the stranger our address)
+            if config.chat and not getattr(config, "hide_ip", False):
                 node.chats.holepunch = HolePunch(host)
                 await nursery.start(node.chats.holepunch.serve)
             if config.mdns:

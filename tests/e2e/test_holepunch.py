@@ -29,6 +29,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from netlab import Lab, LabUnavailable  # noqa: E402
 
+from strangers.testing import Strangers  # noqa: E402
+
 pytestmark = [pytest.mark.e2e, pytest.mark.netns]
 
 PEER_SCRIPT = Path(__file__).with_name("holepunch_peer.py")
@@ -164,7 +166,7 @@ def _round_trips(side: Proc, moved_at: float) -> tuple[float | None, float | Non
 
 
 @pytest.fixture
-def procs():
+def peers():
     running: list[Proc] = []
     yield running
     for proc in running:
@@ -172,9 +174,9 @@ def procs():
 
 
 def test_two_nats_that_drop_unsolicited_syns_hole_punch_and_the_chat_moves_mid_conversation(
-        lab, tmp_path, procs):
+        lab, tmp_path, peers):
     wan, public, routers, laptops = _topology(lab, tmp_path)
-    wire, initiator, responder = _run_chat(lab, tmp_path, wan, public, laptops, procs)
+    wire, initiator, responder = _run_chat(lab, tmp_path, wan, public, laptops, peers)
     matched = [side.wait_for("matched") for side in (initiator, responder)]
     assert [m["path"] for m in matched] == ["relayed", "relayed"]
     stats = responder.wait_for("stats")
@@ -198,9 +200,9 @@ def test_two_nats_that_drop_unsolicited_syns_hole_punch_and_the_chat_moves_mid_c
     assert b"n:1" not in wire.data() and b"n:42" not in wire.data()
 
 
-def test_nats_that_reset_unsolicited_syns_keep_the_chat_on_the_relay(lab, tmp_path, procs):
+def test_nats_that_reset_unsolicited_syns_keep_the_chat_on_the_relay(lab, tmp_path, peers):
     wan, public, routers, laptops = _topology(lab, tmp_path, reject=True)
-    wire, initiator, responder = _run_chat(lab, tmp_path, wan, public, laptops, procs)
+    wire, initiator, responder = _run_chat(lab, tmp_path, wan, public, laptops, peers)
     stats = responder.wait_for("stats")
     print(f"\nDCUtR with resetting NATs: {stats['successes']} of {stats['attempts']} attempts")
     assert stats["attempts"] >= 1 and stats["successes"] == 0, stats
@@ -208,3 +210,76 @@ def test_nats_that_reset_unsolicited_syns_keep_the_chat_on_the_relay(lab, tmp_pa
     _assert_nothing_lost_or_reordered(initiator, responder)
     r1, _r2 = routers
     assert wire.packets_between(public, r1.wan_ip, public.ip) > 20  # all of it through the relay
+
+
+# -- the real strangers executable (needs the relays of node/libp2p/relay.py) -----------------
+
+
+def _needs_relays() -> None:
+    try:
+        import strangers.node.libp2p.relay  # noqa: F401
+    except ImportError:
+        pytest.skip("this strangers has no relays yet (node/libp2p/relay.py): nothing to punch from")
+
+
+def _texts(node: Strangers) -> list[str]:
+    return [e["text"] for e in node.events if e.get("event") == "message"]
+
+
+def _cli_event(node: Strangers, name: str, timeout: float = 30.0) -> dict:
+    for event in node.events:
+        if event.get("event") == name:
+            return event
+    return node.wait_for(name, timeout=timeout)
+
+
+def test_strangers_behind_two_nats_match_relayed_and_move_to_a_direct_path_mid_chat(
+        lab, tmp_path, procs):
+    """``strangers chat`` behind two dropping NATs, a public ``serve`` node: matched says
+    relayed, a path event says direct, and texts sent all the while arrive in order."""
+    _needs_relays()
+    wan, public, routers, laptops = _topology(lab, tmp_path)
+    serve = Strangers("serve", "--json", "--listen", f"/ip4/{public.ip}/tcp/4001",
+                      "--no-bootstrap", "--no-mdns", prefix=public.prefix)
+    procs.append(serve)
+    ready = serve.wait_for("ready", timeout=30)
+    relay_addr = next(a for a in ready["addrs"] if a.startswith(f"/ip4/{public.ip}/"))
+    wire = lab.capture(lab.switch_host(wan), tmp_path / "wan.pcap", interface="br0")
+    nodes = []
+    for laptop in laptops:
+        node = Strangers("chat", "--json", "--listen", f"/ip4/{laptop.ip}/tcp/0", "--no-mdns",
+                         "--behind-nat", "--bootstrap", relay_addr, "-i", "holepunch", "-v",
+                         prefix=laptop.prefix)
+        procs.append(node)
+        nodes.append(node)
+    matched = [_cli_event(node, "matched", timeout=60) for node in nodes]
+    assert [m["path"] for m in matched] == ["relayed", "relayed"], matched
+    matched_at = time.monotonic()
+    count = 40
+    for n in range(1, count + 1):  # both sides talk through the move
+        for node in nodes:
+            node.send({"cmd": "send", "text": f"n:{n}"})
+        time.sleep(0.05)
+    paths = []
+    for node in nodes:
+        try:
+            paths.append(_cli_event(node, "path", timeout=15)["path"])
+        except AssertionError:
+            paths.append(None)
+    upgraded_after = time.monotonic() - matched_at
+    for node in nodes:
+        while len(_texts(node)) < count:  # wait_for reads on (events land in node.events)
+            node.wait_for("message", timeout=20)
+        assert _texts(node) == [f"n:{n}" for n in range(1, count + 1)], _texts(node)
+        assert all(e.get("event") != "error" for e in node.events), node.events
+        kinds = [e.get("event") for e in node.events]
+        if "path" in kinds:  # the move happened mid-conversation
+            moved = kinds.index("path")
+            assert "message" in kinds[:moved] and "message" in kinds[moved:], kinds
+    wire.stop()
+    r1, r2 = routers
+    direct_packets = wire.packets_between(public, r1.wan_ip, r2.wan_ip)
+    print(f"\nstrangers chat behind two NATs: DCUtR upgraded the path: {paths}; "
+          f"{direct_packets} packets between the routers; 40 texts each way in order")
+    assert paths == ["direct", "direct"], (paths, upgraded_after)
+    assert direct_packets > 10
