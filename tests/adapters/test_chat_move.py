@@ -184,3 +184,35 @@ async def test_the_opening_on_the_wire(autojump_clock):
         decoder.feed(bytes(lab.direct[INI].written[:32]))
         assert decoder.next_frame() == Move(MATCH_ID)
         nursery.cancel_scope.cancel()
+
+
+class _Session:
+    def __init__(self) -> None:
+        self.adopted: list[FakeStream] = []
+
+    async def adopt_move_stream(self, stream: FakeStream) -> None:
+        self.adopted.append(stream)
+
+
+async def test_conversations_route_a_move_stream_only_from_the_chats_stranger(autojump_clock):
+    """A chat stream from the stranger of the running chat is its move stream; from anyone
+    else, or when this node does not hole-punch (--hide-ip), it is reset."""
+    from strangers.node.conversation import Conversations
+
+    async with trio.open_nursery() as nursery:
+        chats = Conversations(None, None, None, None, emit=None, start_search=lambda: None,
+                              auto_next=True, nursery=nursery)
+        session = _Session()
+        chats.session = session  # type: ignore[assignment]
+        chats._session_peer = PEERS[INI].peer_id
+        stranger, _ = stream_pair(PEERS[RES].peer_id, PEERS[INI].peer_id)
+        chats.holepunch = object()  # type: ignore[assignment]
+        await chats.handle_chat_stream(stranger)
+        assert session.adopted == [stranger]
+        other, _ = stream_pair(PEERS[INI].peer_id, PEERS[RES].peer_id)  # from someone else
+        await chats.handle_chat_stream(other)
+        assert session.adopted == [stranger] and other.was_reset
+        chats.holepunch = None
+        again, _ = stream_pair(PEERS[RES].peer_id, PEERS[INI].peer_id)
+        await chats.handle_chat_stream(again)
+        assert session.adopted == [stranger] and again.was_reset
