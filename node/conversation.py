@@ -248,7 +248,11 @@ class Conversations:
                               if holepunch is not None and role is Role.INITIATOR else None))
         self.session = session
         self._session_peer = peer_id
-        end = await session.run()
+        if holepunch is not None:
+            with holepunch.relayed_chat():  # room for a direct connection beside the relayed one
+                end = await session.run()
+        else:
+            end = await session.run()
         self.session = None
         if self._established:
             await self._emit(events.StrangerLeft(end.reason, end.by_us))

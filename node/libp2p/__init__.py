@@ -119,8 +119,9 @@ holepunch.py
   the relay-address filter of ``_perform_hole_punch`` (reads the destination as the relay)
     why: tolerated, not patched: the peerstore's addresses come back after it
     canary: ``test_canary_holepunch.py::test_the_relay_address_filter_still_reads_the_destination_as_the_relay``
-  ``swarm.connection_config.max_connections_per_peer`` raised to 2
-    why: the direct connection must sit beside the relayed one that carries the chat
+  ``swarm.connection_config.max_connections_per_peer`` raised to 2 while a relayed chat runs
+    why: the direct connection must sit beside the relayed one that carries the chat (not
+    always: with 2, every dial waits 250 ms for happy eyeballs)
     canary: ``test_canary_holepunch.py::test_the_swarm_reads_its_per_peer_limit_when_a_connection_arrives``
   ``SwarmConn.get_connection_type()`` / ``_actual_transport_addresses``
     why: a relayed connection, told apart without ``get_transport_addresses()``'s peerstore

@@ -16,8 +16,10 @@ dials bound to our listen port).  What it gets wrong for us is fixed here
   side that accepted the relayed connection, as the DCUtR spec has it);
 * the swarm keeps one connection per peer (``host.py`` sets
   ``max_connections_per_peer=1``), so the direct connection would be trimmed
-  beside the relayed one that still carries the chat:
-  :func:`allow_direct_beside_relayed` allows two;
+  beside the relayed one that still carries the chat: while a relayed chat
+  runs, :meth:`HolePunch.relayed_chat` allows two.  Not always: with a limit
+  of 2, every dial waits out the swarm's 250 ms "happy eyeballs" delay (25 ms
+  to connect on loopback becomes 261 ms);
 * its relay-address filter (``_perform_hole_punch``) reads the *destination*
   id out of ``/p2p-circuit/p2p/<id>`` as the relay's and filters out the
   peer's own addresses, then adds back every address the peerstore holds for
@@ -32,6 +34,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import trio
@@ -106,13 +110,6 @@ def direct_connection(host, peer_id):
     return None
 
 
-def allow_direct_beside_relayed(host, connections: int = 2) -> None:
-    """Let the swarm hold a direct connection beside the relayed one (see the module docstring)."""
-    config = host.get_network().connection_config
-    if config.max_connections_per_peer < connections:
-        config.max_connections_per_peer = connections
-
-
 class StrangersDCUtR(DCUtRProtocol):
     """py-libp2p's DCUtR that punches only when asked (no ``_auto_drive_loop``)."""
 
@@ -137,7 +134,24 @@ class HolePunch:
         self.host = host
         self.protocol = StrangersDCUtR(host, dial_timeout=dial_timeout)
         self.statistics = HolePunchStatistics()
-        allow_direct_beside_relayed(host)
+        self._relayed_chats = 0
+        self._usual_limit = 1
+
+    @contextmanager
+    def relayed_chat(self) -> Iterator[None]:
+        """While inside: the swarm holds 2 connections per peer (a direct one beside
+        the relayed one), then its usual limit again (see the module docstring)."""
+        config = self.host.get_network().connection_config
+        if self._relayed_chats == 0:
+            self._usual_limit = config.max_connections_per_peer
+            config.max_connections_per_peer = max(2, self._usual_limit)
+        self._relayed_chats += 1
+        try:
+            yield
+        finally:
+            self._relayed_chats -= 1
+            if self._relayed_chats == 0:
+                config.max_connections_per_peer = self._usual_limit
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         async with background_trio_service(self.protocol):

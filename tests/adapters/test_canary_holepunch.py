@@ -10,6 +10,8 @@ then a direct connection beside it.
 
 from __future__ import annotations
 
+import contextlib
+
 import trio
 from libp2p.connection_types import ConnectionType
 from libp2p.custom_types import TProtocol
@@ -72,9 +74,14 @@ def test_the_relay_address_filter_still_reads_the_destination_as_the_relay() -> 
 
 
 def test_the_swarm_reads_its_per_peer_limit_when_a_connection_arrives() -> None:
-    """allow_direct_beside_relayed raises ``connection_config.max_connections_per_peer`` at run time."""
+    """HolePunch.relayed_chat raises ``connection_config.max_connections_per_peer`` at run time,
+    and only then: a limit of 2 makes every dial wait for the happy-eyeballs delay."""
     assert "self.connection_config.max_connections_per_peer" in source_of(Swarm.add_conn), changed(
-        "allow_direct_beside_relayed", "Swarm.add_conn no longer reads the per-peer limit from its config")
+        "HolePunch.relayed_chat", "Swarm.add_conn no longer reads the per-peer limit from its config")
+    dial = source_of(Swarm.dial_peer)
+    assert "_HAPPY_EYEBALLS_DELAY" in dial and "max_per_peer" in dial, changed(
+        "HolePunch.relayed_chat", "dial_peer no longer waits for happy eyeballs unless the"
+        " per-peer limit is reached: a limit of 2 may be cheap now")
 
 
 def test_connections_record_their_type_and_transport_addresses() -> None:
@@ -125,8 +132,14 @@ async def test_relayed_then_direct_over_real_hosts() -> None:
             async with background_trio_service(protocols[relay]), \
                     background_trio_service(protocols[a]), background_trio_service(protocols[b]), \
                     trio.open_nursery() as nursery:
+                stack = contextlib.ExitStack()
                 punch = HolePunch(b)
                 await nursery.start(punch.serve)
+                other = HolePunch(a)
+                assert a.get_network().connection_config.max_connections_per_peer == 1
+                stack.enter_context(punch.relayed_chat())
+                stack.enter_context(other.relayed_chat())
+                assert a.get_network().connection_config.max_connections_per_peer == 2
                 relay_addr = relay.get_addrs()[0]
                 for h in (a, b):
                     await h.connect(info_from_p2p_addr(relay_addr))
@@ -156,4 +169,6 @@ async def test_relayed_then_direct_over_real_hosts() -> None:
                 assert stream_path(fresh) == "direct"
                 await fresh.write(b"again")
                 assert await fresh.read(5) == b"again"
+                stack.close()
+                assert a.get_network().connection_config.max_connections_per_peer == 1
                 nursery.cancel_scope.cancel()

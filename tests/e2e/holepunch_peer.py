@@ -18,6 +18,7 @@ delivered, stranger_left, stats (the hole punch's attempts and time).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -137,6 +138,14 @@ class Peer:
                            if relayed and role is Role.RESPONDER else None),
             open_move_stream=open_direct if relayed and role is Role.INITIATOR else None)
         self.session = session
+        with contextlib.ExitStack() as stack:
+            await self._chat(stack, session, role, relayed)
+        stats = self.holepunch.statistics
+        say("stats", attempts=stats.attempts, successes=stats.successes,
+            seconds=[round(s, 3) for s in stats.seconds], received=self.received,
+            delivered=self.delivered)
+
+    async def _chat(self, stack, session, role: Role, relayed: bool) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.talk)
 
@@ -145,16 +154,14 @@ class Peer:
                 say("stranger_left", reason=end.reason, by_us=end.by_us)
                 nursery.cancel_scope.cancel()
 
+            if relayed:
+                stack.enter_context(self.holepunch.relayed_chat())
             nursery.start_soon(run)
             if role is Role.INITIATOR:
                 with trio.move_on_after(self.args.messages * self.args.interval + 30):
                     await self.all_in.wait()
                 await trio.sleep(0.5)
                 await session.close("quit")
-        stats = self.holepunch.statistics
-        say("stats", attempts=stats.attempts, successes=stats.successes,
-            seconds=[round(s, 3) for s in stats.seconds], received=self.received,
-            delivered=self.delivered)
 
     async def talk(self) -> None:
         await self.established.wait()
