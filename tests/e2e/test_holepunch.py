@@ -279,7 +279,9 @@ def test_strangers_behind_two_nats_match_relayed_and_move_to_a_direct_path_mid_c
     wire.stop()
     r1, r2 = routers
     direct_packets = wire.packets_between(public, r1.wan_ip, r2.wan_ip)
-    print(f"\nstrangers chat behind two NATs: DCUtR upgraded the path: {paths}; "
+    punched = [line.split("hole punch to ")[1].split(": ", 1)[1].strip()
+               for node in nodes for line in node.stderr.splitlines() if "hole punch to " in line]
+    print(f"\nstrangers chat behind two NATs: DCUtR upgraded the path: {paths} ({punched}); "
           f"{direct_packets} packets between the routers; 40 texts each way in order")
     assert paths == ["direct", "direct"], (paths, upgraded_after)
     assert direct_packets > 10
