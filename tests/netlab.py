@@ -110,6 +110,8 @@ class Capture:
         if shutil.which("tcpdump") is None:
             raise LabUnavailable("needs tcpdump to capture what a host forwards")
         self.path = path
+        self.report = ""
+        """What tcpdump said when it stopped (packets captured, dropped)."""
         self.proc = subprocess.Popen(
             [*host.prefix, "tcpdump", "-i", interface, "-U", "-s", "0", "-w", str(path)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
@@ -119,9 +121,17 @@ class Capture:
 
     def stop(self) -> bytes:
         if self.proc.poll() is None:
+            # tcpdump drops what it has not written yet when it is told to stop
+            # (a busy machine lags): wait until the file stops growing.
+            deadline, size, still = time.monotonic() + 10, -1, 0
+            while time.monotonic() < deadline and still < 3:
+                time.sleep(0.2)
+                now = self.path.stat().st_size if self.path.exists() else 0
+                still, size = (still + 1, size) if now == size else (0, now)
             self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(timeout=5)
+                _out, err = self.proc.communicate(timeout=5)
+                self.report = err.decode("utf-8", "replace")
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
@@ -132,7 +142,7 @@ class Capture:
 
     def packets_between(self, host: Host, a: str, b: str) -> int:
         """How many captured packets went between IPs ``a`` and ``b`` (reads with tcpdump)."""
-        done = host.run("tcpdump", "-nn", "-r", str(self.path), f"host {a} and host {b}", check=False)
+        done = _run("tcpdump", "-nn", "-r", str(self.path), f"host {a} and host {b}", check=False)
         return len([line for line in done.stdout.splitlines() if line.strip()])
 
 
