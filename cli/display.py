@@ -142,6 +142,7 @@ class ChatStatus:
         self.random = False
         self.common: tuple[str, ...] = ()
         self.safety_code = ""
+        self.path = "direct"
         self.stranger_typing = False
         self.ended: str | None = None
         """How the last chat ended, while looking for the next one."""
@@ -156,10 +157,13 @@ class ChatStatus:
                 self.stranger_typing = False
                 if random:
                     self.ended = None
-            case events.Matched(_peer, common, safety_code, _initiator):
+            case events.Matched(_peer, common, safety_code, _initiator, path):
                 self.phase = Phase.CHATTING
                 self.common = common
                 self.safety_code = safety_code
+                self.path = path
+            case events.PathChanged(path):
+                self.path = path
                 self.stranger_typing = False
                 self.ended = None
             case events.Typing(active) if self.phase is Phase.CHATTING:
@@ -187,6 +191,8 @@ class ChatStatus:
             case Phase.CHATTING:
                 common = (f"you both like {_human_list(self.common)}",) if self.common else ()
                 details = (*common, f"safety code {self.safety_code}")
+                if self.path == "relayed":
+                    details = ("through a relay", *details)
                 if self.stranger_typing:
                     return StatusLine(self.phase, "Stranger is typing...", details, "typing")
                 return StatusLine(self.phase, "Chatting with a stranger", details, "chatting")

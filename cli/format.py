@@ -37,6 +37,11 @@ def _visible(text: str) -> str:
     )
 
 
+RELAYED_LINE = "Through a relay (it passes on only encrypted bytes)."
+DIRECT_LINE = "Now connected directly to the stranger."
+RELAYED_AGAIN_LINE = "Now connected through a relay (it passes on only encrypted bytes)."
+
+
 def event_to_json(event: events.Event) -> dict[str, Any]:
     """The ``--json`` object for one event (a public interface: keep field names)."""
     match event:
@@ -46,9 +51,11 @@ def event_to_json(event: events.Event) -> dict[str, Any]:
             return {"event": "searching", "interests": list(interests), "random": random}
         case events.Advertised(interests, peers):
             return {"event": "advertised", "interests": list(interests), "peers": peers}
-        case events.Matched(peer_id, common, safety_code, initiator):
+        case events.Matched(peer_id, common, safety_code, initiator, path):
             return {"event": "matched", "peer_id": peer_id, "common_interests": list(common),
-                    "safety_code": safety_code, "initiator": initiator}
+                    "safety_code": safety_code, "initiator": initiator, "path": path}
+        case events.PathChanged(path):
+            return {"event": "path", "path": path}
         case events.MessageReceived(message_id, text):
             return {"event": "message", "id": message_id, "text": text}
         case events.Sent(message_id, text):
@@ -87,12 +94,16 @@ def format_event(event: events.Event) -> str | None:
             return "Looking for a random stranger..."
         case events.Advertised():
             return None
-        case events.Matched(_peer, common, safety_code, _initiator):
+        case events.Matched(_peer, common, safety_code, _initiator, path):
             lines = ["You're now chatting with a random stranger. Say hi!"]
             if common:
                 lines.append(f"You both like {_human_list(common)}.")
+            if path == "relayed":
+                lines.append(RELAYED_LINE)
             lines.append(f"Safety code: {safety_code} (compare it to be sure nobody is in between)")
             return "\n".join(lines)
+        case events.PathChanged(path):
+            return DIRECT_LINE if path == "direct" else RELAYED_AGAIN_LINE
         case events.MessageReceived(_id, text):
             return f"Stranger: {_visible(text)}"
         case events.Sent(_id, text):

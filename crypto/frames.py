@@ -33,6 +33,11 @@ Outer frames travel in clear; key ``"t"`` names the type:
     One Double Ratchet message (:class:`Envelope`): the 40-byte ratchet
     header (``Header.to_bytes()``) and the ciphertext, whose associated data
     binds the header and the session.
+``{"t": "move", "m": bin(16)}``
+    The opening of a *move stream* (:class:`Move`): the first frame of a new
+    chat stream that carries an established chat (named by its match id) on
+    from then on, e.g. once a direct connection replaced a relayed one.  It
+    never appears inside a chat stream (``docs/protocol.md`` §6.9).
 
 The plaintext of a ``"msg"`` frame is one *inner* message, padded::
 
@@ -60,6 +65,9 @@ wire                                   meaning
                                        ``"next"``, ``"error"``, ``"timeout"``
 ``{"t": "ping", "n": N}``              :class:`Ping`: ``0 <= N < 2**32``
 ``{"t": "pong", "n": N}``              :class:`Pong`: answers the ping ``N``
+``{"t": "moved"}``                     :class:`Moved`: the sender's last
+                                       message on this stream; the chat goes
+                                       on on the move stream
 =====================================  ======================================
 
 Validation errors in our own values raise
@@ -100,6 +108,8 @@ __all__ = [
     "MIN_CIPHERTEXT",
     "PAD_BLOCK",
     "Bye",
+    "Move",
+    "Moved",
     "ByeReason",
     "Commit",
     "Delivered",
@@ -251,7 +261,12 @@ class Pong:
         _check_int(self.n, "a pong number", 0, _MAX_PING)
 
 
-InnerMessage = Ready | Text | Typing | Delivered | Bye | Ping | Pong
+@dataclass(frozen=True)
+class Moved:
+    """The sender's last message on this stream: the chat goes on on the move stream."""
+
+
+InnerMessage = Ready | Text | Typing | Delivered | Bye | Ping | Pong | Moved
 #: The wire form of each inner message: its ``"t"`` and {wire key: field name}.
 _INNER_WIRE: dict[type[InnerMessage], tuple[str, dict[str, str]]] = {
     Ready: ("ready", {}),
@@ -261,6 +276,7 @@ _INNER_WIRE: dict[type[InnerMessage], tuple[str, dict[str, str]]] = {
     Bye: ("bye", {"r": "reason"}),
     Ping: ("ping", {"n": "n"}),
     Pong: ("pong", {"n": "n"}),
+    Moved: ("moved", {}),
 }
 _INNER_TYPES = {kind: cls for cls, (kind, _) in _INNER_WIRE.items()}
 
@@ -289,7 +305,20 @@ class Envelope:
             )
 
 
-Frame = Commit | Hello | Finished | Envelope
+@dataclass(frozen=True)
+class Move:
+    """A ``"move"`` frame: the first frame of a move stream, naming the chat's match id."""
+
+    match_id: bytes
+
+    def __post_init__(self) -> None:
+        if type(self.match_id) is not bytes or len(self.match_id) != MATCH_ID_SIZE:
+            raise LocalProtocolError(
+                f"a match id must be {MATCH_ID_SIZE} bytes, not {brief(self.match_id)}"
+            )
+
+
+Frame = Commit | Hello | Finished | Envelope | Move
 HandshakeFrame = Commit | Hello | Finished
 #: The wire form of each handshake frame: its ``"t"`` and {wire key: (field, name, size)};
 #: a size of ``None`` marks the version, an integer that must equal ``HELLO_VERSION``.
@@ -349,6 +378,8 @@ def encode_frame(frame: Frame) -> bytes:
         }
     elif isinstance(frame, Envelope):
         body = {"t": "msg", "h": frame.header, "c": frame.ciphertext}
+    elif isinstance(frame, Move):
+        body = {"t": "move", "m": frame.match_id}
     else:
         raise LocalProtocolError(f"cannot encode {brief(frame)} as a frame")
     data = _pack(body)
@@ -394,9 +425,17 @@ def _decode_envelope(obj: dict[object, object]) -> Envelope:
         raise RemoteProtocolError(f"the stranger sent a bad msg frame: {exc}") from exc
 
 
+def _decode_move(obj: dict[object, object]) -> Move:
+    _check_keys(obj, {"t", "m"}, "move frame")
+    try:
+        return Move(match_id=obj["m"])  # type: ignore[arg-type]
+    except LocalProtocolError as exc:
+        raise RemoteProtocolError(f"the stranger sent a bad move frame: {exc}") from exc
+
+
 _FRAME_DECODERS: dict[str, Callable[[dict[object, object]], Frame]] = {
     kind: _handshake_decoder(cls) for cls, (kind, _keys) in _HANDSHAKE_WIRE.items()
-} | {"msg": _decode_envelope}
+} | {"msg": _decode_envelope, "move": _decode_move}
 
 
 class FrameDecoder:

@@ -44,6 +44,22 @@ handshake in :mod:`strangers.crypto.handshake`)::
 6. :class:`Bye` ends the chat in either direction (state ``CLOSED``); an end
    of stream before any bye also closes it (:data:`CLOSED`: the stranger left).
 
+7. Moving (``docs/protocol.md`` §6.9): streams do not migrate between
+   connections, so an established chat moves to a new stream in one
+   authenticated step per direction.  The initiator writes
+   :meth:`~ChatConnection.move_opening` (a clear ``move`` frame naming the
+   match) as the first frame of a new stream, then sends :class:`Moved` on
+   the old stream as its last message there and writes everything after it
+   on the new stream.  The responder checks that opening with
+   :meth:`~ChatConnection.accept_move`, then does the same: :class:`Moved` on
+   the old stream, everything after on the new one.  Each side reads the
+   old stream up to the stranger's :class:`Moved` (reported as an event; no
+   byte may follow it on that stream) and only then the new stream.  The
+   ratchet is the same object throughout, so order is kept and a message
+   cannot be replayed from one stream to the other.  One move per chat; the
+   responder may only move after the opening, the initiator only after
+   writing it.
+
 What the responder sends before the initiator's ready arrives is queued
 (up to ``MAX_QUEUED`` messages, beyond that ``send()`` raises) and comes out of
 ``data_to_send()`` once the ratchet can encrypt.  A bye said in that window
@@ -60,6 +76,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import hmac
 import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -76,6 +93,8 @@ from .frames import (
     Envelope,
     FrameDecoder,
     InnerMessage,
+    Move,
+    Moved,
     Ping,
     Pong,
     Ready,
@@ -103,6 +122,8 @@ __all__ = [
     "Delivered",
     "Established",
     "Event",
+    "Move",
+    "Moved",
     "Ping",
     "Pong",
     "Role",
@@ -219,8 +240,8 @@ class Established:
             )
 
 
-Event = Established | Text | Typing | Delivered | Pong | Bye
-_SENDABLE = (Text, Typing, Delivered, Bye, Ping)
+Event = Established | Text | Typing | Delivered | Pong | Bye | Moved
+_SENDABLE = (Text, Typing, Delivered, Bye, Ping, Moved)
 
 
 @dataclass(frozen=True)
@@ -275,6 +296,11 @@ class ChatConnection:
         self._last_text_received = 0
         #: Ids of the texts sealed and sent whose Delivered has not arrived (insertion order).
         self._undelivered: dict[int, None] = {}
+        self._match_id = match_id
+        #: The move (rule 7): opening written or accepted, our Moved sent, the stranger's received.
+        self._move_opened = False
+        self._moved_out = False
+        self._moved_in = False
 
     @property
     def role(self) -> Role:
@@ -304,6 +330,61 @@ class ChatConnection:
             and self._ratchet.can_send
         )
 
+    @property
+    def move_opened(self) -> bool:
+        """True once the move stream is open: its opening written (initiator) or accepted."""
+        return self._move_opened
+
+    @property
+    def moved_out(self) -> bool:
+        """True once our :class:`Moved` was sent: we write only on the move stream now."""
+        return self._moved_out
+
+    @property
+    def moved_in(self) -> bool:
+        """True once the stranger's :class:`Moved` arrived: read only the move stream now."""
+        return self._moved_in
+
+    @property
+    def can_move(self) -> bool:
+        """True while the initiator may open a move (the chat is open, not moved yet)."""
+        return self._role is Role.INITIATOR and self.can_encrypt and not self._move_opened
+
+    def move_opening(self) -> bytes:
+        """Return the ``move`` frame to write first on a new stream (initiator only, once).
+
+        Send :class:`Moved` on the old stream afterwards; raises
+        :class:`~strangers.errors.LocalProtocolError` when the chat cannot move.
+        """
+        if not self.can_move:
+            raise LocalProtocolError(
+                f"the {self._role.value} cannot open a move while the chat is {self._state.value}"
+                + (" (it moved already)" if self._move_opened else "")
+            )
+        self._move_opened = True
+        return encode_frame(Move(self._match_id))
+
+    def accept_move(self, frame: object) -> None:
+        """Check the first frame of a move stream from the stranger (responder only, once).
+
+        Raises :class:`~strangers.errors.RemoteProtocolError` unless ``frame`` is a
+        ``move`` naming this chat's match, arriving while the chat is open and
+        has not moved; the adapter then resets that stream (the chat goes on).
+        """
+        if type(frame) is not Move:
+            raise RemoteProtocolError(
+                f"a move stream must open with a move frame, not {_short_repr(frame)}"
+            )
+        if self._role is not Role.RESPONDER or not self.can_encrypt or self._move_opened:
+            raise RemoteProtocolError(
+                f"the stranger opened a move the {self._role.value} cannot accept while the"
+                f" chat is {self._state.value}" + (" (it moved already)" if self._move_opened
+                                                  else "")
+            )
+        if not hmac.compare_digest(frame.match_id, self._match_id):
+            raise RemoteProtocolError("the stranger opened a move for another match")
+        self._move_opened = True
+
     def statistics(self) -> ConnectionStatistics:
         """Counters describing this connection (no secrets)."""
         return ConnectionStatistics(
@@ -328,7 +409,7 @@ class ChatConnection:
             return encode_frame(self._handshake.commit())
         return b""
 
-    def send(self, message: Text | Typing | Delivered | Bye | Ping) -> bytes:
+    def send(self, message: Text | Typing | Delivered | Bye | Ping | Moved) -> bytes:
         """Return the bytes that carry ``message`` to the stranger.
 
         Anything the machine itself had waiting comes first in the result, so
@@ -348,6 +429,13 @@ class ChatConnection:
             )
         if type(message) is Text:
             self._check_text_to_send(message)
+        if type(message) is Moved:
+            if not self._move_opened or self._moved_out or not ratchet.can_send:
+                raise LocalProtocolError(
+                    "Moved follows the move stream's opening, once"
+                    + (" (sent already)" if self._moved_out else "")
+                )
+            self._moved_out = True
         if not ratchet.can_send:
             if type(message) is Bye:
                 self._outbox.clear()
@@ -471,6 +559,10 @@ class ChatConnection:
             return None
         if isinstance(frame, Finished):
             return self._receive_finished(frame)
+        if isinstance(frame, Move):
+            raise RemoteProtocolError(
+                "the stranger sent a move frame inside a chat stream (it opens a move stream)"
+            )
         return self._receive_message(frame)
 
     def _transition(self, trigger: Trigger) -> ConnectionState:
@@ -543,7 +635,20 @@ class ChatConnection:
                     " or which was already acknowledged"
                 )
             del self._undelivered[message.id]
+        if isinstance(message, Moved):
+            self._receive_moved()
         if isinstance(message, Bye):
             next_state = self._transition(Trigger.BYE_RECEIVED)
         self._state = next_state
         return message
+
+    def _receive_moved(self) -> None:
+        if self._moved_in:
+            raise RemoteProtocolError("the stranger sent Moved twice")
+        if self._role is Role.INITIATOR and not self._move_opened:
+            raise RemoteProtocolError("the stranger sent Moved, but we opened no move")
+        if self._decoder.buffered:
+            raise RemoteProtocolError(
+                f"the stranger sent {self._decoder.buffered} bytes after Moved on the old stream"
+            )
+        self._moved_in = True

@@ -24,6 +24,21 @@ stranger is therefore reported gone at most :data:`LIVENESS_BOUND` seconds
 after the last byte it sent.  A killed process is usually noticed at once,
 when its kernel closes the TCP connection.
 
+Moving (``docs/protocol.md`` §6.9): a chat that began on a relayed
+connection moves to a direct one when hole punching found it.  The
+initiator's mover (``open_move_stream``, given by the caller) waits for the
+direct connection and opens a new stream on it; the opening frame goes
+first on the new stream, then the encrypted Moved on the old one, and from
+then on every write goes to the new stream.  The responder's stream handler
+passes such a stream to :meth:`ChatSession.adopt_move_stream`, which checks
+the opening and does the same.  The read loop reads the old stream up to the
+stranger's Moved and only then the new one (whatever arrives there before is
+held by the stream's flow-control window, so the buffer is bounded).  The
+ratchet is one object, so nothing is lost or reordered.  Once both
+directions moved, the old stream is closed and a ``path`` event tells the
+user.  A move that cannot start (no direct connection, a failed opening)
+leaves the chat on the relay.
+
 Tasks: the read loop and the keepalive run side by side in one nursery; each
 catches its own failures and hands them to :meth:`ChatSession._finish`, so no
 error ever leaves the nursery (trio would wrap it in an ExceptionGroup).  The
@@ -40,10 +55,11 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import trio
 
-from strangers.crypto.frames import MAX_FRAME, ByeReason
+from strangers.crypto.frames import MAX_FRAME, ByeReason, FrameDecoder
 from strangers.crypto.session import (
     CLOSED,
     NEED_DATA,
@@ -52,13 +68,20 @@ from strangers.crypto.session import (
     ConnectionState,
     Delivered,
     Established,
+    Moved,
     Ping,
     Pong,
     Text,
     Typing,
 )
-from strangers.errors import LocalProtocolError, StrangersError
-from strangers.node.libp2p.streamio import StreamEnded, StreamFailed, read_some, reset_quietly
+from strangers.errors import LocalProtocolError, RemoteProtocolError, StrangersError
+from strangers.node.libp2p.streamio import (
+    StreamEnded,
+    StreamFailed,
+    read_exactly,
+    read_some,
+    reset_quietly,
+)
 
 from . import events
 
@@ -77,6 +100,11 @@ CLOSE_TIMEOUT = 1.0
 BYE_WAIT = 1.0
 LIVENESS_BOUND = IDLE_TIMEOUT + CLOSE_TIMEOUT
 """At most this long after a stranger's last byte, its chat has ended (16 s)."""
+MOVE_TIMEOUT = 5.0
+"""After the stranger's Moved, how long its move stream may take to arrive;
+also the bound on reading a move stream's opening."""
+MAX_OPENING = 64
+"""Largest opening frame a move stream may announce (a real one is 28 bytes)."""
 
 
 @dataclass(frozen=True)
@@ -111,8 +139,26 @@ class ChatSession:
         *,
         on_event: Callable[[events.Event], Awaitable[None]],
         on_established: Callable[[str], Awaitable[None]],
+        path: str = "direct",
+        open_move_stream: Callable[[], Awaitable[Any]] | None = None,
+        path_of: Callable[[object], str] | None = None,
+        while_relayed: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._stream = stream
+        self._out = stream
+        """Where our frames go: the chat stream, then the move stream once our Moved is out."""
+        self._in = stream
+        """Where we read: the chat stream, then the move stream once the stranger's Moved came."""
+        self._move_stream = None
+        self._move_ready = trio.Event()
+        self._move_done = False
+        self.path = path
+        """How the chat travels now: "direct" or "relayed"."""
+        self._open_move_stream = open_move_stream
+        self._path_of = path_of or (lambda _stream: "direct")
+        self._while_relayed = while_relayed
+        self.finished = trio.Event()
+        """Set once the chat is over and its streams are closed."""
         self._connection = connection
         self._on_event = on_event
         self._on_established = on_established
@@ -168,7 +214,7 @@ class ChatSession:
                     data = make()  # its errors are the protocol's, not the stream's
                     if data:
                         try:
-                            await self._stream.write(data)
+                            await self._out.write(data)
                         except trio.Cancelled:
                             raise
                         except Exception as exc:  # libp2p stream errors of every kind
@@ -261,6 +307,8 @@ class ChatSession:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._guarded, self._read_loop)
                     nursery.start_soon(self._guarded, self._keepalive)
+                    if self.path == "relayed":
+                        nursery.start_soon(self._guarded, self._relayed_tasks)
             end = self._end if self._end is not None else ChatEnd(self._closing or "quit", True)
             if self._end is None:
                 self._end = end
@@ -269,6 +317,7 @@ class ChatSession:
                 scope.cancel()
             failed = self._end is not None and self._end.reason in ("error", "timeout")
             await self._close_stream(reset=failed or self._end is None)
+            self.finished.set()
         if end.reason == "error" and self._error:
             try:
                 await self._on_event(events.Error(self._error))
@@ -286,14 +335,16 @@ class ChatSession:
                 self._finish(end)
 
     async def _close_stream(self, *, reset: bool) -> None:
-        if reset:
-            await reset_quietly(self._stream, CLOSE_TIMEOUT)
-            return
-        with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
-            try:
-                await self._stream.close()
-            except Exception as exc:  # already reset by the peer
-                logger.debug("chat stream close: %r", exc)
+        streams = [self._stream] if self._move_stream is None else [self._stream, self._move_stream]
+        for stream in streams:
+            if reset:
+                await reset_quietly(stream, CLOSE_TIMEOUT)
+                continue
+            with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
+                try:
+                    await stream.close()
+                except Exception as exc:  # already reset by the peer
+                    logger.debug("chat stream close: %r", exc)
 
     async def _keepalive(self) -> None:
         await self.established.wait()
@@ -307,7 +358,7 @@ class ChatSession:
 
     async def _read(self) -> bytes:
         try:
-            return await read_some(self._stream, MAX_FRAME + 4)
+            return await read_some(self._in, MAX_FRAME + 4)
         except (trio.Cancelled, StreamEnded):
             raise
         except Exception as exc:  # libp2p raises more than StreamError on a broken connection
@@ -358,6 +409,140 @@ class ChatSession:
             await self._on_event(events.Typing(event.active))
         elif isinstance(event, Bye):
             return ChatEnd(str(event.reason), False)
+        elif isinstance(event, Moved):
+            await self._read_from_move_stream()
         elif isinstance(event, Pong):
             pass
         return None
+
+    # -- moving to another stream (docs/protocol.md §6.9) --------------------------------
+
+    async def _relayed_tasks(self) -> None:
+        """While the chat is relayed: the hole punch (``while_relayed``) and, for the
+        initiator, the move once a direct stream can be opened."""
+        await self.established.wait()
+        async with trio.open_nursery() as nursery:
+            if self._while_relayed is not None:
+                nursery.start_soon(self._quietly, "hole punch", self._while_relayed)
+            if self._open_move_stream is not None and self._connection.can_move:
+                nursery.start_soon(self._guarded, self._move)
+
+    @staticmethod
+    async def _quietly(what: str, task: Callable[[], Awaitable[object]]) -> None:
+        """A best-effort task: its failure leaves the chat where it is (on the relay)."""
+        try:
+            await task()
+        except Exception as exc:
+            logger.info("chat %s failed, the chat stays on the relay: %r", what, exc)
+
+    async def _move(self) -> None:
+        """The initiator's side of the move: open, write the opening, then Moved."""
+        assert self._open_move_stream is not None
+        try:
+            stream = await self._open_move_stream()
+        except Exception as exc:
+            logger.info("no stream to move the chat to, it stays on the relay: %r", exc)
+            return
+        if stream is None or self._end is not None or self._cancel.cancel_called:
+            if stream is not None:
+                await reset_quietly(stream, CLOSE_TIMEOUT)
+            return
+        try:
+            with trio.fail_after(WRITE_TIMEOUT):
+                async with self._write_lock:
+                    if not self._connection.can_move:
+                        raise LocalProtocolError("the chat can no longer move")
+                    await stream.write(self._connection.move_opening())
+                    self._adopt(stream)
+                    # Moved is the last frame on the old stream: written under the lock,
+                    # and the writer switches before the lock is released.
+                    await self._out.write(self._connection.send(Moved()))
+                    self._out = stream
+        except trio.Cancelled:
+            raise
+        except Exception as exc:  # the stream's errors, a timeout, a chat that ended
+            if self._move_stream is None:  # nothing was said on the old stream: stay there
+                await reset_quietly(stream, CLOSE_TIMEOUT)
+                logger.info("chat move not started, it stays on the relay: %r", exc)
+                return
+            raise _WriteFailed(_DISCONNECTED, f"the move failed: {exc!r}") from None
+        logger.info("chat: our Moved is out, writing on the new stream")
+        await self._maybe_moved()
+
+    def _adopt(self, stream) -> None:
+        self._move_stream = stream
+        self._move_ready.set()
+
+    async def adopt_move_stream(self, stream) -> None:
+        """The responder's side: ``stream`` came from the stranger to carry this chat on.
+
+        Checks its opening, sends our Moved on the old stream and writes on the new
+        one from then on.  A bad opening resets ``stream`` and the chat goes on.
+        Returns when the chat is over (the stream handler owns the stream until then).
+        """
+        try:
+            with trio.fail_after(MOVE_TIMEOUT):
+                head = await read_exactly(stream, 4)
+                size = int.from_bytes(head, "big")
+                if not 1 <= size <= MAX_OPENING:
+                    raise RemoteProtocolError(f"a move stream opening of {size} bytes")
+                decoder = FrameDecoder()
+                decoder.feed(head + await read_exactly(stream, size))
+                frame = decoder.next_frame()
+        except (trio.TooSlowError, StrangersError) as exc:
+            logger.info("move stream refused: %r", exc)
+            await reset_quietly(stream, CLOSE_TIMEOUT)
+            return
+        try:
+            with trio.fail_after(WRITE_TIMEOUT):
+                async with self._write_lock:
+                    if self._end is not None or self._connection.state is not ConnectionState.OPEN:
+                        raise LocalProtocolError("the chat is over")
+                    self._connection.accept_move(frame)
+                    self._adopt(stream)
+                    # as in _move: Moved last on the old stream, the switch under the lock
+                    await self._out.write(self._connection.send(Moved()))
+                    self._out = stream
+        except trio.Cancelled:
+            raise
+        except StrangersError as exc:  # a bad opening, or the chat ended meanwhile
+            logger.info("move stream refused: %r", exc)
+            if self._move_stream is not stream:
+                await reset_quietly(stream, CLOSE_TIMEOUT)
+            return
+        except Exception as exc:  # the old stream broke under our Moved: the chat is over
+            self._finish(_DISCONNECTED if not isinstance(exc, trio.TooSlowError) else _TIMEOUT)
+            logger.info("chat move failed: %r", exc)
+            await self.finished.wait()
+            return
+        logger.info("chat: our Moved is out, writing on the new stream")
+        await self._maybe_moved()
+        await self.finished.wait()
+
+    async def _read_from_move_stream(self) -> None:
+        """The stranger's Moved arrived: read its move stream from now on."""
+        with trio.move_on_after(MOVE_TIMEOUT):
+            await self._move_ready.wait()
+        if self._move_stream is None:
+            raise StreamFailed(f"the stranger moved the chat, but no move stream came in"
+                               f" {MOVE_TIMEOUT:g} s")
+        self._in = self._move_stream
+        await self._maybe_moved()
+
+    async def _maybe_moved(self) -> None:
+        """Once both directions moved: close the old stream and tell the user."""
+        moved = self._move_stream
+        if self._move_done or moved is None or not (self._in is moved and self._out is moved):
+            return  # our Moved is not fully written yet, or the stranger's not read yet
+        self._move_done = True
+        old = self._stream
+        with trio.move_on_after(CLOSE_TIMEOUT):
+            try:
+                await old.close()
+            except Exception as exc:
+                logger.debug("old chat stream close: %r", exc)
+        path = self._path_of(self._move_stream)
+        logger.info("chat moved to a new stream (%s)", path)
+        if path != self.path:
+            self.path = path
+            await self._on_event(events.PathChanged(path))

@@ -18,6 +18,7 @@ matcher is told, and the search starts again when the user wants it
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,13 @@ from strangers.crypto.session import ChatConnection
 from strangers.discovery.matcher import Matcher, MatchState
 from strangers.discovery.search import SKIP_UNREACHABLE
 from strangers.errors import RemoteProtocolError
+from strangers.node.libp2p.holepunch import (
+    RELAYED,
+    HolePunch,
+    new_stream_on,
+    stream_path,
+    wait_for_direct,
+)
 from strangers.node.libp2p.streamio import StreamEnded, forget_closed_connections, reset_quietly
 
 from . import events
@@ -47,6 +55,9 @@ REFUSE_AFTER_NO_SHOW = 20.0
 
 CLOSE_WAIT = 1.0
 """Seconds :meth:`Conversations.close` waits for the chat to report its end."""
+
+DIRECT_WAIT = 60.0
+"""How long a relayed chat's initiator waits for a direct connection to move the chat to."""
 
 
 def end_reason(exc: BaseException) -> str:
@@ -77,6 +88,10 @@ class Conversations:
         self._nursery = nursery
         self.session: ChatSession | None = None
         """The chat running now, if any."""
+        self._session_peer: ID | None = None
+        self.holepunch: HolePunch | None = None
+        """Hole punching (DCUtR), when this node may use it: relayed chats then try
+        to move to a direct connection (``docs/protocol.md`` §6.9)."""
         self.chats = 0
         """Chats established since the node started."""
         self._pending: PendingMatch | None = None
@@ -118,6 +133,10 @@ class Conversations:
         """Incoming ``/strangers/chat/2.0.0``: only from the peer we accepted."""
         peer_id = stream.muxed_conn.peer_id
         pending = self._pending
+        if (pending is None and self.session is not None and self._session_peer == peer_id
+                and self.holepunch is not None):  # no moves to a direct path with --hide-ip
+            await self.session.adopt_move_stream(stream)  # the stranger moves our chat
+            return
         if pending is None or pending.peer_id != peer_id:
             logger.info("unexpected chat stream from %s refused", peer_id)
             await reset_quietly(stream, 1.0)
@@ -211,19 +230,40 @@ class Conversations:
     async def _chat_session(self, stream, connection: ChatConnection, role: Role,
                             peer_id: ID, common: tuple[str, ...]) -> None:
         async def established(safety_code: str) -> None:
-            logger.info("chat with %s established", peer_id)
+            logger.info("chat with %s established (%s)", peer_id, session.path)
             self.chats += 1
             self._established = True
             await self._emit(events.Matched(peer_id.to_base58(), common, safety_code,
-                                            role is Role.INITIATOR))
+                                            role is Role.INITIATOR, session.path))
 
-        session = ChatSession(stream, connection, on_event=self._emit,
-                              on_established=established)
+        path = stream_path(stream)
+        holepunch = self.holepunch if path == RELAYED else None
+        session = ChatSession(
+            stream, connection, on_event=self._emit, on_established=established, path=path,
+            path_of=stream_path,
+            # DCUtR from the side that accepted the relayed connection; the move from the other
+            while_relayed=(functools.partial(holepunch.upgrade, peer_id)
+                           if holepunch is not None and role is Role.RESPONDER else None),
+            open_move_stream=(functools.partial(self._open_direct_stream, peer_id)
+                              if holepunch is not None and role is Role.INITIATOR else None))
         self.session = session
-        end = await session.run()
+        self._session_peer = peer_id
+        if holepunch is not None:
+            with holepunch.relayed_chat():  # room for a direct connection beside the relayed one
+                end = await session.run()
+        else:
+            end = await session.run()
         self.session = None
         if self._established:
             await self._emit(events.StrangerLeft(end.reason, end.by_us))
+
+    async def _open_direct_stream(self, peer_id: ID):
+        """A new chat stream on a direct connection to ``peer_id``, once there is one."""
+        conn = await wait_for_direct(self.host, peer_id, DIRECT_WAIT)
+        if conn is None:
+            logger.info("no direct connection to %s: the chat stays on the relay", peer_id)
+            return None
+        return await new_stream_on(self.host, conn, CHAT_PROTOCOL)
 
     async def _chat_crashed(self, stream, exc: BaseException) -> None:
         """The chat failed in a way its session did not handle: end it alone."""

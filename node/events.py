@@ -44,6 +44,16 @@ class Matched:
     common_interests: tuple[str, ...]
     safety_code: str
     initiator: bool
+    path: str = "direct"
+    """How the chat's bytes travel: "direct" (a connection between the two
+    of us) or "relayed" (through a circuit relay, which sees only ciphertext)."""
+
+
+@dataclass(frozen=True)
+class PathChanged:
+    """The chat moved to another path ("direct" after a hole punch, or "relayed")."""
+
+    path: str
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,6 @@ class Reachability:
 
 
 Event = (
-    Ready | Searching | Advertised | Matched | MessageReceived | Sent | Delivered
+    Ready | Searching | Advertised | Matched | PathChanged | MessageReceived | Sent | Delivered
     | Typing | StrangerLeft | Warning | Error | Stopped | Reachability
 )

@@ -39,6 +39,7 @@ from .conversation import Conversations
 from .events import Event
 from .identity import Identity, fresh_identity, load_or_create_identity
 from .libp2p.addresses import announcements, dialable_addrs
+from .libp2p.holepunch import HolePunch
 from .libp2p.host import build_host, ensure_port_free, running_host
 from .libp2p.kad import StrangersDHT
 from .libp2p.mdns import LocalDiscovery
@@ -225,6 +226,11 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
                     "match stream", node.matching.handle_stream))
                 host.set_stream_handler(TProtocol(CHAT_PROTOCOL), supervised_handler(
                     "chat stream", node.chats.handle_chat_stream))
+            # hole punching: relayed chats move to a direct path (DCUtR); never with
+            # --hide-ip (H8-B's option: a direct path shows the stranger our address)
+            if config.chat and not config.hide_ip:
+                node.chats.holepunch = HolePunch(host)
+                await nursery.start(node.chats.holepunch.serve)
             if config.mdns:
                 await nursery.start(_serve_local, node)
             # Reachability (AutoNAT) and relays: see nat.py.

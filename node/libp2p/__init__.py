@@ -13,7 +13,8 @@ Modules:
 * :mod:`.mdns` and :mod:`.mdns_records`: strangers on the same LAN (our own
   mDNS service on zeroconf, libp2p's record format);
 * :mod:`.reachability`: AutoNAT with a dial-back on a fresh connection;
-* :mod:`.relay`: circuit relay v2 (HOP for others, reservations, circuit dials).
+* :mod:`.relay`: circuit relay v2 (HOP for others, reservations, circuit dials);
+* :mod:`.holepunch`: DCUtR (py-libp2p's, fixed) and the path a stream runs on.
 
 Outside this package, ``node/`` may import py-libp2p's public names (peer
 ids, ``PeerInfo``, ``TProtocol``, ``background_trio_service``), never a
@@ -182,4 +183,26 @@ relay.py
     default: 2 min, 128 KiB) is not reserved on
     canary: ``test_canary_relay.py::test_a_relay_whose_limits_would_cut_a_chat_is_not_reserved_on``
 
+holepunch.py
+  ``StrangersDCUtR(DCUtRProtocol)`` with ``_auto_drive_loop`` replaced
+    why: both sides punch towards every relayed peer every 2 s; we punch once, when a chat asks
+    canary: ``test_canary_holepunch.py::test_dcutr_still_auto_drives_from_run_and_we_replace_that_loop``
+  ``DCUtRProtocol(dial_timeout=2)``
+    why: the default 10 s hangs on the peer's private addresses before the punch
+    canary: ``test_canary_holepunch.py::test_dcutr_dials_with_the_timeout_we_pass``
+  the relay-address filter of ``_perform_hole_punch`` (reads the destination as the relay)
+    why: tolerated, not patched: the peerstore's addresses come back after it
+    canary: ``test_canary_holepunch.py::test_the_relay_address_filter_still_reads_the_destination_as_the_relay``
+  ``swarm.connection_config.max_connections_per_peer`` raised to 2 while a relayed chat runs
+    why: the direct connection must sit beside the relayed one that carries the chat (not
+    always: with 2, every dial waits 250 ms for happy eyeballs)
+    canary: ``test_canary_holepunch.py::test_the_swarm_reads_its_per_peer_limit_when_a_connection_arrives``
+  ``SwarmConn.get_connection_type()`` / ``_actual_transport_addresses``
+    why: a relayed connection, told apart without ``get_transport_addresses()``'s peerstore
+    fallback (and the STOP side's own id in its circuit address)
+    canaries: ``test_canary_holepunch.py::test_connections_record_their_type_and_transport_addresses``,
+    ``::test_relayed_then_direct_over_real_hosts``
+
+Not used (and so not patched): ``swarm._negative_peer_cache`` (a peer whose
+every address failed is refused for a while, see ``../shared/notes``).
 """

@@ -46,6 +46,7 @@ from libp2p.relay.circuit_v2.utils import read_delimited_msg, write_delimited_ms
 from multiaddr import Multiaddr
 
 from .addresses import announcements
+from .holepunch import conn_is_relayed
 
 logger = logging.getLogger(__name__)
 
@@ -380,11 +381,7 @@ def connection_path(host, peer: ID) -> str | None:
     conns = host.get_network().get_connections(peer)
     if not conns:
         return None
-    for conn in conns:
-        seen: list[Multiaddr] = getattr(conn, "get_transport_addresses", list)() or []
-        if not any(is_circuit(a) for a in seen):
-            return "direct"
-    return "relayed"
+    return "relayed" if all(conn_is_relayed(conn) for conn in conns) else "direct"
 
 
 def speaks_protocol(protocols: Iterable[str], protocol: TProtocol) -> bool:

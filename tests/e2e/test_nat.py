@@ -120,8 +120,9 @@ def test_two_strangers_behind_nats_chat_through_the_public_node(lab, procs, tmp_
     round_trips = [_chat_both_ways(one, two) for _ in range(5)]
     wire.stop()
     relayed = at_relay.stop()
-    # The path: the two routers never spoke to each other, the relay carried it all.
-    assert wire.packets_between(public, r1.wan_ip, r2.wan_ip) == 0
+    # The path: the chat started on the relay (hole punching may then move it
+    # to a direct connection between the two routers: tests/e2e/test_holepunch.py).
+    assert first["path"] == second["path"] == "relayed"
     assert wire.packets_between(public, r1.wan_ip, public.ip) > 0
     assert wire.packets_between(public, r2.wan_ip, public.ip) > 0, wire.report
     proposer = one if first["initiator"] else two

@@ -47,3 +47,18 @@ def test_the_toolbar_drops_details_before_the_headline():
     narrow = fragment_list_to_text(toolbar_fragments(status.line(), 50))
     assert "you both like cinema" in wide and "Esc Esc" in wide
     assert "Chatting with a stranger" in narrow and "you both like" not in narrow
+
+
+def test_the_status_bar_says_when_the_chat_goes_through_a_relay() -> None:
+    status = ChatStatus(())
+    status.apply(events.Matched("12D3KooWx", (), "12345", True, "relayed"))
+    assert "through a relay" in status.line().details
+    assert status.apply(events.PathChanged("direct"))
+    assert "through a relay" not in status.line().details
+
+
+def test_the_terminal_shows_a_line_when_the_path_changes() -> None:
+    shown = fragment_list_to_text(styled_event(events.PathChanged("direct")))
+    assert shown == "Now connected directly to the stranger."
+    matched = fragment_list_to_text(styled_event(events.Matched("12D3KooWx", (), "123", True, "relayed")))
+    assert "Through a relay" in matched and matched.rstrip().splitlines()[-1].startswith("Safety code")

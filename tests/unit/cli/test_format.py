@@ -25,12 +25,20 @@ JSON_CASES = [
     (
         events.Matched(PEER, ("cinema", "jazz"), "1234 5678 9012", True),
         {"event": "matched", "peer_id": PEER, "common_interests": ["cinema", "jazz"],
-         "safety_code": "1234 5678 9012", "initiator": True},
+         "safety_code": "1234 5678 9012", "initiator": True, "path": "direct"},
     ),
     (
         events.Matched(PEER, (), "0000", False),
-        {"event": "matched", "peer_id": PEER, "common_interests": [], "safety_code": "0000", "initiator": False},
+        {"event": "matched", "peer_id": PEER, "common_interests": [], "safety_code": "0000", "initiator": False,
+         "path": "direct"},
     ),
+    (
+        events.Matched(PEER, (), "0000", False, "relayed"),
+        {"event": "matched", "peer_id": PEER, "common_interests": [], "safety_code": "0000", "initiator": False,
+         "path": "relayed"},
+    ),
+    (events.PathChanged("direct"), {"event": "path", "path": "direct"}),
+    (events.PathChanged("relayed"), {"event": "path", "path": "relayed"}),
     (events.MessageReceived(3, "hi\x1b[2J"), {"event": "message", "id": 3, "text": "hi\x1b[2J"}),
     (events.Sent(4, "hello"), {"event": "sent", "id": 4, "text": "hello"}),
     (events.Delivered(4), {"event": "delivered", "id": 4}),
@@ -64,7 +72,7 @@ def test_every_event_type_has_a_json_form_and_a_text_rule() -> None:
     assert covered == event_types
     names = {expected["event"] for _event, expected in JSON_CASES}
     assert names == {
-        "ready", "searching", "advertised", "matched", "message", "sent", "delivered",
+        "ready", "searching", "advertised", "matched", "path", "message", "sent", "delivered",
         "typing", "stranger_left", "warning", "error", "stopped", "reachability",
     }
     for event, _expected in JSON_CASES:
@@ -179,3 +187,15 @@ def test_a_strangers_bidi_override_cannot_reorder_the_screen() -> None:
 def test_a_kept_identity_is_not_called_new() -> None:
     line = format_event(events.Ready("12D3KooWabcdefgh", (), persistent=True))
     assert "identity" in line and "new stranger" not in line
+
+
+def test_the_path_of_a_chat() -> None:
+    """``matched`` names the path; a ``path`` event and a line tell when it changes."""
+    relayed = events.Matched(PEER, (), "1234", True, "relayed")
+    assert event_to_json(relayed)["path"] == "relayed"
+    assert event_to_json(events.Matched(PEER, (), "1234", True))["path"] == "direct"
+    assert "Through a relay" in (format_event(relayed) or "")
+    assert "relay" not in (format_event(events.Matched(PEER, (), "1234", True)) or "")
+    assert event_to_json(events.PathChanged("direct")) == {"event": "path", "path": "direct"}
+    assert format_event(events.PathChanged("direct")) == "Now connected directly to the stranger."
+    assert "through a relay" in (format_event(events.PathChanged("relayed")) or "")

@@ -1,0 +1,191 @@
+"""Hole punching (DCUtR) and the path a chat's stream travels.
+
+py-libp2p's ``libp2p.relay.circuit_v2.dcutr.DCUtRProtocol`` does the wire
+protocol (CONNECT with observed addresses, SYNC, TCP simultaneous open with
+dials bound to our listen port).  What it gets wrong for us is fixed here
+(``../shared/notes/py-libp2p-0.8.1.md``, canaries in
+``tests/adapters/test_canary_holepunch.py``):
+
+* its dial timeout is 10 s, and every attempt first dials the peer's private
+  (LAN) addresses, which hang behind a NAT that drops: :data:`DIAL_TIMEOUT`
+  (2 s) brings a whole attempt to ~2.3 s;
+* both sides start a hole punch towards every relayed peer every 2 s
+  (``_auto_drive_loop``), so two sessions cross and each side dials twice:
+  :class:`StrangersDCUtR` drives nothing by itself; the chat asks, from one
+  side only (:meth:`HolePunch.upgrade`, called by the chat's responder, the
+  side that accepted the relayed connection, as the DCUtR spec has it);
+* the swarm keeps one connection per peer (``host.py`` sets
+  ``max_connections_per_peer=1``), so the direct connection would be trimmed
+  beside the relayed one that still carries the chat: while a relayed chat
+  runs, :meth:`HolePunch.relayed_chat` allows two.  Not always: with a limit
+  of 2, every dial waits out the swarm's 250 ms "happy eyeballs" delay (25 ms
+  to connect on loopback becomes 261 ms);
+* its relay-address filter (``_perform_hole_punch``) reads the *destination*
+  id out of ``/p2p-circuit/p2p/<id>`` as the relay's and filters out the
+  peer's own addresses, then adds back every address the peerstore holds for
+  the peer, private ones included: harmless once the dial timeout is short
+  (the private ones fail in :data:`DIAL_TIMEOUT`), pinned by a canary.
+
+Streams do not migrate: a chat moves to the direct connection on a new stream
+(``node/chat.py``); :func:`stream_path` tells which path a stream runs on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import trio
+from libp2p.connection_types import ConnectionType
+from libp2p.custom_types import TProtocol
+from libp2p.protocol_muxer.multiselect_communicator import MultiselectCommunicator
+from libp2p.relay.circuit_v2.dcutr import DCUtRProtocol
+from libp2p.tools.anyio_service import background_trio_service
+
+logger = logging.getLogger(__name__)
+
+DIAL_TIMEOUT = 2
+"""Seconds for one hole-punch dial (the library's default, 10, hangs on private addresses)."""
+DIRECT_POLL = 0.2
+"""How often a chat waiting for a direct connection looks for one."""
+RELAYED = "relayed"
+DIRECT = "direct"
+
+
+def conn_is_relayed(conn) -> bool:
+    """Whether a swarm connection runs through a circuit relay.
+
+    Reads the connection's own transport facts (type, and the addresses the
+    swarm recorded when it upgraded it), never ``get_transport_addresses()``,
+    which falls back to the *peerstore's* addresses for the peer (relayed
+    ones included) when the swarm recorded none.
+    """
+    try:
+        if conn.get_connection_type() is ConnectionType.RELAYED:
+            return True
+    except Exception:
+        pass
+    addrs = getattr(conn, "_actual_transport_addresses", None) or []
+    return any("/p2p-circuit" in str(addr) for addr in addrs)
+
+
+async def new_stream_on(host, conn, protocol: str, timeout: float = 5.0):
+    """A stream on this very connection (``host.new_stream`` picks one by itself).
+
+    The library's own steps: open a muxed stream on the swarm connection, then
+    multistream-select the protocol, as ``BasicHost.new_stream`` does.
+    """
+    stream = await conn.new_stream()
+    try:
+        with trio.fail_after(timeout):
+            selected = await host.multiselect_client.select_one_of(
+                [TProtocol(protocol)], MultiselectCommunicator(stream), int(timeout))
+    except BaseException:
+        with trio.CancelScope(shield=True), trio.move_on_after(1):
+            try:
+                await stream.reset()
+            except Exception:
+                pass
+        raise
+    stream.set_protocol(selected)
+    return stream
+
+
+def stream_path(stream) -> str:
+    """``"relayed"`` if ``stream`` runs on a relayed connection, else ``"direct"``."""
+    conn = getattr(stream, "swarm_conn", None)
+    if conn is not None and conn_is_relayed(conn):
+        return RELAYED
+    return DIRECT
+
+
+def direct_connection(host, peer_id):
+    """An open direct connection to ``peer_id``, or None."""
+    for conn in host.get_network().get_connections(peer_id):
+        if not getattr(conn, "is_closed", False) and not conn_is_relayed(conn):
+            return conn
+    return None
+
+
+class StrangersDCUtR(DCUtRProtocol):
+    """py-libp2p's DCUtR that punches only when asked (no ``_auto_drive_loop``)."""
+
+    async def _auto_drive_loop(self) -> None:  # the library's: every 2 s, both sides
+        await trio.sleep_forever()
+
+
+@dataclass
+class HolePunchStatistics:
+    """What the hole punches of this node did (for logs, the report and tests)."""
+
+    attempts: int = 0
+    successes: int = 0
+    seconds: list[float] = field(default_factory=list)
+    """Time to a direct connection, per success."""
+
+
+class HolePunch:
+    """The DCUtR service of one host: ``await nursery.start(hole_punch.serve)``."""
+
+    def __init__(self, host, *, dial_timeout: int = DIAL_TIMEOUT) -> None:
+        self.host = host
+        self.protocol = StrangersDCUtR(host, dial_timeout=dial_timeout)
+        self.statistics = HolePunchStatistics()
+        self._relayed_chats = 0
+        self._usual_limit = 1
+
+    @contextmanager
+    def relayed_chat(self) -> Iterator[None]:
+        """While inside: the swarm holds 2 connections per peer (a direct one beside
+        the relayed one), then its usual limit again (see the module docstring)."""
+        config = self.host.get_network().connection_config
+        if self._relayed_chats == 0:
+            self._usual_limit = config.max_connections_per_peer
+            config.max_connections_per_peer = max(2, self._usual_limit)
+        self._relayed_chats += 1
+        try:
+            yield
+        finally:
+            self._relayed_chats -= 1
+            if self._relayed_chats == 0:
+                config.max_connections_per_peer = self._usual_limit
+
+    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        async with background_trio_service(self.protocol):
+            await self.protocol.event_started.wait()
+            task_status.started()
+            await trio.sleep_forever()
+
+    async def upgrade(self, peer_id) -> bool:
+        """Try to get a direct connection to ``peer_id`` (we hold a relayed one)."""
+        if direct_connection(self.host, peer_id) is not None:
+            return True
+        self.statistics.attempts += 1
+        started = time.monotonic()
+        try:
+            ok = await self.protocol.initiate_hole_punch(peer_id)
+        except Exception as exc:  # the library logs and returns False; be sure
+            logger.info("hole punch to %s failed: %r", peer_id, exc)
+            ok = False
+        ok = ok and direct_connection(self.host, peer_id) is not None
+        elapsed = time.monotonic() - started
+        if ok:
+            self.statistics.successes += 1
+            self.statistics.seconds.append(elapsed)
+        logger.info("hole punch to %s: %s after %.2f s", peer_id,
+                    "direct" if ok else "still relayed", elapsed)
+        return ok
+
+
+async def wait_for_direct(host, peer_id, timeout: float):
+    """A direct connection to ``peer_id`` once there is one (None after ``timeout`` s)."""
+    with trio.move_on_after(timeout):
+        while True:
+            conn = direct_connection(host, peer_id)
+            if conn is not None:
+                return conn
+            await trio.sleep(DIRECT_POLL)
+    return None
