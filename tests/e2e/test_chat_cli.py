@@ -272,7 +272,10 @@ def test_an_unexpected_failure_is_one_error_line_and_exit_1_not_a_traceback(proc
     """The last-resort handler (docs/protocol.md §7.3), through the real executable: a bug
     injected with a sitecustomize module (the product has no test hook)."""
     (tmp_path / "sitecustomize.py").write_text(INJECTED_FAILURE)
-    env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    # No empty entry: it would put the working directory (the repository, whose
+    # strangers/ folder is not the installed package) on the child's path.
+    paths = [str(tmp_path), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = {"PYTHONPATH": os.pathsep.join(paths)}
     node = chat([], "--no-bootstrap", "-i", "bugs", env=env)
     procs.append(node)
     node.wait_for("ready", timeout=20)
