@@ -187,6 +187,10 @@ holepunch.py
   ``StrangersDCUtR(DCUtRProtocol)`` with ``_auto_drive_loop`` replaced
     why: both sides punch towards every relayed peer every 2 s; we punch once, when a chat asks
     canary: ``test_canary_holepunch.py::test_dcutr_still_auto_drives_from_run_and_we_replace_that_loop``
+  ``StrangersDCUtR`` runs on ``ListenAddressesView(host)``
+    why: DCUtR's NAT port prediction and dial source read ``host.get_addrs()``,
+    which our address book makes public and relayed only (an empty CONNECT)
+    canary: ``test_canary_holepunch.py::test_dcutr_still_reads_its_listen_port_from_get_addrs_which_our_view_restores``
   ``DCUtRProtocol(dial_timeout=2)``
     why: the default 10 s hangs on the peer's private addresses before the punch
     canary: ``test_canary_holepunch.py::test_dcutr_dials_with_the_timeout_we_pass``

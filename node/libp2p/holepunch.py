@@ -45,6 +45,8 @@ from libp2p.protocol_muxer.multiselect_communicator import MultiselectCommunicat
 from libp2p.relay.circuit_v2.dcutr import DCUtRProtocol
 from libp2p.tools.anyio_service import background_trio_service
 
+from .announce import expand
+
 logger = logging.getLogger(__name__)
 
 DIAL_TIMEOUT = 2
@@ -110,8 +112,36 @@ def direct_connection(host, peer_id):
     return None
 
 
+class ListenAddressesView:
+    """The host as DCUtR must see it: ``get_addrs()`` lists our local listen addresses.
+
+    py-libp2p's DCUtR takes the listen port of its NAT port prediction (the
+    observed WAN address with our listen port) and the source address its
+    hole-punch dials bind to from ``host.get_addrs()``. Ours
+    (:mod:`.announce`) gives only public and relayed addresses, so behind a
+    NAT DCUtR found no listen address, sent an empty CONNECT and failed in
+    50 ms. Everything else goes to the host itself.
+    """
+
+    def __init__(self, host) -> None:
+        self._host = host
+
+    def __getattr__(self, name: str):
+        return getattr(self._host, name)
+
+    def get_addrs(self) -> list:
+        local = [concrete for addr in self._host.get_transport_addrs() for concrete in expand(addr)
+                 if "/p2p-circuit" not in str(concrete)]
+        # widest scope first: the first one is what the punch's dials bind to
+        return sorted(local, key=lambda addr: str(addr).startswith(("/ip4/127.", "/ip6/::1/")))
+
+
 class StrangersDCUtR(DCUtRProtocol):
-    """py-libp2p's DCUtR that punches only when asked (no ``_auto_drive_loop``)."""
+    """py-libp2p's DCUtR that punches only when asked (no ``_auto_drive_loop``),
+    on a :class:`ListenAddressesView` of the host."""
+
+    def __init__(self, host, **kwargs) -> None:
+        super().__init__(ListenAddressesView(host), **kwargs)  # type: ignore[arg-type]  # a view of an IHost
 
     async def _auto_drive_loop(self) -> None:  # the library's: every 2 s, both sides
         await trio.sleep_forever()

@@ -30,6 +30,7 @@ from libp2p.tools.anyio_service import background_trio_service
 from multiaddr import Multiaddr
 
 from strangers.node.identity import fresh_identity
+from strangers.node.libp2p.addresses import announcements
 from strangers.node.libp2p.holepunch import (
     DIAL_TIMEOUT,
     HolePunch,
@@ -172,3 +173,20 @@ async def test_relayed_then_direct_over_real_hosts() -> None:
                 stack.close()
                 assert a.get_network().connection_config.max_connections_per_peer == 1
                 nursery.cancel_scope.cancel()
+
+
+async def test_dcutr_still_reads_its_listen_port_from_get_addrs_which_our_view_restores() -> None:
+    """DCUtR's NAT port prediction and the source of its dials come from
+    ``host.get_addrs()``; our address book makes that public and relayed only, so
+    without :class:`ListenAddressesView` a host behind a NAT sent an empty CONNECT."""
+    assert "host.get_addrs()" in source_of(dcutr._local_tcp_listen_addrs), changed(
+        "holepunch.ListenAddressesView", "DCUtR finds its listen addresses elsewhere now")
+    host = build_host(fresh_identity())
+    announcements(host)  # the node installs it: get_addrs() is public and relayed only
+    async with running_host(host, [LOOPBACK]):
+        assert not dcutr._local_tcp_listen_addrs(host)  # loopback is not public
+        protocol = StrangersDCUtR(host, dial_timeout=DIAL_TIMEOUT)
+        listen = dcutr._local_tcp_listen_addrs(protocol.host)
+        port = int(host.get_transport_addrs()[0].value_for_protocol("tcp"))
+        assert listen == [(4, "127.0.0.1", port)]
+        assert protocol.host.get_id() == host.get_id()  # everything else is the host's

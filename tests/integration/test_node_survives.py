@@ -127,8 +127,9 @@ async def test_a_chat_that_fails_unexpectedly_ends_alone_and_the_node_matches_ag
     failed: list = []
 
     class FailingSession(ChatSession):
-        def __init__(self, stream, connection, *, on_event, on_established):
-            super().__init__(stream, connection, on_event=on_event, on_established=on_established)
+        def __init__(self, stream, connection, *, on_event, on_established, **options):
+            super().__init__(stream, connection, on_event=on_event, on_established=on_established,
+                             **options)
             self.fails = getattr(on_event, "__self__", None) in victim and not failed
             if self.fails:
                 failed.append(self)
