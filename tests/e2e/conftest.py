@@ -1,6 +1,12 @@
+import sys
+from pathlib import Path
+
 import pytest
 
 from strangers.testing import Strangers  # noqa: F401  (tests import the helper module)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/netlab.py
+from netlab import Lab, LabUnavailable  # noqa: E402
 
 
 @pytest.fixture
@@ -10,3 +16,16 @@ def procs():
     yield started
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture
+def lab():
+    """A namespace lab (tests/netlab.py): switches, hosts and NAT routers, removed after the test."""
+    try:
+        built = Lab()
+    except LabUnavailable as exc:
+        pytest.skip(f"network namespaces with NAT are not available here: {exc}")
+    try:
+        yield built
+    finally:
+        built.close()

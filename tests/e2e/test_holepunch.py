@@ -27,7 +27,6 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from netlab import Lab, LabUnavailable  # noqa: E402
 
 from strangers.testing import Strangers  # noqa: E402
 
@@ -37,18 +36,6 @@ PEER_SCRIPT = Path(__file__).with_name("holepunch_peer.py")
 MATCH = "5a" * 16
 MESSAGES = 60
 INTERVAL = 0.1
-
-
-@pytest.fixture
-def lab():
-    try:
-        built = Lab()
-    except LabUnavailable as exc:
-        pytest.skip(f"network namespaces with NAT are not available here: {exc}")
-    try:
-        yield built
-    finally:
-        built.close()
 
 
 class Proc:

@@ -20,24 +20,12 @@ import pytest
 from strangers.testing import Strangers
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from netlab import Lab, LabUnavailable  # noqa: E402
+from netlab import LabUnavailable  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns]
 
 SERVE_PORT = 4001
 SECRET = "the plaintext a relay must never see 7f3a9c"
-
-
-@pytest.fixture
-def lab():
-    try:
-        built = Lab()
-    except LabUnavailable as exc:
-        pytest.skip(f"network namespaces with NAT are not available here: {exc}")
-    try:
-        yield built
-    finally:
-        built.close()
 
 
 def _capture(lab, host, path, **kwargs):
