@@ -1,6 +1,9 @@
 // Hyperswarm / HyperDHT measured in the same shape as ../run.py (strangers).
 //
-//   npm install && node bench.mjs [--nodes 10] [--rounds 10] [--messages 200] [--quick]
+//   npm install && node bench.mjs [--nodes 10] [--rounds 10] [--messages 200] [--quick] [--match-only]
+//
+// --match-only: only "connect to a waiting peer" and the message round trip
+// (no simultaneous joins, no idle-CPU wait); ../paths.py runs it that way.
 //
 // Builds a loopback HyperDHT network of `--nodes` OS processes (one DHT node per
 // process, each bootstrapping through up to three earlier ones, like
@@ -494,10 +497,11 @@ async function idleCpu (child, seconds = 20) {
 }
 
 function parseArgs (argv) {
-  const args = { nodes: 10, rounds: 10, messages: 200, quick: false, role: null, bootstrap: null }
+  const args = { nodes: 10, rounds: 10, messages: 200, quick: false, matchOnly: false, role: null, bootstrap: null }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--quick') args.quick = true
+    else if (a === '--match-only') args.matchOnly = true
     else if (a === '--nodes') args.nodes = Number(argv[++i])
     else if (a === '--rounds') args.rounds = Number(argv[++i])
     else if (a === '--messages') args.messages = Number(argv[++i])
@@ -529,10 +533,10 @@ async function main () {
   const entry = { dht_processes: nodes.length }
   try {
     entry.match_waiting = await matchWaiting(addrs, args.rounds)
-    entry.match_together = await matchTogether(addrs, args.rounds)
+    if (!args.matchOnly) entry.match_together = await matchTogether(addrs, args.rounds)
     entry.chat = await chatRoundTrip(addrs, nodes, args.messages)
     entry.rss_mib_per_dht_process = mean(nodes.map((n) => rssMib(n.proc.pid)))
-    entry.idle_cpu_percent_of_a_core = await idleCpu(nodes[nodes.length - 1])
+    if (!args.matchOnly) entry.idle_cpu_percent_of_a_core = await idleCpu(nodes[nodes.length - 1])
     const tables = await Promise.all(nodes.map((n) => n.stats()))
     entry.dht_routing_table_sizes = tables.map((s) => s.table_size)
   } finally {
@@ -553,12 +557,12 @@ async function main () {
     `raw TCP loopback RTT (Node net, 64 B) median: ${f(baseRtt, 3)} ms; TCP connect median ${f(result.baseline.tcp_connect.median, 3)} ms`,
     `connect to a waiting peer (join -> 'connection'): median ${f(w.median)} ms, p90 ${f(w.p90)} ms (${(w.median / baseRtt).toFixed(0)}x TCP RTT); ` +
       `launch->ready median ${w.launch_to_ready.median.toFixed(2)} s, launch->connection median ${w.launch_to_connection.median.toFixed(2)} s`,
-    `both join at the same moment: connected within 3 s ${(t.connected_within_3s_of_join * 100).toFixed(0)}%, within 10 s ${(t.connected_within_10s_of_join * 100).toFixed(0)}%` +
-      (t.join_to_both_connected ? `; join->both connected median ${f(t.join_to_both_connected.median)} ms` : ''),
+    t ? `both join at the same moment: connected within 3 s ${(t.connected_within_3s_of_join * 100).toFixed(0)}%, within 10 s ${(t.connected_within_10s_of_join * 100).toFixed(0)}%` +
+      (t.join_to_both_connected ? `; join->both connected median ${f(t.join_to_both_connected.median)} ms` : '') : 'both join at the same moment: skipped (--match-only)',
     `message RTT (in-process echo, 64 B): median ${f(c.rtt.median, 3)} ms (${(c.rtt.median / baseRtt).toFixed(1)}x TCP), p99 ${f(c.rtt.p99, 3)} ms; ` +
       `driven over stdio like strangers: median ${f(c.rtt_driven_over_stdio.median, 3)} ms (${(c.rtt_driven_over_stdio.median / baseRtt).toFixed(1)}x TCP), p99 ${f(c.rtt_driven_over_stdio.p99, 3)} ms`,
     `1 MiB in 16 kB messages ${c.mib_transfer_seconds.toFixed(3)} s; RSS peer ${c.rss_mib_per_peer_process.toFixed(0)} MiB, DHT node ${entry.rss_mib_per_dht_process.toFixed(0)} MiB; ` +
-      `idle CPU of a DHT node ${entry.idle_cpu_percent_of_a_core.toFixed(2)}% of a core`,
+      (entry.idle_cpu_percent_of_a_core === undefined ? 'idle CPU skipped (--match-only)' : `idle CPU of a DHT node ${entry.idle_cpu_percent_of_a_core.toFixed(2)}% of a core`),
     `non-loopback destinations: ${result.non_loopback_destinations} (guard), ${c.socket_check.non_loopback} of ${c.socket_check.sockets} sockets (ss)`
   ]
   process.stderr.write(lines.join('\n') + '\n')
