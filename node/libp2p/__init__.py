@@ -187,6 +187,9 @@ holepunch.py
   ``StrangersDCUtR(DCUtRProtocol)`` with ``_auto_drive_loop`` replaced
     why: both sides punch towards every relayed peer every 2 s; we punch once, when a chat asks
     canary: ``test_canary_holepunch.py::test_dcutr_still_auto_drives_from_run_and_we_replace_that_loop``
+  ``HolePunch.upgrade`` punches up to 3 times per relayed chat
+    why: a simultaneous open that missed often lines up on a fresh CONNECT/SYNC
+    canary: ``test_canary_holepunch.py::test_dcutr_still_allows_as_many_punches_per_peer_as_we_try``
   ``StrangersDCUtR`` runs on ``ListenAddressesView(host)``
     why: DCUtR's NAT port prediction and dial source read ``host.get_addrs()``,
     which our address book makes public and relayed only (an empty CONNECT)

@@ -50,6 +50,9 @@ from .announce import expand
 logger = logging.getLogger(__name__)
 
 DIAL_TIMEOUT = 2
+PUNCH_ATTEMPTS = 3
+"""Hole punches per relayed chat (py-libp2p's ``MAX_HOLE_PUNCH_ATTEMPTS`` per peer)."""
+PUNCH_RETRY_PAUSE = 0.5
 """Seconds for one hole-punch dial (the library's default, 10, hangs on private addresses)."""
 DIRECT_POLL = 0.2
 """How often a chat waiting for a direct connection looks for one."""
@@ -190,7 +193,21 @@ class HolePunch:
             await trio.sleep_forever()
 
     async def upgrade(self, peer_id) -> bool:
-        """Try to get a direct connection to ``peer_id`` (we hold a relayed one)."""
+        """Try to get a direct connection to ``peer_id`` (we hold a relayed one).
+
+        Up to :data:`PUNCH_ATTEMPTS` fresh DCUtR exchanges (the spec's
+        retries; py-libp2p allows as many per peer): a punch is a race of two
+        simultaneous opens, and one that missed (its dials all timed out) often
+        lines up on a new CONNECT/SYNC.
+        """
+        for attempt in range(PUNCH_ATTEMPTS):
+            if attempt:
+                await trio.sleep(PUNCH_RETRY_PAUSE)
+            if await self._punch_once(peer_id):
+                return True
+        return False
+
+    async def _punch_once(self, peer_id) -> bool:
         if direct_connection(self.host, peer_id) is not None:
             return True
         self.statistics.attempts += 1

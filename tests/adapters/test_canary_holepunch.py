@@ -33,6 +33,7 @@ from strangers.node.identity import fresh_identity
 from strangers.node.libp2p.addresses import announcements
 from strangers.node.libp2p.holepunch import (
     DIAL_TIMEOUT,
+    PUNCH_ATTEMPTS,
     HolePunch,
     StrangersDCUtR,
     conn_is_relayed,
@@ -190,3 +191,9 @@ async def test_dcutr_still_reads_its_listen_port_from_get_addrs_which_our_view_r
         port = int(host.get_transport_addrs()[0].value_for_protocol("tcp"))
         assert listen == [(4, "127.0.0.1", port)]
         assert protocol.host.get_id() == host.get_id()  # everything else is the host's
+
+
+def test_dcutr_still_allows_as_many_punches_per_peer_as_we_try() -> None:
+    assert dcutr.MAX_HOLE_PUNCH_ATTEMPTS >= PUNCH_ATTEMPTS, changed(
+        "holepunch.HolePunch.upgrade",
+        f"DCUtR refuses a peer after {dcutr.MAX_HOLE_PUNCH_ATTEMPTS} punches, we try {PUNCH_ATTEMPTS}")
