@@ -234,11 +234,16 @@ def test_strangers_behind_two_nats_match_relayed_and_move_to_a_direct_path_mid_c
     matched = [_cli_event(node, "matched", timeout=60) for node in nodes]
     assert [m["path"] for m in matched] == ["relayed", "relayed"], matched
     matched_at = time.monotonic()
-    count = 40
-    for n in range(1, count + 1):  # both sides talk through the move
-        for node in nodes:
-            node.send({"cmd": "send", "text": f"n:{n}"})
-        time.sleep(0.05)
+    before, after = 40, 20
+    count = before + after
+
+    def talk(first: int, last: int) -> None:
+        for n in range(first, last + 1):
+            for node in nodes:
+                node.send({"cmd": "send", "text": f"n:{n}"})
+            time.sleep(0.05)
+
+    talk(1, before)  # both sides talk while the punch and the move go on
     paths = []
     for node in nodes:
         try:
@@ -246,13 +251,14 @@ def test_strangers_behind_two_nats_match_relayed_and_move_to_a_direct_path_mid_c
         except AssertionError:
             paths.append(None)
     upgraded_after = time.monotonic() - matched_at
+    talk(before + 1, count)  # and after it: nothing lost or reordered across the move
     for node in nodes:
         while len(_texts(node)) < count:  # wait_for reads on (events land in node.events)
             node.wait_for("message", timeout=20)
         assert _texts(node) == [f"n:{n}" for n in range(1, count + 1)], _texts(node)
         assert all(e.get("event") != "error" for e in node.events), node.events
         kinds = [e.get("event") for e in node.events]
-        if "path" in kinds:  # the move happened mid-conversation
+        if "path" in kinds:  # messages on both sides of the move
             moved = kinds.index("path")
             assert "message" in kinds[:moved] and "message" in kinds[moved:], kinds
     wire.stop()
@@ -261,6 +267,6 @@ def test_strangers_behind_two_nats_match_relayed_and_move_to_a_direct_path_mid_c
     punched = [line.split("hole punch to ")[1].split(": ", 1)[1].strip()
                for node in nodes for line in node.stderr.splitlines() if "hole punch to " in line]
     print(f"\nstrangers chat behind two NATs: DCUtR upgraded the path: {paths} ({punched}); "
-          f"{direct_packets} packets between the routers; 40 texts each way in order")
+          f"{direct_packets} packets between the routers; {count} texts each way in order")
     assert paths == ["direct", "direct"], (paths, upgraded_after)
     assert direct_packets > 10
