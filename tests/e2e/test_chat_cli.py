@@ -136,11 +136,15 @@ def test_four_strangers_two_interests_pair_up_without_double_chats(procs):
 def test_falls_back_to_a_random_stranger(procs):
     _server, a, b = _matched_pair(procs, "knitting", interests_b=("surfing",),
                                   extra_a=("--random-after", "1"), extra_b=("--random-after", "1"))
-    searching = a.wait_for(lambda e: e.get("event") == "searching" and e["random"], timeout=10)
-    assert searching["interests"] == ["knitting"]
     match_a = a.wait_for("matched", timeout=20)
     b.wait_for("matched", timeout=20)
     assert match_a["common_interests"] == []
+    # The random phase is announced before a proposal of ours; a stranger's
+    # proposal accepted at the moment the phase turned can come first.
+    told = [e for e in a.events if e.get("event") == "searching" and e["random"]]
+    assert all(e["interests"] == ["knitting"] for e in told)
+    if match_a["initiator"]:
+        assert told, a.events
 
 
 def test_interests_only_never_falls_back(procs):
