@@ -1,0 +1,15 @@
+"""Every test runs with its own data directory (``$STRANGERS_HOME``), never the user's.
+
+Nodes and the ``strangers`` executables the end-to-end tests start inherit it,
+so blocks, list subscriptions and caches written by one test cannot leak into
+another, nor into the real home of whoever runs the tests.
+"""
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def strangers_home(tmp_path_factory, monkeypatch):
+    home = tmp_path_factory.mktemp("strangers-home")
+    monkeypatch.setenv("STRANGERS_HOME", str(home))
+    return home
