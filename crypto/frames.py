@@ -57,8 +57,11 @@ wire                                   meaning
 =====================================  ======================================
 ``{"t": "ready"}``                     :class:`Ready`: the initiator's first
                                        message (lets the responder send)
-``{"t": "text", "id": I, "x": S}``     :class:`Text`: ``1 <= I <= 2**53``,
-                                       ``S`` 1..16384 bytes of UTF-8
+``{"t": "text", "id": I, "x": S,``     :class:`Text`: ``1 <= I <= 2**53``,
+``"k": K, "g": G}``                    ``S`` 1..16384 bytes of UTF-8, ``K``
+                                       bin(32) franking key, ``G`` bin(64)
+                                       franking signature (§6.11,
+                                       :mod:`strangers.crypto.franking`)
 ``{"t": "typing", "a": B}``            :class:`Typing`: ``B`` a boolean
 ``{"t": "delivered", "id": I}``        :class:`Delivered`: text ``I`` arrived
 ``{"t": "bye", "r": R}``               :class:`Bye`: ``R`` one of ``"quit"``,
@@ -80,13 +83,14 @@ from __future__ import annotations
 import enum
 import struct
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar, cast
 
 import msgpack
 
 from strangers.errors import CryptoError, LocalProtocolError, RemoteProtocolError
 
+from .franking import Franking
 from .handshake import (
     COMMITMENT_SIZE,
     FINISHED_SIZE,
@@ -183,10 +187,16 @@ class Ready:
 
 @dataclass(frozen=True)
 class Text:
-    """A chat message; ``id`` (1..2**53) is echoed back in :class:`Delivered`."""
+    """A chat message; ``id`` (1..2**53) is echoed back in :class:`Delivered`.
+
+    ``franking`` is the sender's evidence (§6.11): the session adds it to the
+    texts it sends and checks it on those it receives; a text goes on the wire
+    only franked.  It takes no part in equality.
+    """
 
     id: int
     text: str
+    franking: Franking | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_int(self.id, "a text id", 1, MAX_ID)
@@ -202,6 +212,9 @@ class Text:
             raise LocalProtocolError(
                 f"a text may hold at most {MAX_TEXT_BYTES} bytes of UTF-8, not {size}"
             )
+        if self.franking is not None and type(self.franking) is not Franking:
+            raise LocalProtocolError(f"a text's franking must be a Franking, not"
+                                     f" {brief(self.franking)}")
 
 
 @dataclass(frozen=True)
@@ -270,7 +283,7 @@ InnerMessage = Ready | Text | Typing | Delivered | Bye | Ping | Pong | Moved
 #: The wire form of each inner message: its ``"t"`` and {wire key: field name}.
 _INNER_WIRE: dict[type[InnerMessage], tuple[str, dict[str, str]]] = {
     Ready: ("ready", {}),
-    Text: ("text", {"id": "id", "x": "text"}),
+    Text: ("text", {"id": "id", "x": "text", "k": "franking", "g": "franking"}),
     Typing: ("typing", {"a": "active"}),
     Delivered: ("delivered", {"id": "id"}),
     Bye: ("bye", {"r": "reason"}),
@@ -512,7 +525,13 @@ def encode_inner(message: InnerMessage) -> bytes:
     if type(message) not in _INNER_WIRE:
         raise LocalProtocolError(f"cannot encode {brief(message)} as a chat message")
     kind, keys = _INNER_WIRE[type(message)]
-    body = {"t": kind} | {key: getattr(message, attr) for key, attr in keys.items()}
+    if isinstance(message, Text):
+        if message.franking is None:
+            raise LocalProtocolError(f"a text goes on the wire franked: {brief(message)}")
+        body: dict[str, Any] = {"t": kind, "id": message.id, "x": message.text,
+                                "k": message.franking.key, "g": message.franking.signature}
+    else:
+        body = {"t": kind} | {key: getattr(message, attr) for key, attr in keys.items()}
     content = _pack(body)
     padding = _padded_size(len(content)) - _PAD_PREFIX.size - len(content)
     return _PAD_PREFIX.pack(len(content)) + content + bytes(padding)
@@ -538,8 +557,11 @@ def decode_inner(data: bytes) -> InnerMessage:
     cls = _kind(obj, "message", _INNER_TYPES)
     kind, keys = _INNER_WIRE[cls]
     _check_keys(obj, {"t", *keys}, f"{kind} message")
-    fields: dict[str, Any] = {attr: obj[key] for key, attr in keys.items()}
     try:
+        if cls is Text:
+            franking = Franking(obj["k"], obj["g"])  # type: ignore[arg-type]
+            return Text(obj["id"], obj["x"], franking)  # type: ignore[arg-type]
+        fields: dict[str, Any] = {attr: obj[key] for key, attr in keys.items()}
         return cls(**fields)
-    except LocalProtocolError as exc:
+    except (LocalProtocolError, CryptoError) as exc:
         raise RemoteProtocolError(f"the stranger sent a bad {kind} message: {exc}") from exc

@@ -87,6 +87,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from strangers.errors import LocalProtocolError, RemoteProtocolError
 
+from .franking import Franking, frank, verify_franking
+
 from .frames import (
     Bye,
     Delivered,
@@ -120,6 +122,8 @@ __all__ = [
     "ConnectionState",
     "ConnectionStatistics",
     "Delivered",
+    "FrankedText",
+    "MAX_EVIDENCE",
     "Established",
     "Event",
     "Move",
@@ -137,6 +141,22 @@ __all__ = [
 MAX_QUEUED: Final = 64
 #: Most texts we sent whose Delivered receipt has not arrived yet.
 MAX_UNDELIVERED: Final = 1024
+#: How many of the stranger's latest texts the connection keeps, with their franking,
+#: for a report (``docs/protocol.md`` §6.11).
+MAX_EVIDENCE: Final = 200
+
+
+@dataclass(frozen=True)
+class FrankedText:
+    """One of the stranger's texts as it arrived, with the evidence that it sent it.
+
+    ``seq`` is the text's number among the stranger's texts in this chat (1, 2...).
+    """
+
+    seq: int
+    id: int
+    text: str
+    franking: Franking
 
 _REPR = reprlib.Repr()
 _REPR.maxother = 80
@@ -278,6 +298,13 @@ class ChatConnection:
             rng=rng,
         )
         self._role = role
+        self._identity = local_identity
+        self._remote_identity = remote_identity
+        self._rng = rng
+        #: Texts franked by us / verified from the stranger so far (§6.11 sequence numbers).
+        self._franked_out = 0
+        self._franked_in = 0
+        self._evidence: collections.deque[FrankedText] = collections.deque(maxlen=MAX_EVIDENCE)
         self._state = INITIAL_STATE[role]
         self._decoder = FrameDecoder()
         self._started = False
@@ -316,6 +343,22 @@ class ChatConnection:
     def safety_code(self) -> str | None:
         """The code users compare out of band; ``None`` until :class:`Established`."""
         return self._safety_code
+
+    @property
+    def match_id(self) -> bytes:
+        """The 16-byte id of this chat's match."""
+        return self._match_id
+
+    @property
+    def remote_identity(self) -> bytes:
+        """The stranger's raw Ed25519 public key (its peer id names it)."""
+        return self._remote_identity
+
+    @property
+    def evidence(self) -> tuple[FrankedText, ...]:
+        """The stranger's latest texts (at most ``MAX_EVIDENCE``), oldest first, each
+        with the franking that proves the stranger sent it."""
+        return tuple(self._evidence)
 
     @property
     def can_encrypt(self) -> bool:
@@ -429,6 +472,7 @@ class ChatConnection:
             )
         if type(message) is Text:
             self._check_text_to_send(message)
+            message = self._frank(message)
         if type(message) is Moved:
             if not self._move_opened or self._moved_out or not ratchet.can_send:
                 raise LocalProtocolError(
@@ -464,6 +508,11 @@ class ChatConnection:
                 f"{waiting} messages still wait for the stranger's delivery receipt;"
                 " cannot send more"
             )
+
+    def _frank(self, text: Text) -> Text:
+        self._franked_out += 1
+        franking = frank(self._identity, self._rng, self._match_id, self._franked_out, text.text)
+        return Text(text.id, text.text, franking)
 
     def _note_text_sent(self, message: InnerMessage) -> None:
         if type(message) is Text:
@@ -627,7 +676,7 @@ class ChatConnection:
                     f"the stranger sent text {message.id} after text {self._last_text_received}:"
                     " text ids must increase"
                 )
-            self._last_text_received = message.id
+            self._receive_text(message)
         if isinstance(message, Delivered):
             if message.id not in self._undelivered:
                 raise RemoteProtocolError(
@@ -641,6 +690,17 @@ class ChatConnection:
             next_state = self._transition(Trigger.BYE_RECEIVED)
         self._state = next_state
         return message
+
+    def _receive_text(self, text: Text) -> None:
+        """Check the text's franking (§6.11) and keep it as evidence."""
+        franking = text.franking
+        if franking is None:  # pragma: no cover - decode_inner gives every text its franking
+            raise RemoteProtocolError("the stranger sent a text without franking")
+        seq = self._franked_in + 1
+        verify_franking(self._remote_identity, self._match_id, seq, text.text, franking)
+        self._franked_in = seq
+        self._last_text_received = text.id
+        self._evidence.append(FrankedText(seq, text.id, text.text, franking))
 
     def _receive_moved(self) -> None:
         if self._moved_in:

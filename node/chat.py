@@ -2,7 +2,7 @@
 
 All protocol decisions live in :mod:`strangers.crypto.session`; this module
 only reads, writes, times out and reports.  One :class:`ChatSession` is one
-chat on its own stream (``/strangers/chat/2.0.0``).
+chat on its own stream (``/strangers/chat/3.0.0``).
 
 Supervision: :meth:`ChatSession.run` never raises (only ``trio.Cancelled``
 when its caller is cancelled).  Whatever goes wrong, a stream that breaks, a
@@ -87,7 +87,8 @@ from . import events
 
 logger = logging.getLogger(__name__)
 
-CHAT_PROTOCOL = "/strangers/chat/2.0.0"
+CHAT_PROTOCOL = "/strangers/chat/3.0.0"
+"""Version 3: version 2 (handshake v2, Double Ratchet) with franked texts (§6.11)."""
 HANDSHAKE_TIMEOUT = 5.0
 """From the stream's opening to ``Established`` (a stalled handshake ends the chat)."""
 PING_INTERVAL = 5.0

@@ -3,7 +3,7 @@
 Two ways into a chat (``docs/protocol.md`` §5.3):
 
 * we proposed and were accepted: :meth:`Conversations.start_initiator` opens
-  ``/strangers/chat/2.0.0`` to the stranger (retrying for
+  ``/strangers/chat/3.0.0`` to the stranger (retrying for
   ``CHAT_OPEN_TIMEOUT`` while the connection settles);
 * we accepted a proposal: :meth:`Conversations.expect` waits for the
   proposer's chat stream (:meth:`handle_chat_stream`) until the pending
@@ -130,7 +130,7 @@ class Conversations:
         self._start_search()
 
     async def handle_chat_stream(self, stream) -> None:
-        """Incoming ``/strangers/chat/2.0.0``: only from the peer we accepted."""
+        """Incoming ``/strangers/chat/3.0.0``: only from the peer we accepted."""
         peer_id = stream.muxed_conn.peer_id
         pending = self._pending
         if (pending is None and self.session is not None and self._session_peer == peer_id

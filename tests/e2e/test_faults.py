@@ -11,7 +11,7 @@ Run (about 2 minutes; ``-s`` prints what the hostile peer saw and the measured t
     .venv/bin/pytest tests/e2e/test_faults.py tests/e2e/test_frozen_and_cut.py -v -s
 
 The chat protocol id and handshake version come from ``STRANGERS_HOSTILE_CHAT`` and
-``STRANGERS_HOSTILE_HANDSHAKE`` (default ``/strangers/chat/2.0.0`` and 2); see
+``STRANGERS_HOSTILE_HANDSHAKE`` (default ``/strangers/chat/3.0.0`` and 2); see
 ``hostile.attacks.Target.from_env``.
 """
 

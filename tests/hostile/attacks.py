@@ -63,7 +63,7 @@ class Target:
     def from_env(cls, addr: str, interest: str, dht: str | None = None) -> Target:
         """Protocol id and handshake version from ``STRANGERS_HOSTILE_CHAT`` / ``..._HANDSHAKE``.
 
-        The defaults are v2 (``/strangers/chat/2.0.0``); set them to ``/strangers/chat/1.0.0`` and
+        The defaults are v3 (``/strangers/chat/3.0.0``); set them to ``/strangers/chat/1.0.0`` and
         ``1`` to run the attacks against an executable that still speaks v1.
         """
         return cls(addr, interest,
@@ -351,7 +351,7 @@ async def forge(peer: HostilePeer, target: Target) -> Outcome:
     outcome = Outcome("forge")
     chat = await _established(peer, target, outcome)
     await _text_delivered(chat, "the next one is forged")
-    head, ciphertext = chat.ratchet.encrypt({"t": "text", "id": chat.next_id, "x": "forged"})
+    head, ciphertext = chat.ratchet.encrypt(chat.text("forged"))
     tampered = bytes([ciphertext[0] ^ 0x01]) + ciphertext[1:]
     await chat.stream.write_obj({"t": "msg", "h": head, "c": tampered})
     return await _until_gone(chat.stream, outcome)

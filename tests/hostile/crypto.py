@@ -315,6 +315,17 @@ class InitiatorV2:
             raise HostileCryptoError("finished_R does not verify")
 
 
+def franked_text(identity: Ed25519PrivateKey, match_id: bytes, seq: int, text_id: int,
+                 text: str, random_bytes: RandomBytes = os.urandom) -> dict:
+    """The inner map of the sender's ``seq``-th text of the chat, franked (§6.11)."""
+    key = random_bytes(32)
+    context = match_id + struct.pack(">Q", seq)
+    commitment = hmac.new(key, b"strangers/v1/frank/commit\x00" + context + text.encode("utf-8"),
+                          "sha256").digest()
+    signature = identity.sign(b"strangers/v1/frank/sign\x00" + context + commitment)
+    return {"t": "text", "id": text_id, "x": text, "k": key, "g": signature}
+
+
 def msg_frame(head: bytes, ciphertext: bytes) -> dict:
     return {"t": "msg", "h": head, "c": ciphertext}
 

@@ -46,7 +46,9 @@ KAD_PROTOCOL = "/ipfs/kad/1.0.0"
 EPOCH_SECONDS = 300
 CHAT_V1 = "/strangers/chat/1.0.0"
 CHAT_V2 = "/strangers/chat/2.0.0"
-DEFAULT_CHAT_PROTOCOL = CHAT_V2
+CHAT_V3 = "/strangers/chat/3.0.0"
+"""v2's handshake and ratchet; texts carry franking (§6.11)."""
+DEFAULT_CHAT_PROTOCOL = CHAT_V3
 DEFAULT_HANDSHAKE_VERSION = 2
 READ_SIZE = 65536 + 4
 
@@ -232,6 +234,9 @@ class Chat:
     keys: Keys
     sent_frames: list[bytes] = field(default_factory=list)
     next_id: int = 1
+    identity: Ed25519PrivateKey | None = None
+    match_id: bytes = b""
+    texts_sent: int = 0
 
     async def send(self, message: dict) -> bytes:
         """Encrypt and write one inner message; the exact frame bytes written."""
@@ -240,8 +245,15 @@ class Chat:
         self.sent_frames.append(data)
         return data
 
+    def text(self, text: str) -> dict:
+        """The next text as an inner map, franked (§6.11) when the chat has an identity."""
+        if self.identity is None:  # v1 and v2 chats: texts without franking
+            return {"t": "text", "id": self.next_id, "x": text}
+        self.texts_sent += 1
+        return franked_text(self.identity, self.match_id, self.texts_sent, self.next_id, text)
+
     async def send_text(self, text: str) -> bytes:
-        data = await self.send({"t": "text", "id": self.next_id, "x": text})
+        data = await self.send(self.text(text))
         self.next_id += 1
         return data
 
@@ -275,12 +287,19 @@ async def handshake(stream: FrameStream, peer: HostilePeer, victim: ID, match_id
     keys = v2.receive_hello(await stream.read_map())
     chat = Chat(stream, Ratchet.initiator(keys.root, keys.remote_ephemeral, keys.transcript,
                                           os.urandom), keys)
+    if _protocol_of(stream) not in (CHAT_V1, CHAT_V2):  # v3 and later frank their texts
+        chat.identity, chat.match_id = peer.identity, match_id
     # One flight: hello_I, finished_I, msg(Ready).
     head, ciphertext = chat.ratchet.encrypt({"t": "ready"})
     await stream.write(frame_obj(v2.hello()) + frame_obj(v2.finished())
                        + frame_obj(msg_frame(head, ciphertext)))
     v2.receive_finished(await stream.read_map())
     return chat
+
+
+def _protocol_of(stream: FrameStream) -> str:
+    get_protocol = getattr(stream.stream, "get_protocol", None)
+    return str(get_protocol()) if get_protocol is not None else DEFAULT_CHAT_PROTOCOL
 
 
 @asynccontextmanager
@@ -306,6 +325,6 @@ async def _never_connect(*_args, **_kwargs) -> None:
 
 
 __all__ = [
-    "CHAT_V1", "CHAT_V2", "Chat", "FrameStream", "HostileCryptoError", "HostilePeer",
+    "CHAT_V1", "CHAT_V2", "CHAT_V3", "Chat", "FrameStream", "HostileCryptoError", "HostilePeer",
     "StreamGone", "handshake", "open_hostile_peer",
 ]

@@ -12,7 +12,7 @@ import os
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hostile.crypto import InitiatorV2, Ratchet, msg_frame, open_msg
+from hostile.crypto import InitiatorV2, Ratchet, franked_text, msg_frame, open_msg
 from hostile.wire import FrameBuffer, frame_obj, unpack_map
 from strangers.crypto.frames import Delivered
 from strangers.crypto.handshake import Role
@@ -31,6 +31,7 @@ class Victim:
         assert self.connection.start() == b""
         self.buffer = FrameBuffer()
         self.frames: list[dict] = []
+        self.franking: tuple[Ed25519PrivateKey, bytes] | None = None
 
     def feed(self, data: bytes) -> list[object]:
         self.connection.receive_data(data)
@@ -55,12 +56,13 @@ def established_pair():
                          + frame_obj(msg_frame(head, ciphertext)))
     assert events == [Established(safety_code=keys.safety)]
     hostile.receive_finished(victim.frames.pop(0))
+    victim.franking = (key, match_id)
     return victim, ratchet
 
 
 def test_the_hostile_peer_and_the_project_agree_on_handshake_and_ratchet():
     victim, ratchet = established_pair()
-    head, ciphertext = ratchet.encrypt({"t": "text", "id": 1, "x": "hello"})
+    head, ciphertext = ratchet.encrypt(franked_text(*victim.franking, 1, 1, "hello"))
     (text,) = victim.feed(frame_obj(msg_frame(head, ciphertext)))
     assert (text.id, text.text) == (1, "hello")
     for body in victim.buffer.feed(victim.connection.send(Delivered(1))):
@@ -70,7 +72,7 @@ def test_the_hostile_peer_and_the_project_agree_on_handshake_and_ratchet():
 
 def test_the_project_rejects_the_hostile_replay():
     victim, ratchet = established_pair()
-    head, ciphertext = ratchet.encrypt({"t": "text", "id": 1, "x": "twice"})
+    head, ciphertext = ratchet.encrypt(franked_text(*victim.franking, 1, 1, "twice"))
     data = frame_obj(msg_frame(head, ciphertext))
     victim.feed(data)
     try:

@@ -13,7 +13,8 @@ import random
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from strangers.crypto.frames import Envelope, FrameDecoder, encode_frame, encode_inner
+from strangers.crypto.franking import frank
+from strangers.crypto.frames import Envelope, FrameDecoder, Text, encode_frame, encode_inner
 from strangers.crypto.handshake import Commit, Finished, Handshake, Hello, Role
 from strangers.crypto.ratchet import DoubleRatchet, Header
 from strangers.crypto.session import CLOSED, NEED_DATA, ChatConnection, Established
@@ -165,6 +166,9 @@ class RawPeer:
         )
         self.ratchet: DoubleRatchet | None = None
         self.associated_data = b""
+        self.identity = pair.identities[self.role]
+        self.match_id = pair.match_id
+        self.texts_franked = 0
 
     def open(self) -> None:
         """Run the handshake with the victim; afterwards :meth:`seal` works.
@@ -216,4 +220,10 @@ class RawPeer:
         return encode_frame(Envelope(header.to_bytes(), ciphertext))
 
     def seal_message(self, message: object) -> bytes:
+        """Seal ``message``; a text without franking is franked as the next text (§6.11)."""
+        if isinstance(message, Text) and message.franking is None:
+            self.texts_franked += 1
+            franking = frank(self.identity, random.Random(self.texts_franked).randbytes,
+                             self.match_id, self.texts_franked, message.text)
+            message = Text(message.id, message.text, franking)
         return self.seal(encode_inner(message))  # type: ignore[arg-type]

@@ -31,8 +31,12 @@ from strangers.crypto.frames import (
     encode_frame,
     encode_inner,
 )
+from strangers.crypto.franking import Franking
 from strangers.crypto.handshake import Commit, Finished, Hello
 from strangers.errors import LocalProtocolError, RemoteProtocolError
+
+#: Well-formed franking fields (§6.11) for hand-written text maps.
+FRANK = {"k": bytes(32), "g": bytes(64)}
 
 # --- strategies -----------------------------------------------------------------------
 
@@ -61,7 +65,9 @@ counters = st.integers(0, 2**32 - 1)
 texts = st.text(min_size=1).filter(lambda text: len(text.encode()) <= MAX_TEXT_BYTES)
 inner_messages = st.one_of(
     st.just(Ready()),
-    st.builds(Text, id=ids, text=texts),
+    st.builds(Text, id=ids, text=texts, franking=st.builds(
+        Franking, key=st.binary(min_size=32, max_size=32),
+        signature=st.binary(min_size=64, max_size=64))),
     st.builds(Typing, active=st.booleans()),
     st.builds(Delivered, id=ids),
     st.builds(Bye, reason=st.sampled_from(ByeReason)),
@@ -124,8 +130,8 @@ def documented_wire_form(message: Any) -> dict[str, Any]:
     match message:
         case Ready():
             return {"t": "ready"}
-        case Text(id=id_, text=text):
-            return {"t": "text", "id": id_, "x": text}
+        case Text(id=id_, text=text, franking=franking):
+            return {"t": "text", "id": id_, "x": text, "k": franking.key, "g": franking.signature}
         case Typing(active=active):
             return {"t": "typing", "a": active}
         case Delivered(id=id_):
@@ -145,11 +151,13 @@ def test_inner_messages_are_the_documented_map_padded_to_the_next_64_bytes(messa
 
 
 def test_documented_examples() -> None:
-    assert encode_inner(Text(7, "hé")) == padded({"t": "text", "id": 7, "x": "hé"})
+    franked = Franking(bytes(range(32)), bytes(range(64)))
+    assert encode_inner(Text(7, "hé", franked)) == padded(
+        {"t": "text", "id": 7, "x": "hé", "k": bytes(range(32)), "g": bytes(range(64))})
     assert encode_inner(Bye("next")) == padded({"t": "bye", "r": "next"})
     assert len(encode_inner(Ready())) == 64
-    assert len(encode_inner(Text(1, "x" * 46))) == 64  # 2 + 62 bytes of content
-    assert len(encode_inner(Text(1, "x" * 47))) == 128
+    assert len(encode_inner(Text(1, "x" * 7, franked))) == 128  # 2 + 126 bytes of content
+    assert len(encode_inner(Text(1, "x" * 8, franked))) == 192
     assert encode_frame(Envelope(bytes(40), bytes(16))) == packed_frame(GOOD_MSG)
     hello = Hello(version=2, match_id=bytes(16), ephemeral=bytes(range(32)), signature=bytes(64))
     assert encode_frame(hello) == packed_frame(GOOD_HELLO)
@@ -161,7 +169,8 @@ def test_documented_examples() -> None:
 
 
 def test_largest_text_fits_in_a_frame_once_encrypted() -> None:
-    plaintext = encode_inner(Text(MAX_ID, "\U0001f600" * (MAX_TEXT_BYTES // 4)))
+    plaintext = encode_inner(Text(MAX_ID, "\U0001f600" * (MAX_TEXT_BYTES // 4),
+                                  Franking(bytes(32), bytes(64))))
     frame = encode_frame(Envelope(bytes(HEADER_SIZE), bytes(len(plaintext) + MIN_CIPHERTEXT)))
     assert len(frame) <= MAX_FRAME + 4
 
@@ -384,14 +393,14 @@ def test_garbage_msgpack_in_a_frame_raises_only_remote_protocol_error(obj: Any) 
         (padded({"t": "ready", "x": 1}), "keys"),
         (padded({"t": "text", "id": 1}), "keys"),
         (padded({"t": "text", "id": 1, "x": "hi", "y": 2}), "keys"),
-        (padded({"t": "text", "id": True, "x": "hi"}), "text id .* not True"),
-        (padded({"t": "text", "id": 0, "x": "hi"}), "text id .* not 0"),
-        (padded({"t": "text", "id": -1, "x": "hi"}), "text id .* not -1"),
-        (padded({"t": "text", "id": MAX_ID + 1, "x": "hi"}), "not 9007199254740993"),
-        (padded({"t": "text", "id": 1.0, "x": "hi"}), "not 1.0"),
-        (padded({"t": "text", "id": 1, "x": ""}), "non-empty string, not ''"),
-        (padded({"t": "text", "id": 1, "x": b"hi"}), "non-empty string, not b'hi'"),
-        (padded({"t": "text", "id": 1, "x": "x" * (MAX_TEXT_BYTES + 1)}), "16384 bytes"),
+        (padded({"t": "text", "id": True, "x": "hi", **FRANK}), "text id .* not True"),
+        (padded({"t": "text", "id": 0, "x": "hi", **FRANK}), "text id .* not 0"),
+        (padded({"t": "text", "id": -1, "x": "hi", **FRANK}), "text id .* not -1"),
+        (padded({"t": "text", "id": MAX_ID + 1, "x": "hi", **FRANK}), "not 9007199254740993"),
+        (padded({"t": "text", "id": 1.0, "x": "hi", **FRANK}), "not 1.0"),
+        (padded({"t": "text", "id": 1, "x": "", **FRANK}), "non-empty string, not ''"),
+        (padded({"t": "text", "id": 1, "x": b"hi", **FRANK}), "non-empty string, not b'hi'"),
+        (padded({"t": "text", "id": 1, "x": "x" * (MAX_TEXT_BYTES + 1), **FRANK}), "16384 bytes"),
         (pad(b"\x83\xa1t\xa4text\xa2id\x01\xa1x\xa2\xc3\x28"), "not valid msgpack"),  # bad UTF-8
         (padded({"t": "typing", "a": 1}), "true or false, not 1"),
         (padded({"t": "typing", "a": None}), "true or false, not None"),
