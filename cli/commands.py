@@ -9,6 +9,7 @@ One JSON object per line on stdin::
     {"cmd": "next"}
     {"cmd": "quit"}
     {"cmd": "status"}                  -> {"event": "status", ...}
+    {"cmd": "report", "reason": "..."} -> {"event": "reported", "path": ...}
 
 A bad line raises :class:`CommandError` whose message becomes an ``error`` event.
 """
@@ -53,11 +54,21 @@ class Status:
 
 
 @dataclass(frozen=True)
+class Report:
+    """Save a signed report of the stranger's texts (``reason`` may be empty)."""
+
+    reason: str = ""
+
+
+MAX_REASON = 1000
+
+
+@dataclass(frozen=True)
 class Help:
     """``/help`` (typed lines only)."""
 
 
-Command = Send | SetTyping | Next | Quit | Status | Help
+Command = Send | SetTyping | Next | Quit | Status | Help | Report
 
 USER_COMMANDS: dict[str, type[Next | Quit | Status | Help]] = {
     "/next": Next, "/n": Next, "/new": Next,
@@ -88,12 +99,18 @@ def parse_command(line: str | bytes) -> Command:
         if not isinstance(text, str) or not text.strip():
             raise CommandError(f"send needs a non-empty \"text\" string, got {text!r:.80}")
         return Send(text)
+    if cmd == "report":
+        reason = obj.get("reason", "")
+        if not isinstance(reason, str) or len(reason) > MAX_REASON:
+            raise CommandError(f"report takes an optional \"reason\" string of at most"
+                               f" {MAX_REASON} characters, got {reason!r:.80}")
+        return Report(reason.strip())
     if cmd == "typing":
         active = obj.get("active")
         if not isinstance(active, bool):
             raise CommandError(f"typing needs \"active\": true or false, got {active!r:.80}")
         return SetTyping(active)
-    raise CommandError(f"unknown command {cmd!r:.80} (send, typing, next, quit, status)")
+    raise CommandError(f"unknown command {cmd!r:.80} (send, typing, next, quit, status, report)")
 
 
 def parse_user_line(text: str) -> Command:
@@ -108,6 +125,11 @@ def parse_user_line(text: str) -> Command:
     if stripped.startswith("//"):
         return Send(text.lstrip()[1:])
     if stripped.startswith("/"):
+        word, _, rest = stripped.partition(" ")
+        if word.lower() == "/report":
+            if len(rest) > MAX_REASON:
+                raise CommandError(f"a report's reason may be at most {MAX_REASON} characters")
+            return Report(rest.strip())
         command = USER_COMMANDS.get(stripped.lower())
         if command is None:
             raise CommandError(f"unknown command {stripped!r:.80}; /help lists them")

@@ -75,6 +75,8 @@ def event_to_json(event: events.Event) -> dict[str, Any]:
         case events.Reachability(reachable, addrs, relays):
             return {"event": "reachability", "reachable": reachable, "addrs": list(addrs),
                     "relays": relays}
+        case events.Reported(path):
+            return {"event": "reported", "path": path}
     raise TypeError(f"unknown event {event!r}")
 
 
@@ -124,6 +126,10 @@ def format_event(event: events.Event) -> str | None:
             if relays:
                 return f"You are behind a NAT: strangers reach you through {relays} relay(s)."
             return "You are behind a NAT: looking for a relay so strangers can reach you..."
+        case events.Reported(path):
+            return (f"Report saved in {path}. It holds the stranger's messages with proof that"
+                    " the stranger sent them, and stays on this computer unless you send it on"
+                    " (strangers verify-report checks it).")
     raise TypeError(f"unknown event {event!r}")
 
 
@@ -131,6 +137,7 @@ HELP = """Commands:
   /next   leave this stranger and meet another one
   /quit   leave and exit (Ctrl-D or Ctrl-C too)
   /status what this node is doing
+  /report [reason]  save a signed report of this (or the last) stranger's messages
   /help   this help
 Anything else is sent to the stranger, end-to-end encrypted (//text sends /text)."""
 

@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     ident = sub.add_parser("id", help="print a peer id (of --identity FILE when given)")
     ident.add_argument("--identity", type=Path, metavar="FILE")
+    ident.add_argument("--json", action="store_true", help='print {"peer_id": "..."}')
+    from . import tools
+
+    tools.add_parsers(sub, network_options)
     return parser
 
 
@@ -117,7 +121,10 @@ def _print_id(args: argparse.Namespace) -> int:
     from strangers.node import fresh_identity, load_or_create_identity
 
     identity = load_or_create_identity(args.identity) if args.identity else fresh_identity()
-    print(identity.peer_id.to_base58())
+    if args.json:
+        print(json.dumps({"peer_id": identity.peer_id.to_base58()}))
+    else:
+        print(identity.peer_id.to_base58())
     return EXIT_OK
 
 
@@ -176,6 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "id":
             return _print_id(args)
+        if args.command == "verify-report":
+            from .tools import run_verify_report
+
+            return run_verify_report(args)
+        if args.command == "list":
+            from .tools import run_list
+
+            return run_list(args)
         _configure_logging(args.verbose)
         config = _config_from(args)
         from .session import run_session

@@ -87,6 +87,8 @@ class Conversations:
         self._auto_next = auto_next
         self._nursery = nursery
         self.session: ChatSession | None = None
+        self.last_connection: ChatConnection | None = None
+        """The latest established chat's connection: its evidence is what /report saves."""
         """The chat running now, if any."""
         self._session_peer: ID | None = None
         self.holepunch: HolePunch | None = None
@@ -233,6 +235,7 @@ class Conversations:
             logger.info("chat with %s established (%s)", peer_id, session.path)
             self.chats += 1
             self._established = True
+            self.last_connection = connection
             await self._emit(events.Matched(peer_id.to_base58(), common, safety_code,
                                             role is Role.INITIATOR, session.path))
 

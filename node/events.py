@@ -128,7 +128,14 @@ class Reachability:
     """How many relays hold a reservation for us."""
 
 
+@dataclass(frozen=True)
+class Reported:
+    """A report of the stranger's texts, with proof, was saved in ``path`` (a local file)."""
+
+    path: str
+
+
 Event = (
     Ready | Searching | Advertised | Matched | PathChanged | MessageReceived | Sent | Delivered
-    | Typing | StrangerLeft | Warning | Error | Stopped | Reachability
+    | Typing | StrangerLeft | Warning | Error | Stopped | Reachability | Reported
 )

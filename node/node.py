@@ -45,6 +45,7 @@ from .libp2p.kad import StrangersDHT
 from .libp2p.mdns import LocalDiscovery
 from .matching import MATCH_PROTOCOL, MatchService, PendingMatch, node_rtt_estimator
 from .nat import FIRST_RESERVATION_WAIT, NatService, serve_nat
+from .reports import write_report
 from .searching import SearchService
 from .supervision import spawn, supervised, supervised_handler
 
@@ -124,6 +125,16 @@ class Node:
         session = self.chats.session
         if session is not None and session.established.is_set():
             await session.send_typing(active)
+
+    async def report(self, reason: str = "") -> str:
+        """Save a signed report of the current (or last) stranger's texts; its path.
+
+        The file stays in the data directory (``reports/``) until the user sends it on.
+        """
+        path = await trio.to_thread.run_sync(functools.partial(
+            write_report, self.chats.last_connection, self.identity.signing_key, reason))
+        await self.emit(events.Reported(str(path)))
+        return str(path)
 
     async def next(self) -> None:
         """Leave the current stranger (if any) and look for the next one."""

@@ -101,3 +101,16 @@ def test_the_hostile_topic_key_is_the_documented_one():
     """protocol.md §3.3: interest "cinema", epoch 5898000 (Unix time 1769400000), shard 0."""
     assert topic_key("cinema", 1769400000).hex() == (
         "122080be95c20eeed46384870e0e3264358e530638e9810a7f5651fbf3d17285d369")
+
+
+def test_the_hostile_peer_franks_texts_as_the_documented_vector():
+    """§6.11.2: the franking vector, computed by the hostile peer from the document."""
+    from hostile.crypto import franked_text
+
+    identity = Ed25519PrivateKey.from_private_bytes(bytes(range(0x00, 0x20)))
+    key = bytes(range(0xA0, 0xC0))
+    text = franked_text(identity, bytes(range(0x40, 0x50)), 1, 9, "hello, stranger",
+                        lambda size: key)
+    assert text == {"t": "text", "id": 9, "x": "hello, stranger", "k": key, "g": bytes.fromhex(
+        "7b59cd16a128cd684d039248493670d2efb0353c0e956a3d5200bb2ae8a72322"
+        "4752637db23927cf8ae94e15ca86e8f94b2b3bf1a574b096947bdb3c2da48c08")}

@@ -1,0 +1,57 @@
+"""Subcommands that run no chat: ``verify-report``, ``list ...`` and ``id --json``.
+
+Each ``run_*`` returns an exit code; errors are :class:`StrangersError`s that
+``cli/main.py`` turns into one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_BAD_REPORT = 1
+
+
+def add_parsers(sub, network_options) -> None:
+    """Register the subcommands of this module on ``sub`` (argparse subparsers)."""
+    verify = sub.add_parser("verify-report", help="check that a report file is intact")
+    verify.add_argument("file", type=Path, metavar="FILE")
+    verify.add_argument("--json", action="store_true", help="the result as one JSON object")
+
+    lists = sub.add_parser("list", help="keep a shared blocklist that others can subscribe to")
+    actions = lists.add_subparsers(dest="list_command", metavar="ACTION", required=True)
+    create = actions.add_parser("create", help="create a list (a curator key in the data dir)")
+    create.add_argument("name")
+    create.add_argument("--json", action="store_true", help='print {"key": "..."}')
+    add = actions.add_parser("add", help="put a peer on a list")
+    add.add_argument("name")
+    add.add_argument("peer_id", metavar="PEER_ID")
+    add.add_argument("--reason", default="", metavar="TEXT")
+    remove = actions.add_parser("remove", help="take a peer off a list")
+    remove.add_argument("name")
+    remove.add_argument("peer_id", metavar="PEER_ID")
+    show = actions.add_parser("show", help="print a list's key, version and entries")
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true")
+    publish = actions.add_parser("publish", help="store the list's newest version on the DHT")
+    publish.add_argument("name")
+    network_options(publish)
+
+
+def run_verify_report(args: argparse.Namespace) -> int:
+    from strangers.node.reports import verify_report_file
+
+    report = verify_report_file(args.file)  # ReportError: main prints why, exit 1
+    if args.json:
+        print(json.dumps({"intact": True, "stranger": report.stranger,
+                          "reporter": report.reporter, "messages": len(report.messages),
+                          "reason": report.reason, "created": report.created},
+                         ensure_ascii=False))
+        return EXIT_OK
+    seqs = (f" (the stranger's texts {report.messages[0].seq} to {report.messages[-1].seq})"
+            if report.messages else "")
+    print(f"intact: {len(report.messages)} messages{seqs} from {report.stranger},"
+          f" each signed by that stranger; report signed by {report.reporter}")
+    return EXIT_OK
