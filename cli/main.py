@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="seconds of looking for common interests before accepting anyone (default 10)")
     chat.add_argument("--interests-only", action="store_true",
                       help="never fall back to a random stranger")
+    chat.add_argument("--trust-list", action="append", default=[], metavar="KEY",
+                      help="never match anyone on this shared blocklist (its curator's key);"
+                           " repeatable; also trust_lists = [...] in the config file")
     chat.add_argument("--hide-ip", action="store_true",
                       help="privacy mode: strangers reach you only through a relay, never directly "
                            "(the relay still sees your IP address)")
@@ -110,7 +113,15 @@ def _config_from(args: argparse.Namespace):
         behind_nat=args.behind_nat,
         hide_ip=args.hide_ip if chat else False,
         relay=not args.no_relay,
+        trust_lists=_trusted_lists(args) if chat else (),
     )
+
+
+def _trusted_lists(args: argparse.Namespace) -> tuple[str, ...]:
+    """--trust-list keys, then the config file's (``strangers.node.lists.config_file``)."""
+    from strangers.node.lists import trusted_keys_from_config
+
+    return tuple(dict.fromkeys([*args.trust_list, *trusted_keys_from_config()]))
 
 
 class StrangersConfigConflict(StrangersError):

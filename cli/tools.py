@@ -55,3 +55,85 @@ def run_verify_report(args: argparse.Namespace) -> int:
     print(f"intact: {len(report.messages)} messages{seqs} from {report.stranger},"
           f" each signed by that stranger; report signed by {report.reporter}")
     return EXIT_OK
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from strangers.node.lists import CuratedLists
+
+    lists = CuratedLists()
+    name = args.name
+    match args.list_command:
+        case "create":
+            key = lists.create(name)
+            if args.json:
+                print(json.dumps({"key": key}))
+            else:
+                print(key)
+        case "add":
+            changed = lists.add(name, args.peer_id, args.reason)
+            print(f"{args.peer_id} {'is now' if changed else 'was already'} on {name!r}"
+                  f" (version {lists.version(name)}; publish to share it)")
+        case "remove":
+            if not lists.remove(name, args.peer_id):
+                print(f"{args.peer_id} was not on {name!r}")
+            else:
+                print(f"{args.peer_id} is off {name!r} (version {lists.version(name)};"
+                      " publish to share it)")
+        case "show":
+            entries = lists.entries(name)
+            if args.json:
+                print(json.dumps({"key": lists.public_key(name), "version": lists.version(name),
+                                  "entries": [{"peer_id": peer, "reason": reason}
+                                              for peer, reason in entries.items()]},
+                                 ensure_ascii=False))
+            else:
+                print(f"{name}: key {lists.public_key(name)}, version {lists.version(name)},"
+                      f" {len(entries)} peers")
+                for peer, reason in entries.items():
+                    print(f"  {peer}" + (f"  {reason}" if reason else ""))
+        case "publish":
+            return _publish(args, lists)
+    return EXIT_OK
+
+
+def _publish(args: argparse.Namespace, lists) -> int:
+    import trio
+
+    from strangers.node import NodeConfig, open_node
+    from strangers.node.lists import publish
+
+    from .main import StrangersConfigConflict
+
+    record = lists.record(args.name)  # ConfigError before any network work
+    if args.no_bootstrap and args.bootstrap:
+        raise StrangersConfigConflict("--bootstrap and --no-bootstrap cannot be used together")
+    bootstrap = () if args.no_bootstrap else (tuple(args.bootstrap) if args.bootstrap else None)
+    config = NodeConfig(chat=False, bootstrap=bootstrap, mdns=not args.no_mdns,
+                        listen=tuple(args.listen) if args.listen else NodeConfig.listen,
+                        identity_file=args.identity, behind_nat=args.behind_nat, relay=False)
+
+    async def main() -> int:
+        async with open_node(config) as node:
+            if args.no_bootstrap and not args.no_mdns:
+                await trio.sleep(MDNS_WAIT)  # let local peers find us first
+            stored = await publish(node.dht, record)
+            await node.quit()
+        return stored
+
+    stored = trio.run(main)
+    version = max(lists.version(args.name), 1)
+    if args.json:
+        print(json.dumps({"key": lists.public_key(args.name), "version": version,
+                          "stored": stored}))
+    if not stored:
+        from strangers.errors import StrangersError
+
+        raise StrangersError(f"no DHT server stored version {version} of {args.name!r}"
+                             " (is a --bootstrap peer reachable?)")
+    if not args.json:
+        print(f"published version {version} of {args.name!r} at {stored} DHT servers"
+              f" (key {lists.public_key(args.name)})")
+    return EXIT_OK
+
+
+MDNS_WAIT = 5.0

@@ -9,7 +9,8 @@ from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from multiaddr import Multiaddr
 
 from strangers.discovery.interests import normalize_interests
-from strangers.errors import ConfigError
+from strangers.discovery.listrecord import key_from_text
+from strangers.errors import ConfigError, DiscoveryError
 
 DEFAULT_BOOTSTRAP = (
     # The public libp2p / IPFS bootstrap peers (as shipped by kubo and js-libp2p).
@@ -69,6 +70,8 @@ class NodeConfig:
     """Privacy mode: strangers reach us only through relays, never directly."""
     relay: bool = True
     """Relay circuits for others once reachable (a serve node is assumed reachable)."""
+    trust_lists: tuple[str, ...] = ()
+    """Shared blocklists this user trusts (curator keys, 64 hex): never match anyone on them."""
     listen_addrs: tuple[Multiaddr, ...] = field(init=False, repr=False)
     bootstrap_peers: tuple[PeerInfo, ...] = field(init=False, repr=False)
 
@@ -86,6 +89,11 @@ class NodeConfig:
                               "dials directly, and its relays")
         if self.hide_ip:  # mDNS would hand our LAN address to every stranger nearby
             object.__setattr__(self, "mdns", False)
+        for key in self.trust_lists:
+            try:
+                key_from_text(key)
+            except DiscoveryError as exc:
+                raise ConfigError(f"--trust-list {key!r:.80}: {exc}") from None
         bootstrap = DEFAULT_BOOTSTRAP if self.bootstrap is None else self.bootstrap
         object.__setattr__(self, "bootstrap_peers", tuple(parse_peer_addr(a) for a in bootstrap))
 

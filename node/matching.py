@@ -83,6 +83,10 @@ async def _read_frame(stream) -> object:
     return decode(await read_exactly(stream, frame_length(prefix)))
 
 
+def _refuse_nobody(_peer_id: str) -> str | None:
+    return None
+
+
 async def _close(stream, *, reset: bool = False) -> None:
     with trio.CancelScope(shield=True), trio.move_on_after(0.5):
         try:
@@ -106,6 +110,9 @@ class MatchService:
         self.proposals_received = 0
         self.accepted: PendingMatch | None = None
         """The proposal we accepted last (answered again if repeated)."""
+        self.refuse_peer: Callable[[str], str | None] = _refuse_nobody
+        """The refusal gate (trusted lists; helper F's blocks): why a peer (base58) must
+        never be matched, or None.  Asked before any other work, both directions."""
 
     # -- proposing -----------------------------------------------------------------------
 
@@ -118,6 +125,10 @@ class MatchService:
         carries at most those.  Never raises (but ``trio.Cancelled``).
         """
         self.proposals_sent += 1
+        refusal = self.refuse_peer(info.peer_id.to_base58())
+        if refusal is not None:  # before any other work: no dial
+            logger.info("candidate %s not asked (%s)", info.peer_id, refusal)
+            return None
         try:
             answer = await self._propose(info, match_id, interests)
         except Exception:  # a bug of ours or of the library: this proposal only
@@ -198,6 +209,9 @@ class MatchService:
         try:
             if not isinstance(peer_id, ID):
                 raise RemoteProtocolError("match stream without a peer id")
+            refusal = self.refuse_peer(peer_id.to_base58())
+            if refusal is not None:  # before reading a byte
+                raise RemoteProtocolError(f"refused: {refusal}")
             with trio.fail_after(PROPOSAL_TIMEOUT):
                 proposal = await _read_frame(stream)
             if not isinstance(proposal, Propose):

@@ -45,6 +45,7 @@ from .libp2p.kad import StrangersDHT
 from .libp2p.mdns import LocalDiscovery
 from .matching import MATCH_PROTOCOL, MatchService, PendingMatch, node_rtt_estimator
 from .nat import FIRST_RESERVATION_WAIT, NatService, serve_nat
+from .lists import ListSubscriptions, install_validator, parse_trusted
 from .reports import write_report
 from .searching import SearchService
 from .supervision import spawn, supervised, supervised_handler
@@ -89,6 +90,9 @@ class Node:
         self.search = SearchService(SearchPlanner(self.matcher, random.Random()), dht,
                                     self.matching, emit=self.emit, nursery=nursery,
                                     on_matched=self._on_accepted_outgoing)
+        self.lists = ListSubscriptions(parse_trusted(config.trust_lists))
+        """Shared blocklists the user trusts (node/lists.py): nobody on them is matched."""
+        self.matching.refuse_peer = self.lists.refuses
         self.chats = Conversations(host, identity, self.matcher, self.matching, emit=self.emit,
                                    start_search=self.start_search, auto_next=config.auto_next,
                                    nursery=nursery)
@@ -229,6 +233,7 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
     book = announcements(host)  # what we announce, to whom, what we accept
     async with running_host(host, config.listen_addrs):
         dht = StrangersDHT(host, rtt=node_rtt_estimator())  # WAN timing: timeouts from round trips
+        install_validator(dht)  # shared blocklist records (node/lists.py)
         async with background_trio_service(dht), trio.open_nursery() as nursery:
             node = Node(config, identity, host, dht, nursery)
             spawn(nursery, "address announcements", book.serve)
@@ -264,6 +269,9 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
                 await node.emit(events.Warning(
                     f"none of {where} answered; looking for strangers{hint} only"
                     if config.mdns else f"none of {where} answered; nobody can be found until one does"))
+            if config.chat:  # trusted lists: from the cache, then the DHT (bounded wait)
+                await node.lists.first_refresh(dht)
+                spawn(nursery, "trusted lists", node.lists.serve, dht)
             if config.chat:
                 if not config.reachable_unknown:  # announce a relayed address from the start
                     with trio.move_on_after(FIRST_RESERVATION_WAIT):

@@ -24,3 +24,7 @@ class CryptoError(StrangersError):
 
 class ConfigError(StrangersError):
     """A setting given by the user is invalid (bad multiaddr, bad interest, unreadable identity...)."""
+
+
+class DiscoveryError(StrangersError):
+    """A discovery record (a shared blocklist, say) is malformed, forged or out of bounds."""
