@@ -57,7 +57,9 @@ CURATED_FILE = "curated-lists.json"
 TRUSTED_FILE = "trusted-lists.json"
 CONFIG_FILE = "config.toml"
 REFRESH_INTERVAL = 30.0
-"""Seconds between two refreshes of the trusted lists."""
+"""Seconds between two refreshes of the trusted lists (``$STRANGERS_LIST_REFRESH``
+overrides it: tests and curators checking a change)."""
+ENV_REFRESH = "STRANGERS_LIST_REFRESH"
 FIRST_REFRESH_WAIT = 5.0
 """How long start-up waits for the first refresh before the first search."""
 FETCH_TIMEOUT = 10.0
@@ -249,6 +251,14 @@ async def fetch(dht, curator: bytes) -> bytes | None:
     return None if best is None else found[best[0]]
 
 
+def refresh_interval() -> float:
+    """REFRESH_INTERVAL, or ``$STRANGERS_LIST_REFRESH`` seconds (at least 1) when set."""
+    try:
+        return max(1.0, float(os.environ[ENV_REFRESH]))
+    except (KeyError, ValueError):
+        return REFRESH_INTERVAL
+
+
 # --- subscribers --------------------------------------------------------------------------
 
 
@@ -363,5 +373,5 @@ class ListSubscriptions:
     async def serve(self, dht) -> None:
         """Refresh the trusted lists every REFRESH_INTERVAL seconds, for ever."""
         while self.trusted.curators:
-            await trio.sleep(REFRESH_INTERVAL)
+            await trio.sleep(refresh_interval())
             await self.refresh(dht)
