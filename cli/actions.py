@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from strangers.errors import StrangersError
 from strangers.node import Node, NodeStatistics, events
 
-from .commands import Command, Help, Next, Quit, Report, Send, SetTyping, Status
+from .commands import Command, Help, Next, Quit, Report, Reveal, Send, SetTyping, Status
 from .format import HELP
 
 
@@ -50,6 +50,8 @@ async def apply(node: Node, command: Command) -> Reply | None:
                 await node.next()
             case Quit():
                 await node.quit()
+            case Reveal():
+                await node.reveal()
             case Report(reason):
                 await node.report(reason)
             case Status():

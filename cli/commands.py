@@ -54,6 +54,11 @@ class Status:
 
 
 @dataclass(frozen=True)
+class Reveal:
+    """Show the last message the word filter hid."""
+
+
+@dataclass(frozen=True)
 class Report:
     """Save a signed report of the stranger's texts (``reason`` may be empty)."""
 
@@ -68,9 +73,10 @@ class Help:
     """``/help`` (typed lines only)."""
 
 
-Command = Send | SetTyping | Next | Quit | Status | Help | Report
+Command = Send | SetTyping | Next | Quit | Status | Help | Report | Reveal
 
-USER_COMMANDS: dict[str, type[Next | Quit | Status | Help]] = {
+USER_COMMANDS: dict[str, type[Next | Quit | Status | Help | Reveal]] = {
+    "/reveal": Reveal,
     "/next": Next, "/n": Next, "/new": Next,
     "/quit": Quit, "/exit": Quit, "/q": Quit,
     "/status": Status,
@@ -78,7 +84,8 @@ USER_COMMANDS: dict[str, type[Next | Quit | Status | Help]] = {
 }
 """Slash commands a person can type, and their short forms."""
 
-_SIMPLE: dict[str, type[Next | Quit | Status]] = {"next": Next, "quit": Quit, "status": Status}
+_SIMPLE: dict[str, type[Next | Quit | Status | Reveal]] = {
+    "next": Next, "quit": Quit, "status": Status, "reveal": Reveal}
 
 
 def parse_command(line: str | bytes) -> Command:
@@ -110,7 +117,7 @@ def parse_command(line: str | bytes) -> Command:
         if not isinstance(active, bool):
             raise CommandError(f"typing needs \"active\": true or false, got {active!r:.80}")
         return SetTyping(active)
-    raise CommandError(f"unknown command {cmd!r:.80} (send, typing, next, quit, status, report)")
+    raise CommandError(f"unknown command {cmd!r:.80} (send, typing, next, quit, status, report, reveal)")
 
 
 def parse_user_line(text: str) -> Command:

@@ -16,7 +16,9 @@ from prompt_toolkit.utils import get_cwidth
 
 from strangers.node import events
 
-from .format import BIDI_CONTROLS, _human_list, format_event
+from .format import BIDI_CONTROLS, _human_list, format_event, format_warnings
+
+HIDDEN_NOTICE = "[a message hidden by your word filter; /reveal shows it]"
 
 KEYS = """Keys:
   Enter        send (your message is end-to-end encrypted)
@@ -80,7 +82,13 @@ def styled_event(event: events.Event, width: int = 80) -> FormattedText | None:
     """The lines shown above the prompt for ``event``, styled and wrapped to ``width`` columns
     (None: nothing to show)."""
     if isinstance(event, events.MessageReceived):
-        return _said("stranger", "Stranger:", event.text, width)
+        said = _said("stranger", "Stranger:", HIDDEN_NOTICE if event.hidden else event.text, width)
+        if not event.warnings:
+            return said
+        warning = wrap(format_warnings(event.warnings), width)
+        return FormattedText([("class:warning", warning + "\n"), *said])
+    if isinstance(event, events.Revealed):
+        return _said("stranger", "Stranger (revealed):", event.text, width)
     if isinstance(event, events.Sent):
         return _said("you", "You:", event.text, width)
     text = format_event(event)

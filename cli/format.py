@@ -37,6 +37,18 @@ def _visible(text: str) -> str:
     )
 
 
+HIDDEN_LINE = "Stranger: [a message hidden by your word filter; /reveal shows it]"
+_WARNING_NAMES = {"link": "a link", "email": "an e-mail address", "phone": "a phone number",
+                  "handle": "an account on another app"}
+
+
+def format_warnings(warnings: tuple[str, ...]) -> str:
+    """The warning shown before a message holding links or contact handles."""
+    what = _human_list(tuple(_WARNING_NAMES.get(kind, kind) for kind in warnings))
+    return (f"! Careful: the next message holds {what}. Strangers who move you to another"
+            " app or site are a classic first step of grooming; you never have to follow.")
+
+
 RELAYED_LINE = "Through a relay (it passes on only encrypted bytes)."
 DIRECT_LINE = "Now connected directly to the stranger."
 RELAYED_AGAIN_LINE = "Now connected through a relay (it passes on only encrypted bytes)."
@@ -56,8 +68,9 @@ def event_to_json(event: events.Event) -> dict[str, Any]:
                     "safety_code": safety_code, "initiator": initiator, "path": path}
         case events.PathChanged(path):
             return {"event": "path", "path": path}
-        case events.MessageReceived(message_id, text):
-            return {"event": "message", "id": message_id, "text": text}
+        case events.MessageReceived(message_id, text, hidden, warnings):
+            return {"event": "message", "id": message_id, "text": text, "hidden": hidden,
+                    "warnings": list(warnings)}
         case events.Sent(message_id, text):
             return {"event": "sent", "id": message_id, "text": text}
         case events.Delivered(message_id):
@@ -77,6 +90,8 @@ def event_to_json(event: events.Event) -> dict[str, Any]:
                     "relays": relays}
         case events.Reported(path):
             return {"event": "reported", "path": path}
+        case events.Revealed(message_id, text):
+            return {"event": "revealed", "id": message_id, "text": text}
     raise TypeError(f"unknown event {event!r}")
 
 
@@ -106,8 +121,10 @@ def format_event(event: events.Event) -> str | None:
             return "\n".join(lines)
         case events.PathChanged(path):
             return DIRECT_LINE if path == "direct" else RELAYED_AGAIN_LINE
-        case events.MessageReceived(_id, text):
-            return f"Stranger: {_visible(text)}"
+        case events.MessageReceived(_id, text, hidden, warnings):
+            lines = [format_warnings(warnings)] if warnings else []
+            lines.append(HIDDEN_LINE if hidden else f"Stranger: {_visible(text)}")
+            return "\n".join(lines)
         case events.Sent(_id, text):
             return f"You: {text}"
         case events.Delivered() | events.Typing():
@@ -126,6 +143,8 @@ def format_event(event: events.Event) -> str | None:
             if relays:
                 return f"You are behind a NAT: strangers reach you through {relays} relay(s)."
             return "You are behind a NAT: looking for a relay so strangers can reach you..."
+        case events.Revealed(_id, text):
+            return f"Stranger (revealed): {_visible(text)}"
         case events.Reported(path):
             return (f"Report saved in {path}. It holds the stranger's messages with proof that"
                     " the stranger sent them, and stays on this computer unless you send it on"
@@ -137,6 +156,7 @@ HELP = """Commands:
   /next   leave this stranger and meet another one
   /quit   leave and exit (Ctrl-D or Ctrl-C too)
   /status what this node is doing
+  /reveal show the last message your word filter hid
   /report [reason]  save a signed report of this (or the last) stranger's messages
   /help   this help
 Anything else is sent to the stranger, end-to-end encrypted (//text sends /text)."""

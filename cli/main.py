@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="seconds of looking for common interests before accepting anyone (default 10)")
     chat.add_argument("--interests-only", action="store_true",
                       help="never fall back to a random stranger")
+    chat.add_argument("--filter-words", type=Path, metavar="FILE",
+                      help="hide a stranger's messages holding a word or phrase of FILE (one a"
+                           " line; default: filter-words.txt in the data directory); /reveal"
+                           " shows the last one")
     chat.add_argument("--trust-list", action="append", default=[], metavar="KEY",
                       help="never match anyone on this shared blocklist (its curator's key);"
                            " repeatable; also trust_lists = [...] in the config file")
@@ -114,12 +118,13 @@ def _config_from(args: argparse.Namespace):
         hide_ip=args.hide_ip if chat else False,
         relay=not args.no_relay,
         trust_lists=_trusted_lists(args) if chat else (),
+        filter_words=args.filter_words if chat else None,
     )
 
 
 def _trusted_lists(args: argparse.Namespace) -> tuple[str, ...]:
     """--trust-list keys, then the config file's (``strangers.node.lists.config_file``)."""
-    from strangers.node.lists import trusted_keys_from_config
+    from strangers.node import trusted_keys_from_config
 
     return tuple(dict.fromkeys([*args.trust_list, *trusted_keys_from_config()]))
 

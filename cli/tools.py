@@ -41,7 +41,7 @@ def add_parsers(sub, network_options) -> None:
 
 
 def run_verify_report(args: argparse.Namespace) -> int:
-    from strangers.node.reports import verify_report_file
+    from strangers.node import verify_report_file
 
     report = verify_report_file(args.file)  # ReportError: main prints why, exit 1
     if args.json:
@@ -58,7 +58,7 @@ def run_verify_report(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from strangers.node.lists import CuratedLists
+    from strangers.node import CuratedLists
 
     lists = CuratedLists()
     name = args.name
@@ -100,7 +100,7 @@ def _publish(args: argparse.Namespace, lists) -> int:
     import trio
 
     from strangers.node import NodeConfig, open_node
-    from strangers.node.lists import publish
+    from strangers.node import publish_list as publish
 
     from .main import StrangersConfigConflict
 
@@ -121,7 +121,7 @@ def _publish(args: argparse.Namespace, lists) -> int:
         return stored
 
     stored = trio.run(main)
-    version = max(lists.version(args.name), 1)
+    version = lists.version(args.name)
     if args.json:
         print(json.dumps({"key": lists.public_key(args.name), "version": version,
                           "stored": stored}))

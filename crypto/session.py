@@ -87,8 +87,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from strangers.errors import LocalProtocolError, RemoteProtocolError
 
-from .franking import Franking, frank, verify_franking
-
 from .frames import (
     Bye,
     Delivered,
@@ -106,6 +104,7 @@ from .frames import (
     encode_frame,
     encode_inner,
 )
+from .franking import Franking, frank, verify_franking
 from .handshake import Commit, Finished, Handshake, Hello, Role
 from .primitives import Rng
 from .ratchet import DoubleRatchet, Header

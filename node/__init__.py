@@ -9,9 +9,13 @@ from . import events
 from .config import DEFAULT_BOOTSTRAP, NodeConfig
 from .identity import fresh_identity, load_or_create_identity
 from .libp2p.host import quiet_library_logs
+from .lists import CuratedLists, config_file, trusted_keys_from_config
+from .lists import publish as publish_list
 from .node import Node, NodeStatistics, open_node
+from .reports import verify_report_file
 
 __all__ = [
+    "CuratedLists",
     "DEFAULT_BOOTSTRAP",
     "Node",
     "NodeConfig",
@@ -19,6 +23,10 @@ __all__ = [
     "events",
     "fresh_identity",
     "load_or_create_identity",
+    "config_file",
     "open_node",
+    "publish_list",
     "quiet_library_logs",
+    "trusted_keys_from_config",
+    "verify_report_file",
 ]

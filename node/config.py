@@ -70,6 +70,9 @@ class NodeConfig:
     """Privacy mode: strangers reach us only through relays, never directly."""
     relay: bool = True
     """Relay circuits for others once reachable (a serve node is assumed reachable)."""
+    filter_words: Path | None = None
+    """A word list (one a line): a stranger's messages that match arrive hidden.
+    None: ``filter-words.txt`` in the data directory, when there is one."""
     trust_lists: tuple[str, ...] = ()
     """Shared blocklists this user trusts (curator keys, 64 hex): never match anyone on them."""
     listen_addrs: tuple[Multiaddr, ...] = field(init=False, repr=False)

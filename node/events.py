@@ -62,6 +62,10 @@ class MessageReceived:
 
     id: int
     text: str
+    hidden: bool = False
+    """It matches the user's word list: show a notice instead, the text on request."""
+    warnings: tuple[str, ...] = ()
+    """"link", "email", "phone", "handle": what to warn about before the text is read."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,14 @@ class Reachability:
 
 
 @dataclass(frozen=True)
+class Revealed:
+    """The user asked to see the last message the word filter hid: here it is."""
+
+    id: int
+    text: str
+
+
+@dataclass(frozen=True)
 class Reported:
     """A report of the stranger's texts, with proof, was saved in ``path`` (a local file)."""
 
@@ -137,5 +149,5 @@ class Reported:
 
 Event = (
     Ready | Searching | Advertised | Matched | PathChanged | MessageReceived | Sent | Delivered
-    | Typing | StrangerLeft | Warning | Error | Stopped | Reachability | Reported
+    | Typing | StrangerLeft | Warning | Error | Stopped | Reachability | Reported | Revealed
 )

@@ -137,7 +137,7 @@ class CuratedLists:
         if _check_list_name(name) in self._lists:
             raise ConfigError(f"there is already a list {name!r} (its key: {self.public_key(name)})")
         key = Ed25519PrivateKey.generate()
-        self._lists[name] = {"key": key.private_bytes_raw().hex(), "version": 0, "entries": {}}
+        self._lists[name] = {"key": key.private_bytes_raw().hex(), "version": 1, "entries": {}}
         self._save()
         return self.public_key(name)
 
@@ -150,7 +150,7 @@ class CuratedLists:
 
     def version(self, name: str) -> int:
         version = self._get(name).get("version")
-        return version if type(version) is int and version >= 0 else 0
+        return version if type(version) is int and version >= 1 else 1
 
     def add(self, name: str, peer_id: str, reason: str = "") -> bool:
         """Put ``peer_id`` on the list (True: it was not there or its reason changed)."""
@@ -184,7 +184,7 @@ class CuratedLists:
     def record(self, name: str) -> bytes:
         """The signed record of the list's current version."""
         entries = [ListEntry(peer, reason) for peer, reason in self.entries(name).items()]
-        return sign_record(self._key(name), max(self.version(name), 1), name, entries)
+        return sign_record(self._key(name), self.version(name), name, entries)
 
 
 def walk_key(key: bytes) -> bytes:

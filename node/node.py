@@ -37,15 +37,16 @@ from .chat import CHAT_PROTOCOL
 from .config import NodeConfig
 from .conversation import Conversations
 from .events import Event
+from .filters import load_word_filter, mark_message
 from .identity import Identity, fresh_identity, load_or_create_identity
 from .libp2p.addresses import announcements, dialable_addrs
 from .libp2p.holepunch import HolePunch
 from .libp2p.host import build_host, ensure_port_free, running_host
 from .libp2p.kad import StrangersDHT
 from .libp2p.mdns import LocalDiscovery
+from .lists import ListSubscriptions, install_validator, parse_trusted
 from .matching import MATCH_PROTOCOL, MatchService, PendingMatch, node_rtt_estimator
 from .nat import FIRST_RESERVATION_WAIT, NatService, serve_nat
-from .lists import ListSubscriptions, install_validator, parse_trusted
 from .reports import write_report
 from .searching import SearchService
 from .supervision import spawn, supervised, supervised_handler
@@ -90,6 +91,9 @@ class Node:
         self.search = SearchService(SearchPlanner(self.matcher, random.Random()), dht,
                                     self.matching, emit=self.emit, nursery=nursery,
                                     on_matched=self._on_accepted_outgoing)
+        self._last_hidden: events.MessageReceived | None = None
+        self.word_filter = load_word_filter(config.filter_words)
+        """The user's word list: matching messages arrive hidden (node/filters.py)."""
         self.lists = ListSubscriptions(parse_trusted(config.trust_lists))
         """Shared blocklists the user trusts (node/lists.py): nobody on them is matched."""
         self.matching.refuse_peer = self.lists.refuses
@@ -112,7 +116,18 @@ class Node:
         return self._receive_events
 
     async def emit(self, event: Event) -> None:
+        if isinstance(event, events.MessageReceived):  # local filters (node/filters.py)
+            event = mark_message(event, self.word_filter)
+            if event.hidden:
+                self._last_hidden = event
         await self._send_events.send(event)
+
+    async def reveal(self) -> None:
+        """Show the last message the word filter hid (a ``revealed`` event)."""
+        hidden = self._last_hidden
+        if hidden is None:
+            raise LocalProtocolError("no message was hidden by your word filter")
+        await self.emit(events.Revealed(hidden.id, hidden.text))
 
     async def send_text(self, text: str) -> int:
         """Send a message to the current stranger; returns its id. Raises if not chatting."""

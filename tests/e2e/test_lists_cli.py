@@ -57,7 +57,7 @@ def test_a_listed_stranger_is_never_matched_until_removed_and_republished(procs,
     # the two can meet
     assert run_cli("list", "remove", "school", bad_id).returncode == 0
     republished = run_cli("list", "publish", "school", "--bootstrap", addr, "--no-mdns", "--json")
-    assert republished.returncode == 0 and json.loads(republished.stdout)["version"] == 2
+    assert republished.returncode == 0 and json.loads(republished.stdout)["version"] == 3
     back = chat(addr, "-i", "listtest", "--interests-only", "--identity", str(bad_identity))
     procs.append(back)
     assert guarded.wait_for("matched", timeout=40)["peer_id"] == bad_id

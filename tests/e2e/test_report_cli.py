@@ -25,7 +25,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_a_report_holds_the_strangers_texts_and_any_edit_is_found(procs, tmp_path):
     server, addr = serve()
     procs.append(server)
-    a = chat(addr, "-i", "reports")
+    words = tmp_path / "words.txt"
+    words.write_text("# mine\nrude word\n")
+    a = chat(addr, "-i", "reports", "--filter-words", str(words))
     b = chat(addr, "-i", "reports")
     procs += [a, b]
     a_match = a.wait_for("matched", timeout=20)
@@ -57,6 +59,17 @@ def test_a_report_holds_the_strangers_texts_and_any_edit_is_found(procs, tmp_pat
     edited.write_text(json.dumps(removed))
     bad = run_cli("verify-report", str(edited))
     assert bad.returncode != 0 and "text 2 is missing" in bad.stderr
+
+    # local filters: a warning before a contact handle, a hidden (never dropped) message
+    b.send({"cmd": "send", "text": "add me on snap: cool_guy"})
+    warned = a.wait_for("message")
+    assert warned["warnings"] == ["handle"] and warned["hidden"] is False
+    b.send({"cmd": "send", "text": "a RUDE   word here"})
+    hidden = a.wait_for("message")
+    assert hidden["hidden"] is True and hidden["text"] == "a RUDE   word here"
+    a.send({"cmd": "reveal"})
+    assert a.wait_for("revealed") == {"event": "revealed", "id": hidden["id"],
+                                      "text": "a RUDE   word here"}
 
     # after the stranger left, the last chat can still be reported
     b.send({"cmd": "quit"})

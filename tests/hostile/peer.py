@@ -35,6 +35,7 @@ from .crypto import (
     InitiatorV2,
     Keys,
     Ratchet,
+    franked_text,
     msg_frame,
     open_msg,
     raw_key_from_peer_id,

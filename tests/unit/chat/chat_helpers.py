@@ -13,8 +13,8 @@ import random
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from strangers.crypto.franking import frank
 from strangers.crypto.frames import Envelope, FrameDecoder, Text, encode_frame, encode_inner
+from strangers.crypto.franking import frank
 from strangers.crypto.handshake import Commit, Finished, Handshake, Hello, Role
 from strangers.crypto.ratchet import DoubleRatchet, Header
 from strangers.crypto.session import CLOSED, NEED_DATA, ChatConnection, Established

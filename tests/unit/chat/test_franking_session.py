@@ -7,8 +7,8 @@ import random
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from strangers.crypto.franking import frank, verify_franking
 from strangers.crypto.frames import Ready, Text
+from strangers.crypto.franking import frank, verify_franking
 from strangers.crypto.handshake import Role
 from strangers.crypto.session import MAX_EVIDENCE, NEED_DATA, ConnectionState
 from strangers.errors import CryptoError

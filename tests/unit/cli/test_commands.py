@@ -93,7 +93,7 @@ def test_not_an_object(line: str, shown: str) -> None:
     ],
 )
 def test_unknown_command_lists_the_known_ones(line: str, shown: str) -> None:
-    bad(line, f"unknown command {shown}", "(send, typing, next, quit, status)")
+    bad(line, f"unknown command {shown}", "(send, typing, next, quit, status, report, reveal)")
 
 
 @pytest.mark.parametrize(
@@ -181,3 +181,19 @@ def test_any_json_object_is_a_command_or_a_command_error(obj: dict[str, object])
         return
     assert obj["cmd"] in ("send", "typing", "next", "quit", "status")
     assert isinstance(command, (Send, SetTyping, Next, Quit, Status))
+
+
+def test_report_and_reveal_commands() -> None:
+    from strangers.cli.commands import Report, Reveal, parse_command, parse_user_line
+
+    assert parse_command('{"cmd": "report", "reason": " asked my age "}') == Report("asked my age")
+    assert parse_command('{"cmd": "report"}') == Report("")
+    assert parse_command('{"cmd": "reveal"}') == Reveal()
+    assert parse_user_line("/report he was rude") == Report("he was rude")
+    assert parse_user_line("/REPORT") == Report("")
+    assert parse_user_line("/reveal") == Reveal()
+    for bad in ['{"cmd": "report", "reason": 5}', '{"cmd": "report", "reason": "' + "x" * 1001 + '"}']:
+        with pytest.raises(CommandError, match="reason"):
+            parse_command(bad)
+    with pytest.raises(CommandError):
+        parse_user_line("/report " + "x" * 1001)

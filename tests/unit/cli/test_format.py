@@ -39,7 +39,13 @@ JSON_CASES = [
     ),
     (events.PathChanged("direct"), {"event": "path", "path": "direct"}),
     (events.PathChanged("relayed"), {"event": "path", "path": "relayed"}),
-    (events.MessageReceived(3, "hi\x1b[2J"), {"event": "message", "id": 3, "text": "hi\x1b[2J"}),
+    (events.MessageReceived(3, "hi\x1b[2J"), {"event": "message", "id": 3, "text": "hi\x1b[2J",
+                                               "hidden": False, "warnings": []}),
+    (events.MessageReceived(4, "snap: x_y", True, ("handle",)),
+     {"event": "message", "id": 4, "text": "snap: x_y", "hidden": True, "warnings": ["handle"]}),
+    (events.Revealed(4, "snap: x_y"), {"event": "revealed", "id": 4, "text": "snap: x_y"}),
+    (events.Reported("/home/u/reports/r.json"), {"event": "reported",
+                                                 "path": "/home/u/reports/r.json"}),
     (events.Sent(4, "hello"), {"event": "sent", "id": 4, "text": "hello"}),
     (events.Delivered(4), {"event": "delivered", "id": 4}),
     (events.Typing(True), {"event": "typing", "active": True}),
@@ -73,7 +79,8 @@ def test_every_event_type_has_a_json_form_and_a_text_rule() -> None:
     names = {expected["event"] for _event, expected in JSON_CASES}
     assert names == {
         "ready", "searching", "advertised", "matched", "path", "message", "sent", "delivered",
-        "typing", "stranger_left", "warning", "error", "stopped", "reachability",
+        "typing", "stranger_left", "warning", "error", "stopped", "reachability", "reported",
+        "revealed",
     }
     for event, _expected in JSON_CASES:
         format_event(event)  # does not raise
@@ -111,6 +118,13 @@ def test_unknown_events_are_a_type_error(function, thing: object) -> None:  # ty
         (events.MessageReceived(1, "hi there"), "Stranger: hi there"),
         (events.MessageReceived(1, "café 🎸 👨\u200d👩\u200d👧"), "Stranger: café 🎸 👨\u200d👩\u200d👧"),
         (events.Sent(2, "hello"), "You: hello"),
+        (events.MessageReceived(3, "rude words", hidden=True),
+         "Stranger: [a message hidden by your word filter; /reveal shows it]"),
+        (events.MessageReceived(3, "t.me/x or @x", warnings=("link", "handle")),
+         "! Careful: the next message holds a link and an account on another app. Strangers who"
+         " move you to another app or site are a classic first step of grooming; you never have"
+         " to follow.\nStranger: t.me/x or @x"),
+        (events.Revealed(3, "rude\x1b words"), "Stranger (revealed): rude\\x1b words"),
         (events.StrangerLeft("disconnected"), "Stranger has disconnected."),
         (events.StrangerLeft("timeout", by_us=False), "Stranger has disconnected."),
         (events.StrangerLeft("next", by_us=True), "You have disconnected."),
