@@ -247,8 +247,9 @@ async def fetch(dht, curator: bytes) -> bytes | None:
     async with trio.open_nursery() as nursery:
         for peer in result.closest:
             nursery.start_soon(ask, peer)
-    best = newest(found, curator)
-    return None if best is None else found[best[0]]
+    distinct = list(dict.fromkeys(found))  # servers mostly hold the same bytes: check once
+    best = newest(distinct, curator)
+    return None if best is None else distinct[best[0]]
 
 
 def refresh_interval() -> float:
@@ -359,7 +360,7 @@ class ListSubscriptions:
                 except Exception as exc:  # a failed lookup: try again next time
                     logger.info("refreshing list %s failed: %r", curator.hex(), exc)
                     continue
-                if record is not None:
+                if record is not None and record != self._records.get(curator):
                     changed += self.offer_record(record)
         self.refreshes += 1
         return changed
