@@ -25,6 +25,9 @@ from strangers.crypto.handshake import Role  # noqa: E402
 
 DEEP_LIST = b"\x91" * 1000 + b"\xc0"  # [[[...[nil]...]]], 1000 levels (msgpack allows 1024)
 MATCH_ID = bytes(range(16))
+#: Franking fields of the right sizes (§6.11); the signature does not verify, so a text
+#: seed reaches the franking check (a CryptoError) after the conversation rules.
+UNSIGNED = {"k": bytes(32), "g": bytes(64)}
 
 
 def framed(body: bytes) -> bytes:
@@ -67,7 +70,7 @@ def main() -> None:
             "oversize-prefix": b"\x00\x01\x00\x01" + bytes(10),
         },
         "chat-inner": {
-            "text": padded(packed({"t": "text", "id": 1, "x": "hi"})),
+            "text": padded(packed({"t": "text", "id": 1, "x": "hi", **UNSIGNED})),
             "issue7-fault3-deep": padded(b"\x82\xa1t\xa4text\xa1x" + DEEP_LIST),
             "bad-padding": padded(packed({"t": "ready"}))[:-1] + b"\x01",
         },
@@ -83,7 +86,7 @@ def main() -> None:
         },
         "chat-plaintexts": {
             "text-and-receipt": bytes([2]) + plaintexts(
-                padded(packed({"t": "text", "id": 1, "x": "x"})),
+                padded(packed({"t": "text", "id": 1, "x": "x", **UNSIGNED})),
                 padded(packed({"t": "delivered", "id": 1}))),
             "issue7-fault6-forged-receipt-initiator": bytes([0]) + plaintexts(
                 padded(packed({"t": "delivered", "id": 1}))),
@@ -93,8 +96,8 @@ def main() -> None:
                 padded(packed({"t": "delivered", "id": 2})),
                 padded(packed({"t": "delivered", "id": 2}))),
             "repeated-text-id": bytes([0]) + plaintexts(
-                padded(packed({"t": "text", "id": 5, "x": "a"})),
-                padded(packed({"t": "text", "id": 5, "x": "b"}))),
+                padded(packed({"t": "text", "id": 5, "x": "a", **UNSIGNED})),
+                padded(packed({"t": "text", "id": 5, "x": "b", **UNSIGNED}))),
         },
         "proposal": {
             "propose": packed({"t": "propose", "v": 1, "m": MATCH_ID, "i": ["jazz"]}),
