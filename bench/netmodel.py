@@ -29,17 +29,32 @@ between two nodes:
   exchanges that succeeded (the same code, the same bounds). An exchange
   slower than its deadline fails at the deadline.
 
-No numpy, no clock: randomness comes from the ``random.Random`` passed in.
+No numpy, no clock (the node's modules are imported for their constants):
+randomness comes from the ``random.Random`` passed in.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import random
 from dataclasses import dataclass, field, replace
 
 from strangers.discovery import rtt as rtt_policy
 from strangers.discovery.rtt import Bounds, RttEstimator
+from strangers.node.libp2p.kad import StrangersDHT
+
+_KAD = inspect.signature(StrangersDHT.__init__).parameters
+RPC_TIMEOUT_FLOOR = _KAD["rpc_timeout"].default
+"""kad.py's floor for every request's deadline."""
+RPC_CONNECTED = replace(rtt_policy.RPC_CONNECTED, floor=RPC_TIMEOUT_FLOOR,
+                        ceiling=max(RPC_TIMEOUT_FLOOR, rtt_policy.RPC_CONNECTED.ceiling))
+RPC_DIAL = replace(rtt_policy.RPC_DIAL, floor=RPC_TIMEOUT_FLOOR,
+                   ceiling=max(RPC_TIMEOUT_FLOOR, rtt_policy.RPC_DIAL.ceiling))
+"""The bounds of a Kademlia request as ``StrangersDHT.__init__`` derives them."""
+ENOUGH_PROVIDERS = inspect.signature(StrangersDHT.lookup).parameters["enough_providers"].default
+BOOTSTRAP_TIMEOUT = inspect.signature(StrangersDHT.connect_seeds).parameters["timeout"].default
+"""The bootstrap dial's fixed deadline (``connect_seeds``)."""
 
 SYN_RTO = 1.0
 """Seconds before a lost SYN is sent again (RFC 6298 §2.1's initial RTO; Linux's TCP_TIMEOUT_INIT)."""
@@ -91,7 +106,7 @@ the data), the chat hello in the flight of the proposal/accept (one round trip l
 class Latency:
     """Per-node distance to the core of the internet, log-normal; a path's RTT is the sum of two.
 
-    The defaults put a pair's round trip at median ~100 ms, p90 ~200 ms, p99 ~330 ms (see
+    The defaults put a pair's round trip at median ~100 ms, p90 ~215 ms, p99 ~410 ms (see
     :meth:`pair_quantiles`): a right-skewed, long-tailed distribution as measured between
     internet hosts (Acharya and Saltz, "A Study of Internet Round-Trip Delay", UMIACS-TR-96-97,
     1996: unimodal, asymmetric, long right tail; Valadao, Guedes and Duarte, "Caracterização de
@@ -100,9 +115,9 @@ class Latency:
     near the ~100 ms usually quoted for pairs of DNS servers (the King data set).
     """
 
-    median: float = 0.047
+    median: float = 0.044
     """Median one-node distance, seconds (half of a median path's round trip)."""
-    sigma: float = 0.55
+    sigma: float = 0.8
     """Log-normal shape: the spread of the tail."""
     floor: float = 0.002
     """Nobody is closer than this (a LAN hop)."""

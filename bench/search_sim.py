@@ -32,8 +32,9 @@ READVERTISE_JITTER = search.READVERTISE_DELAY
 WalkTime = Callable[[TopicKey, bool], tuple[float, float, bool]]
 """(key, whether the key lists a stranger) -> (seconds the walk takes, RPCs it
 costs, whether it returned the stranger)."""
-WalkAt = Callable[[TopicKey, bool, float], tuple[float, float, bool]]
-"""As :data:`WalkTime`, told when the walk starts (seconds since the search began)."""
+WalkAt = Callable[[search.Walk, TopicKey, bool, float], tuple[float, float, bool]]
+"""As :data:`WalkTime`, told the planner's walk (fast or thorough: its stop rules) and when
+it starts (seconds since the search began)."""
 ProposeAt = Callable[[float], tuple[float, bool]]
 """(when the proposal starts) -> (seconds until its answer or its deadline, whether the
 stranger answered)."""
@@ -101,7 +102,7 @@ def simulate_search(rng: random.Random, *, interest: str, wall: float, listed: s
             ends = []
             for key in action.keys:
                 holds = key.epoch == epoch and key.shard in listed
-                took, cost, found = (walk_at(key, holds, seconds) if walk_at is not None
+                took, cost, found = (walk_at(action, key, holds, seconds) if walk_at is not None
                                      else walk_time(key, holds))  # type: ignore[misc]
                 ends.append((took, key, found))
                 walks += 1
