@@ -159,12 +159,16 @@ class Trial:
     stranger_unreachable: bool
 
 
-def one_trial(world: World, *, fresh: bool, give_up: float, everyone_holds: bool = False) -> Trial:
+def one_trial(world: World, *, fresh: bool, give_up: float, everyone_holds: bool = False,
+              relay_is_seed: bool = False) -> Trial:
     rng, model, overlay = world.rng, world.model, world.overlay
     # the waiting stranger: a user, maybe behind a NAT (then reached through its relay)
     stranger = Endpoint(model.latency.draw(rng), reachable=rng.random() >= model.unreachable)
+    seed = world.random_live()
     if not stranger.reachable:
-        stranger.relay = world.endpoints[world.random_live()]
+        # its relay: any DHT server (the searcher's own seed in the namespace topology)
+        stranger.relay_id = seed if relay_is_seed else world.random_live()
+        stranger.relay = world.endpoints[stranger.relay_id]
     leaves_at = rng.expovariate(1 / model.mean_wait)
     stranger_id = overlay.size  # not a DHT server
     # its records: under its interest and (a default user) the anyone key, at home and,
@@ -183,7 +187,6 @@ def one_trial(world: World, *, fresh: bool, give_up: float, everyone_holds: bool
     searcher = Searcher(Endpoint(model.latency.draw(rng)))
     bootstrap = 0.0
     if fresh:
-        seed = world.random_live()
         outcome = netmodel.connect(rng, model, searcher.conns, searcher.me, world.endpoints[seed],
                                    seed, 0.0, BOOTSTRAP_TIMEOUT)
         bootstrap = outcome.seconds
@@ -234,9 +237,9 @@ def spread(values: list[float]) -> dict:
 
 
 def run_case(world: World, *, fresh: bool, trials: int, give_up: float,
-             everyone_holds: bool = False) -> dict:
-    results = [one_trial(world, fresh=fresh, give_up=give_up, everyone_holds=everyone_holds)
-               for _ in range(trials)]
+             everyone_holds: bool = False, relay_is_seed: bool = False) -> dict:
+    results = [one_trial(world, fresh=fresh, give_up=give_up, everyone_holds=everyone_holds,
+                         relay_is_seed=relay_is_seed) for _ in range(trials)]
     matched = [t for t in results if t.matched]
     direct = [t for t in matched if not t.stranger_unreachable]
     relayed = [t for t in matched if t.stranger_unreachable]
@@ -260,21 +263,27 @@ def run_case(world: World, *, fresh: bool, trials: int, give_up: float,
 def calibrate(args: argparse.Namespace, trips: RoundTrips, trials: int) -> dict:
     """Predicted ready -> matched of bench/run.py's "waiting" scenario, per RTT, and the fit."""
     overlay = Overlay(K_VALUE + 1, np.random.default_rng(args.seed))
-    rows = []
-    for rtt_ms in (int(text) for text in args.calibrate.split(",")):
-        latency = netmodel.Latency(median=max(rtt_ms / 2000, 1e-6), sigma=0.0, floor=0.0)
-        model = InternetModel(round_trips=trips, latency=latency,
-                              loss=args.loss if rtt_ms else 0.0, unreachable=0.0, dead=0.0,
-                              mean_wait=1e9)
-        row = run_case(World(overlay, model, args.seed), fresh=True, trials=trials,
-                       give_up=args.give_up, everyone_holds=True)
-        rows.append({"rtt_ms": rtt_ms, "ready_to_matched": row["ready_to_matched"],
-                     "bootstrap": row["bootstrap"], "matched": row["matched"]})
-        print(f"calibration {rtt_ms} ms: ready -> matched {row['ready_to_matched']}",
-              file=sys.stderr)
-    points = [(row["rtt_ms"] / 1000, row["ready_to_matched"]["median"]) for row in rows
-              if row["ready_to_matched"]["n"]]
-    return {"round_trips": asdict(trips), "rows": rows, "fit": fit_round_trips(points)}
+    result: dict = {"round_trips": asdict(trips)}
+    # direct: what the topology was for; relayed: what the nodes make of it since
+    # AutoNAT judges them unreachable (the proxy connects onward from the router's
+    # address), so the joiner reaches the stranger through the seed's relay
+    for label, unreachable in (("direct", 0.0), ("relayed through the seed", 1.0)):
+        rows = []
+        for rtt_ms in (int(text) for text in args.calibrate.split(",")):
+            latency = netmodel.Latency(median=max(rtt_ms / 2000, 1e-6), sigma=0.0, floor=0.0)
+            model = InternetModel(round_trips=trips, latency=latency,
+                                  loss=args.loss if rtt_ms else 0.0, unreachable=unreachable,
+                                  dead=0.0, mean_wait=1e9)
+            row = run_case(World(overlay, model, args.seed), fresh=True, trials=trials,
+                           give_up=args.give_up, everyone_holds=True, relay_is_seed=True)
+            rows.append({"rtt_ms": rtt_ms, "ready_to_matched": row["ready_to_matched"],
+                         "bootstrap": row["bootstrap"], "matched": row["matched"]})
+            print(f"calibration, {label}, {rtt_ms} ms: ready -> matched "
+                  f"{row['ready_to_matched']}", file=sys.stderr)
+        points = [(row["rtt_ms"] / 1000, row["ready_to_matched"]["median"]) for row in rows
+                  if row["ready_to_matched"]["n"]]
+        result[label] = {"rows": rows, "fit": fit_round_trips(points)}
+    return result
 
 
 def main() -> None:

@@ -20,9 +20,9 @@ between two nodes:
   Linux), a later segment after ``max(200 ms, srtt + 4 rttvar)`` (Linux's
   minimum RTO), both doubling on each further loss;
 * **unreachable nodes** behind NATs: a dial goes through the node's relay
-  (circuit relay v2), which costs a connection to the relay, the HOP and
-  STOP exchanges, then security and muxer over the circuit at the relayed
-  round trip;
+  (circuit relay v2), which costs a connection to the relay (a stream if one
+  is open), the HOP and STOP exchanges, then security, muxer and stream over
+  the circuit at the relayed round trip;
 * **dead peers**: a dial or request to a peer that left never answers;
 * **the node's timeouts**: every exchange gets the deadline the node would
   give it, from :class:`strangers.discovery.rtt.RttEstimator` fed with the
@@ -161,6 +161,8 @@ class Endpoint:
     alive: bool = True
     relay: Endpoint | None = None
     """Where an unreachable node keeps its reservation."""
+    relay_id: int | None = None
+    """The relay's peer (a connection to it may be open already)."""
 
 
 def path_rtt(a: Endpoint, b: Endpoint) -> float:
@@ -232,12 +234,13 @@ def exchange_seconds(rng: random.Random, model: InternetModel, rtt: float, round
 
 
 def dial_cost(model: InternetModel, origin: Endpoint, target: Endpoint,
-              rng: random.Random) -> tuple[float, float, float]:
+              rng: random.Random, conns: Connections | None = None) -> tuple[float, float, float]:
     """(seconds, round trips, path RTT afterwards) of a new connection and stream to ``target``.
 
-    Direct when ``target`` is reachable; else through its relay: a connection
-    and stream to the relay, the HOP/STOP exchanges, then security, muxer and
-    stream over the circuit (no TCP handshake) at the relayed round trip.
+    Direct when ``target`` is reachable; else through its relay: a stream to
+    the relay (and a connection first, unless ``conns`` has one open), the
+    HOP/STOP exchanges, then security, muxer and stream over the circuit (no
+    TCP handshake) at the relayed round trip.
     """
     trips = model.round_trips
     setup = trips.connect + trips.stream
@@ -247,11 +250,18 @@ def dial_cost(model: InternetModel, origin: Endpoint, target: Endpoint,
     relay = target.relay
     to_relay = path_rtt(origin, relay)
     relayed = to_relay + path_rtt(relay, target)
-    seconds = exchange_seconds(rng, model, to_relay, setup + trips.relay_control / 2, new_tcp=True)
+    if conns is not None and target.relay_id is not None and conns.connected(target.relay_id):
+        seconds = exchange_seconds(rng, model, to_relay, trips.stream + trips.relay_control / 2,
+                                   new_tcp=False)
+    else:
+        seconds = exchange_seconds(rng, model, to_relay, setup + trips.relay_control / 2,
+                                   new_tcp=True)
     seconds += exchange_seconds(rng, model, path_rtt(relay, target), trips.relay_control / 2,
                                 new_tcp=False)
-    over_circuit = max(0.0, setup - 1)  # the circuit replaces TCP's handshake
-    seconds += exchange_seconds(rng, model, relayed, over_circuit, new_tcp=False)
+    # security, muxer and stream over the circuit: as many round trips as a direct
+    # connection and stream (measured: the circuit's set-up takes the place of TCP's
+    # handshake but costs one more round trip, see docs/scale.md (e), calibration)
+    seconds += exchange_seconds(rng, model, relayed, setup, new_tcp=False)
     return seconds, setup, relayed
 
 
@@ -277,7 +287,7 @@ def request(rng: random.Random, model: InternetModel, conns: Connections, origin
                                  else trips.stream)
         seconds = exchange_seconds(rng, model, rtt, count, new_tcp=False)
     else:
-        seconds, _, rtt = dial_cost(model, origin, target, rng)
+        seconds, _, rtt = dial_cost(model, origin, target, rng, conns)
         seconds += exchange_seconds(rng, model, rtt, trips.request, new_tcp=False)
         count = trips.first_contact
     if seconds > timeout:
@@ -324,7 +334,7 @@ def propose(rng: random.Random, model: InternetModel, conns: Connections, origin
         opened = exchange_seconds(rng, model, rtt, trips.stream, new_tcp=False)
         open_trips = trips.stream
     else:
-        opened, _, rtt = dial_cost(model, origin, target, rng)
+        opened, _, rtt = dial_cost(model, origin, target, rng, conns)
         open_trips = trips.connect + trips.stream
     if opened > dial_timeout:
         return Outcome(False, dial_timeout, open_trips, dial_timeout)

@@ -112,9 +112,15 @@ def test_an_unreachable_stranger_is_dialled_through_its_relay() -> None:
     direct = netmodel.dial_cost(LOSSLESS, me, Endpoint(0.05), rng)
     relayed = netmodel.dial_cost(LOSSLESS, me, stranger, rng)
     assert relayed[2] == pytest.approx(0.2)  # the circuit's round trip: two paths
-    # connection to the relay, HOP/STOP, then everything but TCP again over the circuit
-    assert relayed[0] == pytest.approx(8 * 0.1 + 0.1 + 0.1 + 7 * 0.2)
+    # connection and stream to the relay, HOP/STOP, then a connection's worth over the circuit
+    assert relayed[0] == pytest.approx(8 * 0.1 + 0.1 + 0.1 + 8 * 0.2)
     assert relayed[0] > 2 * direct[0]
+    # a connection to the relay that is open already saves its set-up
+    conns = Connections()
+    conns.connect(9)
+    stranger.relay_id = 9
+    reused = netmodel.dial_cost(LOSSLESS, me, stranger, rng, conns)
+    assert reused[0] == pytest.approx(2 * 0.1 + 0.1 + 0.1 + 8 * 0.2)
 
 
 def test_the_latency_model_is_heavy_tailed_around_100_ms() -> None:
