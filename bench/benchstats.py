@@ -33,6 +33,7 @@ def parse_flag_sets(text: str) -> list[tuple[str, list[str]]]:
     """``"default;no-mdns=--no-mdns"`` -> ``[("default", []), ("no-mdns", ["--no-mdns"])]``.
 
     The default set (no extra flags) always comes first: it is what a user gets.
+    A flag written ``seed:--flag`` is for the seed node only (see :func:`split_seed_flags`).
     """
     sets: list[tuple[str, list[str]]] = []
     for part in text.split(";"):
@@ -48,6 +49,16 @@ def parse_flag_sets(text: str) -> list[tuple[str, list[str]]]:
         sets.insert(0, ("default", []))
     sets.sort(key=lambda entry: entry != ("default", []))
     return sets
+
+
+def split_seed_flags(flags: list[str]) -> tuple[list[str], list[str]]:
+    """``["--no-mdns", "seed:--no-relay"]`` -> ``(["--no-mdns"], ["--no-relay"])``:
+    the chat nodes' flags, and the seed's."""
+    peers = [flag for flag in flags if not flag.startswith("seed:")]
+    seed = [flag.removeprefix("seed:") for flag in flags if flag.startswith("seed:")]
+    if any(not flag for flag in seed):
+        raise ValueError(f"an empty seed flag in {flags!r}")
+    return peers, seed
 
 
 def spread(values: Iterable[float], digits: int = 3) -> dict:

@@ -58,7 +58,15 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "netsim"))
-from benchstats import fit_round_trips, parse_flag_sets, parse_rtts, round_trips, show, spread  # noqa: E402
+from benchstats import (  # noqa: E402
+    fit_round_trips,
+    parse_flag_sets,
+    parse_rtts,
+    round_trips,
+    show,
+    split_seed_flags,
+    spread,
+)
 from delayproxy import PathSettings  # noqa: E402
 from delayrouter import DelayRouter, NetHost, namespaces_unavailable  # noqa: E402
 
@@ -101,7 +109,7 @@ class StrangersTool:
     name = "strangers"
 
     def __init__(self, flags: list[str], env: dict[str, str] | None = None) -> None:
-        self.flags = flags
+        self.flags, self.seed_flags = split_seed_flags(flags)
         self.env = env or {}
 
     def seed(self, host: NetHost | None, prefix: list[str],
@@ -109,7 +117,7 @@ class StrangersTool:
         """A ``serve`` node, bootstrapping through the ``earlier`` ones (the first: none)."""
         boot = [arg for addr in earlier[-3:] for arg in ("--bootstrap", addr)] or ["--no-bootstrap"]
         proc = Strangers("serve", "--json", *self._listen(host), *boot, *self.flags,
-                         prefix=prefix, env=self.env)
+                         *self.seed_flags, prefix=prefix, env=self.env)
         return proc, proc.wait_for("ready", timeout=60)["addrs"][0]
 
     def peer(self, host: NetHost | None, prefix: list[str], seed: str, topic: str) -> Strangers:
@@ -380,7 +388,9 @@ def main() -> None:
     parser.add_argument("--rtts", default="0,50,150", help="round-trip times in ms")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--flag-sets", default="default;no-mdns=--no-mdns",
-                        help='"label=flags;..."; the defaults always run first')
+                        help='"label=flags;..."; the defaults always run first; "seed:--flag" '
+                             'goes to the seed only (e.g. "direct=seed:--no-relay": the seed '
+                             'relays nobody, so the chat nodes meet directly)')
     parser.add_argument("--messages", type=int, default=5)
     parser.add_argument("--loss", type=float, default=0.01)
     parser.add_argument("--jitter", type=float, default=0.01, help="seconds, each way")
@@ -390,6 +400,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3,
                         help="DHT nodes of the side-by-side part, for both tools (HyperDHT needs 3)")
     parser.add_argument("--no-wan", action="store_true", help="only the side-by-side part")
+    parser.add_argument("--no-side-by-side", action="store_true", help="only the WAN part")
     args = parser.parse_args()
     if args.quick:
         args.rtts, args.flag_sets, args.messages = "0,150", "default", 2
@@ -408,8 +419,8 @@ def main() -> None:
     result["wan"] = [] if args.no_wan else wan_part(
         parse_rtts(args.rtts), parse_flag_sets(args.flag_sets), args.runs, give_up=args.give_up,
         messages=args.messages, loss=args.loss, jitter=args.jitter, stall=args.stall)
-    result["side_by_side"] = side_by_side(args.runs, seeds=args.seeds, give_up=args.give_up,
-                                          hyperswarm=hyperswarm)
+    result["side_by_side"] = {} if args.no_side_by_side else side_by_side(
+        args.runs, seeds=args.seeds, give_up=args.give_up, hyperswarm=hyperswarm)
     result["runtime_seconds"] = round(time.monotonic() - began, 1)
     log("\n" + format_tables(result))
     print(json.dumps(result, indent=2))

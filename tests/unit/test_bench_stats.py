@@ -46,3 +46,13 @@ def test_the_fit_separates_round_trips_from_fixed_costs() -> None:
     fit = benchstats.fit_round_trips(points)
     assert fit == {"round_trips": 13.0, "fixed_seconds": 0.4, "points": 9}
     assert benchstats.fit_round_trips([(0.05, 1.0), (0.05, 2.0)]) is None
+
+
+def test_seed_flags_are_split_from_the_chat_nodes_flags() -> None:
+    assert benchstats.split_seed_flags(["--no-mdns", "seed:--no-relay"]) == (
+        ["--no-mdns"], ["--no-relay"])
+    assert benchstats.split_seed_flags([]) == ([], [])
+    with pytest.raises(ValueError):
+        benchstats.split_seed_flags(["seed:"])
+    assert benchstats.parse_flag_sets("direct=seed:--no-relay") == [
+        ("default", []), ("direct", ["seed:--no-relay"])]
