@@ -37,6 +37,7 @@ from .chat import CHAT_PROTOCOL
 from .config import NodeConfig
 from .conversation import Conversations
 from .events import Event
+from .frontdoor import FrontDoor, KadDirectory
 from .identity import Identity, fresh_identity, load_or_create_identity
 from .libp2p.addresses import announcements, dialable_addrs
 from .libp2p.holepunch import HolePunch
@@ -46,6 +47,7 @@ from .libp2p.mdns import LocalDiscovery
 from .matching import MATCH_PROTOCOL, MatchService, PendingMatch, node_rtt_estimator
 from .nat import FIRST_RESERVATION_WAIT, NatService, serve_nat
 from .searching import SearchService
+from .store import DataDir
 from .supervision import spawn, supervised, supervised_handler
 
 logger = logging.getLogger(__name__)
@@ -68,6 +70,8 @@ class Node:
 
     nat: NatService
     """Reachability and relays (set by open_node)."""
+    front_door: FrontDoor
+    """How this node found strangers servers, and announces itself as one (set by open_node)."""
 
     def __init__(self, config: NodeConfig, identity: Identity, host, dht: StrangersDHT,
                  nursery: trio.Nursery) -> None:
@@ -202,6 +206,13 @@ async def _serve_local(node: Node, *, task_status=trio.TASK_STATUS_IGNORED) -> N
         task_status.started()
 
 
+def _is_server(node: Node) -> bool:
+    """Whether this node serves strangers: a serve node, or a chat node AutoNAT found reachable."""
+    if node.config.hide_ip:
+        return False
+    return not node.config.chat or node.nat.reachable is True
+
+
 def _load_identity(config: NodeConfig) -> Identity:
     if config.identity_file is None:
         return fresh_identity()
@@ -237,12 +248,23 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
             node.nat = NatService(node)
             await nursery.start(serve_nat, node, node.nat)
             reached = 0
+            # The front door (frontdoor.py): cached servers, the bootstrap peers
+            # (/dnsaddr resolved), one rendezvous lookup on the public DHT.
+            node.front_door = FrontDoor(host, own_connect=dht.connect_seeds,
+                                        public=KadDirectory(dht), data=DataDir())
+            arrival = None
             if config.bootstrap_peers:
                 # Ready once a seed answers; the routing table fills in the
                 # background (the first searches walk the network through the
                 # seed anyway), so start-up does not wait for two lookups.
-                reached = await dht.connect_seeds(list(config.bootstrap_peers))
+                arrival = await node.front_door.enter(config.bootstrap_addrs,
+                                                      default_list=config.uses_default_bootstrap)
+                reached = arrival.reached
                 spawn(nursery, "routing table fill", node.fill_routing_table, reached)
+            lonely = arrival is not None and arrival.looked_up and not arrival.servers
+            spawn(nursery, "front door", functools.partial(
+                node.front_door.serve, announce=functools.partial(_is_server, node),
+                lonely=lonely))
             await node.emit(events.Ready(node.peer_id, tuple(node.addrs),
                                          config.identity_file is not None))
             node.nat.node_ready.set()
@@ -253,6 +275,11 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
                 await node.emit(events.Warning(
                     f"none of {where} answered; looking for strangers{hint} only"
                     if config.mdns else f"none of {where} answered; nobody can be found until one does"))
+            if lonely:
+                await node.emit(events.Warning(
+                    "no strangers server found through the public network (the network may be "
+                    "new): looking on the local network (mDNS) and asking again in a minute, "
+                    "then less and less often"))
             if config.chat:
                 if not config.reachable_unknown:  # announce a relayed address from the start
                     with trio.move_on_after(FIRST_RESERVATION_WAIT):
