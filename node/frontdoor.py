@@ -266,7 +266,7 @@ class FrontDoor:
             except (StrangersError, OSError, trio.TooSlowError) as exc:
                 logger.info("rendezvous announcement failed: %r", exc)
                 stored = 0
-            logger.info("announced on the rendezvous key: %d peers took it", stored)
+            logger.info("announced on the rendezvous key (%d peers confirmed)", stored)
             await trio.sleep(REPUBLISH_SECONDS if stored else ANNOUNCE_RETRY)
 
     async def _watch(self, lonely: bool) -> None:
