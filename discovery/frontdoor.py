@@ -141,4 +141,4 @@ class Backoff:
         """Seconds to wait before retry number ``attempt`` (0 for the first retry)."""
         if attempt < 0:
             raise ValueError(f"attempt must be >= 0, got {attempt!r}")
-        return min(self.ceiling, self.first * 2 ** min(attempt, 32))
+        return min(self.ceiling, self.first * float(2 ** min(attempt, 32)))

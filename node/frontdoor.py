@@ -162,7 +162,7 @@ class FrontDoor:
         data: DataDir,
         resolver=None,
         wall_clock: Callable[[], float] = time.time,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff | None = None,
     ) -> None:
         """``own_connect`` dials seeds of our own DHT; ``wall_clock`` stamps the cache."""
         self.host = host
@@ -171,7 +171,7 @@ class FrontDoor:
         self.data = data
         self.resolver = resolver
         self.wall_clock = wall_clock
-        self.backoff = backoff
+        self.backoff = backoff if backoff is not None else Backoff()
         self.cache = ServerCache.from_json(data.read_json(SERVERS_FILE, None))
         self.lookups = 0
         """Rendezvous lookups made on the public DHT (the politeness budget)."""
@@ -212,8 +212,8 @@ class FrontDoor:
         return Arrival(from_cache, reached, found, looked_up, len(self.servers))
 
     async def _dial_cached(self) -> int:
-        tries = [_info(server) for server in self.cache.newest(CACHE_TRIES)]
-        tries = [info for info in tries if info is not None and info.peer_id != self.host.get_id()]
+        infos = [_info(server) for server in self.cache.newest(CACHE_TRIES)]
+        tries = [info for info in infos if info is not None and info.peer_id != self.host.get_id()]
         if not tries:
             return 0
         await self._own_connect(tries)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import trio
+from dnsfake import serving_dns
 from multiaddr import Multiaddr
 
 from strangers.node.libp2p import dnsaddr
-
-from dnsfake import serving_dns
 
 A = "QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN"
 B = "QmQCU2EcMqAqQPR2i9bChDtGNJchTbq5TbXJJ16u19uLTa"

@@ -14,6 +14,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import trio
+from dnsfake import serving_dns
 
 from strangers.node import NodeConfig, events, open_node
 from strangers.node import config as node_config
@@ -21,7 +22,6 @@ from strangers.node.libp2p import dnsaddr
 from strangers.node.libp2p.host import quiet_library_logs
 
 from dhtnet import dht_network, next_event
-from dnsfake import serving_dns
 
 LOOPBACK = ("/ip4/127.0.0.1/tcp/0",)
 
