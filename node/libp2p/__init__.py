@@ -15,6 +15,8 @@ Modules:
 * :mod:`.reachability`: AutoNAT with a dial-back on a fresh connection;
 * :mod:`.relay`: circuit relay v2 (HOP for others, reservations, circuit dials);
 * :mod:`.holepunch`: DCUtR (py-libp2p's, fixed) and the path a stream runs on.
+* :mod:`.dnsaddr`: ``/dnsaddr`` bootstrap addresses resolved with dnspython
+  (the swarm refuses them: "No supported transport"); no library internal.
 
 Outside this package, ``node/`` may import py-libp2p's public names (peer
 ids, ``PeerInfo``, ``TProtocol``, ``background_trio_service``), never a
