@@ -212,6 +212,14 @@ holepunch.py
     canaries: ``test_canary_holepunch.py::test_connections_record_their_type_and_transport_addresses``,
     ``::test_relayed_then_direct_over_real_hosts``
 
+dnsaddr.py and ../frontdoor.py
+  ``/dnsaddr`` bootstrap addresses resolved by us (dnspython), not by the swarm
+    why: the swarm refuses them ("No supported transport")
+    canary: ``test_canary_frontdoor.py::test_the_swarm_still_refuses_dnsaddr_addresses``
+  ``peerstore.get_protocols(peer)`` after identify
+    why: tells a strangers node (a ``/strangers/`` protocol) from a plain libp2p node
+    canary: ``test_canary_frontdoor.py::test_identify_still_lists_a_connected_peers_protocols``
+
 Not used (and so not patched): ``swarm._negative_peer_cache`` (a peer whose
 every address failed is refused for a while, see ``../shared/notes``).
 """
