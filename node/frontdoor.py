@@ -246,14 +246,16 @@ class FrontDoor:
 
     # -- while running -----------------------------------------------------------
 
-    async def serve(self, *, announce: Callable[[], bool], lonely: bool,
+    async def serve(self, *, announce: Callable[[], bool], lonely: bool, recover: bool = True,
                     task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Announce while ``announce()`` says we are a reachable server; look again while
-        ``lonely`` (no server found); dial the cache again when every peer is gone."""
+        ``lonely`` (no server found); dial the cache again when every peer is gone
+        (unless not ``recover``: a node told to dial no bootstrap peer)."""
         task_status.started()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._announce_loop, announce)
-            nursery.start_soon(self._watch, lonely)
+            if recover or lonely:
+                nursery.start_soon(self._watch, lonely)
 
     async def _announce_loop(self, announce: Callable[[], bool]) -> None:
         while True:

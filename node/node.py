@@ -264,7 +264,7 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
             lonely = arrival is not None and arrival.looked_up and not arrival.servers
             spawn(nursery, "front door", functools.partial(
                 node.front_door.serve, announce=functools.partial(_is_server, node),
-                lonely=lonely))
+                lonely=lonely, recover=bool(config.bootstrap_peers)))
             await node.emit(events.Ready(node.peer_id, tuple(node.addrs),
                                          config.identity_file is not None))
             node.nat.node_ready.set()

@@ -188,3 +188,12 @@ async def test_launch_with_the_default_list_tries_the_cache_before_the_public_ne
         arrival = await door.enter(["/dnsaddr/never.resolved.test/p2p/" + _peer().to_base58()],
                                    default_list=True)
     assert arrival.from_cache == 1 and not arrival.looked_up and public.lookups == []
+
+
+async def test_a_node_told_to_dial_no_bootstrap_peer_never_dials_its_cache(tmp_path, autojump_clock):
+    host = FakeHost()
+    dialled: list = []
+    door = _door(tmp_path, host, FakePublic(host), dialled)
+    door.cache.seen(_peer().to_base58(), ["/ip4/10.0.0.8/tcp/4001"], now=1.0)
+    await _run_for(door, 3600, announce=lambda: False, lonely=False, recover=False)
+    assert dialled == []
