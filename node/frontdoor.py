@@ -229,8 +229,8 @@ class FrontDoor:
         self.lookups += 1
         try:
             found = await self.public.find_providers(rendezvous_key(), LOOKUP_COUNT)
-        except (StrangersError, OSError, trio.TooSlowError) as exc:
-            logger.info("rendezvous lookup failed: %r", exc)
+        except Exception as exc:  # any failure of the walk (library, network): no server found
+            logger.warning("rendezvous lookup failed: %r", exc, exc_info=True)
             return 0
         found = [info for info in found if info.peer_id != self.host.get_id()][:FOUND_TRIES]
         if not found:
@@ -265,8 +265,8 @@ class FrontDoor:
             self.announcements += 1
             try:
                 stored = await self.public.provide(rendezvous_key())
-            except (StrangersError, OSError, trio.TooSlowError) as exc:
-                logger.info("rendezvous announcement failed: %r", exc)
+            except Exception as exc:  # any failure of the walk: tried again later
+                logger.warning("rendezvous announcement failed: %r", exc, exc_info=True)
                 stored = 0
             logger.info("announced on the rendezvous key (%d peers confirmed)", stored)
             await trio.sleep(REPUBLISH_SECONDS if stored else ANNOUNCE_RETRY)

@@ -197,3 +197,24 @@ async def test_a_node_told_to_dial_no_bootstrap_peer_never_dials_its_cache(tmp_p
     door.cache.seen(_peer().to_base58(), ["/ip4/10.0.0.8/tcp/4001"], now=1.0)
     await _run_for(door, 3600, announce=lambda: False, lonely=False, recover=False)
     assert dialled == []
+
+
+async def test_failing_lookups_and_announcements_are_retried_not_raised(tmp_path, autojump_clock):
+    host = FakeHost()
+    host.connected.add(_peer())
+
+    class Broken(FakePublic):
+        async def find_providers(self, key, count):
+            self.lookups.append(trio.current_time())
+            raise RuntimeError("the walk broke")
+
+        async def provide(self, key):
+            self.provides.append(trio.current_time())
+            raise RuntimeError("the walk broke")
+
+    public = Broken(host)
+    door = _door(tmp_path, host, public, [])
+    assert await door.look_up() == 0
+    await _run_for(door, 3600, announce=lambda: True, lonely=True)
+    assert [round(t) for t in public.lookups] == [0, 60, 180, 420, 900, 1860]
+    assert len(public.provides) == 3600 / frontdoor.ANNOUNCE_RETRY
