@@ -176,6 +176,8 @@ class FrontDoor:
         self.lookups = 0
         """Rendezvous lookups made on the public DHT (the politeness budget)."""
         self.announcements = 0
+        self.entered_in = 0.0
+        """Seconds :meth:`enter` took (cache, DNS, bootstrap dials, the lookup)."""
         self.servers: dict[ID, PeerInfo] = {}
         """Strangers servers met in this run."""
 
@@ -188,6 +190,13 @@ class FrontDoor:
         servers answers, the public network is not asked at all. Peers given with
         ``--bootstrap`` come first; the cache serves only when none answers.
         """
+        started = trio.current_time()
+        try:
+            return await self._enter(bootstrap, default_list=default_list)
+        finally:
+            self.entered_in = trio.current_time() - started
+
+    async def _enter(self, bootstrap: Sequence[str], *, default_list: bool) -> Arrival:
         from_cache = 0
         if default_list:
             from_cache = await self._dial_cached()

@@ -99,7 +99,17 @@ def parse_txt(strings: list[str], peer: str | None) -> list[Multiaddr]:
     return found
 
 
-async def _txt(resolver, name: str) -> list[str]:
+async def _txt(resolver, name: str, memo: dict[str, list[str]] | None = None) -> list[str]:
+    """The TXT strings of ``name`` ([] when it does not resolve); ``memo`` shares answers."""
+    if memo is not None and name in memo:
+        return memo[name]
+    strings = await _query_txt(resolver, name)
+    if memo is not None:
+        memo[name] = strings
+    return strings
+
+
+async def _query_txt(resolver, name: str) -> list[str]:
     try:
         with trio.move_on_after(QUERY_TIMEOUT + 0.5):  # a hang guard over dnspython's lifetime
             answer = await resolver.resolve(name, "TXT", lifetime=QUERY_TIMEOUT)
@@ -113,8 +123,12 @@ async def _txt(resolver, name: str) -> list[str]:
     return []
 
 
-async def resolve(addr: Multiaddr | str, *, resolver=None) -> list[Multiaddr]:
-    """The addresses behind ``addr`` (itself when it is not a ``/dnsaddr`` address)."""
+async def resolve(addr: Multiaddr | str, *, resolver=None,
+                  memo: dict[str, list[str]] | None = None) -> list[Multiaddr]:
+    """The addresses behind ``addr`` (itself when it is not a ``/dnsaddr`` address).
+
+    ``memo`` (name -> TXT strings) lets several addresses share one query per name.
+    """
     addr = Multiaddr(str(addr))
     if not is_dnsaddr(addr):
         return [addr]
@@ -141,7 +155,7 @@ async def resolve(addr: Multiaddr | str, *, resolver=None) -> list[Multiaddr]:
             continue
         host, peer = _split(current)
         queries += 1
-        for found in parse_txt(await _txt(resolver, f"_dnsaddr.{host}"), peer):
+        for found in parse_txt(await _txt(resolver, f"_dnsaddr.{host}", memo), peer):
             pending.append((found, depth + 1))
     unique: dict[str, Multiaddr] = {}
     for found in results:
@@ -150,15 +164,34 @@ async def resolve(addr: Multiaddr | str, *, resolver=None) -> list[Multiaddr]:
 
 
 async def resolve_all(addrs, *, resolver=None) -> list[Multiaddr]:
-    """:func:`resolve` each of ``addrs``, in parallel; duplicates dropped, order kept."""
-    out: list[list[Multiaddr]] = [[] for _ in addrs]
+    """:func:`resolve` each of ``addrs``; duplicates dropped, order kept.
 
-    async def one(index: int, addr) -> None:
-        out[index] = await resolve(addr, resolver=resolver)
+    Addresses under different names resolve in parallel; those under one name
+    (kubo's list has four ``/dnsaddr/bootstrap.libp2p.io/p2p/...``) share one
+    query per name.
+    """
+    out: list[list[Multiaddr]] = [[] for _ in addrs]
+    by_name: dict[str, list[int]] = {}
+    for index, addr in enumerate(addrs):
+        key = str(addr).split("/p2p/")[0] if is_dnsaddr(addr) else f"#{index}"
+        by_name.setdefault(key, []).append(index)
+    if resolver is None and any(is_dnsaddr(addr) for addr in addrs):
+        try:
+            resolver = system_resolver()
+        except (dns.exception.DNSException, OSError, ValueError) as exc:
+            logger.info("dnsaddr: no DNS resolver (%s)", exc)
+            resolver = None
+
+    async def resolve_group(indexes: list[int]) -> None:
+        memo: dict[str, list[str]] = {}
+        for index in indexes:
+            if resolver is None and is_dnsaddr(addrs[index]):
+                continue
+            out[index] = await resolve(addrs[index], resolver=resolver, memo=memo)
 
     async with trio.open_nursery() as nursery:
-        for index, addr in enumerate(addrs):
-            nursery.start_soon(one, index, addr)
+        for indexes in by_name.values():
+            nursery.start_soon(resolve_group, indexes)
     merged: dict[str, Multiaddr] = {}
     for group in out:
         for addr in group:

@@ -85,3 +85,13 @@ async def test_other_addresses_pass_through_and_strangers_dns_names_the_server(m
 async def test_a_bad_strangers_dns_setting_resolves_nothing_instead_of_crashing(monkeypatch):
     monkeypatch.setenv(dnsaddr.ENV_DNS, "no-port-here")
     assert await dnsaddr.resolve(f"/dnsaddr/boot.test/p2p/{A}") == []
+
+
+async def test_a_list_under_one_name_asks_the_dns_once():
+    records = {"_dnsaddr.boot.test": [f"dnsaddr=/ip4/10.0.0.1/tcp/4001/p2p/{A}",
+                                      f"dnsaddr=/ip4/10.0.0.2/tcp/4001/p2p/{B}"]}
+    async with serving_dns(records) as dns:
+        found = await dnsaddr.resolve_all([f"/dnsaddr/boot.test/p2p/{A}", f"/dnsaddr/boot.test/p2p/{B}"],
+                                          resolver=dns.resolver())
+    assert _strs(found) == [f"/ip4/10.0.0.1/tcp/4001/p2p/{A}", f"/ip4/10.0.0.2/tcp/4001/p2p/{B}"]
+    assert dns.queries == ["_dnsaddr.boot.test"]
