@@ -176,6 +176,8 @@ class FrontDoor:
         self.lookups = 0
         """Rendezvous lookups made on the public DHT (the politeness budget)."""
         self.announcements = 0
+        self.on_found: Callable[[int], Awaitable[None]] | None = None
+        """Called with the number of servers a later lookup found (to fill our DHT's table)."""
         self.entered_in = 0.0
         """Seconds :meth:`enter` took (cache, DNS, bootstrap dials, the lookup)."""
         self.servers: dict[ID, PeerInfo] = {}
@@ -291,8 +293,11 @@ class FrontDoor:
                     self._save()
                     continue
             if next_lookup is not None and trio.current_time() >= next_lookup:
-                if await self.look_up():
+                found = await self.look_up()
+                if found:
                     next_lookup = None
+                    if self.on_found is not None:
+                        await self.on_found(found)
                     continue
                 attempt += 1
                 next_lookup = trio.current_time() + self.backoff.delay(attempt)

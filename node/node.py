@@ -252,6 +252,7 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
             # (/dnsaddr resolved), one rendezvous lookup on the public DHT.
             node.front_door = FrontDoor(host, own_connect=dht.connect_seeds,
                                         public=KadDirectory(dht), data=DataDir())
+            node.front_door.on_found = dht.fill_table  # a server found later: join through it
             arrival = None
             if config.bootstrap_peers:
                 # Ready once a seed answers; the routing table fills in the

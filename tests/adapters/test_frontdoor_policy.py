@@ -117,10 +117,17 @@ async def test_the_lookups_stop_once_a_server_is_found(tmp_path, autojump_clock)
         await trio.sleep(200)  # the first strangers server shows up on the public DHT
         public.found = [server]
 
+    joined: list[int] = []
+
+    async def fill(found: int) -> None:
+        joined.append(found)
+
+    door.on_found = fill
     async with trio.open_nursery() as nursery:
         nursery.start_soon(appear)
         await _run_for(door, 3600, announce=lambda: False, lonely=True)
     assert [round(t) for t in public.lookups] == [60, 180, 420]
+    assert joined == [1]  # our DHT's table is filled through the server found
     assert server.peer_id in door.servers
     assert DataDir(tmp_path).read_json(SERVERS_FILE, None)["servers"][0]["peer"] == \
         server.peer_id.to_base58()
