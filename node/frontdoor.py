@@ -209,9 +209,10 @@ class FrontDoor:
         reached = await self.public.connect(peers) if peers else 0
         if not reached and not default_list:  # every --bootstrap peer is gone: the cache
             from_cache = await self._dial_cached()
-        strangers_seeds = [peer.peer_id for peer in peers
-                           if self._connected(peer.peer_id)
-                           and await self._is_strangers_node(peer.peer_id)]
+        # the public list's peers are not ours: only --bootstrap peers are asked (identify)
+        strangers_seeds = [] if default_list else [
+            peer.peer_id for peer in peers
+            if self._connected(peer.peer_id) and await self._is_strangers_node(peer.peer_id)]
         for peer_id in strangers_seeds:
             self._met(peer_id)
         found = 0
