@@ -6,8 +6,9 @@ At launch (:meth:`FrontDoor.enter`):
    first; when one answers and the bootstrap list is the public default, the
    public network is not touched at all;
 2. otherwise the bootstrap peers are dialled (``/dnsaddr`` resolved,
-   :mod:`.libp2p.dnsaddr`); if none of them is a strangers node, the node
-   makes ONE lookup of the rendezvous key (:func:`~strangers.discovery.frontdoor.rendezvous_key`)
+   :mod:`.libp2p.dnsaddr`); with the public list, or when no ``--bootstrap``
+   peer is a strangers node (identify), the node makes ONE lookup of the
+   rendezvous key (:func:`~strangers.discovery.frontdoor.rendezvous_key`)
    on the public DHT, as a client, and dials what it found as seeds of our own
    DHT;
 3. every server that answered goes into the cache.
