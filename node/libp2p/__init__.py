@@ -15,6 +15,8 @@ Modules:
 * :mod:`.reachability`: AutoNAT with a dial-back on a fresh connection;
 * :mod:`.relay`: circuit relay v2 (HOP for others, reservations, circuit dials);
 * :mod:`.holepunch`: DCUtR (py-libp2p's, fixed) and the path a stream runs on.
+* :mod:`.dnsaddr`: ``/dnsaddr`` bootstrap addresses resolved with dnspython
+  (the swarm refuses them: "No supported transport"); no library internal.
 
 Outside this package, ``node/`` may import py-libp2p's public names (peer
 ids, ``PeerInfo``, ``TProtocol``, ``background_trio_service``), never a
@@ -209,6 +211,14 @@ holepunch.py
     fallback (and the STOP side's own id in its circuit address)
     canaries: ``test_canary_holepunch.py::test_connections_record_their_type_and_transport_addresses``,
     ``::test_relayed_then_direct_over_real_hosts``
+
+dnsaddr.py and ../frontdoor.py
+  ``/dnsaddr`` bootstrap addresses resolved by us (dnspython), not by the swarm
+    why: the swarm refuses them ("No supported transport")
+    canary: ``test_canary_frontdoor.py::test_the_swarm_still_refuses_dnsaddr_addresses``
+  ``peerstore.get_protocols(peer)`` after identify
+    why: tells a strangers node (a ``/strangers/`` protocol) from a plain libp2p node
+    canary: ``test_canary_frontdoor.py::test_identify_still_lists_a_connected_peers_protocols``
 
 Not used (and so not patched): ``swarm._negative_peer_cache`` (a peer whose
 every address failed is refused for a while, see ``../shared/notes``).
