@@ -1,10 +1,11 @@
 """Round trips per phase between two py-libp2p hosts through the delaying proxy.
 
 Every phase is timed with the proxy's fixed one-way delay ``D`` (no jitter,
-no loss) and reported in one-way *flights*: ``floor(elapsed / D)`` (the proxy is never early, so CPU time only adds). Two
-flights are one round trip. With ``D`` far above the CPU time of a phase
-(100 ms against a few ms on loopback) the rounding makes the count exact, so
-tests assert on counts, not on wall-time thresholds.
+no loss) and reported in one-way *flights*: ``floor(elapsed / D)``. The
+proxy is never early, so CPU time only adds, and while a phase's CPU time
+stays under ``D`` (a few tens of ms on loopback, both hosts in one process)
+the count is exact: tests assert on counts, not on wall-time thresholds.
+Two flights are one round trip.
 
 Phases, as a stranger pays them when it proposes to a candidate it has no
 connection to yet (the first three also for any stream of ours):
