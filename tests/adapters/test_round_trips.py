@@ -25,10 +25,13 @@ from strangers.node.libp2p.host import build_host, quiet_library_logs, running_h
 from strangers.node.libp2p.streamio import StreamEnded, read_exactly
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "netsim"))
+from matchtrips import measure_match  # noqa: E402
 from roundtrips import ECHO, LOOPBACK, echo_handler, measure_phases, request  # noqa: E402
 
 DELAY = 0.2
 """One-way delay: far above the CPU time of a phase on a loaded machine."""
+MATCH_DELAY = 0.4
+"""For whole nodes in one process: their searches and identify share the CPU with the match."""
 
 optimistic = functools.partial(build_host, optimistic=True)
 plain = functools.partial(build_host, optimistic=False)
@@ -135,3 +138,12 @@ async def test_a_peer_that_refuses_noise_fails_the_dial_at_once():
 
 def test_the_proposal_is_the_header_and_the_protocol_in_one_write():
     assert multistream.proposal("/noise") == b"\x13/multistream/1.0.0\n\x07/noise\n"
+
+
+async def test_a_waiting_stranger_is_matched_in_four_round_trips_after_the_lookup():
+    """TCP; Noise's first exchange; Noise's last message + match stream + Propose (with the chat
+    commit) -> Accept (with the responder's hello); chat stream + hello + finished -> finished.
+    The responder is matched half a round trip earlier. (py-libp2p as it comes, with the whole
+    handshake on the chat stream: ~13.5 round trips, docs/performance.md.)"""
+    times = await measure_match(MATCH_DELAY)
+    assert times.flights() == {"proposal": 6, "matched": 8, "matched_responder": 7}

@@ -5,7 +5,8 @@ reachable through a :class:`~delayproxy.DelayProxy` of fixed one-way delay
 ``D``. The joining one (A) has just found B (the lookup is over) and has no
 connection to it: it proposes, and on B's acceptance opens the chat, exactly
 as its search would (``MatchService.propose``, then
-``Conversations.start_initiator``). Timed from the proposal, in one-way
+``Conversations.start_initiator``), with the node's round-trip estimate as
+the lookup left it (one sample of the path's round trip). Timed from the proposal, in one-way
 flights (``floor(elapsed / D)``, see :mod:`roundtrips`):
 
 * ``proposal``: dial + match stream + Propose -> Accept, at A;
@@ -81,6 +82,8 @@ async def measure_match(delay: float, *, optimistic: bool = True) -> MatchTimes:
                     responder_matched.set()
 
                 nursery.start_soon(watch_responder)
+                # what the lookup taught the node: the path's round trip (its timeouts follow)
+                joining.matching.rtt.observe(None, 2 * delay, trio.current_time(), round_trips=1)
                 with trio.fail_after(80 * delay + 20):
                     joining.matcher.stop()
                     joining.matcher.start_search(trio.current_time())
