@@ -88,13 +88,19 @@ async def measure_phases(delay: float, *, dialer_factory: Callable[[], object] =
     """Time the three phases from a dialer to a listener across a proxy of one-way ``delay``."""
     dialer, listener = dialer_factory(), listener_factory()
     listener.set_stream_handler(protocol, echo_handler)
-    async with running_host(listener, [LOOPBACK]), running_host(dialer, [LOOPBACK]):
-        address = listener.get_transport_addrs()[0]
-        target = ("127.0.0.1", int(address.value_for_protocol("tcp")))
+    async with running_host(listener, [LOOPBACK]):
+        port = int(listener.get_transport_addrs()[0].value_for_protocol("tcp"))
+        return await measure_phases_to(dialer, listener.get_id(), port, delay, protocol)
+
+
+async def measure_phases_to(dialer, peer_id, port: int, delay: float,
+                            protocol: TProtocol = ECHO) -> Phases:
+    """The three phases from ``dialer`` (not yet running) to an echo at 127.0.0.1:``port``."""
+    async with running_host(dialer, [LOOPBACK]):
         async with trio.open_nursery() as nursery:
-            proxy = DelayProxy(PathSettings(delay), target=target)
-            port = await nursery.start(proxy.serve)
-            info = PeerInfo(listener.get_id(), [Multiaddr(f"/ip4/127.0.0.1/tcp/{port}")])
+            proxy = DelayProxy(PathSettings(delay), target=("127.0.0.1", port))
+            proxy_port = await nursery.start(proxy.serve)
+            info = PeerInfo(peer_id, [Multiaddr(f"/ip4/127.0.0.1/tcp/{proxy_port}")])
             with trio.fail_after(60 * delay + 10):
                 started = trio.current_time()
                 await dialer.connect(info)
