@@ -238,7 +238,7 @@ def _lazy_new_stream(host, negotiated_new_stream):
         net_stream.set_protocol(protocol)
         return net_stream
 
-    new_stream.negotiated = negotiated_new_stream  # type: ignore[attr-defined]
+    new_stream.negotiated = negotiated_new_stream
     return new_stream
 
 
