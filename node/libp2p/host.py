@@ -57,12 +57,19 @@ LISTENER_CLOSE_TIMEOUT = 0.5
 """Seconds to close the listening sockets after that."""
 
 
-def build_host(identity: Identity, *, mdns: bool = False, optimistic: bool = True):
+OPTIMISTIC_ENV = "STRANGERS_OPTIMISTIC_MULTISTREAM"
+"""Set to 0, hosts negotiate as py-libp2p does by itself: how benchmarks show what it saves."""
+
+
+def build_host(identity: Identity, *, mdns: bool = False, optimistic: bool | None = None):
     """A host ready to ``run(listen_addrs)``.
 
     ``optimistic``: pipelined and lazy multistream-select (:mod:`.multistream`);
-    False leaves py-libp2p's negotiation as it comes (tests of the fallback).
+    False leaves py-libp2p's negotiation as it comes (tests of the fallback);
+    None (the default): on, unless ``STRANGERS_OPTIMISTIC_MULTISTREAM=0``.
     """
+    if optimistic is None:
+        optimistic = os.environ.get(OPTIMISTIC_ENV, "1") != "0"
     key_pair = identity.key_pair
     noise = NoiseTransport(key_pair, noise_privkey=new_x25519_key_pair().private_key)
     host = new_host(
