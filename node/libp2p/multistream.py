@@ -144,6 +144,9 @@ class _DeferredEcho:
                 except Exception as exc:  # the stream or connection broke first
                     self.failure = exc
                     raise
+                except BaseException:  # cancelled half-way: what was read is gone, never misparse
+                    self.failure = ProtocolRefused("a read was cancelled while the protocol echo came in")
+                    raise
                 else:
                     self.checked = True
                     self.target.__dict__.pop("read", None)

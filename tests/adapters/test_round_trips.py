@@ -153,3 +153,29 @@ async def test_a_waiting_stranger_is_matched_in_four_round_trips_after_the_looku
     handshake on the chat stream: ~13.5 round trips, docs/performance.md.)"""
     times = await measure_match(MATCH_DELAY)
     assert times.flights() == {"proposal": 6, "matched": 8, "matched_responder": 7}
+
+
+class _HeaderThenNothing:
+    """A connection whose peer sent the multistream header, then nothing."""
+
+    def __init__(self) -> None:
+        self.data = bytearray(b"\x13/multistream/1.0.0\n")
+
+    async def read(self, n: int | None = None) -> bytes:
+        if not self.data:
+            await trio.sleep_forever()
+        count = len(self.data) if n is None else min(n, len(self.data))
+        chunk = bytes(self.data[:count])
+        del self.data[:count]
+        return chunk
+
+
+async def test_a_read_cancelled_during_the_echo_fails_the_stream_instead_of_misreading_it(autojump_clock):
+    conn = _HeaderThenNothing()
+    multistream.defer_echo(conn, "/strangers-echo/1.0.0")
+    with trio.move_on_after(1):  # the header is read, then the wait for the answer is cancelled
+        await conn.read(4)
+    assert not conn.data and multistream.echo_pending(conn)
+    conn.data += b"\x16/strangers-echo/1.0.0\n"  # the answer arrives: too late, the header is gone
+    with pytest.raises(multistream.ProtocolRefused, match="cancelled while the protocol echo came in"):
+        await conn.read(4)
