@@ -19,7 +19,7 @@ entries, strangers who give up waiting.
 Reports the match success rate (within 10 s and within ``--give-up``) and the
 time to match, fresh and warm, and its parts (bootstrap, search, proposal,
 chat). ``--connect-round-trips`` etc. plug in the savings of issue 13 item 1;
-``--goal`` runs them all at once. Needs numpy (the overlay of
+``--before`` runs them all at once. Needs numpy (the overlay of
 ``bench/simulate.py``). Prints JSON on stdout, a table on stderr.
 """
 
@@ -308,8 +308,9 @@ def main() -> None:
                         help="instead: the topology of bench/run.py's WAN part (a seed, a waiting "
                              "stranger, a fresh joiner; every path this RTT, 1%% loss, nobody NATed "
                              "or leaving) at these RTTs, to hold against a namespace run")
-    parser.add_argument("--goal", action="store_true",
-                        help="also run with the round trips of issue 13 item 1 (netmodel.ISSUE13_GOAL)")
+    parser.add_argument("--before", action="store_true",
+                        help="also run with the round trips from before issue 13 item 1 "
+                             "(netmodel.BEFORE_ISSUE13)")
     args = parser.parse_args()
     sizes = args.nodes or ([1000] if args.quick else [1000, 10000])
     trials = args.trials or (60 if args.quick else 400)
@@ -319,8 +320,8 @@ def main() -> None:
     model = InternetModel(round_trips=trips, latency=latency, loss=args.loss,
                           unreachable=args.unreachable, dead=args.dead, mean_wait=args.mean_wait)
     variants = [("today", model)]
-    if args.goal:
-        variants.append(("issue 13 goal", model.with_round_trips(netmodel.ISSUE13_GOAL)))
+    if args.before:
+        variants.append(("before issue 13", model.with_round_trips(netmodel.BEFORE_ISSUE13)))
     began = time.perf_counter()
     if args.calibrate:
         print(json.dumps(calibrate(args, trips, trials), indent=2))

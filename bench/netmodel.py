@@ -11,7 +11,7 @@ between two nodes:
   ``docs/scale.md``), a new stream on an open connection 2, a request on an
   open stream 1. A stream left idle longer than the pool keeps it
   (``kadpool.IDLE_SECONDS``) costs a new stream again. Every count is a
-  parameter, so the savings of issue 13 item 1 plug in (:data:`ISSUE13_GOAL`);
+  parameter, so the savings of issue 13 item 1 plug in (:data:`TODAY`; :data:`BEFORE_ISSUE13`: the counts before);
 * **heavy-tailed per-node latency** (:class:`Latency`): each node sits
   ``d`` seconds from the core, ``d`` log-normal; a path's round trip is
   ``d_a + d_b``;
@@ -71,14 +71,16 @@ class RoundTrips:
     """Round trips per exchange, by what is open to the peer already."""
 
     connect: float = rtt_policy.CONNECT_ROUND_TRIPS
-    """A new connection: TCP, security, muxer (6 today)."""
+    """A new connection: TCP, then Noise with the security and muxer proposals riding in its
+    flights (2 since issue 13's optimistic multistream-select; 6 before)."""
     stream: float = rtt_policy.STREAM_OPEN_ROUND_TRIPS
-    """A new stream on an open connection (2 today: multistream-select's header, then the protocol)."""
+    """A new stream on an open connection (0 since the protocol proposal rides with the first
+    request; 2 before: multistream-select's header, then the protocol)."""
     request: float = rtt_policy.REQUEST_ROUND_TRIPS
     """A request on an open stream, or the first request on a new one once it is open."""
-    chat_handshake: float = 2.0
-    """The chat handshake after the chat stream is open (docs/protocol.md §6.2: commit ->
-    hello_R, then hello_I + finished_I -> finished_R)."""
+    chat_handshake: float = 1.0
+    """The chat handshake once the match is agreed (docs/protocol.md §6.2: the commit rides in
+    Propose and hello_R in Accept, so only hello_I + finished_I -> finished_R is left; 2 before)."""
     relay_control: float = 2.0
     """A relayed dial's HOP CONNECT to the relay and the relay's STOP to the target."""
 
@@ -94,12 +96,11 @@ class RoundTrips:
 
 
 TODAY = RoundTrips()
-"""py-libp2p 0.8.1 as the node drives it (the issue's measurement: ~8 to open a fresh stream,
-2.1 for a new stream on an open connection, 1.0 for a request on an open stream)."""
-ISSUE13_GOAL = RoundTrips(connect=2.0, stream=0.0, request=1.0, chat_handshake=1.0)
-"""Issue 13 item 1, if all of it lands: TCP (1) and Noise with the muxer inside (1, its third
-message rides with the first data), lazy multistream-select (0: the proposal travels with
-the data), the chat hello in the flight of the proposal/accept (one round trip left)."""
+"""The node as it ships: py-libp2p 0.8.1 with our optimistic multistream-select and the chat
+handshake inside the match exchange (docs/performance.md "Round trips per phase")."""
+BEFORE_ISSUE13 = RoundTrips(connect=6.0, stream=2.0, request=1.0, chat_handshake=2.0)
+"""Before issue 13 item 1 (the issue's measurement: ~8 to open a fresh stream, 2.1 for a new
+stream on an open connection, 1.0 for a request on an open stream)."""
 
 
 @dataclass(frozen=True)

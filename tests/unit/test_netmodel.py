@@ -21,6 +21,9 @@ import netmodel  # noqa: E402  (bench/ is not a package)
 from netmodel import Connections, Endpoint, InternetModel  # noqa: E402
 
 LOSSLESS = InternetModel(loss=0.0)
+BEFORE = InternetModel(loss=0.0, round_trips=netmodel.BEFORE_ISSUE13)
+"""The mechanics below are pinned with the round trips from before issue 13 (larger counts
+tell the phases apart); the shipped counts are checked against the node's above."""
 KAD_CONNECTED = replace(rtt.RPC_CONNECTED, floor=2.0)
 KAD_DIAL = replace(rtt.RPC_DIAL, floor=2.0)
 
@@ -31,9 +34,11 @@ def test_todays_round_trips_are_the_nodes() -> None:
     assert trips.stream == rtt.STREAM_OPEN_ROUND_TRIPS
     assert trips.request == rtt.REQUEST_ROUND_TRIPS
     assert trips.connect + trips.stream == rtt.SETUP_ROUND_TRIPS  # the issue's ~8 to a fresh stream
-    # after the lookup: dial 8 + answer 1 + chat stream 2 + chat handshake 2
-    assert trips.after_lookup() == 13
-    assert netmodel.ISSUE13_GOAL.after_lookup() <= 5  # issue 13's goal, if item 1 lands whole
+    # after the lookup: dial 2 + answer 1 + chat stream 0 + chat handshake 1 (measured: 4)
+    assert trips.after_lookup() == 4
+    assert trips.after_lookup() <= 5  # issue 13's goal
+    # before issue 13: dial 6 + stream 2 + answer 1 + chat stream 2 + chat handshake 2
+    assert netmodel.BEFORE_ISSUE13.after_lookup() == 13
 
 
 def test_the_models_timers_are_the_nodes() -> None:
@@ -50,13 +55,13 @@ def test_a_request_costs_by_connection_state() -> None:
     rng = random.Random(1)
     me, peer = _pair()  # a 100 ms path
     conns = Connections()
-    first = netmodel.request(rng, LOSSLESS, conns, me, peer, 7, 0.0, KAD_CONNECTED, KAD_DIAL)
+    first = netmodel.request(rng, BEFORE, conns, me, peer, 7, 0.0, KAD_CONNECTED, KAD_DIAL)
     assert first.ok and first.round_trips == 9
     assert first.seconds == pytest.approx(0.9)
-    reused = netmodel.request(rng, LOSSLESS, conns, me, peer, 7, 1.0, KAD_CONNECTED, KAD_DIAL)
+    reused = netmodel.request(rng, BEFORE, conns, me, peer, 7, 1.0, KAD_CONNECTED, KAD_DIAL)
     assert reused.ok and reused.seconds == pytest.approx(0.1)  # the idle stream is reused
     later = 1.1 + netmodel.KAD_IDLE_SECONDS + 1
-    stale = netmodel.request(rng, LOSSLESS, conns, me, peer, 7, later, KAD_CONNECTED, KAD_DIAL)
+    stale = netmodel.request(rng, BEFORE, conns, me, peer, 7, later, KAD_CONNECTED, KAD_DIAL)
     assert stale.round_trips == 3 and stale.seconds == pytest.approx(0.3)  # a new stream
 
 
@@ -75,12 +80,12 @@ def test_the_deadline_follows_the_estimate_and_cuts_slow_dials() -> None:
     conns = Connections()
     far = Endpoint(0.15)  # a 300 ms path: a fresh stream takes 2.4 s
     # with the loopback-era floor (no sample yet) the proposal's 1 s dial fails...
-    first = netmodel.propose(rng, LOSSLESS, conns, me, far, 1, 0.0)
+    first = netmodel.propose(rng, BEFORE, conns, me, far, 1, 0.0)
     assert not first.ok and first.timeout == rtt.DIAL.floor
     # ...once a round trip is known (the bootstrap connection), it fits
     seed = Endpoint(0.15)
-    assert netmodel.connect(rng, LOSSLESS, conns, me, seed, 2, 0.0, 5.0).ok
-    second = netmodel.propose(rng, LOSSLESS, conns, me, far, 1, 2.0)
+    assert netmodel.connect(rng, BEFORE, conns, me, seed, 2, 0.0, 5.0).ok
+    second = netmodel.propose(rng, BEFORE, conns, me, far, 1, 2.0)
     assert second.ok and second.timeout > 2.4
     assert second.seconds == pytest.approx(0.3 * 9)
 
@@ -109,8 +114,8 @@ def test_an_unreachable_stranger_is_dialled_through_its_relay() -> None:
     me = Endpoint(0.05)
     relay = Endpoint(0.05)
     stranger = Endpoint(0.05, reachable=False, relay=relay)
-    direct = netmodel.dial_cost(LOSSLESS, me, Endpoint(0.05), rng)
-    relayed = netmodel.dial_cost(LOSSLESS, me, stranger, rng)
+    direct = netmodel.dial_cost(BEFORE, me, Endpoint(0.05), rng)
+    relayed = netmodel.dial_cost(BEFORE, me, stranger, rng)
     assert relayed[2] == pytest.approx(0.2)  # the circuit's round trip: two paths
     # connection and stream to the relay, HOP/STOP, then a connection's worth over the circuit
     assert relayed[0] == pytest.approx(8 * 0.1 + 0.1 + 0.1 + 8 * 0.2)
@@ -119,7 +124,7 @@ def test_an_unreachable_stranger_is_dialled_through_its_relay() -> None:
     conns = Connections()
     conns.connect(9)
     stranger.relay_id = 9
-    reused = netmodel.dial_cost(LOSSLESS, me, stranger, rng, conns)
+    reused = netmodel.dial_cost(BEFORE, me, stranger, rng, conns)
     assert reused[0] == pytest.approx(2 * 0.1 + 0.1 + 0.1 + 8 * 0.2)
 
 
@@ -133,7 +138,7 @@ def test_the_latency_model_is_heavy_tailed_around_100_ms() -> None:
 
 def test_open_chat_costs_a_stream_and_the_handshake() -> None:
     me, peer = _pair()
-    outcome = netmodel.open_chat(random.Random(6), LOSSLESS, Connections(), me, peer, 1)
+    outcome = netmodel.open_chat(random.Random(6), BEFORE, Connections(), me, peer, 1)
     assert outcome.ok and outcome.round_trips == 4 and outcome.seconds == pytest.approx(0.4)
 
 
