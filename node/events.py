@@ -128,7 +128,58 @@ class Reachability:
     """How many relays hold a reservation for us."""
 
 
+@dataclass(frozen=True)
+class LobbyJoined:
+    """We joined a lobby (a public GossipSub topic); ``peers``: members we are connected to."""
+
+    topic: str
+    peers: int
+
+
+@dataclass(frozen=True)
+class LobbyMessage:
+    """Someone in the lobby said something (public, signed by ``from_``'s peer key)."""
+
+    id: str
+    from_: str
+    """The sender's peer id (``from`` in JSON)."""
+    nick: str
+    text: str
+
+
+@dataclass(frozen=True)
+class LobbySent:
+    """Our lobby message left (signed, readable by everyone in the lobby)."""
+
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class LobbyMembers:
+    """How many people are in the lobby (an estimate, ourselves included)."""
+
+    count: int
+
+
+@dataclass(frozen=True)
+class LobbyCounts:
+    """While searching: how many people are in the lobbies of our interests (estimates)."""
+
+    counts: tuple[tuple[str, int], ...]
+    """(interest, members) pairs, in the order of our interests."""
+
+
+@dataclass(frozen=True)
+class ChatInvited:
+    """A lobby member asks us to a private one-to-one chat (answer: accept or decline)."""
+
+    peer_id: str
+    nick: str
+
+
 Event = (
     Ready | Searching | Advertised | Matched | PathChanged | MessageReceived | Sent | Delivered
     | Typing | StrangerLeft | Warning | Error | Stopped | Reachability
+    | LobbyJoined | LobbyMessage | LobbySent | LobbyMembers | LobbyCounts | ChatInvited
 )

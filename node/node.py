@@ -43,6 +43,7 @@ from .libp2p.holepunch import HolePunch
 from .libp2p.host import build_host, ensure_port_free, running_host
 from .libp2p.kad import StrangersDHT
 from .libp2p.mdns import LocalDiscovery
+from .lobby import Lobby
 from .matching import MATCH_PROTOCOL, MatchService, PendingMatch, node_rtt_estimator
 from .nat import FIRST_RESERVATION_WAIT, NatService, serve_nat
 from .searching import SearchService
@@ -68,6 +69,8 @@ class Node:
 
     nat: NatService
     """Reachability and relays (set by open_node)."""
+    lobby: Lobby | None = None
+    """The lobby joined (``open_node(config, lobby=...)``), if any."""
 
     def __init__(self, config: NodeConfig, identity: Identity, host, dht: StrangersDHT,
                  nursery: trio.Nursery) -> None:
@@ -138,6 +141,12 @@ class Node:
         await self.chats.close("quit")
         self._nursery.cancel_scope.cancel()
 
+    async def send_lobby(self, text: str) -> str:
+        """Say ``text`` in the lobby (public, signed); returns its id. Raises if not in one."""
+        if self.lobby is None:
+            raise LocalProtocolError("you are not in a lobby")
+        return await self.lobby.send(text)
+
     def statistics(self) -> NodeStatistics:
         return NodeStatistics(
             state=self.matcher.state.value,
@@ -202,6 +211,24 @@ async def _serve_local(node: Node, *, task_status=trio.TASK_STATUS_IGNORED) -> N
         task_status.started()
 
 
+async def _serve_lobby(node: Node, lobby: Lobby, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """The lobby (GossipSub); if it fails, the node says so and goes on."""
+    started = trio.Event()
+
+    class Status:
+        def started(self, value=None) -> None:
+            started.set()
+            task_status.started(value)
+
+    async def lost(exc: BaseException) -> None:
+        node.lobby = None
+        await node.emit(events.Error(f"the lobby stopped working ({type(exc).__name__})"))
+
+    await supervised("lobby", functools.partial(lobby.serve, task_status=Status()), on_crash=lost)
+    if not started.is_set():
+        task_status.started()
+
+
 def _load_identity(config: NodeConfig) -> Identity:
     if config.identity_file is None:
         return fresh_identity()
@@ -209,8 +236,12 @@ def _load_identity(config: NodeConfig) -> Identity:
 
 
 @asynccontextmanager
-async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
-    """Start a node (host, DHT, discovery, matching) and stop it cleanly on exit."""
+async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
+                    ) -> AsyncIterator[Node]:
+    """Start a node (host, DHT, discovery, matching) and stop it cleanly on exit.
+
+    ``lobby``: (interest, lane) of a lobby to join (``strangers lobby``).
+    """
     identity = _load_identity(config)
     for addr in config.listen_addrs:
         ensure_port_free(addr)
@@ -221,6 +252,9 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
         async with background_trio_service(dht), trio.open_nursery() as nursery:
             node = Node(config, identity, host, dht, nursery)
             spawn(nursery, "address announcements", book.serve)
+            if lobby is not None:  # before any dial: pubsub hooks on new connections
+                node.lobby = Lobby(host, dht, lobby[0], lobby[1], node.emit)
+                await nursery.start(_serve_lobby, node, node.lobby)
             if config.chat:
                 host.set_stream_handler(TProtocol(MATCH_PROTOCOL), supervised_handler(
                     "match stream", node.matching.handle_stream))
@@ -246,6 +280,8 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
             await node.emit(events.Ready(node.peer_id, tuple(node.addrs),
                                          config.identity_file is not None))
             node.nat.node_ready.set()
+            if node.lobby is not None:
+                node.lobby.node_ready.set()
             if config.bootstrap_peers and not reached:
                 where = ("the default public bootstrap peers" if config.uses_default_bootstrap
                          else "the --bootstrap peers")

@@ -1,0 +1,156 @@
+"""Integration: lobbies (GossipSub) between whole nodes on 127.0.0.1, in one process.
+
+The delivery test of issue 11: 6 members of one lobby each send 20 messages
+at 10 msg/s; every member receives >= 99 % of the others' messages, each
+once, with a median latency under 500 ms; 2 members of another lobby (who
+talk too) receive none of them, nor the 6 theirs.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import trio
+
+from strangers.discovery.lobby import lobby_topic
+from strangers.node import NodeConfig, events, open_node
+from strangers.node.libp2p.host import quiet_library_logs
+
+LOOPBACK = ("/ip4/127.0.0.1/tcp/0",)
+
+
+def _config(bootstrap=(), **kwargs) -> NodeConfig:
+    return NodeConfig(listen=LOOPBACK, bootstrap=tuple(bootstrap), mdns=False, chat=False,
+                      **kwargs)
+
+
+class Watch:
+    """Every event of one node, kept (the node's one event consumer)."""
+
+    def __init__(self, node) -> None:
+        self.node = node
+        self.events: list = []
+        self.received: list[tuple[float, events.LobbyMessage]] = []
+        self.changed = trio.Event()
+
+    async def pump(self) -> None:
+        async for event in self.node.events():
+            self.events.append(event)
+            if isinstance(event, events.LobbyMessage):
+                self.received.append((time.perf_counter(), event))
+            self.changed.set()
+            self.changed = trio.Event()
+
+    async def until(self, predicate, timeout: float) -> None:
+        with trio.fail_after(timeout):
+            while not predicate():
+                await self.changed.wait()
+
+    def members(self) -> int:
+        counts = [e.count for e in self.events if isinstance(e, events.LobbyMembers)]
+        return counts[-1] if counts else 0
+
+
+@asynccontextmanager
+async def lobby_network(*lobbies: str):
+    """A serve node, then one lobby node per interest in ``lobbies``, each watched."""
+    quiet_library_logs()
+    async with AsyncExitStack() as stack:
+        server = await stack.enter_async_context(open_node(_config()))
+        boot = (server.addrs[0],)
+        nursery = await stack.enter_async_context(trio.open_nursery())
+        watches = []
+        for interest in lobbies:
+            node = await stack.enter_async_context(
+                open_node(_config(boot), lobby=(interest, "general")))
+            watch = Watch(node)
+            nursery.start_soon(watch.pump)
+            watches.append(watch)
+        yield watches
+        nursery.cancel_scope.cancel()
+
+
+async def meshed(watches, topic: str, timeout: float = 40.0) -> None:
+    """Until every member's GossipSub mesh of ``topic`` holds 2 peers (or all others)."""
+    want = min(2, len(watches) - 1)
+    with trio.fail_after(timeout):
+        while not all(len(w.node.lobby.pubsub.router.mesh.get(topic, ())) >= want
+                      for w in watches):
+            await trio.sleep(0.1)
+
+
+async def send_at(node, tag: str, count: int, rate: float) -> list[str]:
+    """``count`` messages at ``rate`` per second; each carries its send time."""
+    texts = []
+    start = trio.current_time()
+    for k in range(count):
+        await trio.sleep_until(start + k / rate)
+        text = f"{tag} {k} {time.perf_counter():.6f}"
+        await node.send_lobby(text)
+        texts.append(text)
+    return texts
+
+
+async def test_a_lobby_of_six_delivers_everything_once_and_nothing_leaks():
+    senders, per_sender, rate = 6, 20, 10.0
+    async with lobby_network(*["cinema"] * senders, "jazz", "jazz") as watches:
+        cinema, jazz = watches[:senders], watches[senders:]
+        await meshed(cinema, lobby_topic("cinema"))
+        await meshed(jazz, lobby_topic("jazz"))
+        sent: dict[int, list[str]] = {}
+
+        async def member(index: int, watch: Watch) -> None:
+            sent[index] = await send_at(watch.node, f"w{index}", per_sender, rate)
+
+        async with trio.open_nursery() as nursery:
+            for index, watch in enumerate(watches):
+                nursery.start_soon(member, index, watch)
+        expected = (senders - 1) * per_sender
+        for watch in cinema:
+            try:
+                await watch.until(lambda w=watch: len(w.received) >= expected, timeout=20)
+            except trio.TooSlowError:
+                pass  # counted below
+        await trio.sleep(1.0)  # late duplicates or leaks would show up now
+        latencies = []
+        for index, watch in enumerate(cinema):
+            texts = [event.text for _t, event in watch.received]
+            ids = [event.id for _t, event in watch.received]
+            assert len(texts) == len(set(texts)) and len(ids) == len(set(ids)), "duplicates"
+            others = {t for i in range(senders) if i != index for t in sent[i]}
+            got = set(texts) & others
+            assert len(got) >= 0.99 * expected, (index, len(got), expected)
+            assert set(texts) <= others, "a message from outside the lobby"
+            for arrived, event in watch.received:
+                latencies.append(arrived - float(event.text.split()[2]))
+            assert all(e.from_ != watch.node.peer_id for _t, e in watch.received)
+        for index, watch in enumerate(jazz, start=senders):
+            texts = {event.text for _t, event in watch.received}
+            other = senders + (1 - (index - senders))
+            assert texts == set(sent[other]), "the jazz lobby hears only itself"
+        median = statistics.median(latencies)
+        p99 = sorted(latencies)[int(0.99 * (len(latencies) - 1))]
+        print(f"lobby of {senders}: {len(latencies)} deliveries, median {median * 1000:.0f} ms, "
+              f"p99 {p99 * 1000:.0f} ms")
+        assert median < 0.5
+
+
+async def test_members_see_each_other_and_nicknames_are_stable():
+    async with lobby_network("chess", "Chess ", "chess") as watches:
+        for watch in watches:
+            await watch.until(lambda w=watch: w.members() >= 3, timeout=30)
+        joined = [e for e in watches[0].events if isinstance(e, events.LobbyJoined)]
+        assert joined and joined[0].topic == lobby_topic("chess")
+        await meshed(watches, lobby_topic("chess"))
+        ident = await watches[0].node.send_lobby("hello chess")
+        for watch in watches[1:]:
+            await watch.until(lambda w=watch: w.received, timeout=10)
+            message = watch.received[0][1]
+            assert (message.id, message.text, message.from_) == (
+                ident, "hello chess", watches[0].node.peer_id)
+            assert message.nick == watch.node.lobby.nick_of(watches[0].node.peer_id)
+        sent = [e for e in watches[0].events if isinstance(e, events.LobbySent)]
+        assert [(e.id, e.text) for e in sent] == [(ident, "hello chess")]
+        assert not watches[0].received  # our own message is "lobby_sent", not "lobby_message"
