@@ -48,10 +48,12 @@ SEND_BURST = 40.0
 RELAY_SLACK = 2.0
 """Relayed messages get this factor more burst: arrival jitter may bunch up a
 sender's messages on the way, and an honest relay must not be blamed for it."""
-DROP_AFTER_REJECTS = 60
+DROP_AFTER_REJECTS = 30
 """A direct peer that sends this many over-rate messages within
 :data:`REJECT_WINDOW` seconds is disconnected and refused for :data:`BAN_SECONDS`."""
 REJECT_WINDOW = 10.0
+"""(Below GossipSub's publish threshold, 40 invalid messages, a peer's messages
+are refused before validation: the drop must come first.)"""
 BAN_SECONDS = 120.0
 
 MAX_TRACKED_SENDERS = 4096

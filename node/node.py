@@ -28,6 +28,7 @@ import trio
 from libp2p.custom_types import TProtocol
 from libp2p.tools.anyio_service import background_trio_service
 
+from strangers.discovery.lobby import nickname
 from strangers.discovery.matcher import Matcher, MatchState
 from strangers.discovery.search import FIRST_SEARCH_HEAD_START, SearchPlanner
 from strangers.errors import LocalProtocolError
@@ -100,6 +101,11 @@ class Node:
     @property
     def peer_id(self) -> str:
         return self.identity.peer_id.to_base58()
+
+    @property
+    def nick(self) -> str:
+        """Our nickname in lobbies (derived from the peer id)."""
+        return nickname(self.identity.peer_id.to_bytes())
 
     @property
     def addrs(self) -> list[str]:

@@ -112,8 +112,34 @@ def build_gossipsub() -> LobbyGossipSub:
 def build_pubsub(host, router: GossipSub | None = None) -> Pubsub:
     """Pubsub over ``router`` (a :func:`build_gossipsub` one by default), strict signing on."""
     install_record_cache()
-    return Pubsub(host, router or build_gossipsub(), strict_signing=True,
-                  seen_ttl=SEEN_TTL, max_inbound_rpc_size=MAX_RPC_BYTES)
+    pubsub = Pubsub(host, router or build_gossipsub(), strict_signing=True,
+                    seen_ttl=SEEN_TTL, max_inbound_rpc_size=MAX_RPC_BYTES)
+    for protocol in pubsub.router.get_protocols():
+        host.set_stream_handler(protocol, guarded_stream_handler(pubsub))
+    return pubsub
+
+
+def guarded_stream_handler(pubsub: Pubsub):
+    """pubsub's stream handler, that ends its stream instead of raising.
+
+    The library's handler runs in the swarm's nursery, not in the pubsub
+    service's, and schedules each message on the service
+    (``manager.run_task``): a message that arrives while the service stops
+    raised "Nursery is closed to new arrivals" into the swarm, which tore
+    the whole host down with it.
+    """
+
+    async def handle(stream) -> None:
+        try:
+            await pubsub.stream_handler(stream)
+        except Exception as exc:  # the service stopped under it, or a bad stream
+            logger.debug("pubsub stream ended: %r", exc)
+            try:
+                await stream.reset()
+            except Exception:  # gone already
+                pass
+
+    return handle
 
 
 # -- signed peer records: verify once per (peer, record) --------------------------------
