@@ -106,16 +106,7 @@ def parse_lobby_line(text: str) -> LobbyCommand:
 # -- formatting (pure) ---------------------------------------------------------------
 
 def lobby_event_to_json(event: events.Event) -> dict[str, Any]:
-    match event:
-        case events.LobbyJoined(topic, peers):
-            return {"event": "joined", "topic": topic, "peers": peers}
-        case events.LobbyMessage(ident, sender, nick, text):
-            return {"event": "lobby_message", "id": ident, "from": sender, "nick": nick,
-                    "text": text}
-        case events.LobbySent(ident, text):
-            return {"event": "lobby_sent", "id": ident, "text": text}
-        case events.LobbyMembers(count):
-            return {"event": "members", "count": count}
+    """The ``--json`` object (the lobby events are in :func:`~.format.event_to_json`)."""
     return event_to_json(event)
 
 

@@ -303,3 +303,29 @@ async def count_members(dht, interest: str, lane: str = rules.DEFAULT_LANE) -> i
             logger.info("lobby count failed: %r", exc)
     return len(found)
 
+LOBBY_COUNTS_FIRST = 3.0
+"""Seconds after start before ``strangers chat`` first counts lobby members (its
+first search has the network to itself)."""
+LOBBY_COUNTS_EVERY = 60.0
+MAX_LOBBY_COUNTS = 4
+"""Interests whose lobbies are counted (each count is a DHT walk)."""
+
+
+async def serve_lobby_counts(dht, interests: tuple[str, ...], searching: Callable[[], bool],
+                             emit: Emit, lane: str = rules.DEFAULT_LANE) -> None:
+    """While a chat node searches, tell how many people are in its interests' lobbies.
+
+    An event only when some lobby has people and the figures changed.
+    """
+    await trio.sleep(LOBBY_COUNTS_FIRST)
+    last: tuple[tuple[str, int], ...] | None = None
+    while True:
+        if searching():
+            counts = []
+            for interest in interests[:MAX_LOBBY_COUNTS]:
+                counts.append((interest, await count_members(dht, interest, lane)))
+            figures = tuple(counts)
+            if figures != last and any(n for _i, n in figures):
+                await emit(events.LobbyCounts(figures))
+            last = figures
+        await trio.sleep(LOBBY_COUNTS_EVERY)

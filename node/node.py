@@ -44,7 +44,7 @@ from .libp2p.holepunch import HolePunch
 from .libp2p.host import build_host, ensure_port_free, running_host
 from .libp2p.kad import StrangersDHT
 from .libp2p.mdns import LocalDiscovery
-from .lobby import Lobby
+from .lobby import Lobby, serve_lobby_counts
 from .matching import MATCH_PROTOCOL, MatchService, PendingMatch, node_rtt_estimator
 from .nat import FIRST_RESERVATION_WAIT, NatService, serve_nat
 from .searching import SearchService
@@ -295,6 +295,10 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
                 await node.emit(events.Warning(
                     f"none of {where} answered; looking for strangers{hint} only"
                     if config.mdns else f"none of {where} answered; nobody can be found until one does"))
+            if config.chat and config.interests:  # "3 people are in the chess lobby"
+                spawn(nursery, "lobby counts", serve_lobby_counts, dht, config.interests,
+                      lambda: node.matcher.state in (MatchState.SEARCHING, MatchState.PROPOSING),
+                      node.emit)
             if config.chat:
                 if not config.reachable_unknown:  # announce a relayed address from the start
                     with trio.move_on_after(FIRST_RESERVATION_WAIT):

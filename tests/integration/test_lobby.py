@@ -155,3 +155,21 @@ async def test_members_see_each_other_and_nicknames_are_stable():
         sent = [e for e in watches[0].events if isinstance(e, events.LobbySent)]
         assert [(e.id, e.text) for e in sent] == [(ident, "hello chess")]
         assert not watches[0].received  # our own message is "lobby_sent", not "lobby_message"
+
+
+async def test_a_searching_chat_node_tells_how_many_are_in_its_lobbies():
+    async with lobby_network("chess", "chess") as watches:
+        for watch in watches:
+            await watch.until(lambda w=watch: any(isinstance(e, events.LobbyJoined)
+                                                  for e in w.events), timeout=20)
+        boot = (watches[0].node.addrs[0],)
+        config = NodeConfig(listen=LOOPBACK, bootstrap=boot, mdns=False,
+                            interests=("chess", "go"), interests_only=True)
+        async with open_node(config) as chat, trio.open_nursery() as nursery:
+            watch = Watch(chat)
+            nursery.start_soon(watch.pump)
+            await watch.until(lambda: any(isinstance(e, events.LobbyCounts)
+                                          for e in watch.events), timeout=30)
+            counts = next(e for e in watch.events if isinstance(e, events.LobbyCounts)).counts
+            assert dict(counts) == {"chess": 2, "go": 0}
+            nursery.cancel_scope.cancel()
