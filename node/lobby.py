@@ -212,6 +212,9 @@ class Lobby:
             for peer in self.pubsub.peer_topics.get(self.topic, ()):
                 self._nicks.setdefault(peer.to_base58(), rules.nickname(peer.to_bytes()))
             count = self.count()
+            logger.debug("lobby: %d pubsub peers, %d in the topic, %d in the mesh, estimate %d",
+                         len(self.pubsub.peers), self._topic_peers(),
+                         len(self.pubsub.router.mesh.get(self.topic, ())), count)
             if count != self._last_count:
                 self._last_count = count
                 await self._emit(events.LobbyMembers(count))

@@ -221,6 +221,9 @@ gossip.py
   ``LobbyGossipSub._emit_idontwant_for_message`` overridden (IDONTWANT only above 1 KiB)
     why: one IDONTWANT per message per mesh peer filled the 32-RPC send queues
     canary: ``test_canary_gossip.py::test_idontwant_is_still_emitted_from_publish_before_its_other_awaits``
+  ``LobbyGossipSub._get_peers_to_send`` extended (flood publishing of our own messages)
+    why: 0.8.1 has no ``flood_publish``: a message said before the mesh formed reached nobody
+    canary: ``test_canary_gossip.py::test_publish_still_picks_its_peers_through_get_peers_to_send``
   a synchronous topic validator (``LobbyRules``)
     why: no await between the seen-check and marking seen: each message delivered once
     canary: ``test_canary_gossip.py::test_validators_run_between_the_seen_check_and_marking_seen``

@@ -13,6 +13,9 @@ and why (each with a canary in ``tests/adapters/test_canary_gossip.py``):
   one to every mesh peer for every message, which filled the per-peer
   outbound queues (32 RPCs) with control messages and dropped data.
   Patched by overriding ``_emit_idontwant_for_message`` (:class:`LobbyGossipSub`).
+* flood publishing of our own messages (go-libp2p's default; absent from
+  0.8.1): to every peer in the topic, not only the mesh, so a message said
+  right after joining is not lost (:meth:`LobbyGossipSub._get_peers_to_send`).
 * ``adaptive_gossip_enabled=False``: after 30 s it judged loopback meshes
   unhealthy and set the heartbeat to 60 s; ``prune_back_off`` 5 s (60 s left
   meshes empty after a prune at 20 nodes); heartbeat 1 s.
@@ -93,6 +96,26 @@ class LobbyGossipSub(GossipSub):
         if self._publishing_size < IDONTWANT_MIN_BYTES:
             return
         await super()._emit_idontwant_for_message(msg_id, topic_ids)
+
+    def _get_peers_to_send(self, topic_ids, msg_forwarder: ID, origin: ID,
+                           msg_id: bytes | None = None):
+        """Mesh peers; and for our own messages every peer in the topic (flood publishing).
+
+        py-libp2p 0.8.1 has no ``flood_publish`` (go-libp2p's default): a
+        message we publish went to our mesh only, so one said in the first
+        second after joining (no mesh yet) reached nobody, and gossip
+        repaired it seconds later if at all.
+        """
+        peers = set(super()._get_peers_to_send(topic_ids, msg_forwarder, origin, msg_id))
+        pubsub = self.pubsub
+        if pubsub is None or origin != msg_forwarder or origin != pubsub.my_id:
+            return peers
+        for topic in topic_ids:
+            for peer in pubsub.peer_topics.get(topic, ()):
+                if peer in self.peer_protocol and (
+                        self.scorer is None or self.scorer.allow_publish(peer, [topic])):
+                    peers.add(peer)
+        return peers
 
 
 def build_gossipsub() -> LobbyGossipSub:

@@ -123,3 +123,13 @@ def test_the_public_methods_the_lobby_uses_are_there():
         assert callable(getattr(Pubsub, name, None)), changed("node/lobby.py", f"Pubsub.{name} is gone")
     assert "self.counter += 1" in source_of(Pubsub._next_seqno), changed(
         "Lobby.send message id", "seqno is no longer counter + 1")
+
+
+def test_publish_still_picks_its_peers_through_get_peers_to_send():
+    assert parameters_of(GossipSub._get_peers_to_send) == [
+        "self", "topic_ids", "msg_forwarder", "origin", "msg_id"], changed(
+        "LobbyGossipSub._get_peers_to_send", "its signature changed")
+    assert "self._get_peers_to_send(" in source_of(GossipSub.publish), changed(
+        "LobbyGossipSub._get_peers_to_send", "publish no longer calls it")
+    assert "flood_publish" not in parameters_of(GossipSub.__init__), changed(
+        "LobbyGossipSub._get_peers_to_send", "the library has flood_publish now: use it")
