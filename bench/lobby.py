@@ -13,6 +13,7 @@ Then the same figures for the one-to-one chat: two ``chat`` nodes, matched,
 each sending ``--messages`` at ``--rate``.
 
     .venv/bin/python bench/lobby.py [--nodes 50] [--others 2] [--messages 20] [--rate 10]
+                                    [--senders K]
 """
 
 from __future__ import annotations
@@ -82,7 +83,10 @@ def _send_all(senders: list[tuple[int, Strangers]], messages: int, rate: float,
     return sent
 
 
-def run_lobby(nodes: int, others: int, messages: int, rate: float, settle: float = 3.0) -> dict:
+def run_lobby(nodes: int, others: int, messages: int, rate: float, settle: float = 3.0,
+              senders: int | None = None) -> dict:
+    """``senders`` (default: everyone) of the ``nodes`` members talk, and the ``others``."""
+    talkers = nodes if senders is None else min(senders, nodes)
     procs: list[Strangers] = []
     server, addr = serve()
     procs.append(server)
@@ -106,9 +110,10 @@ def run_lobby(nodes: int, others: int, messages: int, rate: float, settle: float
             _drain(proc)
         io_before = _traffic()
         seen_before = {id(p): len(p.events) for p in members}
-        sent = _send_all(list(enumerate(members)), messages, rate, "m", "send")
-        deadline = time.monotonic() + 30
-        per_node = (nodes - 1) * messages
+        speaking = [(i, p) for i, p in enumerate(members) if i < talkers or i >= nodes]
+        sent = _send_all(speaking, messages, rate, "m", "send")
+        deadline = time.monotonic() + 60
+        per_node = (talkers - 1) * messages
         while time.monotonic() < deadline:
             for proc in members:
                 _drain(proc)
@@ -129,17 +134,18 @@ def run_lobby(nodes: int, others: int, messages: int, rate: float, settle: float
             ids = [e["id"] for e, _t in got]
             duplicates += len(ids) - len(set(ids))
             texts = {e["text"] for e, _t in got}
-            same = {f"m{i} {k}" for i in (range(nodes) if mine else range(nodes, nodes + others))
+            same = {f"m{i} {k}" for i in (range(talkers) if mine else range(nodes, nodes + others))
                     if i != index for k in range(messages)}
             leaks += len(texts - same)
             if mine:
                 ratios.append(len(texts & same) / len(same))
                 latencies += [t - sent[e["text"]] for e, t in got if e["text"] in same]
-                published = nodes * messages
+                published = talkers * messages
                 pid = proc.proc.pid
                 traffic.append((io_after.get(pid, 0) - io_before.get(pid, 0)) / published)
         return {
-            "nodes": nodes, "others": others, "messages_per_sender": messages, "rate": rate,
+            "nodes": nodes, "others": others, "senders": talkers,
+            "messages_per_sender": messages, "rate": rate,
             "join_s": round(joined_s, 1),
             "delivery_min": round(min(ratios), 4), "delivery_mean": round(statistics.mean(ratios), 4),
             "median_ms": round(1000 * statistics.median(latencies), 1),
@@ -202,9 +208,12 @@ def main() -> None:
     parser.add_argument("--others", type=int, default=2)
     parser.add_argument("--messages", type=int, default=20)
     parser.add_argument("--rate", type=float, default=10.0)
+    parser.add_argument("--senders", type=int, default=None,
+                        help="how many of the --nodes members talk (default: all)")
     parser.add_argument("--no-chat", action="store_true", help="skip the one-to-one figures")
     args = parser.parse_args()
-    result = {"lobby": run_lobby(args.nodes, args.others, args.messages, args.rate)}
+    result = {"lobby": run_lobby(args.nodes, args.others, args.messages, args.rate,
+                                 senders=args.senders)}
     if not args.no_chat:
         result["chat"] = run_chat(args.messages, args.rate)
     print(json.dumps(result, indent=2))

@@ -84,7 +84,8 @@ def parse_lobby_command(line: str | bytes) -> LobbyCommand:
     raise CommandError(f"unknown command {cmd!r:.80} (send, members, quit)")
 
 
-_USER = {"/quit": Leave, "/exit": Leave, "/q": Leave, "/members": Members, "/who": Members,
+_USER: dict[str, type[Leave | Members | LobbyHelp]] = {
+    "/quit": Leave, "/exit": Leave, "/q": Leave, "/members": Members, "/who": Members,
          "/help": LobbyHelp, "/h": LobbyHelp, "/?": LobbyHelp}
 
 
@@ -174,7 +175,6 @@ async def _read_line() -> bytes:
 
 
 async def _commands(node: Node, json_mode: bool) -> None:
-    parse = parse_lobby_command if json_mode else parse_lobby_line
     while True:
         raw = await _read_line()
         if not raw:
@@ -188,7 +188,8 @@ async def _commands(node: Node, json_mode: bool) -> None:
         if not raw.strip():
             continue
         try:
-            command = parse(raw if json_mode else raw.decode("utf-8", "replace").rstrip("\n"))
+            command = (parse_lobby_command(raw) if json_mode
+                       else parse_lobby_line(raw.decode("utf-8", "replace").rstrip("\n")))
         except CommandError as exc:
             await node.emit(events.Error(str(exc)))
             continue

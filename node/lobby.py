@@ -26,6 +26,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 from libp2p.peer.id import ID
@@ -74,7 +75,8 @@ class Lobby:
         self._emit = emit
         self.rules = rules.LobbyRules(self.topic)
         self.estimate = rules.MemberEstimate()
-        self.pubsub = None
+        self.pubsub: Any = None
+        """py-libp2p's Pubsub, once :meth:`serve` started it."""
         self._me = host.get_id()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._drops_send, self._drops_receive = trio.open_memory_channel[ID](DROPS_QUEUE)
@@ -115,8 +117,8 @@ class Lobby:
         return ident
 
     def count(self) -> int:
-        subscribed = {peer.to_bytes() for peer in self.pubsub.peer_topics.get(self.topic, ())
-                      } if self.pubsub is not None else set()
+        subscribed: set[bytes] = {peer.to_bytes() for peer in self.pubsub.peer_topics.get(
+            self.topic, ())} if self.pubsub is not None else set()
         return self.estimate.count(trio.current_time(), subscribed=subscribed)
 
     # -- running -------------------------------------------------------------------

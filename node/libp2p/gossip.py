@@ -86,7 +86,7 @@ class LobbyGossipSub(GossipSub):
 
     _publishing_size = 0
 
-    async def publish(self, msg_forwarder: ID, pubsub_msg) -> None:  # type: ignore[override]
+    async def publish(self, msg_forwarder: ID, pubsub_msg) -> None:
         # the library's publish calls _emit_idontwant_for_message before its first
         # await, so the size noted here is that of the message it is about
         self._publishing_size = len(pubsub_msg.data)
@@ -187,7 +187,7 @@ def _cached_consume(original):
                 _verified.popitem(last=False)
         return ok
 
-    maybe_consume_signed_record.wrapped = original  # type: ignore[attr-defined]
+    maybe_consume_signed_record.wrapped = original
     return maybe_consume_signed_record
 
 
@@ -223,7 +223,7 @@ def _cached_sender_record(original):
         _sender_records[id(host)] = (now, fresh)
         return fresh
 
-    env_to_send_in_RPC.wrapped = original  # type: ignore[attr-defined]
+    env_to_send_in_RPC.wrapped = original
     return env_to_send_in_RPC
 
 

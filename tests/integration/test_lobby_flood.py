@@ -24,11 +24,10 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.utils import encode_varint_prefixed
 from multiaddr import Multiaddr
+from test_lobby import lobby_network, meshed, send_at
 
 from strangers.discovery import lobby as rules
 from strangers.discovery.lobby import lobby_topic
-
-from test_lobby import lobby_network, meshed, send_at
 
 FLOOD = 1500
 
