@@ -54,6 +54,10 @@ SEEN_IDS = 8192
 """Message ids remembered to deliver each message once (GossipSub's seen cache is the first guard)."""
 DROPS_QUEUE = 64
 DIAL_TIMEOUT = 5.0
+JOIN_WAIT = 15.0
+"""A message said before the first lookup ended waits this long for it."""
+SUBSCRIPTIONS_WAIT = 2.0
+"""After the first dials, how long ``joined`` waits for a member's subscription."""
 
 Emit = Callable[[events.Event], Awaitable[None]]
 
@@ -82,7 +86,10 @@ class Lobby:
         self._drops_send, self._drops_receive = trio.open_memory_channel[ID](DROPS_QUEUE)
         self._nicks: dict[str, str] = {}
         self._last_count = 0
+        self._dialled: set[ID] = set()
         self._nursery: trio.Nursery | None = None
+        self.joined = trio.Event()
+        """Set once the first lookup found (and dialled) the members there were."""
         self.node_ready = trio.Event()
         """Set by the node once its seeds answered (or did not): lookups may start."""
         self.received = 0
@@ -106,6 +113,9 @@ class Lobby:
             data = rules.encode_message(text)
         except ConfigError as exc:
             raise LocalProtocolError(str(exc)) from None
+        # said before we found the members: wait for them (it would reach nobody)
+        with trio.move_on_after(JOIN_WAIT):
+            await self.joined.wait()
         if not self.rules.check_own(self._me.to_bytes(), trio.current_time()):
             raise LocalProtocolError(
                 f"slow down: at most {rules.SEND_RATE:g} lobby messages a second")
@@ -145,11 +155,19 @@ class Lobby:
                 await self.node_ready.wait()
                 await self._register_connected()
                 await self._lookup_and_dial(announce=True)
+                await self._wait_for_subscriptions()
+                self.joined.set()
                 await self._emit(events.LobbyJoined(self.topic, self._topic_peers()))
                 spawn(nursery, "lobby members", self._report_members)
                 spawn(nursery, "lobby lookups", self._keep_looking)
                 spawn(nursery, "lobby announcements", self._keep_announced)
                 await trio.sleep_forever()
+
+    async def _wait_for_subscriptions(self) -> None:
+        """Give the members we dialled a moment to tell us they are in the topic."""
+        with trio.move_on_after(SUBSCRIPTIONS_WAIT):
+            while self._topic_peers() < min(len(self._dialled), 1):
+                await trio.sleep(0.05)
 
     def _topic_peers(self) -> int:
         return len(self.pubsub.peer_topics.get(self.topic, ())) if self.pubsub else 0
@@ -280,6 +298,7 @@ class Lobby:
                   if peer != self._me and peer not in in_topic
                   and not self.pubsub.is_peer_blacklisted(peer)]
         room = max(0, MAX_DIALS - len(in_topic)) if len(in_topic) >= 3 else MAX_DIALS
+        self._dialled.update(info.peer_id for info in wanted[:room])
         async with trio.open_nursery() as nursery:
             for info in wanted[:room]:
                 nursery.start_soon(self._dial, info)

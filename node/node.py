@@ -28,7 +28,7 @@ import trio
 from libp2p.custom_types import TProtocol
 from libp2p.tools.anyio_service import background_trio_service
 
-from strangers.discovery.lobby import nickname
+from strangers.discovery.lobby import lobby_topic, nickname
 from strangers.discovery.matcher import Matcher, MatchState
 from strangers.discovery.search import FIRST_SEARCH_HEAD_START, SearchPlanner
 from strangers.errors import LocalProtocolError
@@ -248,6 +248,8 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
 
     ``lobby``: (interest, lane) of a lobby to join (``strangers lobby``).
     """
+    if lobby is not None:
+        lobby_topic(*lobby)  # a bad interest or lane: a ConfigError before anything starts
     identity = _load_identity(config)
     for addr in config.listen_addrs:
         ensure_port_free(addr)

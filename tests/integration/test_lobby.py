@@ -94,7 +94,7 @@ async def send_at(node, tag: str, count: int, rate: float) -> list[str]:
 
 
 async def test_a_lobby_delivers_everything_once_and_nothing_leaks():
-    senders, per_sender, rate = 4, 10, 10.0
+    senders, per_sender, rate = 3, 10, 10.0
     async with lobby_network(*["cinema"] * senders, "jazz", "jazz") as watches:
         cinema, jazz = watches[:senders], watches[senders:]
         await meshed(cinema, lobby_topic("cinema"))
