@@ -86,8 +86,6 @@ def event_to_json(event: events.Event) -> dict[str, Any]:
             return {"event": "members", "count": count}
         case events.LobbyCounts(counts):
             return {"event": "lobby_counts", "lobbies": dict(counts)}
-        case events.ChatInvited(peer_id, nick):
-            return {"event": "chat_invited", "peer_id": peer_id, "nick": nick}
     raise TypeError(f"unknown event {event!r}")
 
 
@@ -143,8 +141,6 @@ def format_event(event: events.Event) -> str | None:
             return None  # shown by the lobby's own UI (cli/lobby.py)
         case events.LobbyMessage(_id, _sender, nick, text):
             return f"{nick}: {_visible(text)}"
-        case events.ChatInvited(_peer, nick):
-            return f"{nick} asks you to a private chat."
     raise TypeError(f"unknown event {event!r}")
 
 

@@ -170,16 +170,8 @@ class LobbyCounts:
     """(interest, members) pairs, in the order of our interests."""
 
 
-@dataclass(frozen=True)
-class ChatInvited:
-    """A lobby member asks us to a private one-to-one chat (answer: accept or decline)."""
-
-    peer_id: str
-    nick: str
-
-
 Event = (
     Ready | Searching | Advertised | Matched | PathChanged | MessageReceived | Sent | Delivered
     | Typing | StrangerLeft | Warning | Error | Stopped | Reachability
-    | LobbyJoined | LobbyMessage | LobbySent | LobbyMembers | LobbyCounts | ChatInvited
+    | LobbyJoined | LobbyMessage | LobbySent | LobbyMembers | LobbyCounts
 )
