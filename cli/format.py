@@ -86,6 +86,8 @@ def event_to_json(event: events.Event) -> dict[str, Any]:
             return {"event": "members", "count": count}
         case events.LobbyCounts(counts):
             return {"event": "lobby_counts", "lobbies": dict(counts)}
+        case events.ChatInvited(peer_id, nick):
+            return {"event": "chat_invited", "peer_id": peer_id, "nick": nick}
     raise TypeError(f"unknown event {event!r}")
 
 
@@ -141,6 +143,8 @@ def format_event(event: events.Event) -> str | None:
             return None  # shown by the lobby's own UI (cli/lobby.py)
         case events.LobbyMessage(_id, _sender, nick, text):
             return f"{nick}: {_visible(text)}"
+        case events.ChatInvited(_peer, nick):
+            return f"{nick} invites you to a private chat: /accept {nick} or /decline {nick}"
     raise TypeError(f"unknown event {event!r}")
 
 

@@ -6,6 +6,7 @@ message is one frame: a 4-byte big-endian length, then a msgpack map of at
 most :data:`MAX_PROPOSAL_FRAME` bytes::
 
     Propose  {"t": "propose", "v": 1, "m": <16-byte match id>, "i": [interest, ...]}
+             (+ "inv": true for an invitation from a lobby, protocol §10.7)
     Accept   {"t": "accept", "m": <match id>, "i": [interest, ...]}
     Refuse   {"t": "refuse", "m": <match id>, "r": "busy" | "crossed" | "not-looking"
                                                   | "no-common-interests"}
@@ -67,7 +68,14 @@ class _WithInterests:
 
 @dataclass(frozen=True)
 class Propose(_WithInterests):
-    """'Shall we chat?', with the proposer's interests."""
+    """'Shall we chat?', with the proposer's interests.
+
+    ``invite``: an invitation from a lobby member (protocol §10.7):
+    the candidate's *user* decides, so the answer may take up to a minute.
+    Sent as ``"inv": true``.
+    """
+
+    invite: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,8 @@ def encode(message: ProposalMessage) -> bytes:
     if isinstance(message, Propose):
         body = {"t": "propose", "v": PROTOCOL_VERSION, "m": message.match_id,
                 "i": list(message.interests)}
+        if message.invite:
+            body["inv"] = True
     elif isinstance(message, Accept):
         body = {"t": "accept", "m": message.match_id, "i": list(message.interests)}
     elif isinstance(message, Refuse):
@@ -141,7 +151,10 @@ def decode(body: bytes) -> ProposalMessage:
     if not isinstance(obj.get("t"), str) or obj["t"] not in _KEYS:
         raise RemoteProtocolError(f"unknown proposal frame {brief(obj)}")
     kind = obj["t"]
-    if set(obj) != _KEYS[kind]:
+    invite = kind == "propose" and "inv" in obj
+    if invite and obj["inv"] is not True:
+        raise RemoteProtocolError(f"proposal frame with a bad invitation flag {brief(obj['inv'])}")
+    if set(obj) - ({"inv"} if invite else set()) != _KEYS[kind]:
         raise RemoteProtocolError(
             f"proposal frame {kind!r} has keys {brief(sorted(obj, key=repr))}"
         )
@@ -149,7 +162,7 @@ def decode(body: bytes) -> ProposalMessage:
     if kind == "propose":
         if type(obj["v"]) is not int or obj["v"] != PROTOCOL_VERSION:  # not True, not 1.0
             raise RemoteProtocolError(f"unsupported proposal version {brief(obj['v'])}")
-        return Propose(match_id, _remote_interests(obj["i"]))
+        return Propose(match_id, _remote_interests(obj["i"]), invite)
     if kind == "accept":
         return Accept(match_id, _remote_interests(obj["i"]))
     try:

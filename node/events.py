@@ -170,8 +170,16 @@ class LobbyCounts:
     """(interest, members) pairs, in the order of our interests."""
 
 
+@dataclass(frozen=True)
+class ChatInvited:
+    """A lobby member invites us to a private chat: answer with accept or decline (a minute)."""
+
+    peer_id: str
+    nick: str
+
+
 Event = (
     Ready | Searching | Advertised | Matched | PathChanged | MessageReceived | Sent | Delivered
     | Typing | StrangerLeft | Warning | Error | Stopped | Reachability
-    | LobbyJoined | LobbyMessage | LobbySent | LobbyMembers | LobbyCounts
+    | LobbyJoined | LobbyMessage | LobbySent | LobbyMembers | LobbyCounts | ChatInvited
 )

@@ -100,6 +100,9 @@ class Lobby:
     @property
     def members(self) -> dict[str, str]:
         """Peer id (base58) -> nickname of the members we know of."""
+        if self.pubsub is not None:
+            for peer in self.pubsub.peer_topics.get(self.topic, ()):
+                self._nicks.setdefault(peer.to_base58(), rules.nickname(peer.to_bytes()))
         return dict(self._nicks)
 
     def nick_of(self, peer_id: str) -> str:

@@ -26,12 +26,13 @@ from dataclasses import dataclass
 
 import trio
 from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
 from libp2p.tools.anyio_service import background_trio_service
 
-from strangers.discovery.lobby import lobby_topic, nickname
+from strangers.discovery.lobby import lobby_topic, nickname, resolve_nick
 from strangers.discovery.matcher import Matcher, MatchState
 from strangers.discovery.search import FIRST_SEARCH_HEAD_START, SearchPlanner
-from strangers.errors import LocalProtocolError
+from strangers.errors import ConfigError, LocalProtocolError
 
 from . import events
 from .chat import CHAT_PROTOCOL
@@ -43,6 +44,7 @@ from .libp2p.addresses import announcements, dialable_addrs
 from .libp2p.holepunch import HolePunch
 from .libp2p.host import build_host, ensure_port_free, running_host
 from .libp2p.kad import StrangersDHT
+from .invitations import Invitations
 from .libp2p.mdns import LocalDiscovery
 from .lobby import Lobby, serve_lobby_counts
 from .matching import MATCH_PROTOCOL, MatchService, PendingMatch, node_rtt_estimator
@@ -72,6 +74,8 @@ class Node:
     """Reachability and relays (set by open_node)."""
     lobby: Lobby | None = None
     """The lobby joined (``open_node(config, lobby=...)``), if any."""
+    invitations: Invitations | None = None
+    """Private chats proposed from the lobby (set with the lobby)."""
 
     def __init__(self, config: NodeConfig, identity: Identity, host, dht: StrangersDHT,
                  nursery: trio.Nursery) -> None:
@@ -153,6 +157,32 @@ class Node:
             raise LocalProtocolError("you are not in a lobby")
         return await self.lobby.send(text)
 
+    def _member(self, who: str) -> tuple[ID, Lobby, Invitations]:
+        if self.lobby is None or self.invitations is None:
+            raise LocalProtocolError("you are not in a lobby")
+        members = dict(self.lobby.members)
+        members.update({peer.to_base58(): nickname(peer.to_bytes())
+                        for peer in self.invitations.waiting})
+        try:
+            peer = ID.from_base58(resolve_nick(who, members))
+        except ConfigError as exc:
+            raise LocalProtocolError(str(exc)) from None
+        return peer, self.lobby, self.invitations
+
+    async def invite(self, who: str) -> None:
+        """Invite lobby member ``who`` (nickname or peer id) to a private chat (in the background)."""
+        peer, lobby, invitations = self._member(who)
+        if peer == self.identity.peer_id:
+            raise LocalProtocolError("that is you")
+        if self.chats.session is not None or self.matcher.state is not MatchState.IDLE:
+            raise LocalProtocolError("you are in a chat already: /next first")
+        spawn(self._nursery, "invitation", invitations.invite, peer, lobby.interest)
+
+    def answer_invitation(self, who: str, accept: bool) -> None:
+        """Accept or decline the private chat ``who`` invited us to."""
+        peer, _lobby, invitations = self._member(who)
+        invitations.answer(peer, accept)
+
     def statistics(self) -> NodeStatistics:
         return NodeStatistics(
             state=self.matcher.state.value,
@@ -164,8 +194,13 @@ class Node:
         )
 
     def start_search(self) -> None:
-        """Look for a stranger (unless already searching, matched, or stopping)."""
-        self.search.start()
+        """Look for a stranger (unless already searching, matched, or stopping).
+
+        Never on a node that does not chat with strangers (``serve``, ``lobby``:
+        a lobby's private chat ends without a search).
+        """
+        if self.config.chat:
+            self.search.start()
 
     def stop_search(self) -> None:
         """Stop looking for strangers; a chat in progress goes on."""
@@ -263,7 +298,10 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
             if lobby is not None:  # before any dial: pubsub hooks on new connections
                 node.lobby = Lobby(host, dht, lobby[0], lobby[1], node.emit)
                 await nursery.start(_serve_lobby, node, node.lobby)
-            if config.chat:
+            if lobby is not None:  # private chats from the lobby: invitations only
+                node.invitations = Invitations(host, node.matcher, node.matching, emit=node.emit,
+                                               on_matched=node._on_accepted_outgoing)
+            if config.chat or lobby is not None:
                 host.set_stream_handler(TProtocol(MATCH_PROTOCOL), supervised_handler(
                     "match stream", node.matching.handle_stream))
                 host.set_stream_handler(TProtocol(CHAT_PROTOCOL), supervised_handler(

@@ -173,3 +173,44 @@ async def test_a_searching_chat_node_tells_how_many_are_in_its_lobbies():
             counts = next(e for e in watch.events if isinstance(e, events.LobbyCounts)).counts
             assert dict(counts) == {"chess": 2, "go": 0}
             nursery.cancel_scope.cancel()
+
+
+async def test_from_the_lobby_to_a_private_chat_with_consent():
+    async with lobby_network("chess", "chess") as (alice, bob):
+        await meshed([alice, bob], lobby_topic("chess"))
+        bob_nick = alice.node.lobby.nick_of(bob.node.peer_id)
+        await alice.node.invite(bob_nick)
+        await bob.until(lambda: any(isinstance(e, events.ChatInvited) for e in bob.events), 20)
+        invited = next(e for e in bob.events if isinstance(e, events.ChatInvited))
+        assert invited.peer_id == alice.node.peer_id
+        assert not any(isinstance(e, events.Matched) for e in alice.events)  # consent first
+        bob.node.answer_invitation(invited.nick, accept=True)
+        for watch in (alice, bob):
+            await watch.until(lambda w=watch: any(isinstance(e, events.Matched)
+                                                  for e in w.events), 20)
+        match_a = next(e for e in alice.events if isinstance(e, events.Matched))
+        match_b = next(e for e in bob.events if isinstance(e, events.Matched))
+        assert match_a.safety_code == match_b.safety_code
+        assert (match_a.peer_id, match_b.peer_id) == (bob.node.peer_id, alice.node.peer_id)
+        assert match_a.common_interests == ("chess",)
+        await alice.node.send_text("just us now")
+        await bob.until(lambda: any(isinstance(e, events.MessageReceived) for e in bob.events), 10)
+        assert [e.text for e in bob.events if isinstance(e, events.MessageReceived)] == ["just us now"]
+        assert not any(e.text == "just us now" for _t, e in bob.received)  # not in the lobby
+        await alice.node.send_lobby("still here")  # the lobby goes on beside the chat
+        await bob.until(lambda: any(e.text == "still here" for _t, e in bob.received), 10)
+        await bob.node.next()
+        await alice.until(lambda: any(isinstance(e, events.StrangerLeft) for e in alice.events), 10)
+        assert alice.node.matcher.state.value == "idle"  # no stranger search after a lobby chat
+
+
+async def test_a_declined_invitation_starts_nothing():
+    async with lobby_network("chess", "chess") as (alice, bob):
+        await meshed([alice, bob], lobby_topic("chess"))
+        await alice.node.invite(bob.node.peer_id)
+        await bob.until(lambda: any(isinstance(e, events.ChatInvited) for e in bob.events), 20)
+        bob.node.answer_invitation(alice.node.peer_id, accept=False)
+        await alice.until(lambda: any(isinstance(e, events.Warning) and "did not accept" in e.message
+                                      for e in alice.events), 20)
+        assert not any(isinstance(e, events.Matched) for w in (alice, bob) for e in w.events)
+        assert alice.node.matcher.state.value == bob.node.matcher.state.value == "idle"

@@ -61,6 +61,8 @@ JSON_CASES = [
       "text": "hi\x1b[2J"}),
     (events.LobbySent("cd34", "hello"), {"event": "lobby_sent", "id": "cd34", "text": "hello"}),
     (events.LobbyMembers(6), {"event": "members", "count": 6}),
+    (events.ChatInvited(PEER, "calm-yak-07"),
+     {"event": "chat_invited", "peer_id": PEER, "nick": "calm-yak-07"}),
     (events.LobbyCounts((("chess", 3), ("go", 0))),
      {"event": "lobby_counts", "lobbies": {"chess": 3, "go": 0}}),
 ]
@@ -83,7 +85,7 @@ def test_every_event_type_has_a_json_form_and_a_text_rule() -> None:
     assert names == {
         "ready", "searching", "advertised", "matched", "path", "message", "sent", "delivered",
         "typing", "stranger_left", "warning", "error", "stopped", "reachability",
-        "joined", "lobby_message", "lobby_sent", "members", "lobby_counts",
+        "joined", "lobby_message", "lobby_sent", "members", "lobby_counts", "chat_invited",
     }
     for event, _expected in JSON_CASES:
         format_event(event)  # does not raise
