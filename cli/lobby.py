@@ -7,8 +7,13 @@ JSON lines on stdin::
     {"cmd": "send", "text": "hi all"}      -> {"event": "lobby_sent", "id": ..., "text": ...}
     {"cmd": "quit"}
 
-For people: each line typed is said in the room (``//text`` says ``/text``);
-``/members``, ``/help``, ``/quit``. Messages show the sender's nickname,
+    {"cmd": "chat", "peer_id": "12D3KooW..."}  -> (its user accepts) {"event": "matched", ...}
+    {"cmd": "accept", "peer_id": ...}   {"cmd": "decline", "peer_id": ...}   (after chat_invited)
+    {"cmd": "private", "text": "..."}    {"cmd": "next"}   (the private chat; the lobby stays)
+
+For people: each line typed is said in the room (``//text`` says ``/text``),
+or to the stranger during a private chat; ``/chat NICK``, ``/accept NICK``,
+``/decline NICK``, ``/lobby TEXT``, ``/next``, ``/members``, ``/help``, ``/quit``. Messages show the sender's nickname,
 derived from its peer id. Everything said in a lobby is public: the UI
 says so when joining.
 """
@@ -32,10 +37,15 @@ PUBLIC_NOTICE = ("Lobbies are public: everyone in this room reads what you write
                  "with your peer id. Say nothing here you would not say in a square.")
 
 LOBBY_HELP = """Lobby commands:
-  /members  how many people are in the room, and who spoke lately
-  /quit     leave (Ctrl-D or Ctrl-C too)
-  /help     this help
-Anything else is said to the whole room, in public (//text says /text)."""
+  /members        how many people are in the room, and who spoke lately
+  /chat NICK      ask NICK for a private chat (end-to-end encrypted, with a safety code)
+  /accept NICK    accept NICK's invitation      /decline NICK   decline it
+  /lobby TEXT     say TEXT in the room while you are in a private chat
+  /next           leave the private chat (you stay in the room)
+  /quit           leave (Ctrl-D or Ctrl-C too)
+  /help           this help
+Anything else is said to the whole room, in public, or to the stranger while
+you are in a private chat (//text sends /text)."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +68,34 @@ class LobbyHelp:
     pass
 
 
-LobbyCommand = Say | Leave | Members | LobbyHelp
+@dataclass(frozen=True)
+class Invite:
+    """Propose a private chat to a member (nickname or peer id)."""
+
+    who: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Accept or decline a member's invitation."""
+
+    who: str
+    accept: bool
+
+
+@dataclass(frozen=True)
+class Private:
+    """A message in the private chat (end-to-end encrypted)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class EndChat:
+    """Leave the private chat (the lobby stays)."""
+
+
+LobbyCommand = Say | Leave | Members | LobbyHelp | Invite | Answer | Private | EndChat
 
 
 def parse_lobby_command(line: str | bytes) -> LobbyCommand:
@@ -81,7 +118,20 @@ def parse_lobby_command(line: str | bytes) -> LobbyCommand:
         return Leave()
     if cmd == "members":
         return Members()
-    raise CommandError(f"unknown command {cmd!r:.80} (send, members, quit)")
+    if cmd in ("chat", "accept", "decline"):
+        who = obj.get("peer_id")
+        if not isinstance(who, str) or not who.strip():
+            raise CommandError(f"{cmd} needs a \"peer_id\" string, got {who!r:.80}")
+        return Invite(who) if cmd == "chat" else Answer(who, cmd == "accept")
+    if cmd == "private":
+        text = obj.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise CommandError(f"private needs a non-empty \"text\" string, got {text!r:.80}")
+        return Private(text)
+    if cmd in ("next", "leave_chat"):
+        return EndChat()
+    raise CommandError(f"unknown command {cmd!r:.80} "
+                       "(send, members, chat, accept, decline, private, next, quit)")
 
 
 _USER: dict[str, type[Leave | Members | LobbyHelp]] = {
@@ -89,19 +139,30 @@ _USER: dict[str, type[Leave | Members | LobbyHelp]] = {
          "/help": LobbyHelp, "/h": LobbyHelp, "/?": LobbyHelp}
 
 
-def parse_lobby_line(text: str) -> LobbyCommand:
-    """One line typed by a person."""
+def parse_lobby_line(text: str, *, chatting: bool = False) -> LobbyCommand:
+    """One line typed by a person; ``chatting``: plain lines go to the private chat."""
     stripped = text.strip()
     if not stripped:
         raise CommandError("cannot send an empty message")
     if stripped.startswith("//"):
-        return Say(text.lstrip()[1:])
+        return Private(text.lstrip()[1:]) if chatting else Say(text.lstrip()[1:])
+    word, _, rest = stripped.partition(" ")
+    if word.lower() in ("/chat", "/accept", "/decline"):
+        if not rest.strip():
+            raise CommandError(f"{word.lower()} NICK: whom?")
+        if word.lower() == "/chat":
+            return Invite(rest.strip())
+        return Answer(rest.strip(), word.lower() == "/accept")
+    if word.lower() in ("/lobby", "/room") and rest.strip():
+        return Say(rest)
+    if word.lower() in ("/next", "/leave"):
+        return EndChat()
     if stripped.startswith("/"):
         command = _USER.get(stripped.split()[0].lower())
         if command is None:
             raise CommandError(f"unknown command {stripped!r:.80}; /help lists them")
         return command()
-    return Say(text)
+    return Private(text) if chatting else Say(text)
 
 
 # -- formatting (pure) ---------------------------------------------------------------
@@ -164,6 +225,14 @@ async def _apply(node: Node, command: LobbyCommand, json_mode: bool) -> bool:
                     _print(format_members(node))
             case LobbyHelp():
                 _print(LOBBY_HELP)
+            case Invite(who):
+                await node.invite(who)
+            case Answer(who, accept):
+                node.answer_invitation(who, accept)
+            case Private(text):
+                await node.send_text(text)
+            case EndChat():
+                await node.next()
     except StrangersError as exc:
         await node.emit(events.Error(str(exc)))
     return True
@@ -189,7 +258,8 @@ async def _commands(node: Node, json_mode: bool) -> None:
             continue
         try:
             command = (parse_lobby_command(raw) if json_mode
-                       else parse_lobby_line(raw.decode("utf-8", "replace").rstrip("\n")))
+                       else parse_lobby_line(raw.decode("utf-8", "replace").rstrip("\n"),
+                                             chatting=node.in_chat))
         except CommandError as exc:
             await node.emit(events.Error(str(exc)))
             continue

@@ -40,11 +40,11 @@ from .config import NodeConfig
 from .conversation import Conversations
 from .events import Event
 from .identity import Identity, fresh_identity, load_or_create_identity
+from .invitations import Invitations
 from .libp2p.addresses import announcements, dialable_addrs
 from .libp2p.holepunch import HolePunch
 from .libp2p.host import build_host, ensure_port_free, running_host
 from .libp2p.kad import StrangersDHT
-from .invitations import Invitations
 from .libp2p.mdns import LocalDiscovery
 from .lobby import Lobby, serve_lobby_counts
 from .matching import MATCH_PROTOCOL, MatchService, PendingMatch, node_rtt_estimator
@@ -150,6 +150,11 @@ class Node:
         self.search.stopping = True
         await self.chats.close("quit")
         self._nursery.cancel_scope.cancel()
+
+    @property
+    def in_chat(self) -> bool:
+        """A one-to-one chat is running (from the lobby, or with a stranger)."""
+        return self.chats.session is not None
 
     async def send_lobby(self, text: str) -> str:
         """Say ``text`` in the lobby (public, signed); returns its id. Raises if not in one."""

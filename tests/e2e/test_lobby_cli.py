@@ -60,3 +60,29 @@ def test_the_lines_ui_says_the_room_is_public():
     assert "public" in out and "chess" in out
     assert "you: hello room" in out
     assert "in the room" in out and "/members" in out
+
+
+def test_chat_from_the_lobby_needs_consent_and_gives_a_safety_code(procs):
+    server, addr = serve()
+    procs.append(server)
+    alice, bob = lobby(addr, "chess"), lobby(addr, "chess")
+    procs.extend([alice, bob])
+    for member in (alice, bob):
+        member.wait_for(lambda e: e["event"] == "members" and e["count"] >= 2, timeout=30)
+    bob_id = next(e["peer_id"] for e in bob.events if e["event"] == "ready")
+    alice_id = next(e["peer_id"] for e in alice.events if e["event"] == "ready")
+    alice.send({"cmd": "chat", "peer_id": bob_id})
+    invited = bob.wait_for("chat_invited", timeout=20)
+    assert invited["peer_id"] == alice_id
+    bob.send({"cmd": "accept", "peer_id": invited["nick"]})
+    match_a = alice.wait_for("matched", timeout=20)
+    match_b = bob.wait_for("matched", timeout=20)
+    assert match_a["safety_code"] == match_b["safety_code"]
+    assert match_a["peer_id"] == bob_id and match_b["peer_id"] == alice_id
+    alice.send({"cmd": "private", "text": "just between us"})
+    assert bob.wait_for("message", timeout=10)["text"] == "just between us"
+    alice.send({"cmd": "send", "text": "and hello room"})
+    assert bob.wait_for("lobby_message", timeout=10)["text"] == "and hello room"
+    bob.send({"cmd": "next"})
+    assert alice.wait_for("stranger_left", timeout=10)["reason"] == "next"
+    alice.assert_no_event(lambda e: e["event"] == "searching", seconds=1)

@@ -7,9 +7,13 @@ import pytest
 from strangers.cli.commands import CommandError
 from strangers.cli.lobby import (
     PUBLIC_NOTICE,
+    Answer,
+    EndChat,
+    Invite,
     Leave,
     LobbyHelp,
     Members,
+    Private,
     Say,
     format_lobby_event,
     parse_lobby_command,
@@ -24,8 +28,14 @@ def test_json_commands():
     assert parse_lobby_command('{"cmd": "send", "text": "hi"}') == Say("hi")
     assert parse_lobby_command(b'{"cmd": "quit"}') == Leave()
     assert parse_lobby_command('{"cmd": "members"}') == Members()
+    assert parse_lobby_command('{"cmd": "chat", "peer_id": "12D3KooWx"}') == Invite("12D3KooWx")
+    assert parse_lobby_command('{"cmd": "accept", "peer_id": "a"}') == Answer("a", True)
+    assert parse_lobby_command('{"cmd": "decline", "peer_id": "a"}') == Answer("a", False)
+    assert parse_lobby_command('{"cmd": "private", "text": "psst"}') == Private("psst")
+    assert parse_lobby_command('{"cmd": "next"}') == EndChat()
     for bad, why in [('{"cmd": "send", "text": " "}', "non-empty"), ("[]", "JSON object"),
-                     ("nope", "not JSON"), ('{"cmd": "next"}', "unknown command"),
+                     ("nope", "not JSON"), ('{"cmd": "dance"}', "unknown command"),
+                     ('{"cmd": "chat"}', "peer_id"), ('{"cmd": "private", "text": 3}', "non-empty"),
                      ("x" * 70000, "too long")]:
         with pytest.raises(CommandError, match=why):
             parse_lobby_command(bad)
@@ -37,6 +47,14 @@ def test_typed_lines():
     assert parse_lobby_line("/QUIT") == Leave()
     assert parse_lobby_line("/who") == Members()
     assert parse_lobby_line("/help") == LobbyHelp()
+    assert parse_lobby_line("/chat brave-otter-42") == Invite("brave-otter-42")
+    assert parse_lobby_line("/accept brave-otter-42") == Answer("brave-otter-42", True)
+    assert parse_lobby_line("/decline x") == Answer("x", False)
+    assert parse_lobby_line("hello", chatting=True) == Private("hello")
+    assert parse_lobby_line("/lobby hi all", chatting=True) == Say("hi all")
+    assert parse_lobby_line("/next") == EndChat()
+    with pytest.raises(CommandError, match="whom"):
+        parse_lobby_line("/chat")
     with pytest.raises(CommandError, match="unknown command"):
         parse_lobby_line("/dance")
     with pytest.raises(CommandError, match="empty"):
