@@ -23,8 +23,8 @@ from libp2p.pubsub.pb import rpc_pb2
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.utils import encode_varint_prefixed
+from lobbynet import lobby_network, meshed, send_at
 from multiaddr import Multiaddr
-from test_lobby import lobby_network, meshed, send_at
 
 from strangers.discovery import lobby as rules
 from strangers.discovery.lobby import lobby_topic
