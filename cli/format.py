@@ -92,6 +92,19 @@ def event_to_json(event: events.Event) -> dict[str, Any]:
             return {"event": "reported", "path": path}
         case events.Revealed(message_id, text):
             return {"event": "revealed", "id": message_id, "text": text}
+        case events.LobbyJoined(topic, peers):
+            return {"event": "joined", "topic": topic, "peers": peers}
+        case events.LobbyMessage(ident, sender, nick, text):
+            return {"event": "lobby_message", "id": ident, "from": sender, "nick": nick,
+                    "text": text}
+        case events.LobbySent(ident, text):
+            return {"event": "lobby_sent", "id": ident, "text": text}
+        case events.LobbyMembers(count):
+            return {"event": "members", "count": count}
+        case events.LobbyCounts(counts):
+            return {"event": "lobby_counts", "lobbies": dict(counts)}
+        case events.ChatInvited(peer_id, nick):
+            return {"event": "chat_invited", "peer_id": peer_id, "nick": nick}
     raise TypeError(f"unknown event {event!r}")
 
 
@@ -149,7 +162,25 @@ def format_event(event: events.Event) -> str | None:
             return (f"Report saved in {path}. It holds the stranger's messages with proof that"
                     " the stranger sent them, and stays on this computer unless you send it on"
                     " (strangers verify-report checks it).")
+        case events.LobbyCounts(counts):
+            return format_lobby_counts(counts)
+        case events.LobbyJoined() | events.LobbyMembers() | events.LobbySent():
+            return None  # shown by the lobby's own UI (cli/lobby.py)
+        case events.LobbyMessage(_id, _sender, nick, text):
+            return f"{nick}: {_visible(text)}"
+        case events.ChatInvited(_peer, nick):
+            return f"{nick} invites you to a private chat: /accept {nick} or /decline {nick}"
     raise TypeError(f"unknown event {event!r}")
+
+
+def format_lobby_counts(counts: tuple[tuple[str, int], ...]) -> str | None:
+    """'3 people are in the chess lobby right now', as Omegle showed who was online."""
+    busy = [(interest, n) for interest, n in counts if n > 0]
+    if not busy:
+        return None
+    parts = [f"{n} in the {interest} lobby" for interest, n in busy]
+    return (f"Right now: {_human_list(tuple(parts))} "
+            f"(join with: strangers lobby {busy[0][0]!r}).")
 
 
 HELP = """Commands:

@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "(the relay still sees your IP address)")
     network_options(chat)
 
+    lobby = sub.add_parser("lobby", help="join the public room of one interest and talk with "
+                                          "everyone in it")
+    lobby.add_argument("interest", metavar="INTEREST", help="the interest whose room to join")
+    network_options(lobby)
+
     serve = sub.add_parser("serve", help="help the network: serve the DHT, chat with no one")
     network_options(serve)
 
@@ -209,6 +214,11 @@ def main(argv: list[str] | None = None) -> int:
             return run_list(args)
         _configure_logging(args.verbose)
         config = _config_from(args)
+        if args.command == "lobby":
+            from .lobby import run_lobby_session
+
+            lane = "adult" if getattr(args, "adult", False) else "general"
+            return run_lobby_session(config, args.interest, lane, json_mode=json_mode)
         from .session import run_session
 
         return run_session(config, json_mode=json_mode)

@@ -7,6 +7,7 @@ most :data:`MAX_PROPOSAL_FRAME` bytes::
 
     Propose  {"t": "propose", "v": 1, "m": <16-byte match id>, "i": [interest, ...]}
              {"t": "propose", "v": 2, "m": ..., "i": [...], "h": <chat commit frame>}
+             (+ "inv": true for an invitation from a lobby, protocol §10.7)
     Accept   {"t": "accept", "m": <match id>, "i": [interest, ...]}
              {"t": "accept", "m": ..., "i": [...], "h": <chat hello_R frame>}
     Refuse   {"t": "refuse", "m": <match id>, "r": "busy" | "crossed" | "not-looking"
@@ -95,7 +96,14 @@ class _WithInterests:
 
 @dataclass(frozen=True)
 class Propose(_WithInterests):
-    """'Shall we chat?', with the proposer's interests (and its chat commit)."""
+    """'Shall we chat?', with the proposer's interests (and its chat commit).
+
+    ``invite``: an invitation from a lobby member (protocol §10.7):
+    the candidate's *user* decides, so the answer may take up to a minute.
+    Sent as ``"inv": true``.
+    """
+
+    invite: bool = False
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,8 @@ def encode(message: ProposalMessage) -> bytes:
     if isinstance(message, Propose):
         body = {"t": "propose", "v": 2 if message.handshake else 1, "m": message.match_id,
                 "i": list(message.interests)}
+        if message.invite:
+            body["inv"] = True
     elif isinstance(message, Accept):
         body = {"t": "accept", "m": message.match_id, "i": list(message.interests)}
     elif isinstance(message, Refuse):
@@ -163,7 +173,7 @@ _REQUIRED = {
     "refuse": {"t", "m", "r"},
 }
 _OPTIONAL: dict[str, set[str]] = {
-    "propose": {"h"},  # version 2 only
+    "propose": {"h", "inv"},  # h: version 2 only; inv: an invitation from a lobby
     "accept": {"h"},
     "refuse": set(),
 }
@@ -178,6 +188,8 @@ def decode(body: bytes) -> ProposalMessage:
         raise RemoteProtocolError(f"unknown proposal frame {brief(obj)}")
     kind = obj["t"]
     keys = set(obj)
+    if kind == "propose" and "inv" in obj and obj["inv"] is not True:
+        raise RemoteProtocolError(f"proposal frame with a bad invitation flag {brief(obj['inv'])}")
     if not _REQUIRED[kind] <= keys <= _REQUIRED[kind] | _OPTIONAL[kind]:
         raise RemoteProtocolError(
             f"proposal frame {kind!r} has keys {brief(sorted(obj, key=repr))}"
@@ -192,7 +204,7 @@ def decode(body: bytes) -> ProposalMessage:
             raise RemoteProtocolError(f"unsupported proposal version {brief(version)}")
         if (version == 2) != ("h" in obj):
             raise RemoteProtocolError(f"a version {version} proposal {'without' if version == 2 else 'with'} h")
-        return Propose(match_id, _remote_interests(obj["i"]), handshake)
+        return Propose(match_id, _remote_interests(obj["i"]), handshake, invite="inv" in obj)
     if kind == "accept":
         return Accept(match_id, _remote_interests(obj["i"]), handshake)
     try:

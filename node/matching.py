@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import trio
@@ -70,6 +70,8 @@ PROPOSAL_TIMEOUT = 2 * ANSWER_TIMEOUT
 CHAT_OPEN_TIMEOUT = 5.0
 """After accepting, how long we wait for the proposer to open the chat."""
 ADDR_TTL = 600
+INVITE_TIMEOUT = 60.0
+"""An invitation from a lobby (``"inv": true``) waits this long for the invitee's user."""
 PROPOSAL_ATTEMPTS = 2
 PREPARED_CHATS = 16
 """Chat handshakes begun in proposals and kept for their chat stream (oldest dropped first)."""
@@ -174,6 +176,8 @@ class MatchService:
         self.refuse_peer: Callable[[str], str | None] = _refuse_nobody
         """The refusal gate (trusted lists; helper F's blocks): why a peer (base58) must
         never be matched, or None.  Asked before any other work, both directions."""
+        self.on_invited: Callable[[ID, tuple[str, ...]], Awaitable[bool]] | None = None
+        """A lobby node's user decides on invitations (None: refused, "not-looking")."""
 
     # -- proposing -----------------------------------------------------------------------
 
@@ -220,8 +224,19 @@ class MatchService:
             logger.info("no chat handshake in the proposal with %s: %r", peer_id, exc)
             return None
 
+    async def invite(self, info: PeerInfo, match_id: bytes,
+                     interests: tuple[str, ...]) -> Accept | Refuse | None:
+        """Invite a lobby member to a chat; its user has :data:`INVITE_TIMEOUT` to answer."""
+        self.proposals_sent += 1
+        try:
+            return await self._propose(info, match_id, interests, invite=True)
+        except Exception:  # a bug of ours or of the library: this invitation only
+            logger.debug("invitation to %s failed unexpectedly", info.peer_id, exc_info=True)
+            return None
+
     async def _propose(self, info: PeerInfo, match_id: bytes,
-                       interests: tuple[str, ...]) -> Accept | Refuse | None:
+                       interests: tuple[str, ...], *, invite: bool = False
+                       ) -> Accept | Refuse | None:
         """A stream that breaks before the answer is retried once with the same
         match id (the candidate answers a repeated proposal the same way).
         This happens when both nodes dial each other at the same moment and
@@ -229,12 +244,13 @@ class MatchService:
         """
         chat = self._begin_chat(Role.INITIATOR, info.peer_id, match_id)
         commit = chat.start() if chat is not None else b""
-        proposal = encode(Propose(match_id, interests, commit))
+        proposal = encode(Propose(match_id, interests, commit, invite=invite))
         if info.addrs:
             self.host.get_peerstore().add_addrs(info.peer_id, info.addrs, ADDR_TTL)
         for attempt in range(PROPOSAL_ATTEMPTS):
             try:
-                answer = await self._ask(info, proposal)
+                answer = await self._ask(info, proposal, INVITE_TIMEOUT + ANSWER_TIMEOUT
+                                         if invite else None)
             except trio.TooSlowError:
                 logger.info("candidate %s too slow, skipped", info.peer_id)
                 return None
@@ -274,7 +290,8 @@ class MatchService:
         self._keep(peer_id, answer.match_id, PreparedChat(Role.INITIATOR, chat, opening))
         return True
 
-    async def _ask(self, info: PeerInfo, proposal: bytes) -> object:
+    async def _ask(self, info: PeerInfo, proposal: bytes,
+                   answer_timeout: float | None = None) -> object:
         """One proposal; its dial and its answer time feed the RTT estimate, which sets both deadlines."""
         stream = None
         peer = info.peer_id.to_bytes()
@@ -287,7 +304,7 @@ class MatchService:
             opened = trio.current_time()
             self.rtt.observe(peer, opened - started, opened, round_trips=(
                 STREAM_OPEN_ROUND_TRIPS if connected else SETUP_ROUND_TRIPS))
-            with trio.fail_after(self.rtt.timeout(peer, opened, ANSWER)):
+            with trio.fail_after(answer_timeout or self.rtt.timeout(peer, opened, ANSWER)):
                 await stream.write(proposal)
                 answer = await _read_frame(stream)
             now = trio.current_time()
@@ -313,7 +330,8 @@ class MatchService:
                 proposal = await _read_frame(stream)
             if not isinstance(proposal, Propose):
                 raise RemoteProtocolError(f"expected a proposal, got {type(proposal).__name__}")
-            answer = self._answer(peer_id, proposal)
+            answer = (await self._answer_invitation(peer_id, proposal) if proposal.invite
+                      else self._answer(peer_id, proposal))
             with trio.fail_after(ANSWER_TIMEOUT):
                 await stream.write(encode(answer))
         except trio.TooSlowError:
@@ -327,6 +345,27 @@ class MatchService:
             await _close(stream)
             return
         await _close(stream, reset=True)
+
+    async def _answer_invitation(self, peer_id: ID, proposal: Propose) -> Accept | Refuse:
+        """A lobby member invites us: our user decides (not the matcher), if we are free."""
+        if self.on_invited is None:
+            return Refuse(proposal.match_id, Refusal.NOT_LOOKING)
+        if self.matcher.state is not MatchState.IDLE:
+            return Refuse(proposal.match_id, Refusal.BUSY)
+        with trio.move_on_after(INVITE_TIMEOUT):
+            if await self.on_invited(peer_id, proposal.interests):
+                if self.matcher.state is not MatchState.IDLE:  # something else began meanwhile
+                    return Refuse(proposal.match_id, Refusal.BUSY)
+                now = trio.current_time()
+                peer = peer_id.to_bytes()
+                self.matcher.start_search(now)
+                self.matcher.propose(peer)
+                self.matcher.proposal_accepted(peer)
+                pending = PendingMatch(peer_id, proposal.match_id, proposal.interests)
+                self.accepted = pending
+                self.on_accepted(pending)
+                return Accept(proposal.match_id, proposal.interests)
+        return Refuse(proposal.match_id, Refusal.NOT_LOOKING)
 
     def _answer(self, peer_id: ID, proposal: Propose) -> Accept | Refuse:
         """The matcher's answer to ``proposal``; an Accept reveals only the common interests.

@@ -26,11 +26,13 @@ from dataclasses import dataclass
 
 import trio
 from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
 from libp2p.tools.anyio_service import background_trio_service
 
+from strangers.discovery.lobby import lobby_topic, nickname, resolve_nick
 from strangers.discovery.matcher import Matcher, MatchState
 from strangers.discovery.search import FIRST_SEARCH_HEAD_START, SearchPlanner
-from strangers.errors import LocalProtocolError
+from strangers.errors import ConfigError, LocalProtocolError
 
 from . import events
 from .chat import CHAT_PROTOCOL
@@ -40,12 +42,14 @@ from .events import Event
 from .filters import load_word_filter, mark_message
 from .frontdoor import FrontDoor, KadDirectory
 from .identity import Identity, fresh_identity, load_or_create_identity
+from .invitations import Invitations
 from .libp2p.addresses import announcements, dialable_addrs
 from .libp2p.holepunch import HolePunch
 from .libp2p.host import build_host, ensure_port_free, running_host
 from .libp2p.kad import StrangersDHT
 from .libp2p.mdns import LocalDiscovery
 from .lists import ListSubscriptions, install_validator, parse_trusted
+from .lobby import Lobby, serve_lobby_counts
 from .matching import MATCH_PROTOCOL, MatchService, PendingMatch, node_rtt_estimator
 from .nat import FIRST_RESERVATION_WAIT, NatService, serve_nat
 from .reports import write_report
@@ -75,6 +79,10 @@ class Node:
     """Reachability and relays (set by open_node)."""
     front_door: FrontDoor
     """How this node found strangers servers, and announces itself as one (set by open_node)."""
+    lobby: Lobby | None = None
+    """The lobby joined (``open_node(config, lobby=...)``), if any."""
+    invitations: Invitations | None = None
+    """Private chats proposed from the lobby (set with the lobby)."""
 
     def __init__(self, config: NodeConfig, identity: Identity, host, dht: StrangersDHT,
                  nursery: trio.Nursery) -> None:
@@ -110,6 +118,11 @@ class Node:
     @property
     def peer_id(self) -> str:
         return self.identity.peer_id.to_base58()
+
+    @property
+    def nick(self) -> str:
+        """Our nickname in lobbies (derived from the peer id)."""
+        return nickname(self.identity.peer_id.to_bytes())
 
     @property
     def addrs(self) -> list[str]:
@@ -172,6 +185,43 @@ class Node:
         await self.chats.close("quit")
         self._nursery.cancel_scope.cancel()
 
+    @property
+    def in_chat(self) -> bool:
+        """A one-to-one chat is running (from the lobby, or with a stranger)."""
+        return self.chats.session is not None
+
+    async def send_lobby(self, text: str) -> str:
+        """Say ``text`` in the lobby (public, signed); returns its id. Raises if not in one."""
+        if self.lobby is None:
+            raise LocalProtocolError("you are not in a lobby")
+        return await self.lobby.send(text)
+
+    def _member(self, who: str) -> tuple[ID, Lobby, Invitations]:
+        if self.lobby is None or self.invitations is None:
+            raise LocalProtocolError("you are not in a lobby")
+        members = dict(self.lobby.members)
+        members.update({peer.to_base58(): nickname(peer.to_bytes())
+                        for peer in self.invitations.waiting})
+        try:
+            peer = ID.from_base58(resolve_nick(who, members))
+        except ConfigError as exc:
+            raise LocalProtocolError(str(exc)) from None
+        return peer, self.lobby, self.invitations
+
+    async def invite(self, who: str) -> None:
+        """Invite lobby member ``who`` (nickname or peer id) to a private chat (in the background)."""
+        peer, lobby, invitations = self._member(who)
+        if peer == self.identity.peer_id:
+            raise LocalProtocolError("that is you")
+        if self.chats.session is not None or self.matcher.state is not MatchState.IDLE:
+            raise LocalProtocolError("you are in a chat already: /next first")
+        spawn(self._nursery, "invitation", invitations.invite, peer, lobby.interest)
+
+    def answer_invitation(self, who: str, accept: bool) -> None:
+        """Accept or decline the private chat ``who`` invited us to."""
+        peer, _lobby, invitations = self._member(who)
+        invitations.answer(peer, accept)
+
     def statistics(self) -> NodeStatistics:
         return NodeStatistics(
             state=self.matcher.state.value,
@@ -183,8 +233,13 @@ class Node:
         )
 
     def start_search(self) -> None:
-        """Look for a stranger (unless already searching, matched, or stopping)."""
-        self.search.start()
+        """Look for a stranger (unless already searching, matched, or stopping).
+
+        Never on a node that does not chat with strangers (``serve``, ``lobby``:
+        a lobby's private chat ends without a search).
+        """
+        if self.config.chat:
+            self.search.start()
 
     def stop_search(self) -> None:
         """Stop looking for strangers; a chat in progress goes on."""
@@ -243,6 +298,24 @@ def _is_server(node: Node) -> bool:
     return not node.config.chat or node.nat.reachable is True
 
 
+async def _serve_lobby(node: Node, lobby: Lobby, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """The lobby (GossipSub); if it fails, the node says so and goes on."""
+    started = trio.Event()
+
+    class Status:
+        def started(self, value=None) -> None:
+            started.set()
+            task_status.started(value)
+
+    async def lost(exc: BaseException) -> None:
+        node.lobby = None
+        await node.emit(events.Error(f"the lobby stopped working ({type(exc).__name__})"))
+
+    await supervised("lobby", functools.partial(lobby.serve, task_status=Status()), on_crash=lost)
+    if not started.is_set():
+        task_status.started()
+
+
 def _load_identity(config: NodeConfig) -> Identity:
     if config.identity_file is None:
         return fresh_identity()
@@ -250,8 +323,14 @@ def _load_identity(config: NodeConfig) -> Identity:
 
 
 @asynccontextmanager
-async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
-    """Start a node (host, DHT, discovery, matching) and stop it cleanly on exit."""
+async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
+                    ) -> AsyncIterator[Node]:
+    """Start a node (host, DHT, discovery, matching) and stop it cleanly on exit.
+
+    ``lobby``: (interest, lane) of a lobby to join (``strangers lobby``).
+    """
+    if lobby is not None:
+        lobby_topic(*lobby)  # a bad interest or lane: a ConfigError before anything starts
     identity = _load_identity(config)
     for addr in config.listen_addrs:
         ensure_port_free(addr)
@@ -263,7 +342,13 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
         async with background_trio_service(dht), trio.open_nursery() as nursery:
             node = Node(config, identity, host, dht, nursery)
             spawn(nursery, "address announcements", book.serve)
-            if config.chat:
+            if lobby is not None:  # before any dial: pubsub hooks on new connections
+                node.lobby = Lobby(host, dht, lobby[0], lobby[1], node.emit)
+                await nursery.start(_serve_lobby, node, node.lobby)
+            if lobby is not None:  # private chats from the lobby: invitations only
+                node.invitations = Invitations(host, node.matcher, node.matching, emit=node.emit,
+                                               on_matched=node._on_accepted_outgoing)
+            if config.chat or lobby is not None:
                 host.set_stream_handler(TProtocol(MATCH_PROTOCOL), supervised_handler(
                     "match stream", node.matching.handle_stream))
                 host.set_stream_handler(TProtocol(CHAT_PROTOCOL), supervised_handler(
@@ -300,6 +385,8 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
             await node.emit(events.Ready(node.peer_id, tuple(node.addrs),
                                          config.identity_file is not None))
             node.nat.node_ready.set()
+            if node.lobby is not None:
+                node.lobby.node_ready.set()
             if config.bootstrap_peers and not reached:
                 where = ("the default public bootstrap peers" if config.uses_default_bootstrap
                          else "the --bootstrap peers")
@@ -315,6 +402,10 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
             if config.chat:  # trusted lists: from the cache, then the DHT (bounded wait)
                 await node.lists.first_refresh(dht)
                 spawn(nursery, "trusted lists", node.lists.serve, dht)
+            if config.chat and config.interests:  # "3 people are in the chess lobby"
+                spawn(nursery, "lobby counts", serve_lobby_counts, dht, config.interests,
+                      lambda: node.matcher.state in (MatchState.SEARCHING, MatchState.PROPOSING),
+                      node.emit)
             if config.chat:
                 if not config.reachable_unknown:  # announce a relayed address from the start
                     with trio.move_on_after(FIRST_RESERVATION_WAIT):
