@@ -5,10 +5,18 @@ candidate answers :class:`Accept` or :class:`Refuse`, and both close.  Each
 message is one frame: a 4-byte big-endian length, then a msgpack map of at
 most :data:`MAX_PROPOSAL_FRAME` bytes::
 
-    Propose  {"t": "propose", "v": 1, "m": <16-byte match id>, "i": [interest, ...]}
-    Accept   {"t": "accept", "m": <match id>, "i": [interest, ...]}
+    Propose  {"t": "propose", "v": 1, "m": <16-byte match id>, "i": [interest, ...],
+              "p": <8-byte identity proof>, "s": [<unix time>, <8-byte nonce>],
+              "l": <lane>}
+    Accept   {"t": "accept", "m": <match id>, "i": [interest, ...], "p": <identity proof>}
     Refuse   {"t": "refuse", "m": <match id>, "r": "busy" | "crossed" | "not-looking"
-                                                  | "no-common-interests"}
+                                                  | "no-common-interests" | "other-lane"
+                                                  | "no-proof"}
+
+``p`` (the sender's identity proof), ``s`` (the proposal's stamp) and ``l``
+(the lane, "general" when absent) are optional on the wire; a node that
+demands proofs refuses a proposal without valid ones (``crypto/pow.py``,
+docs/protocol.md §5.9), and one in another lane (§3).
 
 Interests are sent in canonical form (see ``interests.py``) and each side
 computes the common ones itself; a peer's list is re-normalised on receipt
@@ -23,11 +31,13 @@ from typing import Union
 
 import msgpack
 
+from strangers.crypto.pow import NONCE_BYTES, Stamp
 from strangers.crypto.wire import brief, unpack_map
-from strangers.errors import LocalProtocolError, RemoteProtocolError, StrangersError
+from strangers.errors import CryptoError, LocalProtocolError, RemoteProtocolError, StrangersError
 
 from .interests import MAX_INTERESTS, normalize_interest
 from .matcher import Refusal
+from .topics import GENERAL_LANE, LANES
 
 MAX_PROPOSAL_FRAME = 8192
 """Largest frame body. The biggest valid message, a Propose with MAX_INTERESTS
@@ -65,14 +75,37 @@ class _WithInterests:
         _check_interests(self.interests, LocalProtocolError)
 
 
+def _check_proof(proof: object, error: type[StrangersError]) -> None:
+    if proof is not None and (not isinstance(proof, bytes) or len(proof) != NONCE_BYTES):
+        raise error(f"identity proof must be {NONCE_BYTES} bytes, got {brief(proof)}")
+
+
 @dataclass(frozen=True)
 class Propose(_WithInterests):
-    """'Shall we chat?', with the proposer's interests."""
+    """'Shall we chat?', with the proposer's interests, identity proof, stamp and lane."""
+
+    proof: bytes | None = None
+    stamp: Stamp | None = None
+    lane: str = GENERAL_LANE
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_proof(self.proof, LocalProtocolError)
+        if self.stamp is not None and not isinstance(self.stamp, Stamp):
+            raise LocalProtocolError(f"bad stamp {self.stamp!r}")
+        if self.lane not in LANES:
+            raise LocalProtocolError(f"unknown lane {self.lane!r}")
 
 
 @dataclass(frozen=True)
 class Accept(_WithInterests):
-    """'Yes', with the candidate's interests."""
+    """'Yes', with the candidate's interests and identity proof."""
+
+    proof: bytes | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_proof(self.proof, LocalProtocolError)
 
 
 @dataclass(frozen=True)
@@ -93,11 +126,20 @@ ProposalMessage = Union[Propose, Accept, Refuse]
 
 def encode(message: ProposalMessage) -> bytes:
     """One frame: length prefix + msgpack body."""
+    body: dict[str, object]
     if isinstance(message, Propose):
         body = {"t": "propose", "v": PROTOCOL_VERSION, "m": message.match_id,
                 "i": list(message.interests)}
+        if message.proof is not None:
+            body["p"] = message.proof
+        if message.stamp is not None:
+            body["s"] = message.stamp.to_wire()
+        if message.lane != GENERAL_LANE:
+            body["l"] = message.lane
     elif isinstance(message, Accept):
         body = {"t": "accept", "m": message.match_id, "i": list(message.interests)}
+        if message.proof is not None:
+            body["p"] = message.proof
     elif isinstance(message, Refuse):
         body = {"t": "refuse", "m": message.match_id, "r": message.reason.value}
     else:
@@ -131,6 +173,11 @@ _KEYS = {
     "accept": {"t", "m", "i"},
     "refuse": {"t", "m", "r"},
 }
+_OPTIONAL_KEYS = {
+    "propose": {"p", "s", "l"},
+    "accept": {"p"},
+    "refuse": set(),
+}
 
 
 def decode(body: bytes) -> ProposalMessage:
@@ -141,7 +188,7 @@ def decode(body: bytes) -> ProposalMessage:
     if not isinstance(obj.get("t"), str) or obj["t"] not in _KEYS:
         raise RemoteProtocolError(f"unknown proposal frame {brief(obj)}")
     kind = obj["t"]
-    if set(obj) != _KEYS[kind]:
+    if not _KEYS[kind] <= set(obj) <= _KEYS[kind] | _OPTIONAL_KEYS[kind]:
         raise RemoteProtocolError(
             f"proposal frame {kind!r} has keys {brief(sorted(obj, key=repr))}"
         )
@@ -149,9 +196,20 @@ def decode(body: bytes) -> ProposalMessage:
     if kind == "propose":
         if type(obj["v"]) is not int or obj["v"] != PROTOCOL_VERSION:  # not True, not 1.0
             raise RemoteProtocolError(f"unsupported proposal version {brief(obj['v'])}")
-        return Propose(match_id, _remote_interests(obj["i"]))
+        _check_proof(obj.get("p"), RemoteProtocolError)
+        stamp = None
+        if "s" in obj:
+            try:
+                stamp = Stamp.from_wire(obj["s"])
+            except CryptoError:
+                raise RemoteProtocolError(f"bad stamp {brief(obj['s'])}") from None
+        lane = obj.get("l", GENERAL_LANE)
+        if not isinstance(lane, str) or lane not in LANES:
+            raise RemoteProtocolError(f"unknown lane {brief(lane)}")
+        return Propose(match_id, _remote_interests(obj["i"]), obj.get("p"), stamp, lane)
     if kind == "accept":
-        return Accept(match_id, _remote_interests(obj["i"]))
+        _check_proof(obj.get("p"), RemoteProtocolError)
+        return Accept(match_id, _remote_interests(obj["i"]), obj.get("p"))
     try:
         reason = Refusal(obj["r"])
     except (ValueError, TypeError):

@@ -10,6 +10,7 @@ from .config import DEFAULT_BOOTSTRAP, NodeConfig
 from .identity import fresh_identity, load_or_create_identity
 from .libp2p.host import quiet_library_logs
 from .node import Node, NodeStatistics, open_node
+from .safety import read_blocks, unblock
 
 __all__ = [
     "DEFAULT_BOOTSTRAP",
@@ -21,4 +22,6 @@ __all__ = [
     "load_or_create_identity",
     "open_node",
     "quiet_library_logs",
+    "read_blocks",
+    "unblock",
 ]

@@ -9,6 +9,7 @@ from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from multiaddr import Multiaddr
 
 from strangers.discovery.interests import normalize_interests
+from strangers.discovery.topics import ADULT_LANE, GENERAL_LANE
 from strangers.errors import ConfigError
 
 DEFAULT_BOOTSTRAP = (
@@ -69,6 +70,8 @@ class NodeConfig:
     """Privacy mode: strangers reach us only through relays, never directly."""
     relay: bool = True
     """Relay circuits for others once reachable (a serve node is assumed reachable)."""
+    adult: bool = False
+    """The adult lane (``--adult``): its topic keys and proposals never meet the general lane's."""
     listen_addrs: tuple[Multiaddr, ...] = field(init=False, repr=False)
     bootstrap_peers: tuple[PeerInfo, ...] = field(init=False, repr=False)
 
@@ -93,6 +96,10 @@ class NodeConfig:
     def reachable_unknown(self) -> bool:
         """Whether AutoNAT has to find out (no option decided it)."""
         return not (self.behind_nat or self.hide_ip)
+
+    @property
+    def lane(self) -> str:
+        return ADULT_LANE if self.adult else GENERAL_LANE
 
     @property
     def uses_default_bootstrap(self) -> bool:

@@ -128,7 +128,15 @@ class Reachability:
     """How many relays hold a reservation for us."""
 
 
+@dataclass(frozen=True)
+class Blocked:
+    """We blocked the stranger: this node never matches ``peer_id`` again (until unblocked)."""
+
+    peer_id: str
+    common_interests: tuple[str, ...] = ()
+
+
 Event = (
     Ready | Searching | Advertised | Matched | PathChanged | MessageReceived | Sent | Delivered
-    | Typing | StrangerLeft | Warning | Error | Stopped | Reachability
+    | Typing | StrangerLeft | Warning | Error | Stopped | Reachability | Blocked
 )

@@ -40,6 +40,7 @@ from strangers.discovery.rtt import (
 from strangers.errors import RemoteProtocolError, StrangersError
 from strangers.node.libp2p.kadpool import has_open_connection
 from strangers.node.libp2p.streamio import StreamEnded, forget_closed_connections, read_exactly
+from strangers.node.safety import Safety
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +97,10 @@ class MatchService:
 
     def __init__(self, host, matcher: Matcher, *,
                  on_accepted: Callable[[PendingMatch], None],
-                 rtt: RttEstimator | None = None) -> None:
+                 rtt: RttEstimator | None = None, safety: Safety | None = None) -> None:
         self.host = host
+        self.safety = safety
+        """Blocks, proofs, stamps, lanes and flood limits (node/safety.py); None: none."""
         self.rtt = rtt if rtt is not None else RttEstimator()
         """Round trips measured here and elsewhere (the DHT's): our timeouts."""
         self.matcher = matcher
@@ -118,10 +121,21 @@ class MatchService:
         carries at most those.  Never raises (but ``trio.Cancelled``).
         """
         self.proposals_sent += 1
+        safety = self.safety
+        if safety is not None:
+            reason = safety.refuses(info.peer_id)
+            if reason is not None:  # before any other work: no dial
+                logger.info("candidate %s not asked (%s)", info.peer_id, reason)
+                return None
+            await safety.proof_ready.wait()
         try:
             answer = await self._propose(info, match_id, interests)
         except Exception:  # a bug of ours or of the library: this proposal only
             logger.debug("proposal to %s failed unexpectedly", info.peer_id, exc_info=True)
+            return None
+        if isinstance(answer, Accept) and safety is not None and not safety.accept_valid(
+                info.peer_id, answer):
+            logger.info("candidate %s accepted without a valid identity proof", info.peer_id)
             return None
         if isinstance(answer, Accept):
             # An older peer answers with all its interests: keep only what we asked about.
@@ -135,7 +149,8 @@ class MatchService:
         This happens when both nodes dial each other at the same moment and
         the swarm keeps only one of the two connections.
         """
-        proposal = encode(Propose(match_id, interests))
+        proposal = encode(Propose(match_id, interests) if self.safety is None
+                          else self.safety.proposal(info.peer_id, match_id, interests))
         if info.addrs:
             self.host.get_peerstore().add_addrs(info.peer_id, info.addrs, ADDR_TTL)
         for attempt in range(PROPOSAL_ATTEMPTS):
@@ -195,6 +210,20 @@ class MatchService:
         """Answer one proposal.  Never raises: a bad, slow or broken one resets the stream."""
         self.proposals_received += 1
         peer_id = getattr(getattr(stream, "muxed_conn", None), "peer_id", None)
+        safety = self.safety
+        if safety is not None and isinstance(peer_id, ID):
+            # refused, flooding or too many at once: reset before reading a byte
+            if not safety.admit(peer_id, proposal=True) or not safety.open_slot(peer_id):
+                await _close(stream, reset=True)
+                return
+            try:
+                await self._handle(stream, peer_id)
+            finally:
+                safety.close_slot(peer_id)
+            return
+        await self._handle(stream, peer_id)
+
+    async def _handle(self, stream, peer_id) -> None:
         try:
             if not isinstance(peer_id, ID):
                 raise RemoteProtocolError("match stream without a peer id")
@@ -220,6 +249,11 @@ class MatchService:
     def _answer(self, peer_id: ID, proposal: Propose) -> Accept | Refuse:
         """The matcher's answer to ``proposal``; an Accept reveals only the common interests."""
         peer = peer_id.to_bytes()
+        if self.safety is not None:  # lane, identity proof, stamp: before any other work
+            refusal = self.safety.check_proposal(peer_id, proposal)
+            if refusal is not None:
+                logger.info("proposal from %s refused: %s", peer_id, refusal.value)
+                return Refuse(proposal.match_id, refusal)
         accepted = self.accepted
         if (accepted is not None and accepted.peer_id == peer_id
                 and self.matcher.state is MatchState.MATCHED and self.matcher.peer == peer):
@@ -231,11 +265,15 @@ class MatchService:
                 self.accepted = accepted
                 self.on_accepted(accepted)
             return Accept(proposal.match_id,
-                          common_interests(self.matcher.interests, proposal.interests))
+                          common_interests(self.matcher.interests, proposal.interests),
+                          self._proof())
         decision = self.matcher.on_proposal(peer, proposal.interests, trio.current_time())
         if not decision.accept:
             return Refuse(proposal.match_id, decision.refusal or Refusal.BUSY)
         pending = PendingMatch(peer_id, proposal.match_id, decision.common)
         self.accepted = pending
         self.on_accepted(pending)
-        return Accept(proposal.match_id, decision.common)
+        return Accept(proposal.match_id, decision.common, self._proof())
+
+    def _proof(self) -> bytes | None:
+        return None if self.safety is None else self.safety.proof

@@ -37,7 +37,13 @@ from .chat import CHAT_PROTOCOL
 from .config import NodeConfig
 from .conversation import Conversations
 from .events import Event
-from .identity import Identity, fresh_identity, load_or_create_identity
+from .identity import (
+    Identity,
+    fresh_identity,
+    load_or_create_identity,
+    load_proof,
+    take_next_identity,
+)
 from .libp2p.addresses import announcements, dialable_addrs
 from .libp2p.holepunch import HolePunch
 from .libp2p.host import build_host, ensure_port_free, running_host
@@ -45,7 +51,9 @@ from .libp2p.kad import StrangersDHT
 from .libp2p.mdns import LocalDiscovery
 from .matching import MATCH_PROTOCOL, MatchService, PendingMatch, node_rtt_estimator
 from .nat import FIRST_RESERVATION_WAIT, NatService, serve_nat
+from .safety import Safety, difficulty_from, serve_proofs
 from .searching import SearchService
+from .store import DataDir
 from .supervision import spawn, supervised, supervised_handler
 
 logger = logging.getLogger(__name__)
@@ -70,9 +78,13 @@ class Node:
     """Reachability and relays (set by open_node)."""
 
     def __init__(self, config: NodeConfig, identity: Identity, host, dht: StrangersDHT,
-                 nursery: trio.Nursery) -> None:
+                 nursery: trio.Nursery, safety: Safety | None = None) -> None:
         self.config = config
         self.identity = identity
+        self.safety = safety if safety is not None else Safety(identity, lane=config.lane)
+        """Blocks, identity proof, stamps, lanes and flood limits (node/safety.py)."""
+        self._chatting: events.Matched | None = None
+        self._blocking = False
         self.host = host
         self.dht = dht
         self._nursery = nursery
@@ -84,8 +96,10 @@ class Node:
             interests_only=config.interests_only,
         )
         self.matching = MatchService(host, self.matcher, on_accepted=self._on_accepted_incoming,
-                                     rtt=dht.rtt)  # WAN timing: one round-trip estimate per node
-        self.search = SearchService(SearchPlanner(self.matcher, random.Random()), dht,
+                                     rtt=dht.rtt,  # WAN timing: one round-trip estimate per node
+                                     safety=self.safety)
+        self.search = SearchService(SearchPlanner(self.matcher, random.Random(),
+                                                  lane=config.lane), dht,
                                     self.matching, emit=self.emit, nursery=nursery,
                                     on_matched=self._on_accepted_outgoing)
         self.chats = Conversations(host, identity, self.matcher, self.matching, emit=self.emit,
@@ -107,7 +121,28 @@ class Node:
         return self._receive_events
 
     async def emit(self, event: Event) -> None:
+        if isinstance(event, events.Matched):
+            self._chatting = event
+        elif isinstance(event, events.StrangerLeft):
+            self._chatting = None
+            if self._blocking and event.by_us:  # the stranger heard an ordinary "next"
+                event = events.StrangerLeft("blocked", True)
+            self._blocking = False
         await self._send_events.send(event)
+
+    async def block(self) -> None:
+        """End the chat and never match this stranger again (kept in the data directory).
+
+        The stranger sees an ordinary leave; we see ``stranger_left`` with
+        reason "blocked". Raises if we are not chatting.
+        """
+        chatting, session = self._chatting, self.chats.session
+        if chatting is None or session is None:
+            raise LocalProtocolError("you are not chatting with anyone right now")
+        block = self.safety.block(chatting.peer_id, chatting.common_interests)
+        await self.emit(events.Blocked(block.peer_id, block.interests))
+        self._blocking = True
+        await self.chats.close("next")
 
     async def send_text(self, text: str) -> int:
         """Send a message to the current stranger; returns its id. Raises if not chatting."""
@@ -202,16 +237,25 @@ async def _serve_local(node: Node, *, task_status=trio.TASK_STATUS_IGNORED) -> N
         task_status.started()
 
 
-def _load_identity(config: NodeConfig) -> Identity:
+def _load_identity(config: NodeConfig, data: DataDir, bits: int) -> tuple[Identity, bytes | None]:
+    """Our identity and its proof, if one is at hand (else it is minted while we search).
+
+    Without ``--identity``, a chat node takes the identity the last run minted
+    for it (proof included), so only the very first launch waits for a proof.
+    """
     if config.identity_file is None:
-        return fresh_identity()
-    return load_or_create_identity(config.identity_file)
+        taken = take_next_identity(data, bits) if config.chat else None
+        return taken if taken is not None else (fresh_identity(), None)
+    identity = load_or_create_identity(config.identity_file)
+    return identity, load_proof(config.identity_file, identity, bits)
 
 
 @asynccontextmanager
 async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
     """Start a node (host, DHT, discovery, matching) and stop it cleanly on exit."""
-    identity = _load_identity(config)
+    data = DataDir()
+    difficulty = difficulty_from()
+    identity, proof = _load_identity(config, data, difficulty.identity)
     for addr in config.listen_addrs:
         ensure_port_free(addr)
     host = build_host(identity, mdns=False)  # our own mDNS (LocalDiscovery), not py-libp2p's
@@ -219,13 +263,20 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
     async with running_host(host, config.listen_addrs):
         dht = StrangersDHT(host, rtt=node_rtt_estimator())  # WAN timing: timeouts from round trips
         async with background_trio_service(dht), trio.open_nursery() as nursery:
-            node = Node(config, identity, host, dht, nursery)
+            safety = Safety(identity, data=data, difficulty=difficulty, lane=config.lane,
+                            proof=proof)
+            safety.disconnect = host.disconnect
+            node = Node(config, identity, host, dht, nursery, safety)
+            if config.chat:  # our proof (if not at hand), then the next run's identity
+                await nursery.start(functools.partial(
+                    serve_proofs, safety, premint_next=config.identity_file is None,
+                    keep_in=config.identity_file))
             spawn(nursery, "address announcements", book.serve)
             if config.chat:
                 host.set_stream_handler(TProtocol(MATCH_PROTOCOL), supervised_handler(
                     "match stream", node.matching.handle_stream))
                 host.set_stream_handler(TProtocol(CHAT_PROTOCOL), supervised_handler(
-                    "chat stream", node.chats.handle_chat_stream))
+                    "chat stream", safety.guarded(node.chats.handle_chat_stream)))
             # hole punching: relayed chats move to a direct path (DCUtR); never with
             # --hide-ip (H8-B's option: a direct path shows the stranger our address)
             if config.chat and not config.hide_ip:
