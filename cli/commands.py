@@ -9,6 +9,7 @@ One JSON object per line on stdin::
     {"cmd": "next"}
     {"cmd": "quit"}
     {"cmd": "status"}                  -> {"event": "status", ...}
+    {"cmd": "block"}                   -> {"event": "blocked", ...}, then stranger_left "blocked"
 
 A bad line raises :class:`CommandError` whose message becomes an ``error`` event.
 """
@@ -53,21 +54,28 @@ class Status:
 
 
 @dataclass(frozen=True)
+class Block:
+    """End the chat and never match this stranger again (``/block``)."""
+
+
+@dataclass(frozen=True)
 class Help:
     """``/help`` (typed lines only)."""
 
 
-Command = Send | SetTyping | Next | Quit | Status | Help
+Command = Send | SetTyping | Next | Quit | Status | Help | Block
 
-USER_COMMANDS: dict[str, type[Next | Quit | Status | Help]] = {
+USER_COMMANDS: dict[str, type[Next | Quit | Status | Help | Block]] = {
     "/next": Next, "/n": Next, "/new": Next,
     "/quit": Quit, "/exit": Quit, "/q": Quit,
     "/status": Status,
+    "/block": Block,
     "/help": Help, "/h": Help, "/?": Help,
 }
 """Slash commands a person can type, and their short forms."""
 
-_SIMPLE: dict[str, type[Next | Quit | Status]] = {"next": Next, "quit": Quit, "status": Status}
+_SIMPLE: dict[str, type[Next | Quit | Status | Block]] = {
+    "next": Next, "quit": Quit, "status": Status, "block": Block}
 
 
 def parse_command(line: str | bytes) -> Command:
@@ -93,7 +101,7 @@ def parse_command(line: str | bytes) -> Command:
         if not isinstance(active, bool):
             raise CommandError(f"typing needs \"active\": true or false, got {active!r:.80}")
         return SetTyping(active)
-    raise CommandError(f"unknown command {cmd!r:.80} (send, typing, next, quit, status)")
+    raise CommandError(f"unknown command {cmd!r:.80} (send, typing, next, quit, status, block)")
 
 
 def parse_user_line(text: str) -> Command:

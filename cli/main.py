@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="seconds of looking for common interests before accepting anyone (default 10)")
     chat.add_argument("--interests-only", action="store_true",
                       help="never fall back to a random stranger")
+    chat.add_argument("--adult", action="store_true",
+                      help="the adult lane: meet only strangers who chose it too (nobody can check "
+                           "anyone's age: see docs/threat-model.md)")
     chat.add_argument("--hide-ip", action="store_true",
                       help="privacy mode: strangers reach you only through a relay, never directly "
                            "(the relay still sees your IP address)")
@@ -70,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     ident = sub.add_parser("id", help="print a peer id (of --identity FILE when given)")
     ident.add_argument("--identity", type=Path, metavar="FILE")
+
+    blocked = sub.add_parser("blocked", help="list the strangers you blocked")
+    blocked.add_argument("--json", action="store_true", help="as one JSON object")
+    unblock = sub.add_parser("unblock", help="forget the block of a stranger")
+    unblock.add_argument("peer_id", metavar="PEER_ID")
     return parser
 
 
@@ -106,6 +114,7 @@ def _config_from(args: argparse.Namespace):
         behind_nat=args.behind_nat,
         hide_ip=args.hide_ip if chat else False,
         relay=not args.no_relay,
+        adult=args.adult if chat else False,
     )
 
 
@@ -119,6 +128,28 @@ def _print_id(args: argparse.Namespace) -> int:
     identity = load_or_create_identity(args.identity) if args.identity else fresh_identity()
     print(identity.peer_id.to_base58())
     return EXIT_OK
+
+
+def _print_blocked(args: argparse.Namespace) -> int:
+    import time
+
+    from strangers.node import read_blocks
+
+    from .format import blocks_to_json, format_blocks
+
+    blocks = read_blocks()
+    print(json.dumps(blocks_to_json(blocks)) if args.json else format_blocks(blocks, time.time()))
+    return EXIT_OK
+
+
+def _unblock(args: argparse.Namespace) -> int:
+    from strangers.node import unblock
+
+    if unblock(args.peer_id):
+        print(f"Unblocked {args.peer_id}.")
+        return EXIT_OK
+    _write_line(sys.stderr, f"strangers: error: {args.peer_id} is not blocked")
+    return EXIT_ERROR
 
 
 def format_fatal(exc: BaseException) -> str:
@@ -176,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "id":
             return _print_id(args)
+        if args.command == "blocked":
+            return _print_blocked(args)
+        if args.command == "unblock":
+            return _unblock(args)
         _configure_logging(args.verbose)
         config = _config_from(args)
         from .session import run_session
