@@ -141,18 +141,31 @@ def save_proof(identity_file: Path, proof: bytes) -> None:
 
 
 def take_next_identity(data: DataDir, bits: int) -> tuple[Identity, bytes] | None:
-    """The identity minted for this run by the last one (deleted as it is taken), if any."""
-    document = data.read_json(NEXT_IDENTITY_FILE, None)
+    """The identity minted for this run by the last one, if any; taken once.
+
+    The file is first renamed to a name of this process's own (an atomic
+    step: of two nodes starting at once, only one gets it), then read and
+    deleted.
+    """
     path = data.path(NEXT_IDENTITY_FILE)
-    if document is None:
+    taken = path.with_name(f".{NEXT_IDENTITY_FILE}.{os.getpid()}.{os.urandom(4).hex()}")
+    try:
+        os.rename(path, taken)
+    except OSError:  # none, or another node took it
         return None
-    with suppress(OSError):
-        path.unlink()
+    try:
+        with open(taken, "rb") as handle:
+            document = json.loads(handle.read(MAX_IDENTITY_FILE))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    finally:
+        with suppress(OSError):
+            taken.unlink()
     if not isinstance(document, dict) or not isinstance(document.get("key"), str):
         return None
     try:
         private_key = deserialize_private_key(base64.b64decode(document["key"], validate=True))
-    except Exception:  # protobuf and key parsing raise many types
+    except Exception:  # base64, protobuf and key parsing raise many types
         return None
     if private_key.get_type() != KeyType.Ed25519:
         return None
