@@ -54,6 +54,8 @@ JSON_CASES = [
     (events.Reachability(False, (f"/ip4/10.0.0.1/tcp/1/p2p/{PEER}/p2p-circuit/p2p/{PEER}",), 2),
      {"event": "reachability", "reachable": False,
       "addrs": [f"/ip4/10.0.0.1/tcp/1/p2p/{PEER}/p2p-circuit/p2p/{PEER}"], "relays": 2}),
+    (events.Blocked(PEER, ("cinema",)),
+     {"event": "blocked", "peer_id": PEER, "common_interests": ["cinema"]}),
 ]
 
 
@@ -73,7 +75,7 @@ def test_every_event_type_has_a_json_form_and_a_text_rule() -> None:
     names = {expected["event"] for _event, expected in JSON_CASES}
     assert names == {
         "ready", "searching", "advertised", "matched", "path", "message", "sent", "delivered",
-        "typing", "stranger_left", "warning", "error", "stopped", "reachability",
+        "typing", "stranger_left", "warning", "error", "stopped", "reachability", "blocked",
     }
     for event, _expected in JSON_CASES:
         format_event(event)  # does not raise
