@@ -75,9 +75,12 @@ class _WithInterests:
         _check_interests(self.interests, LocalProtocolError)
 
 
-def _check_proof(proof: object, error: type[StrangersError]) -> None:
-    if proof is not None and (not isinstance(proof, bytes) or len(proof) != NONCE_BYTES):
+def _check_proof(proof: object, error: type[StrangersError]) -> bytes | None:
+    if proof is None:
+        return None
+    if not isinstance(proof, bytes) or len(proof) != NONCE_BYTES:
         raise error(f"identity proof must be {NONCE_BYTES} bytes, got {brief(proof)}")
+    return proof
 
 
 @dataclass(frozen=True)
@@ -196,7 +199,7 @@ def decode(body: bytes) -> ProposalMessage:
     if kind == "propose":
         if type(obj["v"]) is not int or obj["v"] != PROTOCOL_VERSION:  # not True, not 1.0
             raise RemoteProtocolError(f"unsupported proposal version {brief(obj['v'])}")
-        _check_proof(obj.get("p"), RemoteProtocolError)
+        proof = _check_proof(obj.get("p"), RemoteProtocolError)
         stamp = None
         if "s" in obj:
             try:
@@ -206,10 +209,10 @@ def decode(body: bytes) -> ProposalMessage:
         lane = obj.get("l", GENERAL_LANE)
         if not isinstance(lane, str) or lane not in LANES:
             raise RemoteProtocolError(f"unknown lane {brief(lane)}")
-        return Propose(match_id, _remote_interests(obj["i"]), obj.get("p"), stamp, lane)
+        return Propose(match_id, _remote_interests(obj["i"]), proof, stamp, lane)
     if kind == "accept":
-        _check_proof(obj.get("p"), RemoteProtocolError)
-        return Accept(match_id, _remote_interests(obj["i"]), obj.get("p"))
+        return Accept(match_id, _remote_interests(obj["i"]),
+                      _check_proof(obj.get("p"), RemoteProtocolError))
     try:
         reason = Refusal(obj["r"])
     except (ValueError, TypeError):

@@ -91,7 +91,7 @@ class BlockList:
 
     # -- the file ----------------------------------------------------------------------
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         return {"version": FILE_VERSION, "blocks": [
             {"peer_id": b.peer_id, "since": b.since, "interests": list(b.interests)}
             for b in self._blocks.values()]}
