@@ -52,9 +52,10 @@ PROPOSALS = Limit(rate=1.0, burst=5, strikes=5, cooldown=60.0)
 once per search (twice on a broken stream)."""
 STREAMS = Limit(rate=4.0, burst=16, strikes=8, cooldown=60.0)
 """Match and chat streams a peer may open to us."""
-MESSAGES = Limit(rate=5.0, burst=30, strikes=20, cooldown=60.0)
+MESSAGES = Limit(rate=10.0, burst=100, strikes=20, cooldown=60.0)
 """Chat messages (texts and typing notices) a stranger may send: a burst of
-30, then five a second; 20 more over that and the chat ends."""
+100 (a pasted text, a program's test), then ten a second; 20 more over that
+and the chat ends."""
 
 
 @dataclass

@@ -116,3 +116,21 @@ async def test_blocks_are_kept_listed_and_undone(tmp_path):
     assert unblock(stranger.to_base58(), data) and not unblock(stranger.to_base58(), data)
     assert read_blocks(data) == []
     assert Safety(fresh_identity(), data=data).refuses(stranger) is None
+
+
+async def test_at_the_network_difficulty_a_cheap_or_missing_proof_is_refused(tmp_path):
+    """The judge's case: a fresh identity without the proof of work (or a test-grade one)."""
+    node = fresh_identity()
+    safety = Safety(node, data=DataDir(tmp_path), difficulty=pow.Difficulty())
+    safety.proof_ready.set()  # as if minted (the mint itself is tested in test_pow.py)
+    stranger = fresh_identity()
+    me, them = node.peer_id.to_bytes(), stranger.peer_id.to_bytes()
+    cheap = next(p for p in (pow.encode_nonce(n) for n in range(1 << 16))
+                 if pow.identity_valid(them, p, 8) and not pow.identity_valid(them, p, 21))
+    match_id = bytes(16)
+    stamp = pow.mint_stamp(them, me, match_id, 1000.0)
+    safety._wall = lambda: 1000.0
+    for proof in (None, cheap):
+        assert safety.check_proposal(stranger.peer_id, Propose(match_id, (), proof, stamp)) \
+            is Refusal.NO_PROOF
+        assert not safety.accept_valid(stranger.peer_id, Accept(match_id, (), proof))
