@@ -139,8 +139,10 @@ class Node:
         chatting, session = self._chatting, self.chats.session
         if chatting is None or session is None:
             raise LocalProtocolError("you are not chatting with anyone right now")
-        block = self.safety.block(chatting.peer_id, chatting.common_interests)
+        block, unsaved = self.safety.block(chatting.peer_id, chatting.common_interests)
         await self.emit(events.Blocked(block.peer_id, block.interests))
+        if unsaved is not None:
+            await self.emit(events.Warning(f"the block holds until you quit only: {unsaved}"))
         self._blocking = True
         await self.chats.close("next")
 

@@ -117,11 +117,17 @@ class Safety:
 
     # -- blocks ----------------------------------------------------------------------------
 
-    def block(self, peer_id: str, interests: tuple[str, ...] = ()) -> Block:
-        """Block ``peer_id`` now and keep it in ``blocks.json`` (ConfigError if it cannot be written)."""
+    def block(self, peer_id: str, interests: tuple[str, ...] = ()) -> tuple[Block, str | None]:
+        """Block ``peer_id`` from now on and keep it in ``blocks.json``.
+
+        Returns the entry, and why it could not be kept (it then holds for this run only).
+        """
         entry = self.blocks.block(peer_id, self._wall(), interests)
-        self.data.write_json(BLOCKS_FILE, self.blocks.to_json())
-        return entry
+        try:
+            self.data.write_json(BLOCKS_FILE, self.blocks.to_json())
+        except ConfigError as exc:
+            return entry, str(exc)
+        return entry, None
 
     def refuses(self, peer_id: ID) -> str | None:
         """Why we refuse ``peer_id`` (blocked, on a trusted list, cooling down), or None."""

@@ -60,7 +60,7 @@ def test_blocked_and_unblock_subcommands(capsys) -> None:
     import trio
 
     async def block() -> None:
-        Safety(fresh_identity(), wall=Wall()).block(PEER, ("chess",))
+        assert Safety(fresh_identity(), wall=Wall()).block(PEER, ("chess",))[1] is None
 
     trio.run(block)
     assert cli_main.main(["blocked", "--json"]) == 0

@@ -108,7 +108,7 @@ async def test_blocks_are_kept_listed_and_undone(tmp_path):
     safety = Safety(fresh_identity(), data=data, difficulty=pow.Difficulty(0, 0),
                     wall=lambda: 1000.0)
     stranger = fresh_identity().peer_id
-    safety.block(stranger.to_base58(), ("cinema",))
+    assert safety.block(stranger.to_base58(), ("cinema",))[1] is None
     assert safety.refuses(stranger) == "blocked"
     assert [(b.peer_id, b.since, b.interests) for b in read_blocks(data)] == [
         (stranger.to_base58(), 1000.0, ("cinema",))]
@@ -134,3 +134,13 @@ async def test_at_the_network_difficulty_a_cheap_or_missing_proof_is_refused(tmp
         assert safety.check_proposal(stranger.peer_id, Propose(match_id, (), proof, stamp)) \
             is Refusal.NO_PROOF
         assert not safety.accept_valid(stranger.peer_id, Accept(match_id, (), proof))
+
+
+async def test_a_block_that_cannot_be_kept_still_holds_for_this_run(tmp_path):
+    (tmp_path / "file").write_text("")
+    safety = Safety(fresh_identity(), data=DataDir(tmp_path / "file" / "home"),
+                    difficulty=pow.Difficulty(0, 0))
+    stranger = fresh_identity().peer_id
+    entry, unsaved = safety.block(stranger.to_base58())
+    assert entry.peer_id == stranger.to_base58() and unsaved is not None
+    assert safety.refuses(stranger) == "blocked"
