@@ -84,3 +84,31 @@ def test_lanes_never_share_a_key() -> None:
     assert not general_keys & adult_keys
     with pytest.raises(ValueError):
         TopicKey("cinema", 1, 0, "kids")
+
+
+def test_a_planner_in_the_adult_lane_walks_and_announces_only_adult_keys() -> None:
+    import random
+
+    from strangers.discovery.matcher import Matcher
+    from strangers.discovery.search import Announce, SearchPlanner, Walk
+
+    planner = SearchPlanner(Matcher(local_id=b"\x50" * 8, interests=("jazz",), random_after=0),
+                            random.Random(1), lane=ADULT_LANE)
+    now, wall = 100.0, 6_000_000 * 300 + 200.0
+    planner.start(now)
+    keys = []
+    for _ in range(20):
+        action = planner.next(now, wall, 10)
+        if isinstance(action, Walk):
+            keys += action.keys
+            for key in action.keys:
+                planner.on_walk_result(key, (), (), now, wall)
+            planner.on_round_done()
+        elif isinstance(action, Announce):
+            keys += action.keys
+            planner.on_announced([20] * len(action.keys), now, wall)
+        now += 3.0
+        wall += 3.0
+    assert any(k.interest is None for k in keys) and any(k.interest == "jazz" for k in keys)
+    assert {k.lane for k in keys} == {ADULT_LANE}
+    assert all(k.name.startswith("strangers/v1/lane/adult/") for k in keys)
