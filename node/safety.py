@@ -27,6 +27,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -236,13 +237,15 @@ class Safety:
             candidate.to_bytes(), accept.proof, self.difficulty.identity)
 
 
-async def serve_proofs(safety: Safety, *, premint_next: bool, keep_in=None,
+async def serve_proofs(safety: Safety, *, premint_next: bool, keep_in: Path | None = None,
                        task_status=trio.TASK_STATUS_IGNORED) -> None:
     """Mint our proof if we have none (kept in ``keep_in`` if given), then the next run's identity."""
     if safety.proof is None and safety.difficulty.identity <= INLINE_BITS:
         nonce = pow.mint_identity(safety.local, safety.difficulty.identity)
         if nonce is not None:
             safety.set_proof(pow.encode_nonce(nonce))
+            if keep_in is not None:
+                save_proof(keep_in, pow.encode_nonce(nonce))
     async with trio.open_nursery() as nursery:
         safety._nursery = nursery
         task_status.started()
