@@ -197,8 +197,16 @@ class ChatInvited:
     nick: str
 
 
+@dataclass(frozen=True)
+class Blocked:
+    """We blocked the stranger: this node never matches ``peer_id`` again (until unblocked)."""
+
+    peer_id: str
+    common_interests: tuple[str, ...] = ()
+
+
 Event = (
     Ready | Searching | Advertised | Matched | PathChanged | MessageReceived | Sent | Delivered
     | Typing | StrangerLeft | Warning | Error | Stopped | Reachability | Reported | Revealed
-    | LobbyJoined | LobbyMessage | LobbySent | LobbyMembers | LobbyCounts | ChatInvited
+    | LobbyJoined | LobbyMessage | LobbySent | LobbyMembers | LobbyCounts | ChatInvited | Blocked
 )

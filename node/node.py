@@ -41,7 +41,13 @@ from .conversation import Conversations
 from .events import Event
 from .filters import load_word_filter, mark_message
 from .frontdoor import FrontDoor, KadDirectory
-from .identity import Identity, fresh_identity, load_or_create_identity
+from .identity import (
+    Identity,
+    fresh_identity,
+    load_or_create_identity,
+    load_proof,
+    take_next_identity,
+)
 from .invitations import Invitations
 from .libp2p.addresses import announcements, dialable_addrs
 from .libp2p.holepunch import HolePunch
@@ -53,6 +59,7 @@ from .lobby import Lobby, serve_lobby_counts
 from .matching import MATCH_PROTOCOL, MatchService, PendingMatch, node_rtt_estimator
 from .nat import FIRST_RESERVATION_WAIT, NatService, serve_nat
 from .reports import write_report
+from .safety import Safety, difficulty_from, serve_proofs
 from .searching import SearchService
 from .store import DataDir
 from .supervision import spawn, supervised, supervised_handler
@@ -85,9 +92,13 @@ class Node:
     """Private chats proposed from the lobby (set with the lobby)."""
 
     def __init__(self, config: NodeConfig, identity: Identity, host, dht: StrangersDHT,
-                 nursery: trio.Nursery) -> None:
+                 nursery: trio.Nursery, safety: Safety | None = None) -> None:
         self.config = config
         self.identity = identity
+        self.safety = safety if safety is not None else Safety(identity, lane=config.lane)
+        """Blocks, identity proof, stamps, lanes and flood limits (node/safety.py)."""
+        self._chatting: events.Matched | None = None
+        self._blocking = False
         self.host = host
         self.dht = dht
         self._nursery = nursery
@@ -99,8 +110,10 @@ class Node:
             interests_only=config.interests_only,
         )
         self.matching = MatchService(host, self.matcher, on_accepted=self._on_accepted_incoming,
-                                     rtt=dht.rtt)  # WAN timing: one round-trip estimate per node
-        self.search = SearchService(SearchPlanner(self.matcher, random.Random()), dht,
+                                     rtt=dht.rtt,  # WAN timing: one round-trip estimate per node
+                                     safety=self.safety)
+        self.search = SearchService(SearchPlanner(self.matcher, random.Random(),
+                                                  lane=config.lane), dht,
                                     self.matching, emit=self.emit, nursery=nursery,
                                     on_matched=self._on_accepted_outgoing)
         self._last_hidden: events.MessageReceived | None = None
@@ -108,7 +121,7 @@ class Node:
         """The user's word list: matching messages arrive hidden (node/filters.py)."""
         self.lists = ListSubscriptions(parse_trusted(config.trust_lists))
         """Shared blocklists the user trusts (node/lists.py): nobody on them is matched."""
-        self.matching.refuse_peer = self.lists.refuses
+        self.safety.gate.add(self.lists.refuses)  # trusted lists refuse like blocks
         self.chats = Conversations(host, identity, self.matcher, self.matching, emit=self.emit,
                                    start_search=self.start_search, auto_next=config.auto_next,
                                    nursery=nursery)
@@ -137,6 +150,13 @@ class Node:
             event = mark_message(event, self.word_filter)
             if event.hidden:
                 self._last_hidden = event
+        if isinstance(event, events.Matched):
+            self._chatting = event
+        elif isinstance(event, events.StrangerLeft):
+            self._chatting = None
+            if self._blocking and event.by_us:  # the stranger heard an ordinary "next"
+                event = events.StrangerLeft("blocked", True)
+            self._blocking = False
         await self._send_events.send(event)
 
     async def reveal(self) -> None:
@@ -145,6 +165,22 @@ class Node:
         if hidden is None:
             raise LocalProtocolError("no message was hidden by your word filter")
         await self.emit(events.Revealed(hidden.id, hidden.text))
+
+    async def block(self) -> None:
+        """End the chat and never match this stranger again (kept in the data directory).
+
+        The stranger sees an ordinary leave; we see ``stranger_left`` with
+        reason "blocked". Raises if we are not chatting.
+        """
+        chatting, session = self._chatting, self.chats.session
+        if chatting is None or session is None:
+            raise LocalProtocolError("you are not chatting with anyone right now")
+        block, unsaved = self.safety.block(chatting.peer_id, chatting.common_interests)
+        await self.emit(events.Blocked(block.peer_id, block.interests))
+        if unsaved is not None:
+            await self.emit(events.Warning(f"the block holds until you quit only: {unsaved}"))
+        self._blocking = True
+        await self.chats.close("next")
 
     async def send_text(self, text: str) -> int:
         """Send a message to the current stranger; returns its id. Raises if not chatting."""
@@ -316,10 +352,17 @@ async def _serve_lobby(node: Node, lobby: Lobby, *, task_status=trio.TASK_STATUS
         task_status.started()
 
 
-def _load_identity(config: NodeConfig) -> Identity:
+def _load_identity(config: NodeConfig, data: DataDir, bits: int) -> tuple[Identity, bytes | None]:
+    """Our identity and its proof, if one is at hand (else it is minted while we search).
+
+    Without ``--identity``, a chat node takes the identity the last run minted
+    for it (proof included), so only the very first launch waits for a proof.
+    """
     if config.identity_file is None:
-        return fresh_identity()
-    return load_or_create_identity(config.identity_file)
+        taken = take_next_identity(data, bits) if config.chat else None
+        return taken if taken is not None else (fresh_identity(), None)
+    identity = load_or_create_identity(config.identity_file)
+    return identity, load_proof(config.identity_file, identity, bits)
 
 
 @asynccontextmanager
@@ -331,7 +374,9 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
     """
     if lobby is not None:
         lobby_topic(*lobby)  # a bad interest or lane: a ConfigError before anything starts
-    identity = _load_identity(config)
+    data = DataDir()
+    difficulty = difficulty_from()
+    identity, proof = _load_identity(config, data, difficulty.identity)
     for addr in config.listen_addrs:
         ensure_port_free(addr)
     host = build_host(identity, mdns=False)  # our own mDNS (LocalDiscovery), not py-libp2p's
@@ -340,7 +385,14 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
         dht = StrangersDHT(host, rtt=node_rtt_estimator())  # WAN timing: timeouts from round trips
         install_validator(dht)  # shared blocklist records (node/lists.py)
         async with background_trio_service(dht), trio.open_nursery() as nursery:
-            node = Node(config, identity, host, dht, nursery)
+            safety = Safety(identity, data=data, difficulty=difficulty, lane=config.lane,
+                            proof=proof)
+            safety.disconnect = host.disconnect
+            node = Node(config, identity, host, dht, nursery, safety)
+            if config.chat or lobby is not None:  # our proof (if not at hand), then the next run's identity
+                await nursery.start(functools.partial(
+                    serve_proofs, safety, premint_next=config.identity_file is None,
+                    keep_in=config.identity_file))
             spawn(nursery, "address announcements", book.serve)
             if lobby is not None:  # before any dial: pubsub hooks on new connections
                 node.lobby = Lobby(host, dht, lobby[0], lobby[1], node.emit)
@@ -352,7 +404,7 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
                 host.set_stream_handler(TProtocol(MATCH_PROTOCOL), supervised_handler(
                     "match stream", node.matching.handle_stream))
                 host.set_stream_handler(TProtocol(CHAT_PROTOCOL), supervised_handler(
-                    "chat stream", node.chats.handle_chat_stream))
+                    "chat stream", safety.guarded(node.chats.handle_chat_stream)))
             # hole punching: relayed chats move to a direct path (DCUtR); never with
             # --hide-ip (H8-B's option: a direct path shows the stranger our address)
             if config.chat and not config.hide_ip:
@@ -405,7 +457,7 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
             if config.chat and config.interests:  # "3 people are in the chess lobby"
                 spawn(nursery, "lobby counts", serve_lobby_counts, dht, config.interests,
                       lambda: node.matcher.state in (MatchState.SEARCHING, MatchState.PROPOSING),
-                      node.emit)
+                      node.emit, config.lane)
             if config.chat:
                 if not config.reachable_unknown:  # announce a relayed address from the start
                     with trio.move_on_after(FIRST_RESERVATION_WAIT):

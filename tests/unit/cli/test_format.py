@@ -71,6 +71,8 @@ JSON_CASES = [
      {"event": "chat_invited", "peer_id": PEER, "nick": "calm-yak-07"}),
     (events.LobbyCounts((("chess", 3), ("go", 0))),
      {"event": "lobby_counts", "lobbies": {"chess": 3, "go": 0}}),
+    (events.Blocked(PEER, ("cinema",)),
+     {"event": "blocked", "peer_id": PEER, "common_interests": ["cinema"]}),
 ]
 
 
@@ -93,6 +95,7 @@ def test_every_event_type_has_a_json_form_and_a_text_rule() -> None:
         "typing", "stranger_left", "warning", "error", "stopped", "reachability", "reported",
         "revealed",
         "joined", "lobby_message", "lobby_sent", "members", "lobby_counts", "chat_invited",
+        "blocked",
     }
     for event, _expected in JSON_CASES:
         format_event(event)  # does not raise
