@@ -112,11 +112,12 @@ async def test_proposals_without_a_valid_proof_or_stamp_are_refused_first():
             good_stamp = pow.mint_stamp(me, target, mid, time.time(), BITS)
             cases = [
                 Propose(mid, ()),  # a fresh identity without any proof
-                Propose(mid, (), bad_proof, good_stamp),
-                Propose(mid, (), mallory.safety.proof, None),
-                Propose(mid, (), mallory.safety.proof,
-                        pow.mint_stamp(me, me, mid, time.time(), BITS)),
-                Propose(mid, (), mallory.safety.proof, pow.mint_stamp(me, target, mid, 1000, BITS)),
+                Propose(mid, (), proof=bad_proof, stamp=good_stamp),
+                Propose(mid, (), proof=mallory.safety.proof, stamp=None),
+                Propose(mid, (), proof=mallory.safety.proof,
+                        stamp=pow.mint_stamp(me, me, mid, time.time(), BITS)),
+                Propose(mid, (), proof=mallory.safety.proof,
+                        stamp=pow.mint_stamp(me, target, mid, 1000, BITS)),
             ]
             for proposal in cases:
                 answer = await _raw_proposal(mallory, alice, proposal)
@@ -141,6 +142,6 @@ async def test_lanes_side_by_side_adult_meets_only_adult():
                                    general.identity.peer_id.to_bytes(), adult_mid,
                                    time.time(), BITS)
             answer = await _raw_proposal(adult1, general, Propose(
-                adult_mid, (), adult1.safety.proof, stamp, "adult"))
+                adult_mid, (), proof=adult1.safety.proof, stamp=stamp, lane="adult"))
             assert answer == Refuse(adult_mid, Refusal.OTHER_LANE)
             assert not isinstance(answer, Accept)

@@ -19,7 +19,7 @@ def body(frame: bytes) -> dict:
 
 
 def test_a_full_proposal_round_trips() -> None:
-    message = Propose(MID, ("cinema",), PROOF, Stamp(1764500000, 3857), ADULT_LANE)
+    message = Propose(MID, ("cinema",), proof=PROOF, stamp=Stamp(1764500000, 3857), lane=ADULT_LANE)
     frame = encode(message)
     assert body(frame) == {"t": "propose", "v": 1, "m": MID, "i": ["cinema"], "p": PROOF,
                            "s": [1764500000, (3857).to_bytes(8, "big")], "l": "adult"}
@@ -29,13 +29,13 @@ def test_a_full_proposal_round_trips() -> None:
 def test_the_general_lane_and_missing_proofs_are_left_out() -> None:
     frame = encode(Propose(MID, ()))
     assert body(frame) == {"t": "propose", "v": 1, "m": MID, "i": []}
-    assert decode(frame[4:]) == Propose(MID, (), None, None, GENERAL_LANE)
+    assert decode(frame[4:]) == Propose(MID, (), proof=None, stamp=None, lane=GENERAL_LANE)
 
 
 def test_an_accept_carries_the_candidates_proof() -> None:
-    frame = encode(Accept(MID, ("chess",), PROOF))
+    frame = encode(Accept(MID, ("chess",), proof=PROOF))
     assert body(frame)["p"] == PROOF
-    assert decode(frame[4:]) == Accept(MID, ("chess",), PROOF)
+    assert decode(frame[4:]) == Accept(MID, ("chess",), proof=PROOF)
     assert decode(encode(Accept(MID, ()))[4:]).proof is None
 
 
@@ -56,13 +56,13 @@ def test_an_accept_with_a_bad_proof_or_a_lane_is_refused() -> None:
 
 def test_local_misuse() -> None:
     with pytest.raises(LocalProtocolError):
-        Propose(MID, (), b"x")
+        Propose(MID, (), proof=b"x")
     with pytest.raises(LocalProtocolError):
-        Propose(MID, (), None, "stamp")  # type: ignore[arg-type]
+        Propose(MID, (), stamp="stamp")  # type: ignore[arg-type]
     with pytest.raises(LocalProtocolError):
         Propose(MID, (), lane="kids")
     with pytest.raises(LocalProtocolError):
-        Accept(MID, (), b"x")
+        Accept(MID, (), proof=b"x")
 
 
 def test_lanes_never_share_a_key() -> None:

@@ -92,13 +92,13 @@ async def test_a_node_mints_in_the_background_refuses_busy_until_then_and_premin
         nursery.cancel_scope.cancel()
     assert pow.identity_valid(identity.peer_id.to_bytes(), safety.proof, 14)
     assert safety.check_proposal(other.peer_id, proposal) is None
-    assert other_safety.accept_valid(identity.peer_id, Accept(bytes(16), (), safety.proof))
+    assert other_safety.accept_valid(identity.peer_id, Accept(bytes(16), (), proof=safety.proof))
     assert not other_safety.accept_valid(identity.peer_id, Accept(bytes(16), ()))
     next_one = take_next_identity(data, 14)
     assert next_one is not None and next_one[0].peer_id != identity.peer_id
     # another lane, and a stamp made for someone else
     assert safety.check_proposal(other.peer_id, Propose(
-        bytes(16), (), proposal.proof, proposal.stamp, "adult")) is Refusal.OTHER_LANE
+        bytes(16), (), proof=proposal.proof, stamp=proposal.stamp, lane="adult")) is Refusal.OTHER_LANE
     assert safety.check_proposal(other.peer_id, other_safety.proposal(
         other.peer_id, bytes(16), ())) is Refusal.NO_PROOF
 
@@ -131,9 +131,9 @@ async def test_at_the_network_difficulty_a_cheap_or_missing_proof_is_refused(tmp
     stamp = pow.mint_stamp(them, me, match_id, 1000.0)
     safety._wall = lambda: 1000.0
     for proof in (None, cheap):
-        assert safety.check_proposal(stranger.peer_id, Propose(match_id, (), proof, stamp)) \
+        assert safety.check_proposal(stranger.peer_id, Propose(match_id, (), proof=proof, stamp=stamp)) \
             is Refusal.NO_PROOF
-        assert not safety.accept_valid(stranger.peer_id, Accept(match_id, (), proof))
+        assert not safety.accept_valid(stranger.peer_id, Accept(match_id, (), proof=proof))
 
 
 async def test_a_block_that_cannot_be_kept_still_holds_for_this_run(tmp_path):
