@@ -195,7 +195,8 @@ async def _serve_local(node: Node, *, task_status=trio.TASK_STATUS_IGNORED) -> N
     async def lost(_exc: BaseException) -> None:
         await node.emit(events.Warning("local network discovery (mDNS) stopped working"))
 
-    discovery = LocalDiscovery(node.host, node.dht, announcements(node.host))
+    discovery = LocalDiscovery(node.host, node.dht, announcements(node.host),
+                               on_listed=node.search.peers_added)
     serve = functools.partial(discovery.serve, task_status=Status())
     await supervised("local discovery", serve, on_crash=lost)
     if not started.is_set():  # it failed before it ran: start-up goes on all the same
