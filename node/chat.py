@@ -74,6 +74,7 @@ from strangers.crypto.session import (
     Text,
     Typing,
 )
+from strangers.discovery.rtt import CHAT_HANDSHAKE, RoundTripTimer, RttEstimator
 from strangers.errors import LocalProtocolError, RemoteProtocolError, StrangersError
 from strangers.node.libp2p.streamio import (
     StreamEnded,
@@ -88,8 +89,10 @@ from . import events
 logger = logging.getLogger(__name__)
 
 CHAT_PROTOCOL = "/strangers/chat/2.0.0"
-HANDSHAKE_TIMEOUT = 5.0
-"""From the stream's opening to ``Established`` (a stalled handshake ends the chat)."""
+HANDSHAKE_TIMEOUT = CHAT_HANDSHAKE.floor
+"""From the stream's opening to ``Established`` (a stalled handshake ends the chat),
+with no round-trip estimate of the stranger; with one, derived from it
+(``discovery/rtt.py`` ``CHAT_HANDSHAKE``: up to 20 s on a very slow path)."""
 PING_INTERVAL = 5.0
 IDLE_TIMEOUT = 15.0
 """An established chat ends after this long without a byte from the stranger."""
@@ -143,8 +146,15 @@ class ChatSession:
         open_move_stream: Callable[[], Awaitable[Any]] | None = None,
         path_of: Callable[[object], str] | None = None,
         while_relayed: Callable[[], Awaitable[object]] | None = None,
+        rtt: RttEstimator | None = None,
+        rtt_peer: bytes | None = None,
     ) -> None:
         self._stream = stream
+        self._rtt = rtt
+        """The node's round-trip estimates: the handshake's timeout comes from the
+        stranger's, and our pings' pongs and texts' receipts feed it."""
+        self._rtt_peer = rtt_peer
+        self._probes = RoundTripTimer()
         self._out = stream
         """Where our frames go: the chat stream, then the move stream once our Moved is out."""
         self._in = stream
@@ -230,6 +240,19 @@ class ChatSession:
             return b""
         return self._connection.send(message)
 
+    def _send_probe(self, ping: Ping) -> bytes:
+        data = self._send_if_open(ping)
+        if data:
+            self._probes.sent(("ping", ping.n), trio.current_time())
+        return data
+
+    def _answered(self, probe: tuple[str, int]) -> None:
+        """A pong or a receipt came: one round trip's sample for the stranger's estimate."""
+        now = trio.current_time()
+        elapsed = self._probes.answered(probe, now)
+        if elapsed is not None and self._rtt is not None:
+            self._rtt.observe(self._rtt_peer, elapsed, now)
+
     async def _write_from_user(self, make: Callable[[], bytes]) -> None:
         """A write from a task that is not ours: it ends with the chat, and a failure ends the chat."""
         if self._end is not None or self._cancel.cancel_called:
@@ -260,7 +283,9 @@ class ChatSession:
         self._next_id += 1
 
         def make() -> bytes:
-            return self._connection.send(message) + self._connection.data_to_send()
+            data = self._connection.send(message) + self._connection.data_to_send()
+            self._probes.sent(("text", message.id), trio.current_time())
+            return data
 
         try:
             await self._write_from_user(make)
@@ -354,7 +379,7 @@ class ChatSession:
             if self._connection.state is not ConnectionState.OPEN:
                 return
             counter += 1
-            await self._write(functools.partial(self._send_if_open, Ping(counter)))
+            await self._write(functools.partial(self._send_probe, Ping(counter)))
 
     async def _read(self) -> bytes:
         try:
@@ -366,9 +391,12 @@ class ChatSession:
 
     async def _read_loop(self) -> ChatEnd:
         """Handshake and relay; everything here, writes included, is under the liveness deadline."""
-        self._liveness.deadline = trio.current_time() + HANDSHAKE_TIMEOUT
+        now = trio.current_time()
+        handshake = (HANDSHAKE_TIMEOUT if self._rtt is None
+                     else self._rtt.timeout(self._rtt_peer, now, CHAT_HANDSHAKE))
+        self._liveness.deadline = now + handshake
         with self._liveness:
-            await self._write(self._connection.start, timeout=HANDSHAKE_TIMEOUT)
+            await self._write(self._connection.start, timeout=handshake)
             while True:
                 data = await self._read()
                 if self.established.is_set():
@@ -404,6 +432,7 @@ class ChatSession:
             await self._on_event(events.MessageReceived(event.id, event.text))
             await self._write(lambda: self._send_if_open(Delivered(event.id)))
         elif isinstance(event, Delivered):
+            self._answered(("text", event.id))
             await self._on_event(events.Delivered(event.id))
         elif isinstance(event, Typing):
             await self._on_event(events.Typing(event.active))
@@ -412,7 +441,7 @@ class ChatSession:
         elif isinstance(event, Moved):
             await self._read_from_move_stream()
         elif isinstance(event, Pong):
-            pass
+            self._answered(("ping", event.n))
         return None
 
     # -- moving to another stream (docs/protocol.md §6.9) --------------------------------

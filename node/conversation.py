@@ -240,7 +240,7 @@ class Conversations:
         holepunch = self.holepunch if path == RELAYED else None
         session = ChatSession(
             stream, connection, on_event=self._emit, on_established=established, path=path,
-            path_of=stream_path,
+            path_of=stream_path, rtt=self.matching.rtt, rtt_peer=peer_id.to_bytes(),
             # DCUtR from the side that accepted the relayed connection; the move from the other
             while_relayed=(functools.partial(holepunch.upgrade, peer_id)
                            if holepunch is not None and role is Role.RESPONDER else None),
