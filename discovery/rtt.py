@@ -99,7 +99,7 @@ def backoff(bounds: Bounds, attempt: int) -> float:
     """The floor of ``bounds`` doubled ``attempt`` times (0: the floor), up to its ceiling."""
     if attempt < 0:
         raise ValueError(f"bad attempt: {attempt!r}")
-    return min(bounds.ceiling, bounds.floor * 2 ** min(attempt, 32))
+    return min(bounds.ceiling, bounds.floor * float(2 ** min(attempt, 32)))
 
 
 class RoundTripTimer:

@@ -26,7 +26,13 @@ and every later dial of it is refused for a minute, even with a good address
   DHT answers, match proposals: everything goes through the peerstore's
   ``add_addrs``) are filtered of unroutable ones (``0.0.0.0``, ``::``,
   multicast, port 0), and a peer that gets a new address is taken out of the
-  swarm's negative cache (``swarm.unblock_peer``).
+  swarm's negative cache (``swarm.unblock_peer``);
+* **how we dial them**: py-libp2p's ``Swarm.dial_peer`` dials at most one
+  address per transport class (its "smart address selection"): of a peer's
+  TCP addresses only the first is ever tried, so a stranger that announces
+  its LAN address and the public one its router forwards is unreachable
+  whenever the LAN one comes first. :meth:`Announcements.dial_every_address`
+  tries the others, one at a time, when that dial fails.
 
 Addresses change at runtime (an interface comes up, a relay reservation is
 made): :meth:`Announcements.serve` notices and pushes identify to every
@@ -46,6 +52,7 @@ from libp2p.custom_types import TProtocol
 from libp2p.identity.identify.identify import ID as IDENTIFY
 from libp2p.identity.identify.identify import _mk_identify_protobuf
 from libp2p.identity.identify_push.identify_push import ID_PUSH
+from libp2p.network.exceptions import SwarmDialAllFailedError
 from libp2p.peer.id import ID
 from libp2p.peer.peerstore import create_signed_peer_record
 from libp2p.utils import varint
@@ -62,6 +69,8 @@ PUSH_TIMEOUT = 3.0
 """Seconds one identify push may take."""
 RECORD_CACHE = 16
 """Signed peer records kept (one per distinct address list)."""
+MORE_ADDRESSES = 4
+"""Other direct addresses of a peer tried after the library's one dial failed."""
 
 __all__ = ["Announcements", "IDENTIFY", "ID_PUSH", "expand"]
 
@@ -317,6 +326,40 @@ class Announcements:
 
         store.add_addrs = add_addrs
 
+    def dial_every_address(self) -> None:
+        """Wrap ``swarm.dial_peer``: when the library's dial (one address per
+        transport class) fails, dial the peer's other direct addresses in turn."""
+        swarm = self.host.get_network()
+        store = self.host.get_peerstore()
+        original = swarm.dial_peer
+
+        async def dial_peer(peer_id: ID):
+            try:
+                return await original(peer_id)
+            except SwarmDialAllFailedError as failure:
+                try:
+                    known = [str(addr) for addr in store.addrs(peer_id)]
+                except Exception:  # nothing known
+                    raise failure from None
+                direct = [text for text in addrscope.dialable(known) if "/p2p-circuit" not in text]
+                remote = [text for text in direct if addrscope.scope_of(text) is not addrscope.Scope.LOOPBACK]
+                direct = remote or direct  # as the library does: never our own loopback
+                if len(direct) < 2:
+                    raise
+                # The library tried the first of them (its sort is stable): try the rest.
+                for text in direct[1:1 + MORE_ADDRESSES]:
+                    try:
+                        conn = await swarm.dial_addr(Multiaddr(text), peer_id)
+                    except Exception as exc:  # this one fails too
+                        logger.debug("dial of %s at %s: %r", peer_id, text, exc)
+                        continue
+                    swarm.unblock_peer(peer_id)  # the failed dial put it in the negative cache
+                    logger.info("dialled %s at %s (the library tried only %s)", peer_id, text, direct[0])
+                    return [conn]
+                raise
+
+        swarm.dial_peer = dial_peer
+
     # -- the service ---------------------------------------------------------------------
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -342,4 +385,5 @@ def install(host) -> Announcements:
     host._push_identify_to_all_peers = book.push  # called when a listener opens
     host.set_stream_handler(TProtocol(IDENTIFY), book.handle_identify)
     book.filter_learned()
+    book.dial_every_address()
     return book
