@@ -218,7 +218,7 @@ def interface_of(host: Host) -> str:
     return next(line.split()[1] for line in out.splitlines() if f" {host.ip}/" in line)
 
 
-def paths(rounds: int, messages: int, move_wait: float) -> dict:
+def paths(rounds: int, messages: int, move_wait: float, only: list[str] | None = None) -> dict:
     results: dict[str, dict] = {}
     procs: list[Strangers] = []
     with Lab() as lab:
@@ -270,6 +270,7 @@ def paths(rounds: int, messages: int, move_wait: float) -> dict:
                 "relayed": (wan_chat(laptops[0]), wan_chat(laptops[1]), relayed_and_advertised, move_wait),
                 "lan": (lan_chat(lan_hosts[0]), lan_chat(lan_hosts[1]), lan_waiting, 0.0),
             }
+            plan = {name: entry for name, entry in plan.items() if only is None or name in only}
             runs: dict[str, list[dict]] = {name: [] for name in plan}
             failures: dict[str, list[str]] = {name: [] for name in plan}
             for _ in range(rounds):
@@ -342,6 +343,8 @@ def main() -> None:
     parser.add_argument("--no-hyperswarm", action="store_true")
     parser.add_argument("--no-paths", action="store_true")
     parser.add_argument("--no-loopback", action="store_true")
+    parser.add_argument("--only-paths", default="direct,relayed,lan",
+                        help="comma-separated paths to measure (default: all three)")
     parser.add_argument("--strangers", help="the strangers executable to run (default: this install's)")
     options = parser.parse_args()
     if os.geteuid() != 0:
@@ -357,7 +360,8 @@ def main() -> None:
     if not options.no_loopback:
         result["loopback"] = loopback(options.nodes, options.rounds, options.messages)
     if not options.no_paths:
-        result["paths"] = paths(options.path_rounds, options.messages, options.move_wait)
+        result["paths"] = paths(options.path_rounds, options.messages, options.move_wait,
+                                options.only_paths.split(","))
     base = result.get("hyperswarm", {}).get("join_to_connection_s", {}).get("median")
     if base:
         result["ratio_to_hyperswarm_join_to_connection"] = {

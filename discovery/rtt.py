@@ -86,6 +86,52 @@ RPC_CONNECTED = Bounds(NEW_STREAM_ROUND_TRIPS, floor=2.0, ceiling=10.0)
 """A Kademlia request to a connected peer (on a new or a reused stream)."""
 RPC_DIAL = Bounds(SETUP_ROUND_TRIPS + REQUEST_ROUND_TRIPS, floor=2.0, ceiling=12.0)
 """A Kademlia request to a peer we must dial first."""
+CHAT_HANDSHAKE = Bounds(2, floor=5.0, ceiling=20.0)
+"""A chat's handshake, from its stream to ``Established`` (commit -> hello_R,
+then hello_I/finished_I -> finished_R: two round trips, ``docs/protocol.md`` §6.2)."""
+BOOTSTRAP_DIAL = Bounds(CONNECT_ROUND_TRIPS, floor=5.0, ceiling=30.0)
+"""Connecting to a bootstrap peer. At start-up there is no sample yet: the
+first attempt gets the floor, and each attempt after one in which no seed
+answered gets twice the one before (:func:`backoff`), as TCP doubles its
+retransmission timeout while it has no measurement (RFC 6298 §5.5)."""
+
+MAX_PENDING_PROBES = 64
+"""Probes (pings, texts awaiting their receipt) a :class:`RoundTripTimer` keeps."""
+
+
+def backoff(bounds: Bounds, attempt: int) -> float:
+    """The floor of ``bounds`` doubled ``attempt`` times (0: the floor), up to its ceiling."""
+    if attempt < 0:
+        raise ValueError(f"bad attempt: {attempt!r}")
+    return min(bounds.ceiling, bounds.floor * float(2 ** min(attempt, 32)))
+
+
+class RoundTripTimer:
+    """When each probe was sent, to time its answer: a ping and its pong, a chat
+    text and its delivery receipt. Bounded: the oldest probe is forgotten first."""
+
+    def __init__(self, max_pending: int = MAX_PENDING_PROBES) -> None:
+        if max_pending < 1:
+            raise ValueError(f"bad max_pending: {max_pending!r}")
+        self._max = max_pending
+        self._sent: OrderedDict[object, float] = OrderedDict()
+
+    def sent(self, probe: object, now: float) -> None:
+        """``probe`` (any hashable key, e.g. ``("ping", 3)``) left at ``now``."""
+        self._sent.pop(probe, None)
+        self._sent[probe] = now
+        while len(self._sent) > self._max:
+            self._sent.popitem(last=False)
+
+    def answered(self, probe: object, now: float) -> float | None:
+        """Seconds since ``probe`` left, or None (unknown, answered already, or forgotten)."""
+        started = self._sent.pop(probe, None)
+        if started is None or now < started:
+            return None
+        return now - started
+
+    def __len__(self) -> int:
+        return len(self._sent)
 
 
 @dataclass

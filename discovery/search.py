@@ -96,6 +96,12 @@ READVERTISE_DELAY = (1.0, READVERTISE_SPREAD)
 """Records are renewed this many seconds into a new epoch (uniform): spread
 over the epoch's first two minutes instead of a burst."""
 
+STARVED_TABLE = SEARCH_CLOSEST
+"""A round walked on a routing table smaller than this had too few peers to
+find anyone (a LAN with no bootstrap, a node whose seeds are still
+answering): a peer added to the table (mDNS, identify) ends the pause
+after such a round at once (:meth:`SearchPlanner.on_peers_added`)."""
+
 FAST_WALK = (1, SEARCH_CLOSEST)
 """``(enough_sources, num_results)`` of a fast walk: stop at the first record holder."""
 THOROUGH_WALK = (THOROUGH_SOURCES, K_VALUE)
@@ -224,6 +230,8 @@ class SearchPlanner:
         self._found_any = False
         self._pause_until = 0.0
         self._woken = False
+        self._walk_table = 0
+        self._peers_added = False
         self._closest: dict[bytes, tuple[bytes, ...]] = {}
         self._proposed: bytes | None = None
         self._pending_searching = False
@@ -242,6 +250,7 @@ class SearchPlanner:
         self._attempt = 0
         self._thorough = False
         self._woken = False
+        self._peers_added = False
         self._proposed = None
         self.looking_up = LookingUp.READY
         self._pending_searching = True
@@ -301,6 +310,10 @@ class SearchPlanner:
                 # the same moment and looked before may be listed by now too.
                 self._woken = False
                 self._attempt = 0
+            elif self._peers_added and self._walk_table < STARVED_TABLE:
+                # The last search had (almost) nobody to ask, and somebody
+                # new is here: ask now rather than at the end of the pause.
+                pass
             elif now < self._pause_until:
                 return None
             self.looking_up = LookingUp.READY
@@ -318,6 +331,8 @@ class SearchPlanner:
             self._closest.clear()
             self._found_any = False
             self._round = 0
+            self._walk_table = table_size
+            self._peers_added = False
             return self._walk()
         if self.looking_up is LookingUp.CHOOSING:
             return self._choose(now)
@@ -354,6 +369,14 @@ class SearchPlanner:
             self._found[peer] = interests
         return key.interest is not None and any(
             not self.matcher.is_skipped(peer, now) for peer in providers)
+
+    def on_peers_added(self) -> bool:
+        """Peers joined our routing table (mDNS, identify); True if the
+        search should look again now (call :meth:`next`): it is paused after
+        a search whose table was smaller than :data:`STARVED_TABLE`. Peers
+        that come while a round walks count too, once that round pauses."""
+        self._peers_added = True
+        return self.looking_up is LookingUp.PAUSED and self._walk_table < STARVED_TABLE
 
     def on_round_done(self) -> None:
         """Every walk of the round has ended (reported, failed, or cut short)."""

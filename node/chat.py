@@ -74,6 +74,7 @@ from strangers.crypto.session import (
     Text,
     Typing,
 )
+from strangers.discovery.rtt import CHAT_HANDSHAKE, RoundTripTimer, RttEstimator
 from strangers.errors import LocalProtocolError, RemoteProtocolError, StrangersError
 from strangers.node.libp2p.streamio import (
     StreamEnded,
@@ -90,8 +91,10 @@ logger = logging.getLogger(__name__)
 
 CHAT_PROTOCOL = "/strangers/chat/3.0.0"
 """Version 3: version 2 (handshake v2, Double Ratchet) with franked texts (§6.11)."""
-HANDSHAKE_TIMEOUT = 5.0
-"""From the stream's opening to ``Established`` (a stalled handshake ends the chat)."""
+HANDSHAKE_TIMEOUT = CHAT_HANDSHAKE.floor
+"""From the stream's opening to ``Established`` (a stalled handshake ends the chat),
+with no round-trip estimate of the stranger; with one, derived from it
+(``discovery/rtt.py`` ``CHAT_HANDSHAKE``: up to 20 s on a very slow path)."""
 PING_INTERVAL = 5.0
 IDLE_TIMEOUT = 15.0
 """An established chat ends after this long without a byte from the stranger."""
@@ -146,11 +149,18 @@ class ChatSession:
         path_of: Callable[[object], str] | None = None,
         while_relayed: Callable[[], Awaitable[object]] | None = None,
         opening: bytes | None = None,
+        rtt: RttEstimator | None = None,
+        rtt_peer: bytes | None = None,
     ) -> None:
         self._stream = stream
         self._opening = opening
         """What the stream starts with when ``connection`` was started already (its handshake
         began in the match exchange, docs/protocol.md §6.2); None: ``connection.start()``."""
+        self._rtt = rtt
+        """The node's round-trip estimates: the handshake's timeout comes from the
+        stranger's, and our pings' pongs and texts' receipts feed it."""
+        self._rtt_peer = rtt_peer
+        self._probes = RoundTripTimer()
         self._out = stream
         """Where our frames go: the chat stream, then the move stream once our Moved is out."""
         self._in = stream
@@ -238,6 +248,19 @@ class ChatSession:
             return b""
         return self._connection.send(message)
 
+    def _send_probe(self, ping: Ping) -> bytes:
+        data = self._send_if_open(ping)
+        if data:
+            self._probes.sent(("ping", ping.n), trio.current_time())
+        return data
+
+    def _answered(self, probe: tuple[str, int]) -> None:
+        """A pong or a receipt came: one round trip's sample for the stranger's estimate."""
+        now = trio.current_time()
+        elapsed = self._probes.answered(probe, now)
+        if elapsed is not None and self._rtt is not None:
+            self._rtt.observe(self._rtt_peer, elapsed, now)
+
     async def _write_from_user(self, make: Callable[[], bytes]) -> None:
         """A write from a task that is not ours: it ends with the chat, and a failure ends the chat."""
         if self._end is not None or self._cancel.cancel_called:
@@ -268,7 +291,9 @@ class ChatSession:
         self._next_id += 1
 
         def make() -> bytes:
-            return self._connection.send(message) + self._connection.data_to_send()
+            data = self._connection.send(message) + self._connection.data_to_send()
+            self._probes.sent(("text", message.id), trio.current_time())
+            return data
 
         try:
             await self._write_from_user(make)
@@ -362,7 +387,7 @@ class ChatSession:
             if self._connection.state is not ConnectionState.OPEN:
                 return
             counter += 1
-            await self._write(functools.partial(self._send_if_open, Ping(counter)))
+            await self._write(functools.partial(self._send_probe, Ping(counter)))
 
     async def _read(self) -> bytes:
         try:
@@ -374,11 +399,14 @@ class ChatSession:
 
     async def _read_loop(self) -> ChatEnd:
         """Handshake and relay; everything here, writes included, is under the liveness deadline."""
-        self._liveness.deadline = trio.current_time() + HANDSHAKE_TIMEOUT
+        now = trio.current_time()
+        handshake = (HANDSHAKE_TIMEOUT if self._rtt is None
+                     else self._rtt.timeout(self._rtt_peer, now, CHAT_HANDSHAKE))
+        self._liveness.deadline = now + handshake
         with self._liveness:
             opening = self._opening
             await self._write(self._connection.start if opening is None else (lambda: opening),
-                              timeout=HANDSHAKE_TIMEOUT)
+                              timeout=handshake)
             while True:
                 data = await self._read()
                 if self.established.is_set():
@@ -419,6 +447,7 @@ class ChatSession:
             await self._on_event(events.MessageReceived(event.id, event.text))
             await self._write(lambda: self._send_if_open(Delivered(event.id)))
         elif isinstance(event, Delivered):
+            self._answered(("text", event.id))
             await self._on_event(events.Delivered(event.id))
         elif isinstance(event, Typing):
             await self._on_event(events.Typing(event.active))
@@ -427,7 +456,7 @@ class ChatSession:
         elif isinstance(event, Moved):
             await self._read_from_move_stream()
         elif isinstance(event, Pong):
-            pass
+            self._answered(("ping", event.n))
         return None
 
     def _within_rate(self) -> bool:

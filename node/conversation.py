@@ -247,7 +247,7 @@ class Conversations:
         session = ChatSession(
             stream, connection, on_event=self._emit, on_established=established, path=path,
             opening=opening,
-            path_of=stream_path,
+            path_of=stream_path, rtt=self.matching.rtt, rtt_peer=peer_id.to_bytes(),
             # DCUtR from the side that accepted the relayed connection; the move from the other
             while_relayed=(functools.partial(holepunch.upgrade, peer_id)
                            if holepunch is not None and role is Role.RESPONDER else None),

@@ -7,7 +7,10 @@
    announce relayed addresses are dialled through the relay;
 2. unless an option decided it (``--behind-nat``, ``--hide-ip``), AutoNAT
    asks the bootstrap peers (then other connected peers) to dial us back on
-   a fresh connection;
+   a fresh connection, at our interface addresses and at each IP peers
+   observed us at (identify) with our listen ports: a port forward or a 1:1
+   NAT makes the latter reachable, and what a server reached is announced
+   (identify push, records stored again);
 3. reachable: a chat node starts relaying for others too; not reachable: we
    keep reservations on :data:`~.libp2p.relay.WANTED_RELAYS` relays and
    announce the relayed addresses they give us;
@@ -22,9 +25,19 @@ import logging
 from typing import TYPE_CHECKING
 
 import trio
+from multiaddr import Multiaddr
+
+from strangers.discovery.observed import ObservedAddresses, candidates
 
 from . import events
-from .libp2p.reachability import FreshDialAutoNAT, ask_reachability, autonat_servers
+from .libp2p.addresses import announcements, dialable_addrs
+from .libp2p.announce import expand
+from .libp2p.reachability import (
+    FreshDialAutoNAT,
+    ask_reachability,
+    autonat_servers,
+    watch_observations,
+)
 from .libp2p.relay import RelayClient, install_circuit_dialing
 from .supervision import supervised
 
@@ -36,6 +49,9 @@ logger = logging.getLogger(__name__)
 AUTONAT_RETRY = 30.0
 """Seconds before asking again when no server answered."""
 READVERTISE_TIMEOUT = 10.0
+OBSERVATION_WAIT = 1.0
+"""Before the first AutoNAT question, how long to wait for a peer's identify to
+say what IP it sees us at (the servers' identify is usually through by then)."""
 FIRST_RESERVATION_WAIT = 3.0
 """How long a node that is not reachable delays its first search for a relayed address."""
 
@@ -58,6 +74,10 @@ class NatService:
         self.addresses_known = trio.Event()
         """Set once we know what to announce: reachable, or a first relay reserved."""
         self._changed = trio.Event()
+        self.observed = ObservedAddresses()
+        """The IPs peers see us at (identify's observed addresses)."""
+        self._observation = trio.Event()
+        watch_observations(node.host, self.observed, self._observation.set)
         install_circuit_dialing(node.host, self.client)
 
     def _addrs_changed(self) -> None:
@@ -73,6 +93,7 @@ class NatService:
                                                  len(self.client.reservations)))
 
     async def _decide(self) -> None:
+        """AutoNAT at our interface addresses (a NAT's refusal comes at once)."""
         config = self.node.config
         if not config.reachable_unknown:
             return
@@ -80,8 +101,6 @@ class NatService:
         while self.reachable is None:
             servers = autonat_servers(self.node.host, seeds)
             if servers:
-                from .libp2p.addresses import dialable_addrs
-
                 verdict, reached = await ask_reachability(self.node.host, servers,
                                                           dialable_addrs(self.node.host))
                 logger.info("AutoNAT verdict: %s (reached at %s)", verdict, reached)
@@ -95,19 +114,48 @@ class NatService:
                 break
             await trio.sleep(AUTONAT_RETRY if servers else 1.0)
 
-    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        from libp2p.tools.anyio_service import background_trio_service
+    def _observed_candidates(self) -> list[Multiaddr]:
+        """Each IP peers observed us at, with our listen ports (none we announce already)."""
+        host = self.node.host
+        listen: list[tuple[str, int]] = []
+        for addr in host.get_transport_addrs():
+            for concrete in expand(addr):
+                text = str(concrete)
+                try:
+                    ip = concrete.value_for_protocol("ip4" if text.startswith("/ip4/") else "ip6")
+                    listen.append((ip, int(concrete.value_for_protocol("tcp"))))
+                except Exception:  # not TCP over IP: nothing to pair
+                    continue
+        known = {str(addr) for addr in dialable_addrs(host)}
+        return [Multiaddr(text) for text in candidates(self.observed.ips(), listen) if text not in known]
 
-        async with background_trio_service(self.client.protocol), trio.open_nursery() as nursery:
-            task_status.started()
-            await self._decide()
-            if self.reachable:
-                self.addresses_known.set()
-                if self.node.config.relay:
-                    await self.client.enable_hop()
-                await self._report()
-                await trio.sleep_forever()
-            seeds = [info.peer_id for info in self.node.config.bootstrap_peers]
+    async def _check_forwarded(self, forwarded: trio.Event) -> None:
+        """Not reachable at our interface addresses: maybe at an observed IP
+        (a port forward, a 1:1 NAT). Asked beside the relays, since a NAT
+        that drops the dial-back takes the server its whole dial timeout."""
+        if not self.observed.ips():
+            with trio.move_on_after(OBSERVATION_WAIT):
+                await self._observation.wait()
+        extra = self._observed_candidates()
+        if not extra:
+            return
+        servers = autonat_servers(self.node.host, [info.peer_id for info in self.node.config.bootstrap_peers])
+        logger.info("AutoNAT: asking for %s (observed IPs, our listen ports)",
+                    ", ".join(str(addr) for addr in extra))
+        verdict, reached = await ask_reachability(self.node.host, servers, extra)
+        logger.info("AutoNAT verdict for observed addresses: %s (reached at %s)", verdict, reached)
+        if verdict and reached:
+            book = announcements(self.node.host)
+            for addr in reached:
+                book.add(addr)
+            logger.info("reachable at %s (observed, confirmed by AutoNAT): announced",
+                        ", ".join(str(addr) for addr in reached))
+            forwarded.set()
+
+    async def _relayed(self) -> None:
+        """Not reachable: hold reservations, report and re-announce as relayed addresses change."""
+        seeds = [info.peer_id for info in self.node.config.bootstrap_peers]
+        async with trio.open_nursery() as nursery:
             nursery.start_soon(self.client.keep_reservations,
                                lambda: self.client.relay_candidates(seeds))
             await self._report()
@@ -117,6 +165,36 @@ class NatService:
                 await trio.sleep(0.05)  # several reservations at once: one event
                 await self._report()
                 nursery.start_soon(self._readvertise)
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        from libp2p.tools.anyio_service import background_trio_service
+
+        async with background_trio_service(self.client.protocol), trio.open_nursery() as nursery:
+            task_status.started()
+            await self._decide()
+            if not self.reachable:
+                forwarded = trio.Event()
+                with trio.CancelScope() as relaying:
+                    if self.node.config.reachable_unknown:  # AutoNAT decided: check observed IPs too
+                        async def check() -> None:
+                            try:
+                                await self._check_forwarded(forwarded)
+                            except Exception as exc:  # stays relayed: what it was before the check
+                                logger.info("checking observed addresses failed: %r", exc)
+                            if forwarded.is_set():
+                                relaying.cancel()
+                        nursery.start_soon(check)
+                    await self._relayed()
+                # A port forward or 1:1 NAT: reachable after all, no relay needed.
+                self.reachable = True
+                for relay in list(self.client.reservations):
+                    self.client.drop(relay)
+                nursery.start_soon(self._readvertise)
+            self.addresses_known.set()
+            if self.node.config.relay:
+                await self.client.enable_hop()
+            await self._report()
+            await trio.sleep_forever()
 
     async def _readvertise(self) -> None:
         """Our records name the addresses of the moment they were stored: when
@@ -139,7 +217,7 @@ class NatService:
         async with trio.open_nursery() as nursery:
             for key in keys:
                 nursery.start_soon(one, key)
-        logger.info("re-announced %d record(s) with our relayed addresses", len(keys))
+        logger.info("re-announced %d record(s) with our new addresses", len(keys))
 
 
 async def serve_nat(node: Node, service: NatService, *, task_status=trio.TASK_STATUS_IGNORED) -> None:

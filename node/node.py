@@ -66,6 +66,11 @@ from .supervision import spawn, supervised, supervised_handler
 
 logger = logging.getLogger(__name__)
 
+BOOTSTRAP_RETRIES = 3
+"""Background attempts to reach the bootstrap peers after none answered at start-up."""
+BOOTSTRAP_RETRY_PAUSE = 2.0
+"""Seconds before each of them (a seed that refused at once is not dialled in a loop)."""
+
 EVENT_QUEUE = 1024
 
 
@@ -283,6 +288,22 @@ class Node:
         if self.matcher.state in (MatchState.SEARCHING, MatchState.PROPOSING):
             self.matcher.stop()
 
+    async def reach_seeds_later(self) -> None:
+        """No bootstrap peer answered at start-up: dial them again in the
+        background, each attempt with twice the time (10, 20, 30 s: a path
+        slower than ~800 ms needs more than the first 5 s), then fill the
+        table and let a waiting search look at once."""
+        seeds = list(self.config.bootstrap_peers)
+        for attempt in range(1, BOOTSTRAP_RETRIES + 1):
+            await trio.sleep(BOOTSTRAP_RETRY_PAUSE)
+            reached = await self.dht.connect_seeds(seeds, attempt=attempt)
+            if reached:
+                logger.info("bootstrap: %d seed(s) answered at attempt %d", reached, attempt + 1)
+                self.search.peers_added()
+                await self.fill_routing_table(reached)
+                return
+        logger.info("bootstrap: no seed answered after %d attempts", BOOTSTRAP_RETRIES + 1)
+
     async def fill_routing_table(self, reached: int) -> None:
         """Fill the routing table, after our first search had the network to itself.
 
@@ -320,7 +341,8 @@ async def _serve_local(node: Node, *, task_status=trio.TASK_STATUS_IGNORED) -> N
     async def lost(_exc: BaseException) -> None:
         await node.emit(events.Warning("local network discovery (mDNS) stopped working"))
 
-    discovery = LocalDiscovery(node.host, node.dht, announcements(node.host))
+    discovery = LocalDiscovery(node.host, node.dht, announcements(node.host),
+                               on_listed=node.search.peers_added)
     serve = functools.partial(discovery.serve, task_status=Status())
     await supervised("local discovery", serve, on_crash=lost)
     if not started.is_set():  # it failed before it ran: start-up goes on all the same
@@ -430,6 +452,8 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
                                                       default_list=config.uses_default_bootstrap)
                 reached = arrival.reached
                 spawn(nursery, "routing table fill", node.fill_routing_table, reached)
+                if not reached:  # a slow path, or the seeds are down: try again with longer dials
+                    spawn(nursery, "bootstrap retry", node.reach_seeds_later)
             lonely = arrival is not None and arrival.looked_up and not arrival.servers
             spawn(nursery, "front door", functools.partial(
                 node.front_door.serve, announce=functools.partial(_is_server, node),

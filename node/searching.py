@@ -89,6 +89,11 @@ class SearchService:
 
         spawn(self._nursery, "search", self._run, self._scope, generation, on_crash=restart)
 
+    def peers_added(self) -> None:
+        """Peers joined the routing table (mDNS): a search that had nobody to ask looks again now."""
+        if self.planner.on_peers_added():
+            self._changed.set()
+
     def stop(self) -> None:
         """End the running search (the matcher's state is the caller's)."""
         if self._scope is not None:

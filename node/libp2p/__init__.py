@@ -120,11 +120,12 @@ announce.py
     why: the library's strips the relay's ``/p2p/`` from a circuit address
     (``/ip4/R/tcp/P/p2p/<relay>/p2p-circuit`` became ``/ip4/R/tcp/P``)
     canary: ``test_canary_announce.py::test_the_library_get_addrs_still_cuts_relayed_addresses_short``
-  the identify handler (``/ipfs/id/1.0.0``) replaced; ``_mk_identify_protobuf``
-  reused with ``listen_addrs`` and ``signedPeerRecord`` rewritten
+  the identify handler (``/ipfs/id/1.0.0``) replaced; the message built field by
+  field as ``_mk_identify_protobuf`` does, with our ``listen_addrs`` and ``signedPeerRecord``
     why: each peer is told only the addresses in its scope (loopback /
-    private / public, ``discovery/addrscope.py``)
-    canaries: ``test_canary_announce.py::test_the_library_identify_message_is_what_we_edit``,
+    private / public, ``discovery/addrscope.py``); the library's builder also
+    signed a fresh record per message
+    canaries: ``test_canary_announce.py::test_the_library_identify_message_has_the_fields_we_build``,
     ``::test_identify_over_real_hosts_tells_no_wildcard_and_scopes_per_peer``
   ``host._push_identify_to_all_peers`` replaced by ``Announcements.push``
     why: the library pushes (unscoped) when a listener opens
@@ -136,6 +137,12 @@ announce.py
     may be dialled again
     canaries: ``test_canary_announce.py::test_the_negative_cache_and_its_public_way_out``,
     ``::test_learned_addresses_are_filtered_and_a_new_one_unblocks_the_peer``
+  ``swarm.dial_peer`` wrapped (``Announcements.dial_every_address``), ``swarm.dial_addr``
+    why: the library dials one address per transport class (a peer's first TCP
+    address only): a stranger behind a port forward that lists its LAN address
+    first was never reached
+    canaries: ``test_canary_announce.py::test_the_library_dials_only_the_first_tcp_address_of_a_peer``,
+    ``::test_dial_every_address_reaches_a_peer_at_its_second_address``
 
 mdns.py (zeroconf, not py-libp2p: ``build_host(mdns=False)`` always)
   ``ServiceInfo(properties=<raw TXT bytes>)``, ``DNSCache.get_all_by_details``
@@ -167,6 +174,11 @@ reachability.py
   the refusal text of ``_handle_dial`` ("observed IP")
     why: a server that sees another IP than ours means a NAT: "not reachable"
     canary: ``test_canary_reachability.py::test_a_server_that_sees_another_ip_counts_as_not_reachable``
+  ``host._observed_addr_manager.record_observation`` wrapped (``watch_observations``)
+    why: the library's manager announces an observation only once 4 peers agree on
+    IP and port; over TCP without port reuse the port never agrees: we take the IPs
+    and let AutoNAT check them with our listen ports
+    canary: ``test_canary_reachability.py::test_identify_still_hands_the_observed_address_to_the_manager_we_wrap``
 
 relay.py
   ``swarm.dial_peer`` wrapped (``install_circuit_dialing``)
@@ -214,6 +226,10 @@ holepunch.py
     fallback (and the STOP side's own id in its circuit address)
     canaries: ``test_canary_holepunch.py::test_connections_record_their_type_and_transport_addresses``,
     ``::test_relayed_then_direct_over_real_hosts``
+  the relayed connection closed once idle after a punch (``close_relayed_when_idle``)
+    why: the library closes it 60 s later (``RELAY_CLOSE_GRACE_PERIOD``): an idle
+    circuit on the relay for a minute
+    canary: ``test_canary_holepunch.py::test_relayed_then_direct_over_real_hosts``
 
 dnsaddr.py and ../frontdoor.py
   ``/dnsaddr`` bootstrap addresses resolved by us (dnspython), not by the swarm

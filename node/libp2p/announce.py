@@ -26,7 +26,13 @@ and every later dial of it is refused for a minute, even with a good address
   DHT answers, match proposals: everything goes through the peerstore's
   ``add_addrs``) are filtered of unroutable ones (``0.0.0.0``, ``::``,
   multicast, port 0), and a peer that gets a new address is taken out of the
-  swarm's negative cache (``swarm.unblock_peer``).
+  swarm's negative cache (``swarm.unblock_peer``);
+* **how we dial them**: py-libp2p's ``Swarm.dial_peer`` dials at most one
+  address per transport class (its "smart address selection"): of a peer's
+  TCP addresses only the first is ever tried, so a stranger that announces
+  its LAN address and the public one its router forwards is unreachable
+  whenever the LAN one comes first. :meth:`Announcements.dial_every_address`
+  tries the others, one at a time, when that dial fails.
 
 Addresses change at runtime (an interface comes up, a relay reservation is
 made): :meth:`Announcements.serve` notices and pushes identify to every
@@ -38,14 +44,17 @@ Canaries: ``tests/adapters/test_canary_announce.py``.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 
 import trio
 from libp2p.connection_types import ConnectionType
 from libp2p.custom_types import TProtocol
+from libp2p.identity.identify.identify import AGENT_VERSION, PROTOCOL_VERSION
 from libp2p.identity.identify.identify import ID as IDENTIFY
-from libp2p.identity.identify.identify import _mk_identify_protobuf
+from libp2p.identity.identify.pb.identify_pb2 import Identify
 from libp2p.identity.identify_push.identify_push import ID_PUSH
+from libp2p.network.exceptions import SwarmDialAllFailedError
 from libp2p.peer.id import ID
 from libp2p.peer.peerstore import create_signed_peer_record
 from libp2p.utils import varint
@@ -62,6 +71,14 @@ PUSH_TIMEOUT = 3.0
 """Seconds one identify push may take."""
 RECORD_CACHE = 16
 """Signed peer records kept (one per distinct address list)."""
+DIALABLE_CACHE = 4096
+"""Addresses whose dialability is remembered (the cache starts over when full)."""
+EXPANSION_TTL = 1.0
+"""Seconds a wildcard's expansion to interface addresses is reused (listing the
+interfaces takes ~0.5 ms; :meth:`Announcements.serve` looks for changes every
+:data:`ADDRESS_POLL` seconds anyway)."""
+MORE_ADDRESSES = 4
+"""Other direct addresses of a peer tried after the library's one dial failed."""
 
 __all__ = ["Announcements", "IDENTIFY", "ID_PUSH", "expand"]
 
@@ -109,6 +126,12 @@ class Announcements:
         self._changed = trio.Event()
         self._records: dict[tuple[str, ...], bytes] = {}
         self._relayed_only = False
+        self._dialable_seen: dict[bytes, bool] = {}
+        self._expansions: dict[bytes, tuple[float, list[Multiaddr]]] = {}
+        self._host_addrs: tuple[tuple, float, list[Multiaddr]] | None = None
+        self._all: tuple[tuple, float, list[tuple[str, Multiaddr]]] | None = None
+        self._scoped: dict[addrscope.Scope | None, list[str]] = {}
+        """addresses_for(all(), recipient) per recipient scope, for the current all()."""
         self.pushes = 0
         """Identify pushes sent (statistics, tests)."""
 
@@ -142,11 +165,24 @@ class Announcements:
         if self._relayed_only:
             return [addr for text, addr in self._extra.items() if "/p2p-circuit" in text]
         for addr in [*candidates, *self._extra.values()]:
-            for concrete in expand(addr):
+            for concrete in self._expand(addr):
                 text = str(concrete)
                 if addrscope.is_dialable(text):
                     out.setdefault(text, concrete)
         return list(out.values())
+
+    def _expand(self, addr: Multiaddr) -> list[Multiaddr]:
+        """:func:`expand`, reused for :data:`EXPANSION_TTL` seconds."""
+        key = addr.to_bytes()
+        now = time.monotonic()
+        cached = self._expansions.get(key)
+        if cached is not None and now - cached[0] < EXPANSION_TTL:
+            return cached[1]
+        expanded = expand(addr)
+        if len(self._expansions) >= RECORD_CACHE:
+            self._expansions.clear()
+        self._expansions[key] = (now, expanded)
+        return expanded
 
     def factory(self, candidates: list[Multiaddr]) -> list[Multiaddr]:
         """py-libp2p's ``AddrsFactory``: what ``host.get_addrs()`` returns (before ``/p2p``).
@@ -169,17 +205,43 @@ class Announcements:
         observed = getattr(self.host, "_observed_addr_manager", None)
         if observed is not None:
             candidates.extend(observed.addrs())
+        # get_addrs() runs for every DHT answer (the library signs a record of
+        # it): the same answer is reused for EXPANSION_TTL seconds.
+        key = (tuple(addr.to_bytes() for addr in candidates), tuple(self._extra), self._relayed_only)
+        now = time.monotonic()
+        if self._host_addrs is not None and self._host_addrs[0] == key \
+                and now - self._host_addrs[1] < EXPANSION_TTL:
+            return list(self._host_addrs[2])
         suffix = f"/p2p/{self.host.get_id()}"
-        return [Multiaddr(str(addr) + suffix) for addr in self.factory(candidates)]
+        addrs = [Multiaddr(str(addr) + suffix) for addr in self.factory(candidates)]
+        self._host_addrs = (key, now, addrs)
+        return list(addrs)
 
     def all(self) -> list[Multiaddr]:
         """Every address we announce to someone (without ``/p2p``), wildcards expanded."""
-        return self._expanded(list(self.host.get_transport_addrs()))
+        return [addr for _text, addr in self._all_texts()]
+
+    def _all_texts(self) -> list[tuple[str, Multiaddr]]:
+        """:meth:`all` with each address's text, reused for :data:`EXPANSION_TTL` seconds
+        (identify answers and provider records ask for it per peer)."""
+        candidates = list(self.host.get_transport_addrs())
+        key = (tuple(addr.to_bytes() for addr in candidates), tuple(self._extra), self._relayed_only)
+        now = time.monotonic()
+        if self._all is not None and self._all[0] == key and now - self._all[1] < EXPANSION_TTL:
+            return self._all[2]
+        texts = [(str(addr), addr) for addr in self._expanded(candidates)]
+        self._all = (key, now, texts)
+        self._scoped.clear()
+        return texts
 
     def for_remote(self, remote: str | None) -> list[Multiaddr]:
         """What a peer we see at ``remote`` (IP or multiaddr text; None: unknown) may learn."""
-        by_text = {str(addr): addr for addr in self.all()}
-        return [by_text[text] for text in addrscope.addresses_for(by_text, remote)]
+        by_text = dict(self._all_texts())
+        scope = addrscope.recipient_scope(remote)
+        scoped = self._scoped.get(scope)
+        if scoped is None:
+            scoped = self._scoped[scope] = addrscope.addresses_for(by_text, remote)
+        return [by_text[text] for text in scoped if text in by_text]
 
     def for_peer(self, peer_id: ID) -> list[Multiaddr]:
         """What a connected peer may learn (public only when not connected or relayed)."""
@@ -219,12 +281,25 @@ class Announcements:
     # -- identify, per recipient ---------------------------------------------------------
 
     def identify_message(self, remote: str | None, observed: Multiaddr | None) -> bytes:
-        """Our identify message for a peer at ``remote``, length-prefixed."""
-        message = _mk_identify_protobuf(self.host, observed)
+        """Our identify message for a peer at ``remote``, length-prefixed.
+
+        Built here, field by field as the library's ``_mk_identify_protobuf``
+        does, but with the scoped addresses and their cached signed record:
+        the library's builder signed a fresh record of ``get_addrs()`` for
+        every message (~5 ms a connection on a busy node), which we then
+        threw away.
+        """
         addrs = self.for_remote(remote)
-        del message.listen_addrs[:]
-        message.listen_addrs.extend(addr.to_bytes() for addr in addrs)
-        message.signedPeerRecord = self._signed_record(addrs)
+        protocols = tuple(str(p) for p in self.host.get_mux().get_protocols() if p is not None)
+        message = Identify(
+            protocol_version=PROTOCOL_VERSION,
+            agent_version=AGENT_VERSION,
+            public_key=self.host.get_public_key().serialize(),
+            listen_addrs=[addr.to_bytes() for addr in addrs],
+            observed_addr=observed.to_bytes() if observed is not None else b"",
+            protocols=protocols,
+            signedPeerRecord=self._signed_record(addrs),
+        )
         data = message.SerializeToString()
         return varint.encode_uvarint(len(data)) + data
 
@@ -297,6 +372,22 @@ class Announcements:
 
     # -- what we accept ----------------------------------------------------------------
 
+    def _dialable(self, addr: Multiaddr) -> bool:
+        """:func:`addrscope.is_dialable`, remembered per address: a DHT walk hands
+        the peerstore the same few addresses again and again, and turning a
+        Multiaddr into text costs ~0.2 ms."""
+        key = addr.to_bytes()
+        known = self._dialable_seen.get(key)
+        if known is None:
+            try:
+                known = addrscope.is_dialable(str(addr))
+            except Exception:  # bytes the multiaddr library cannot print
+                known = False
+            if len(self._dialable_seen) >= DIALABLE_CACHE:
+                self._dialable_seen.clear()
+            self._dialable_seen[key] = known
+        return known
+
     def filter_learned(self) -> None:
         """Wrap the peerstore's ``add_addrs``: drop unroutable addresses, unblock on new ones."""
         store = self.host.get_peerstore()
@@ -304,18 +395,52 @@ class Announcements:
         original = store.add_addrs
 
         def add_addrs(peer_id, addrs, ttl: int = 0) -> None:
-            kept = [addr for addr in addrs if addrscope.is_dialable(str(addr))]
+            kept = [addr for addr in addrs if self._dialable(addr)]
             if not kept:
                 return
             try:
-                known = {str(addr) for addr in store.addrs(peer_id)}
+                known = set(store.addrs(peer_id))  # Multiaddrs compare and hash by bytes
             except Exception:  # none yet
                 known = set()
             original(peer_id, kept, ttl)
-            if any(str(addr) not in known for addr in kept):
+            if any(addr not in known for addr in kept):
                 swarm.unblock_peer(peer_id)
 
         store.add_addrs = add_addrs
+
+    def dial_every_address(self) -> None:
+        """Wrap ``swarm.dial_peer``: when the library's dial (one address per
+        transport class) fails, dial the peer's other direct addresses in turn."""
+        swarm = self.host.get_network()
+        store = self.host.get_peerstore()
+        original = swarm.dial_peer
+
+        async def dial_peer(peer_id: ID):
+            try:
+                return await original(peer_id)
+            except SwarmDialAllFailedError as failure:
+                try:
+                    known = [str(addr) for addr in store.addrs(peer_id)]
+                except Exception:  # nothing known
+                    raise failure from None
+                direct = [text for text in addrscope.dialable(known) if "/p2p-circuit" not in text]
+                remote = [text for text in direct if addrscope.scope_of(text) is not addrscope.Scope.LOOPBACK]
+                direct = remote or direct  # as the library does: never our own loopback
+                if len(direct) < 2:
+                    raise
+                # The library tried the first of them (its sort is stable): try the rest.
+                for text in direct[1:1 + MORE_ADDRESSES]:
+                    try:
+                        conn = await swarm.dial_addr(Multiaddr(text), peer_id)
+                    except Exception as exc:  # this one fails too
+                        logger.debug("dial of %s at %s: %r", peer_id, text, exc)
+                        continue
+                    swarm.unblock_peer(peer_id)  # the failed dial put it in the negative cache
+                    logger.info("dialled %s at %s (the library tried only %s)", peer_id, text, direct[0])
+                    return [conn]
+                raise
+
+        swarm.dial_peer = dial_peer
 
     # -- the service ---------------------------------------------------------------------
 
@@ -342,4 +467,5 @@ def install(host) -> Announcements:
     host._push_identify_to_all_peers = book.push  # called when a listener opens
     host.set_stream_handler(TProtocol(IDENTIFY), book.handle_identify)
     book.filter_learned()
+    book.dial_every_address()
     return book

@@ -26,6 +26,13 @@ dials bound to our listen port).  What it gets wrong for us is fixed here
   the peer, private ones included: harmless once the dial timeout is short
   (the private ones fail in :data:`DIAL_TIMEOUT`), pinned by a canary.
 
+* after a successful punch the library closes the relayed connection only
+  60 s later (``RELAY_CLOSE_GRACE_PERIOD``), so the relay carried an idle
+  circuit (and counted it against its limits) for a minute:
+  :meth:`HolePunch.upgrade` closes it as soon as no stream runs on it any
+  more (the chat has moved and closed its old stream), within
+  :data:`RELAY_IDLE_WAIT`.
+
 Streams do not migrate: a chat moves to the direct connection on a new stream
 (``node/chat.py``); :func:`stream_path` tells which path a stream runs on.
 """
@@ -56,6 +63,9 @@ PUNCH_RETRY_PAUSE = 0.5
 """Seconds for one hole-punch dial (the library's default, 10, hangs on private addresses)."""
 DIRECT_POLL = 0.2
 """How often a chat waiting for a direct connection looks for one."""
+RELAY_IDLE_WAIT = 30.0
+"""After a punch, how long we watch the relayed connection for its last stream
+to end before leaving it to the library's 60 s close."""
 RELAYED = "relayed"
 DIRECT = "direct"
 
@@ -169,6 +179,9 @@ class HolePunch:
         self.statistics = HolePunchStatistics()
         self._relayed_chats = 0
         self._usual_limit = 1
+        self._nursery: trio.Nursery | None = None
+        self.relayed_closed = 0
+        """Relayed connections closed once idle after a punch (statistics, tests)."""
 
     @contextmanager
     def relayed_chat(self) -> Iterator[None]:
@@ -187,7 +200,8 @@ class HolePunch:
                 config.max_connections_per_peer = self._usual_limit
 
     async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        async with background_trio_service(self.protocol):
+        async with background_trio_service(self.protocol), trio.open_nursery() as nursery:
+            self._nursery = nursery
             await self.protocol.event_started.wait()
             task_status.started()
             await trio.sleep_forever()
@@ -204,8 +218,34 @@ class HolePunch:
             if attempt:
                 await trio.sleep(PUNCH_RETRY_PAUSE)
             if await self._punch_once(peer_id):
+                if self._nursery is not None:
+                    self._nursery.start_soon(self.close_relayed_when_idle, peer_id)
                 return True
         return False
+
+    async def close_relayed_when_idle(self, peer_id, timeout: float = RELAY_IDLE_WAIT) -> int:
+        """Close our relayed connections to ``peer_id`` once no stream runs on them
+        (while a direct one is up); returns how many were closed."""
+        closed = 0
+        with trio.move_on_after(timeout):
+            while True:
+                if direct_connection(self.host, peer_id) is None:
+                    return closed  # never strand the chat on no connection at all
+                relayed = [conn for conn in self.host.get_network().get_connections(peer_id)
+                           if conn_is_relayed(conn) and not getattr(conn, "is_closed", False)]
+                if not relayed:
+                    return closed
+                for conn in relayed:
+                    if not any(not _stream_over(stream) for stream in conn.get_streams()):
+                        try:
+                            await conn.close()
+                        except Exception as exc:  # closing under us
+                            logger.debug("relayed connection close: %r", exc)
+                        closed += 1
+                        self.relayed_closed += 1
+                        logger.info("relayed connection to %s closed: the chat moved", peer_id)
+                await trio.sleep(DIRECT_POLL)
+        return closed
 
     async def _punch_once(self, peer_id) -> bool:
         if direct_connection(self.host, peer_id) is not None:
@@ -225,6 +265,14 @@ class HolePunch:
         logger.info("hole punch to %s: %s after %.2f s", peer_id,
                     "direct" if ok else "still relayed", elapsed)
         return ok
+
+
+def _stream_over(stream) -> bool:
+    """Whether a stream is over (closed both ways, reset): it no longer needs its connection."""
+    try:
+        return bool(stream.is_closed())
+    except Exception:  # a stream type without the check: count it as running
+        return False
 
 
 async def wait_for_direct(host, peer_id, timeout: float):

@@ -38,7 +38,14 @@ from libp2p.peer.peerinfo import PeerInfo
 from multiaddr import Multiaddr
 
 from strangers.discovery.lookup import ALPHA, K_VALUE, ClosestPeersQuery
-from strangers.discovery.rtt import CONNECT_ROUND_TRIPS, RPC_CONNECTED, RPC_DIAL, RttEstimator
+from strangers.discovery.rtt import (
+    BOOTSTRAP_DIAL,
+    CONNECT_ROUND_TRIPS,
+    RPC_CONNECTED,
+    RPC_DIAL,
+    RttEstimator,
+    backoff,
+)
 from strangers.errors import RemoteProtocolError
 
 from .addresses import announcements, dialable_addrs
@@ -227,15 +234,24 @@ class StrangersDHT(KadDHT):
         await self.fill_table(reached)
         return reached
 
-    async def connect_seeds(self, seeds: list[PeerInfo], *, timeout: float = 5.0) -> int:
-        """Dial ``seeds`` in parallel; returns how many answered."""
+    async def connect_seeds(self, seeds: list[PeerInfo], *, timeout: float | None = None,
+                            attempt: int = 0) -> int:
+        """Dial ``seeds`` in parallel; returns how many answered.
+
+        Each dial may take ``timeout`` seconds, by default what the seed's
+        round trips call for (``BOOTSTRAP_DIAL``), and at least the floor
+        doubled ``attempt`` times (no sample at start-up: 5 s, then 10, 20, 30).
+        """
         reached = 0
 
         async def connect(seed: PeerInfo) -> None:
             nonlocal reached
             if seed.peer_id == self.local_peer_id:
                 return
-            with trio.move_on_after(timeout):
+            limit = timeout if timeout is not None else max(
+                backoff(BOOTSTRAP_DIAL, attempt),
+                self.rtt.timeout(seed.peer_id.to_bytes(), trio.current_time(), BOOTSTRAP_DIAL))
+            with trio.move_on_after(limit):
                 started = trio.current_time()
                 try:
                     await self.host.connect(seed)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import logging
 import random
+from collections.abc import Callable
 
 import trio
 from libp2p.peer.id import ID
@@ -79,8 +80,10 @@ class LocalDiscovery:
     """Announces us on the local link and connects to the peers it hears of."""
 
     def __init__(self, host, dht, book: Announcements, *, rng: random.Random | None = None,
-                 interfaces=None) -> None:
+                 interfaces=None, on_listed: Callable[[], None] | None = None) -> None:
         self.host = host
+        self.on_listed = on_listed
+        """Called when a local peer joins the routing table (the search looks again)."""
         self.dht = dht
         self.book = book
         self.name = f"{peer_name(rng or random.Random())}.{SERVICE}"
@@ -215,3 +218,5 @@ class LocalDiscovery:
         if listed:
             self.found += 1
             logger.info("mDNS peer %s listed", peer)
+            if self.on_listed is not None:
+                self.on_listed()

@@ -12,19 +12,32 @@ The client side (:func:`ask_reachability`) asks a few servers (peers that
 speak AutoNAT: the bootstrap peers first) and takes the majority of their
 answers; py-libp2p wants 4 confirming servers, which a small network
 never has.
+
+Observed addresses (:func:`watch_observations`): py-libp2p's identify client
+hands each ``observed_addr`` to the host's ``ObservedAddrManager``, which
+announces one only once 4 observers agree on IP *and* port; over TCP without
+port reuse the port is an outgoing connection's NAT mapping, so that never
+happens behind a NAT. We take the observed IPs as they come
+(:class:`strangers.discovery.observed.ObservedAddresses`); ``node/nat.py``
+offers "observed IP + our listen port" to the AutoNAT servers, and what they
+reach (a port forward, a 1:1 NAT) is announced. Canary:
+``tests/adapters/test_canary_reachability.py``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import trio
 from libp2p.host.autonat.autonat import AUTONAT_PROTOCOL_ID, AutoNATService
 from libp2p.host.autonat.pb.autonat_pb2 import Message
+from libp2p.host.observed_addr_manager import ObservedAddrManager
 from libp2p.peer.id import ID
 from libp2p.utils.varint import encode_varint_prefixed, read_varint_prefixed_bytes_limited
 from multiaddr import Multiaddr
+
+from strangers.discovery.observed import ObservedAddresses
 
 logger = logging.getLogger(__name__)
 
@@ -150,3 +163,43 @@ def autonat_servers(host, preferred: Iterable[ID] = ()) -> list[ID]:
         if AUTONAT in protocols or peer in set(preferred):
             out.append(peer)
     return out
+
+
+def _ip_of(addr: Multiaddr) -> str | None:
+    for protocol in ("ip4", "ip6"):
+        try:
+            return addr.value_for_protocol(protocol)
+        except Exception:  # not this family
+            continue
+    return None
+
+
+def watch_observations(host, seen: ObservedAddresses,
+                       on_new: Callable[[], None] | None = None) -> None:
+    """Record in ``seen`` every address identify says a peer sees us at.
+
+    Wraps ``host._observed_addr_manager.record_observation`` (py-libp2p's
+    identify calls it with the connection, the observed multiaddr and our
+    transport addresses, for direct connections only); the library's own
+    bookkeeping still runs. ``on_new`` is called when an IP or an observer
+    network is new.
+    """
+    manager = getattr(host, "_observed_addr_manager", None)
+    if manager is None:  # identify address discovery disabled: nothing to watch
+        manager = host._observed_addr_manager = ObservedAddrManager()
+    original = manager.record_observation
+
+    def record_observation(conn, observed_addr, local_addrs) -> None:
+        try:
+            remote = conn.muxed_conn.get_remote_address()
+            observer = remote[0] if remote else None
+            observed = _ip_of(observed_addr)
+            if observer and observed and seen.record(str(observer), observed):
+                logger.info("a peer at %s sees us at %s", observer, observed)
+                if on_new is not None:
+                    on_new()
+        except Exception as exc:  # a peer's nonsense, a closing connection
+            logger.debug("observation not recorded: %r", exc)
+        original(conn, observed_addr, local_addrs)
+
+    manager.record_observation = record_observation  # type: ignore[method-assign]

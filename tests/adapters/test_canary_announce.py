@@ -9,6 +9,7 @@ cache with ``unblock_peer``. Real hosts on loopback listening on ``0.0.0.0``.
 from __future__ import annotations
 
 import inspect
+import socket
 
 import trio
 from libp2p.host.basic_host import BasicHost
@@ -63,13 +64,15 @@ def test_the_library_get_addrs_still_cuts_relayed_addresses_short() -> None:
     )
 
 
-def test_the_library_identify_message_is_what_we_edit() -> None:
-    """identify_message builds the library's message and replaces two fields."""
+def test_the_library_identify_message_has_the_fields_we_build() -> None:
+    """identify_message builds the message the library's _mk_identify_protobuf builds, field by field."""
     fields = set(Identify.DESCRIPTOR.fields_by_name)
-    assert {"listen_addrs", "signedPeerRecord", "observed_addr"} <= fields, changed(
-        "announce.identify_message", f"Identify has fields {sorted(fields)}"
-    )
-    assert list(inspect.signature(_mk_identify_protobuf).parameters) == ["host", "observed_multiaddr"]
+    ours = {"protocol_version", "agent_version", "public_key", "listen_addrs", "observed_addr",
+            "protocols", "signedPeerRecord"}
+    assert ours <= fields, changed("announce.identify_message", f"Identify has fields {sorted(fields)}")
+    source = source_of(_mk_identify_protobuf)
+    assert all(f"{name}=" in source for name in ours), changed(
+        "announce.identify_message", "the library's identify message sets other fields: build them too")
 
 
 def test_listen_still_pushes_identify_through_the_host_method_we_replace() -> None:
@@ -180,3 +183,43 @@ async def test_an_added_address_reaches_connected_peers_by_identify_push() -> No
                     await trio.sleep(0.02)
                 nursery.cancel_scope.cancel()
 
+
+
+def _closed_port() -> int:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
+
+
+async def _dial_second_address(wrapped: bool) -> tuple[bool, str]:
+    """A peer whose first TCP address is dead and second is live: does dial_peer reach it?"""
+    server, client = build_host(fresh_identity()), build_host(fresh_identity())
+    if wrapped:
+        announcements(client)
+    loopback = Multiaddr("/ip4/127.0.0.1/tcp/0")
+    async with running_host(server, [loopback]), running_host(client, [loopback]):
+        live = str(server.get_transport_addrs()[0])  # /ip4/127.0.0.1/tcp/PORT
+        dead = f"/ip4/127.0.0.1/tcp/{_closed_port()}"
+        client.get_peerstore().add_addrs(server.get_id(), [Multiaddr(dead), Multiaddr(live)], 600)
+        try:
+            with trio.fail_after(10):
+                await client.get_network().dial_peer(server.get_id())
+        except Exception as exc:
+            return False, repr(exc)
+        return True, ""
+
+
+async def test_the_library_dials_only_the_first_tcp_address_of_a_peer() -> None:
+    """The fault dial_every_address works around ("at most 1 address per transport class")."""
+    reached, why = await _dial_second_address(wrapped=False)
+    assert not reached, changed(
+        "announce.dial_every_address",
+        "Swarm.dial_peer now tries a peer's second TCP address: the fallback may go")
+    assert "unable to connect" in why, why
+
+
+async def test_dial_every_address_reaches_a_peer_at_its_second_address() -> None:
+    reached, why = await _dial_second_address(wrapped=True)
+    assert reached, why

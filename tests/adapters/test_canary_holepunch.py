@@ -122,6 +122,7 @@ async def test_relayed_then_direct_over_real_hosts() -> None:
     async def handler(stream) -> None:
         seen[stream_path(stream)] = stream_path(stream)
         await stream.write(await stream.read(5))
+        await stream.close()
         got.set()
 
     with trio.fail_after(30):
@@ -171,6 +172,18 @@ async def test_relayed_then_direct_over_real_hosts() -> None:
                 assert stream_path(fresh) == "direct"
                 await fresh.write(b"again")
                 assert await fresh.read(5) == b"again"
+                # Its last stream ends (the chat moved): B closes the relayed connection
+                # at once, not 60 s later, and the relay sees the circuit end.
+                assert protocols[relay]._active_relays, changed(
+                    "HolePunch.close_relayed_when_idle", "the relay no longer lists active circuits")
+                await stream.close()
+                with trio.fail_after(10):
+                    while any(conn_is_relayed(c) for c in a.get_network().get_connections(b.get_id())):
+                        await trio.sleep(0.05)
+                    while protocols[relay]._active_relays:
+                        await trio.sleep(0.05)
+                assert punch.relayed_closed == 1
+                assert direct_connection(a, b.get_id()) is direct  # the direct one stays
                 stack.close()
                 assert a.get_network().connection_config.max_connections_per_peer == 1
                 nursery.cancel_scope.cancel()

@@ -25,6 +25,7 @@ from strangers.node.libp2p.reachability import (
     ask_reachability,
     fresh_dial,
     query,
+    watch_observations,
 )
 
 from canary import changed, parameters_of, source_of
@@ -104,3 +105,33 @@ async def test_a_server_that_sees_another_ip_counts_as_not_reachable() -> None:
             mine = client.get_transport_addrs()
             reachable, reached = await ask_reachability(client, [server.get_id()], mine)
             assert reachable is True and reached == mine[:1]
+
+
+class _Spy:
+    """Stands in for ObservedAddresses: records every (observer, observed) pair."""
+
+    def __init__(self) -> None:
+        self.pairs: list[tuple[str, str]] = []
+        self.seen = trio.Event()
+
+    def record(self, observer: str, observed: str) -> bool:
+        self.pairs.append((observer, observed))
+        self.seen.set()
+        return True
+
+
+async def test_identify_still_hands_the_observed_address_to_the_manager_we_wrap() -> None:
+    """watch_observations relies on identify calling record_observation(conn, addr, local)."""
+    server, client = build_host(fresh_identity()), build_host(fresh_identity())
+    spy, news = _Spy(), []
+    watch_observations(client, spy, lambda: news.append(1))  # type: ignore[arg-type]
+    assert "local_addrs" in parameters_of(type(client._observed_addr_manager).record_observation), changed(
+        "reachability.watch_observations", "ObservedAddrManager.record_observation's parameters changed")
+    async with running_host(server, [LOOPBACK]), running_host(client, [LOOPBACK]):
+        await client.connect(info_from_p2p_addr(server.get_addrs()[0]))
+        with trio.move_on_after(10):
+            await spy.seen.wait()
+    assert spy.pairs and spy.pairs[0] == ("127.0.0.1", "127.0.0.1"), changed(
+        "reachability.watch_observations",
+        f"identify no longer reports observed addresses through the manager ({spy.pairs})")
+    assert news

@@ -18,6 +18,7 @@ from libp2p_fakes import FakeStream, make_peer, stream_pair
 from strangers.crypto.frames import MAX_FRAME
 from strangers.crypto.handshake import Role
 from strangers.crypto.session import ChatConnection
+from strangers.discovery.rtt import CHAT_HANDSHAKE, RttEstimator
 from strangers.errors import LocalProtocolError
 from strangers.node import events
 from strangers.node.chat import (
@@ -392,3 +393,73 @@ async def test_a_bug_while_encrypting_is_an_error_not_a_disconnection(autojump_c
     assert me.end == ChatEnd("error", False)
     assert [e.message for e in me.of(events.Error)] == [
         "chat closed after an internal error (AssertionError)"]
+
+
+# -- round trips: the handshake's timeout from the stranger's, pongs and receipts feed it -----
+
+
+class _SlowWrites:
+    """A stream whose writes each take ``delay`` seconds to leave (a slow uplink)."""
+
+    def __init__(self, inner: FakeStream, delay: float) -> None:
+        self._inner = inner
+        self._delay = delay
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    async def write(self, data: bytes) -> None:
+        await trio.sleep(self._delay)
+        await self._inner.write(data)
+
+
+def _with_rtt(side: Side, rtt: RttEstimator, stream=None) -> None:
+    side.session = ChatSession(stream or side.stream, side.connection, on_event=side._event,
+                               on_established=side._established, rtt=rtt,
+                               rtt_peer=PEERS[side.role.peer].peer_id.to_bytes())
+
+
+async def test_a_slow_strangers_handshake_gets_the_time_its_round_trips_need(autojump_clock, victim):
+    rtt = RttEstimator()
+    stranger = PEERS[victim.peer].peer_id.to_bytes()
+    for _ in range(8):
+        rtt.observe(stranger, 1.5, now=trio.current_time())  # 1.5 s round trips
+    expected = rtt.timeout(stranger, trio.current_time(), CHAT_HANDSHAKE)
+    assert expected > HANDSHAKE_TIMEOUT + 2
+    ends = streams()
+    side = Side(victim, ends[victim])
+    _with_rtt(side, rtt)
+    started = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(side.run)
+        with trio.fail_after(60):
+            await side.done.wait()
+    assert side.end == ChatEnd("timeout", False)
+    assert side.ended_at - started == pytest.approx(expected, abs=1.5)
+
+
+async def test_pongs_and_receipts_feed_the_strangers_round_trip_estimate(autojump_clock, victim):
+    rtt = RttEstimator()
+    stranger = PEERS[victim.peer].peer_id.to_bytes()
+    ends = streams()
+    sides = {role: Side(role, ends[role]) for role in Role}
+    _with_rtt(sides[victim], rtt, _SlowWrites(ends[victim], 0.1))
+    async with trio.open_nursery() as nursery:
+        for side in sides.values():
+            nursery.start_soon(side.run)
+        with trio.fail_after(5):
+            for side in sides.values():
+                await side.session.established.wait()
+        assert rtt.estimate(stranger, trio.current_time()) is None  # the handshake is no sample
+        message_id = await sides[victim].session.send_text("hello")
+        with trio.fail_after(5):
+            while not sides[victim].of(events.Delivered):
+                await trio.sleep(0.01)
+        assert [e.id for e in sides[victim].of(events.Delivered)] == [message_id]
+        state = rtt.estimate(stranger, trio.current_time())
+        assert state is not None and state.samples == 1
+        await trio.sleep(PING_INTERVAL + 1)  # one ping, its pong
+        state = rtt.estimate(stranger, trio.current_time())
+        assert state is not None and state.samples == 2
+        assert state.srtt == pytest.approx(0.1, abs=0.03)
+        nursery.cancel_scope.cancel()

@@ -45,6 +45,8 @@ def _discovery():
 
 async def test_a_neighbours_records_are_all_read_filtered_and_listed_without_a_dial() -> None:
     host, _book, dht, dials, discovery = _discovery()
+    wakes: list[int] = []
+    discovery.on_listed = lambda: wakes.append(1)
     neighbour = fresh_identity().peer_id.to_base58()
     name = "neighbour0123456789abcdefghijklmnopq." + SERVICE
     cache = DNSCache()
@@ -63,6 +65,7 @@ async def test_a_neighbours_records_are_all_read_filtered_and_listed_without_a_d
     assert dials == []
     await discovery._read(zc, name)  # heard again: listed once
     assert len(dht.routing_table.listed) == 1 and discovery.heard == 2
+    assert wakes == [1]  # the search was told once: it looks again at once
 
 
 async def test_our_own_record_is_ignored() -> None:

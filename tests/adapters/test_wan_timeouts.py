@@ -11,6 +11,8 @@ the estimator from what they time themselves.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import trio
 from libp2p.peer.peerinfo import PeerInfo
@@ -19,11 +21,14 @@ from libp2p_fakes import FakeHost, FakeStream, make_peer
 from strangers.discovery.matcher import Matcher
 from strangers.discovery.proposal import Accept
 from strangers.discovery.rtt import (
+    BOOTSTRAP_DIAL,
     CONNECT_ROUND_TRIPS,
     DIAL,
     SETUP_ROUND_TRIPS,
     RttEstimator,
+    backoff,
 )
+from strangers.node.libp2p.kad import StrangersDHT
 from strangers.node.libp2p.kadpool import StreamPool
 from strangers.node.libp2p.streamio import read_uvarint_frame, uvarint
 from strangers.node.matching import (
@@ -137,3 +142,46 @@ async def test_kademlia_exchanges_feed_the_estimate(autojump_clock):
         assert state is not None and state.samples == 2
         assert state.srtt == pytest.approx(delay, rel=0.05)
         nursery.cancel_scope.cancel()
+
+
+# -- bootstrap dials ---------------------------------------------------------------------------
+
+
+class _SlowSeedHost:
+    """A host whose connections take ``delay`` seconds to come up."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.connected: list = []
+
+    async def connect(self, info: PeerInfo) -> None:
+        await trio.sleep(self.delay)
+        self.connected.append(info.peer_id)
+
+
+def _dht(host: _SlowSeedHost, rtt: RttEstimator):
+    return SimpleNamespace(host=host, local_peer_id=ALICE.peer_id, rtt=rtt)
+
+
+async def _connect_seeds(dht, **kwargs) -> tuple[int, float]:
+    started = trio.current_time()
+    reached = await StrangersDHT.connect_seeds(dht, [PeerInfo(SEED.peer_id, [])], **kwargs)
+    return reached, trio.current_time() - started
+
+
+async def test_a_seed_a_second_away_is_reached_by_the_second_attempt_and_measured(autojump_clock):
+    rtt = RttEstimator()
+    host = _SlowSeedHost(CONNECT_ROUND_TRIPS * 1.0)  # 1 s round trips: 6 s to connect
+    reached, took = await _connect_seeds(_dht(host, rtt))
+    assert (reached, took) == (0, pytest.approx(backoff(BOOTSTRAP_DIAL, 0)))  # the old 5 s
+    reached, took = await _connect_seeds(_dht(host, rtt), attempt=1)  # 10 s
+    assert reached == 1 and took == pytest.approx(6.0)
+    state = rtt.estimate(SEED.peer_id.to_bytes(), trio.current_time())
+    assert state is not None and state.srtt == pytest.approx(1.0)
+
+
+async def test_a_known_slow_seed_gets_its_time_at_the_first_attempt(autojump_clock):
+    rtt = RttEstimator()
+    rtt.observe(SEED.peer_id.to_bytes(), 1.0, trio.current_time())  # e.g. from an earlier dial
+    reached, took = await _connect_seeds(_dht(_SlowSeedHost(6.0), rtt))
+    assert reached == 1 and took == pytest.approx(6.0)

@@ -270,3 +270,7 @@ def test_strangers_behind_two_nats_match_relayed_and_move_to_a_direct_path_mid_c
           f"{direct_packets} packets between the routers; {count} texts each way in order")
     assert paths == ["direct", "direct"], (paths, upgraded_after)
     assert direct_packets > 10
+    # Once the chat moved, the side that punched closed the relayed connection
+    # (the library would keep it 60 s): the relay carries no idle circuit.
+    assert any("relayed connection to" in node.stderr and "closed: the chat moved" in node.stderr
+               for node in nodes), [node.stderr[-2000:] for node in nodes]

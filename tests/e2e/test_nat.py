@@ -206,3 +206,52 @@ def test_two_reachable_strangers_talk_directly_beside_the_relayed_figures(lab, p
     print(f"\ndirect on the same WAN: time to match a waiting stranger {1000 * time_to_match:.0f} ms "
           f"(process start to matched), message round trip {sorted(round(1000 * r) for r in round_trips)} ms; "
           f"second node: {_timeline(two, started)}")
+
+
+FORWARDED_PORT = 4101  # inside the lab's own namespaces: nothing else listens there
+
+
+def _forward(router, port: int, to_ip: str) -> None:
+    """A port forward on ``router``: TCP ``port`` of its WAN address goes to ``to_ip``."""
+    shown = router.run("ip", "-o", "-4", "addr", "show").stdout
+    wan_if = next(line.split()[1] for line in shown.splitlines() if f" {router.wan_ip}/" in line)
+    router.run("iptables", "-t", "nat", "-A", "PREROUTING", "-i", wan_if, "-p", "tcp",
+               "--dport", str(port), "-j", "DNAT", "--to-destination", f"{to_ip}:{port}")
+    router.run("iptables", "-I", "FORWARD", "-i", wan_if, "-p", "tcp", "-d", to_ip,
+               "--dport", str(port), "-j", "ACCEPT")
+
+
+def test_a_port_forward_makes_a_stranger_behind_a_nat_reachable_and_matched_directly(lab, procs):
+    """A home router forwards one port to the laptop: its interfaces show only
+    192.168.1.2, but the public node sees it at the router's WAN IP; AutoNAT
+    reaches that IP at the listen port, the laptop announces it, and a stranger
+    on the WAN dials it directly (no relay, no hole punch)."""
+    wan = lab.switch("wan", "10.77.0.0/24")
+    _public, _relay, relay_addr = _public_serve(lab, wan, procs)
+    router = lab.nat("home1", wan, "10.77.0.11", "192.168.1.0/24")
+    laptop = lab.host("laptop1", router.lan, "192.168.1.2", gateway=router.lan_ip)
+    _forward(router, FORWARDED_PORT, laptop.ip)
+    forwarded = Strangers("chat", "--json", "--listen", f"/ip4/{laptop.ip}/tcp/{FORWARDED_PORT}",
+                          "--no-mdns", "--bootstrap", relay_addr, "-i", "forwards", "--interests-only",
+                          "-v", prefix=laptop.prefix)
+    procs.append(forwarded)
+    public_addr = f"/ip4/{router.wan_ip}/tcp/{FORWARDED_PORT}"
+    # First not reachable at 192.168.1.2 (relays meanwhile), then reachable at the forward.
+    verdict = _event(forwarded, lambda e: e.get("event") == "reachability" and e["reachable"], timeout=30)
+    assert any(a.startswith(public_addr) for a in verdict["addrs"]), verdict
+    assert not any("/p2p-circuit" in a for a in verdict["addrs"])  # no relay needed
+    _event(forwarded, "advertised")
+    open_host = lab.host("open", wan, "10.77.0.3")
+    joiner = Strangers("chat", "--json", "--listen", f"/ip4/{open_host.ip}/tcp/0", "--no-mdns",
+                       "--bootstrap", relay_addr, "-i", "forwards", "--interests-only", "-v",
+                       prefix=open_host.prefix)
+    procs.append(joiner)
+    first = _event(joiner, "matched", timeout=45)
+    second = _event(forwarded, "matched", timeout=45)
+    assert first["safety_code"] == second["safety_code"]
+    assert first["path"] == second["path"] == "direct"
+    # The joiner found the waiting laptop and proposed: it dialled the laptop,
+    # which only the forwarded public address makes possible from the WAN.
+    assert first["initiator"] is True and second["initiator"] is False, joiner.stderr[-6000:]
+    _chat_both_ways(joiner, forwarded)
+    assert f"reachable at {public_addr}" in forwarded.stderr

@@ -6,14 +6,19 @@ import pytest
 
 from strangers.discovery.rtt import (
     ANSWER,
+    BOOTSTRAP_DIAL,
+    CHAT_HANDSHAKE,
     DIAL,
     GRANULARITY,
+    MARGIN,
     MAX_SAMPLE,
     RPC_CONNECTED,
     RPC_DIAL,
     SETUP_ROUND_TRIPS,
     Bounds,
+    RoundTripTimer,
     RttEstimator,
+    backoff,
 )
 
 A, B = b"peer-a", b"peer-b"
@@ -174,3 +179,52 @@ def test_bad_settings_are_refused(kwargs):
 def test_bad_bounds_are_refused(args):
     with pytest.raises(ValueError, match="bad timeout bounds"):
         Bounds(*args)
+
+
+# -- the chat handshake, bootstrap dials, and probes timed by the chat ------------------------
+
+
+def test_the_chat_handshake_keeps_its_old_5_s_on_fast_paths_and_grows_on_slow_ones():
+    rtt = RttEstimator()
+    assert rtt.timeout(A, 0.0, CHAT_HANDSHAKE) == 5.0  # no sample: the old constant
+    for _ in range(8):
+        rtt.observe(A, 0.003, now=0.0)  # loopback
+    assert rtt.timeout(A, 0.0, CHAT_HANDSHAKE) == 5.0
+    slow = RttEstimator()
+    for _ in range(8):
+        slow.observe(A, 1.5, now=0.0)  # 1.5 s (a congested mobile link): 5 s is two round trips and a loss
+    timeout = slow.timeout(A, 0.0, CHAT_HANDSHAKE)
+    assert 5.0 < timeout <= CHAT_HANDSHAKE.ceiling
+    assert timeout >= MARGIN * 2 * 1.5
+    for _ in range(8):
+        slow.observe(A, 30.0, now=0.0)
+    assert slow.timeout(A, 0.0, CHAT_HANDSHAKE) == CHAT_HANDSHAKE.ceiling
+
+
+def test_bootstrap_dials_double_from_the_floor_up_to_the_ceiling():
+    assert [backoff(BOOTSTRAP_DIAL, n) for n in range(5)] == [5.0, 10.0, 20.0, 30.0, 30.0]
+    assert backoff(BOOTSTRAP_DIAL, 10_000) == BOOTSTRAP_DIAL.ceiling
+    with pytest.raises(ValueError, match="bad attempt"):
+        backoff(BOOTSTRAP_DIAL, -1)
+
+
+def test_a_probe_is_timed_once_and_unknown_answers_give_nothing():
+    timer = RoundTripTimer()
+    timer.sent(("ping", 1), 10.0)
+    timer.sent(("text", 1), 10.5)
+    assert timer.answered(("ping", 1), 10.25) == pytest.approx(0.25)
+    assert timer.answered(("ping", 1), 10.3) is None  # a second pong: no sample
+    assert timer.answered(("ping", 2), 10.3) is None  # never sent
+    assert timer.answered(("text", 1), 10.4) is None  # a clock going back: no sample
+    assert len(timer) == 0
+
+
+def test_the_timer_forgets_the_oldest_probe_first():
+    timer = RoundTripTimer(max_pending=3)
+    for n in range(5):
+        timer.sent(n, float(n))
+    assert len(timer) == 3
+    assert timer.answered(0, 9.0) is None and timer.answered(1, 9.0) is None
+    assert timer.answered(4, 9.0) == pytest.approx(5.0)
+    with pytest.raises(ValueError, match="bad max_pending"):
+        RoundTripTimer(max_pending=0)

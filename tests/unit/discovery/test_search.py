@@ -319,6 +319,45 @@ def test_a_wait_before_the_pause_ends_starts_nothing() -> None:
     assert isinstance(drain(planner, clock)[-1], Wait)
 
 
+def test_a_peer_added_to_an_empty_table_ends_the_pause_at_once() -> None:
+    # A LAN with no bootstrap: the first search walks an empty table; mDNS
+    # lists a neighbour 70 ms later, and the search looks again right then.
+    planner, clock, actions = started(interests_only=True, table=0)
+    pause = pause_after_empty_search(planner, clock, actions, table=0)
+    assert pause[-1] == Wait(clock.now + POLL_DELAYS[0])
+    clock.advance(0.07)
+    assert planner.on_peers_added() is True
+    walk = only(drain(planner, clock, table=1), Walk)
+    assert walk.attempt == 1 and walk.keys == (home("jazz"),)
+    report(planner, walk, clock, {home("jazz"): [ALICE]})
+    assert only(drain(planner, clock, table=1), Propose).peer == ALICE
+
+
+def test_peers_added_during_a_starved_walk_end_its_pause() -> None:
+    planner, clock, actions = started(interests_only=True, table=0)
+    assert planner.on_peers_added() is False  # walking: nothing to wake yet
+    walk = only(actions, Walk)
+    report(planner, walk, clock)
+    assert only(drain(planner, clock, table=1), Walk).attempt == 1
+
+
+def test_peers_added_do_not_cut_the_pause_of_a_search_that_had_peers_to_ask() -> None:
+    planner, clock, actions = started(interests_only=True, table=SEARCH_CLOSEST)
+    pause_after_empty_search(planner, clock, actions, table=SEARCH_CLOSEST)
+    assert planner.on_peers_added() is False
+    assert isinstance(drain(planner, clock, table=SEARCH_CLOSEST + 1)[-1], Wait)
+
+
+def test_each_wake_walks_once_and_the_pauses_still_grow() -> None:
+    planner, clock, actions = started(interests_only=True, table=0)
+    pause_after_empty_search(planner, clock, actions, table=0)
+    planner.on_peers_added()
+    actions = drain(planner, clock, table=1)
+    pause = pause_after_empty_search(planner, clock, actions, table=1)
+    assert pause[-1] == Wait(clock.now + POLL_DELAYS[1])  # the wake counted as a search
+    assert isinstance(drain(planner, clock, table=1)[-1], Wait)  # no second walk unasked
+
+
 # -- advertising -----------------------------------------------------------------------------
 
 
