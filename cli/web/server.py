@@ -138,33 +138,49 @@ class PageServer:
             self.session.detach(publish)
 
     async def _receive_commands(self, stream: trio.SocketStream, ws: wsproto.WSConnection, data: bytes) -> None:
-        parts: list[str] = []
-        size = 0
+        """Commands from the page until it closes (``data``: what came with the upgrade request)."""
+        message = _Message()
         while True:
-            ws.receive_data(data or None)
+            if not data:
+                data = await stream.receive_some(RECEIVE_SIZE)
+            ws.receive_data(data if data else None)  # b"": the page hung up
             for event in ws.events():
                 if isinstance(event, ws_events.TextMessage):
-                    parts.append(event.data)
-                    size += len(event.data)
-                    if size > commands.MAX_COMMAND_LINE:
+                    if not message.add(event.data):
                         await _close(stream, ws, CLOSE_TOO_BIG, "command too long")
                         return
                     if event.message_finished:
-                        line, parts, size = "".join(parts), [], 0
-                        await self.session.handle(line)
+                        await self.session.handle(message.take())
                 elif isinstance(event, ws_events.BytesMessage):
                     await _close(stream, ws, CLOSE_POLICY, "commands are text")
                     return
                 elif isinstance(event, ws_events.Ping):
                     await stream.send_all(ws.send(event.response()))
                 elif isinstance(event, ws_events.CloseConnection):
-                    await stream.send_all(ws.send(event.response()))
+                    if ws.state is wsproto.ConnectionState.REMOTE_CLOSING:
+                        await stream.send_all(ws.send(event.response()))
                     return
-            if not data and ws.state is not wsproto.ConnectionState.OPEN:
-                return
-            data = await stream.receive_some(RECEIVE_SIZE)
             if not data:
                 return
+            data = b""
+
+
+class _Message:
+    """The pieces of one WebSocket text message, at most one command line long."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+
+    def add(self, text: str) -> bool:
+        self.parts.append(text)
+        self.size += len(text)
+        return self.size <= commands.MAX_COMMAND_LINE
+
+    def take(self) -> str:
+        line = "".join(self.parts)
+        self.parts, self.size = [], 0
+        return line
 
 
 async def _send_events(stream: trio.SocketStream, ws: wsproto.WSConnection,
