@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
@@ -132,12 +133,13 @@ class PageServer:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_send_events, stream, ws, outbox, nursery.cancel_scope)
-                await self._receive_commands(stream, ws, trailing)
+                await self._receive_commands(stream, ws, trailing, publish)
                 nursery.cancel_scope.cancel()
         finally:
             self.session.detach(publish)
 
-    async def _receive_commands(self, stream: trio.SocketStream, ws: wsproto.WSConnection, data: bytes) -> None:
+    async def _receive_commands(self, stream: trio.SocketStream, ws: wsproto.WSConnection, data: bytes,
+                                reply: Callable[[dict[str, Any]], None]) -> None:
         """Commands from the page until it closes (``data``: what came with the upgrade request)."""
         message = _Message()
         while True:
@@ -150,7 +152,7 @@ class PageServer:
                         await _close(stream, ws, CLOSE_TOO_BIG, "command too long")
                         return
                     if event.message_finished:
-                        await self.session.handle(message.take())
+                        await self.session.handle(message.take(), reply)
                 elif isinstance(event, ws_events.BytesMessage):
                     await _close(stream, ws, CLOSE_POLICY, "commands are text")
                     return

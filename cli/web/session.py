@@ -134,16 +134,25 @@ class WebSession:
 
     # -- commands ------------------------------------------------------------------
 
-    async def handle(self, line: str | bytes) -> None:
-        """One command line from a page; what goes wrong becomes an ``error`` event."""
+    async def handle(self, line: str | bytes, reply: Publish | None = None) -> None:
+        """One command line from a page; what goes wrong becomes an ``error`` event.
+
+        A line that is not a command is answered to the page that sent it
+        (``reply``) only; what the node says goes to every page.
+        """
         try:
             command = parse_page_command(line)
+        except commands.CommandError as exc:
+            (reply or self.publish)({"event": "error", "message": str(exc)})
+            return
+        try:
             if isinstance(command, Start):
                 await self.start(command.interests)
             elif isinstance(command, Stop):
                 await self.stop()
             elif self.node is None:
-                raise commands.CommandError("press Start first: strangers is not looking for anyone yet")
+                (reply or self.publish)({"event": "error", "message": "press Start first: strangers is not"
+                                                                     " looking for anyone yet"})
             else:
                 reply = await apply(self.node, command)
                 if isinstance(reply, StatusReply):

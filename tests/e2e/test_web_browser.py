@@ -91,13 +91,15 @@ def browsers() -> Iterator[Callable[[], object]]:
 
     started = []
 
-    def launch():
+    def launch(*extra: str):
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
         for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                      "--window-size=900,760", "--no-first-run", "--disable-extensions",
                      "--disable-background-networking", "--disable-component-update", "--disable-sync",
                      "--lang=en-US"):
+            options.add_argument(flag)
+        for flag in extra:
             options.add_argument(flag)
         driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
         started.append(driver)
@@ -197,3 +199,54 @@ def test_two_people_chat_in_their_browsers(procs, webs, browsers, shots):
     a.wait_log("Stranger has disconnected.", MATCH_TIMEOUT)
     a.wait(lambda: a["stop"].text.startswith("New"), about="the New button")
     assert "You have disconnected." not in a.log()
+
+
+EVIL_PAGE = """<!doctype html><title>running</title><script>
+const results = {};
+function done(name, value) {
+  results[name] = value;
+  if (Object.keys(results).length === 3) document.title = JSON.stringify(results);
+}
+const socket = new WebSocket("ws://127.0.0.1:PORT/ws?t=TOKEN");
+socket.onopen = () => { done("websocket", "open"); socket.send('{"cmd": "start", "interests": []}'); };
+socket.onclose = () => { if (!("websocket" in results)) done("websocket", "refused"); };
+fetch("http://127.0.0.1:PORT/?t=TOKEN").then((r) => r.text()).then(
+  (text) => done("fetch", "read " + text.length), () => done("fetch", "refused"));
+fetch("http://127.0.0.1:PORT/?t=TOKEN", {mode: "no-cors"}).then(
+  () => done("no-cors", "sent"), () => done("no-cors", "refused"));
+</script>"""
+
+
+def test_other_sites_cannot_use_the_page_even_knowing_its_token(procs, webs, browsers, tmp_path):
+    """Another site (another port of 127.0.0.1, the same *site* to a browser) that knows the URL,
+    token included, cannot open the WebSocket nor read the page; a rebound name
+    (``rebound.test`` resolving to 127.0.0.1) gets 403 even with the token."""
+    import functools
+    import http.server
+    import threading
+
+    web = WebProcess()
+    webs.append(web)
+    web.wait_url()
+    (tmp_path / "index.html").write_text(
+        EVIL_PAGE.replace("PORT", str(web.port)).replace("TOKEN", web.token))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    evil = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    try:
+        driver = browsers("--host-resolver-rules=MAP rebound.test 127.0.0.1")
+        page = Page(driver, "evil", tmp_path)
+        driver.get(f"http://127.0.0.1:{evil.server_address[1]}/index.html")
+        page.wait(lambda: driver.title.startswith("{"), about="the other site's attempts")
+        import json
+
+        results = json.loads(driver.title)
+        assert results["websocket"] == "refused"
+        assert results["fetch"] == "refused"
+        # (a no-cors request is sent but its answer is opaque to the site; ours is a 403 anyway)
+
+        driver.get(f"http://rebound.test:{web.port}/?t={web.token}")
+        body = driver.find_element(By.TAG_NAME, "body").text
+        assert "wrong Host" in body and not driver.find_elements(By.ID, "log")
+    finally:
+        evil.shutdown()
