@@ -154,9 +154,9 @@ class WebSession:
                 (reply or self.publish)({"event": "error", "message": "press Start first: strangers is not"
                                                                      " looking for anyone yet"})
             else:
-                reply = await apply(self.node, command)
-                if isinstance(reply, StatusReply):
-                    self.publish(status_to_json(reply.peer_id, reply.statistics))
+                answer = await apply(self.node, command)
+                if isinstance(answer, StatusReply):
+                    (reply or self.publish)(status_to_json(answer.peer_id, answer.statistics))
         except StrangersError as exc:
             self.publish({"event": "error", "message": str(exc)})
 
