@@ -108,6 +108,8 @@ class WebSession:
         self._nursery = nursery
         self._node_done: trio.Event | None = None
         self._starting = False
+        self._stop_when_ready = False
+        """Stop was pressed while the node was still joining the network."""
         self._backlog: deque[dict[str, Any]] = deque(maxlen=BACKLOG)
         self._pages: list[Publish] = []
         self._lock = trio.Lock()  # one start/stop at a time
@@ -175,6 +177,7 @@ class WebSession:
             self._backlog.clear()
             self.config = config
             self._starting = True
+            self._stop_when_ready = False
             self.publish({"event": "starting", "interests": list(config.interests)})
             done = self._node_done = trio.Event()
             self._nursery.start_soon(self._run_node, config, done)
@@ -183,6 +186,7 @@ class WebSession:
         """Stop: leave the stranger, or stop looking; the node stays up for New."""
         node = self.node
         if node is None:
+            self._stop_when_ready = self._starting
             return
         state = node.statistics().state
         if state == "matched":
@@ -205,6 +209,9 @@ class WebSession:
             async with open_node(config) as node:
                 self.node = node
                 self._starting = False
+                if self._stop_when_ready:
+                    self._stop_when_ready = False
+                    await self.stop()
                 async for event in node.events():
                     self.publish(event_to_json(event))
         except StrangersError as exc:  # a startup error: bad listen address, port in use...

@@ -199,6 +199,7 @@ def test_two_people_chat_in_their_browsers(procs, webs, browsers, shots):
     a.wait_log("Stranger has disconnected.", MATCH_TIMEOUT)
     a.wait(lambda: a["stop"].text.startswith("New"), about="the New button")
     assert "You have disconnected." not in a.log()
+    assert web_a.stop() == 0  # SIGTERM: a clean stop
 
 
 EVIL_PAGE = """<!doctype html><title>running</title><script>
