@@ -117,6 +117,7 @@ class PageServer:
                 return
         headers = [(name.encode(), value.encode()) for name, value in security_headers(self.guard.port)]
         await stream.send_all(ws.send(ws_events.AcceptConnection(extra_headers=headers)))
+        socket = _Socket(stream, ws)
         trailing, _closed = conn.trailing_data
         outbox_send, outbox = trio.open_memory_channel[dict[str, Any]](PAGE_QUEUE)
 
@@ -132,16 +133,16 @@ class PageServer:
             publish(obj)
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(_send_events, stream, ws, outbox, nursery.cancel_scope)
-                await self._receive_commands(stream, ws, trailing, publish)
+                nursery.start_soon(_send_events, socket, outbox, nursery.cancel_scope)
+                await self._receive_commands(socket, trailing, publish)
                 nursery.cancel_scope.cancel()
         finally:
             self.session.detach(publish)
 
-    async def _receive_commands(self, stream: trio.SocketStream, ws: wsproto.WSConnection, data: bytes,
-                                reply: Callable[[dict[str, Any]], None]) -> None:
+    async def _receive_commands(self, socket: _Socket, data: bytes, reply: Callable[[dict[str, Any]], None]) -> None:
         """Commands from the page until it closes (``data``: what came with the upgrade request)."""
         message = _Message()
+        stream, ws = socket.stream, socket.ws
         while True:
             if not data:
                 data = await stream.receive_some(RECEIVE_SIZE)
@@ -149,18 +150,18 @@ class PageServer:
             for event in ws.events():
                 if isinstance(event, ws_events.TextMessage):
                     if not message.add(event.data):
-                        await _close(stream, ws, CLOSE_TOO_BIG, "command too long")
+                        await socket.send(ws_events.CloseConnection(code=CLOSE_TOO_BIG, reason="command too long"))
                         return
                     if event.message_finished:
                         await self.session.handle(message.take(), reply)
                 elif isinstance(event, ws_events.BytesMessage):
-                    await _close(stream, ws, CLOSE_POLICY, "commands are text")
+                    await socket.send(ws_events.CloseConnection(code=CLOSE_POLICY, reason="commands are text"))
                     return
                 elif isinstance(event, ws_events.Ping):
-                    await stream.send_all(ws.send(event.response()))
+                    await socket.send(event.response())
                 elif isinstance(event, ws_events.CloseConnection):
                     if ws.state is wsproto.ConnectionState.REMOTE_CLOSING:
-                        await stream.send_all(ws.send(event.response()))
+                        await socket.send(event.response())
                     return
             if not data:
                 return
@@ -185,16 +186,24 @@ class _Message:
         return line
 
 
-async def _send_events(stream: trio.SocketStream, ws: wsproto.WSConnection,
-                       outbox: trio.MemoryReceiveChannel[dict[str, Any]], scope: trio.CancelScope) -> None:
+class _Socket:
+    """A WebSocket's two directions share one stream: one writer at a time (trio refuses two)."""
+
+    def __init__(self, stream: trio.SocketStream, ws: wsproto.WSConnection) -> None:
+        self.stream = stream
+        self.ws = ws
+        self._lock = trio.Lock()
+
+    async def send(self, event: ws_events.Event) -> None:
+        async with self._lock:
+            await self.stream.send_all(self.ws.send(event))
+
+
+async def _send_events(socket: _Socket, outbox: trio.MemoryReceiveChannel[dict[str, Any]],
+                       scope: trio.CancelScope) -> None:
     async for obj in outbox:
-        text = json.dumps(obj, ensure_ascii=False)
-        await stream.send_all(ws.send(ws_events.TextMessage(data=text)))
+        await socket.send(ws_events.TextMessage(data=json.dumps(obj, ensure_ascii=False)))
     scope.cancel()  # the page fell behind: close it
-
-
-async def _close(stream: trio.SocketStream, ws: wsproto.WSConnection, code: int, reason: str) -> None:
-    await stream.send_all(ws.send(ws_events.CloseConnection(code=code, reason=reason)))
 
 
 async def _next_request(stream: trio.SocketStream, conn: h11.Connection) -> h11.Request | None:
