@@ -47,6 +47,9 @@ BACKLOG = 1000
 OPTIONAL_COMMANDS = ("report", "reveal", "save", "keep")
 """Commands that get a button when this version of ``parse_command`` knows them."""
 MAX_INTERESTS = 32
+CHAT_END_WAIT = 3.0
+"""How long New waits for a chat that is ending (its Bye takes at most 2 s, §6.6)."""
+CHAT_END_POLL = 0.02
 
 Publish = Callable[[dict[str, Any]], None]
 
@@ -168,7 +171,11 @@ class WebSession:
             config = dataclasses.replace(self.config, interests=interests)  # ConfigError: shown
             if self.node is not None and self.node.config.interests == config.interests:
                 self._backlog.clear()
-                if self.node.statistics().state == "idle":
+                # a chat that just ended may still be saying goodbye: New waits for it (briefly)
+                with trio.move_on_after(CHAT_END_WAIT):
+                    while self.node is not None and self.node.statistics().state == "matched":
+                        await trio.sleep(CHAT_END_POLL)
+                if self.node is not None and self.node.statistics().state == "idle":
                     await self.node.next()  # idle: search again
                 return
             if self._starting:

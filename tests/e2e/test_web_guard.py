@@ -214,3 +214,47 @@ def test_websocket_misbehaving_page_is_closed(web, payload):
         client.close()
     # the server goes on
     assert get(web, f"/?t={web.token}")[0] == 200
+
+
+def test_start_stop_and_new_interests_over_the_websocket(web):
+    """The page's own commands (§7.4) on a node with nobody to meet (no bootstrap, no mDNS)."""
+    client = Socket(web, ws_target(web), origin(web))
+
+    def until(name: str) -> dict:
+        while True:
+            event = client.message()
+            if event["event"] == name:
+                return event
+            assert event["event"] != "error", event
+
+    try:
+        assert isinstance(client.next_event(), ws_events.AcceptConnection)
+        until("hello")
+        client.send(ws_events.TextMessage(data='{"cmd": "start", "interests": ["Cinema"]}'))
+        assert until("starting")["interests"] == ["cinema"]
+        first = until("ready")["peer_id"]
+        assert until("searching")["interests"] == ["cinema"]
+        client.send(ws_events.TextMessage(data='{"cmd": "stop"}'))
+        until("idle")
+        client.send(ws_events.TextMessage(data='{"cmd": "status"}'))
+        assert until("status")["state"] == "idle"
+        client.send(ws_events.TextMessage(data='{"cmd": "start", "interests": ["cinema"]}'))  # New: same node
+        until("searching")
+        client.send(ws_events.TextMessage(data='{"cmd": "start", "interests": ["jazz"]}'))  # new interests
+        assert until("starting")["interests"] == ["jazz"]
+        assert until("ready")["peer_id"] != first  # a new node (no --identity: a new peer id)
+        assert until("searching")["interests"] == ["jazz"]
+    finally:
+        client.close()
+    # a page that connects now sees the node running, and what happened since the last Start
+    late = Socket(web, ws_target(web), origin(web))
+    try:
+        assert isinstance(late.next_event(), ws_events.AcceptConnection)
+        hello = late.message()
+        assert hello["event"] == "hello" and hello["running"] is True and hello["interests"] == ["jazz"]
+        replay = [late.message()["event"]]
+        while replay[-1] != "searching" and len(replay) < 10:
+            replay.append(late.message()["event"])
+        assert replay[0] == "starting" and replay[-1] == "searching" and "ready" in replay
+    finally:
+        late.close()
