@@ -62,11 +62,20 @@ async def _main(config: NodeConfig, port: int, open_browser: bool, interrupted: 
         nursery.start_soon(server.serve, [listener])
         _say(f"strangers is ready in your browser: {guard.url}")
         _say("(keep this address to yourself: it lets whoever has it chat as you; Ctrl-C stops strangers)")
-        if open_browser:
+        if open_browser and not _graphical():
+            _say("No graphical browser here (no display): open the address above in one.")
+        elif open_browser:
             # webbrowser may block on some platforms while it starts the browser
             opened = await trio.to_thread.run_sync(webbrowser.open, guard.url)
             if not opened:
                 _say("No browser could be opened here: open the address above yourself.")
+
+
+def _graphical() -> bool:
+    """Whether ``webbrowser`` would open a window, not a text browser taking over this terminal."""
+    if os.environ.get("BROWSER") or not sys.platform.startswith("linux"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def run_web(config: NodeConfig, *, port: int = 0, open_browser: bool = True) -> int:

@@ -258,3 +258,12 @@ def test_start_stop_and_new_interests_over_the_websocket(web):
         assert replay[0] == "starting" and replay[-1] == "searching" and "ready" in replay
     finally:
         late.close()
+
+
+def test_a_busy_port_is_a_clear_startup_error(web):
+    from strangers.testing import run_cli
+
+    result = run_cli("web", "--no-browser", "--no-bootstrap", "--no-mdns", "--port", str(web.port))
+    assert result.returncode == 1
+    assert f"strangers: error: cannot serve the page on 127.0.0.1:{web.port}" in result.stderr.decode()
+    assert b"Traceback" not in result.stderr
