@@ -1,10 +1,46 @@
-"""Benchmarks of strangers on a loopback network of real processes.
+"""Time to match as a user gets it: default flags, real processes, added latency, beside Hyperswarm.
 
-    python bench/run.py [--nodes 10] [--rounds 10] [--messages 200] [--quick]
+    sudo .venv/bin/python bench/run.py [--quick] [--rtts 0,50,150] [--runs 3]
+                                       [--flag-sets "default;no-mdns=--no-mdns"]
+                                       [--no-hyperswarm] [--give-up 60]
 
-Every figure is printed beside raw TCP loopback measured in the same run
-(these machines are noisy: compare ratios, not absolute times). Prints a
-table on stderr and one JSON object on stdout. Not part of the test suite.
+Two parts, in one invocation:
+
+1. **strangers over added latency.** For each round-trip time, a fresh
+   :class:`DelayRouter` (``tests/netsim``: hosts in network namespaces whose
+   TCP crosses a delaying proxy, one proxy hop between any two; 1% of chunks
+   stall 0.5 s, ±10 ms jitter above 0 ms) with three hosts: a ``serve`` node
+   (the seed), and two chat nodes started the way a user starts them (default
+   flags, ``--bootstrap`` the seed, ``--listen`` the namespace's address).
+   Each flag set runs, the defaults first, the others beside them, labelled.
+   Two scenarios per run, timed in this process (``time.monotonic`` when the
+   process was launched, when its JSON events were read):
+
+   * **waiting**: one stranger waits (until ``advertised``), the other is
+     launched: launch -> ``ready``, ``ready`` -> ``matched``, launch ->
+     ``matched``; then the chat round trip (``send`` -> ``delivered``);
+   * **together**: both launched at the same moment: launch -> both ``matched``.
+
+   Times are absolute, median [min-max] over ``--runs`` runs; round trips are
+   a time divided by the RTT, and fitted across RTTs (slope: the round trips
+   waited for; intercept: CPU and pacing).
+
+2. **strangers and Hyperswarm back to back, the same driver.** In a private
+   network namespace (loopback only; mDNS stays inside it), for each run one
+   strangers run then one Hyperswarm run (``bench/hyperswarm/bench.mjs``'s
+   processes, driven from here over their JSON lines): the same number of
+   processes (``--seeds`` DHT nodes, 3: HyperDHT finds nobody with one; and two
+   peers bootstrapping through the first), the same start event (this
+   process launches the peer), the same scenarios. A Hyperswarm peer joins
+   the topic as soon as it reports ``ready`` (its DHT bootstrapped); a
+   strangers chat node searches from launch. Only at 0 ms: Hyperswarm speaks
+   UDP, which the delaying proxy does not delay, so a "50 ms" Hyperswarm figure
+   would be a 0 ms one.
+
+Needs root (namespaces), iproute2 and iptables; Node.js 20+ and ``npm ci`` in
+``bench/hyperswarm`` for part 2. Prints progress and tables on stderr, one
+JSON object on stdout. The older loopback suite (crowds, throughput, idle
+CPU) is ``bench/loopback.py``.
 """
 
 from __future__ import annotations
@@ -12,324 +48,382 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
+import shutil
 import statistics
+import subprocess
 import sys
-import threading
 import time
 import uuid
+from pathlib import Path
 
-from strangers.testing import LOOPBACK, Strangers, chat
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests" / "netsim"))
+from benchstats import (  # noqa: E402
+    fit_round_trips,
+    parse_flag_sets,
+    parse_rtts,
+    round_trips,
+    show,
+    split_seed_flags,
+    spread,
+)
+from delayproxy import PathSettings  # noqa: E402
+from delayrouter import DelayRouter, NetHost, namespaces_unavailable  # noqa: E402
 
-MIB = 1024 * 1024
+from strangers.testing import Strangers  # noqa: E402
 
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-def summary(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "p90": percentile(values, 0.9),
-            "p99": percentile(values, 0.99), "n": len(values)}
-
-
-# -- baseline -------------------------------------------------------------------
-
-
-def tcp_loopback_rtt(count: int = 2000, size: int = 64) -> dict:
-    """Round trip of a small message over a raw TCP loopback socket (Python, no libp2p)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(1)
-
-    def echo() -> None:
-        conn, _ = server.accept()
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with conn:
-            while data := conn.recv(65536):
-                conn.sendall(data)
-
-    thread = threading.Thread(target=echo, daemon=True)
-    thread.start()
-    client = socket.create_connection(server.getsockname())
-    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    payload = b"x" * size
-    rtts = []
-    for _ in range(count):
-        start = time.perf_counter()
-        client.sendall(payload)
-        got = 0
-        while got < size:
-            got += len(client.recv(65536))
-        rtts.append(time.perf_counter() - start)
-    client.close()
-    server.close()
-    return summary(rtts)
+HYPERSWARM = HERE / "hyperswarm" / "bench.mjs"
 
 
-def tcp_connect_time(count: int = 200) -> dict:
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(128)
-    times = []
-    for _ in range(count):
-        start = time.perf_counter()
-        conn = socket.create_connection(server.getsockname())
-        peer, _ = server.accept()
-        times.append(time.perf_counter() - start)
-        conn.close()
-        peer.close()
-    server.close()
-    return summary(times)
+class JsonProcess(Strangers):
+    """Any child speaking JSON lines on stdin/stdout (a Hyperswarm peer), driven as a strangers one."""
+
+    def __init__(self, command: list[str], prefix: list[str] | None = None) -> None:
+        # Strangers' reader threads and event queue, over another command
+        import queue
+        import threading
+        self.args = command
+        self.proc = subprocess.Popen([*(prefix or []), *command], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     start_new_session=True)
+        self.events, self.arrivals, self.stderr_lines = [], [], []
+        self._queue = queue.Queue()
+        self._seen = 0
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.send({"cmd": "exit"})
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
 
 
-# -- process helpers --------------------------------------------------------------
+# -- the tools, behind one driver ------------------------------------------------------
 
 
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+class StrangersTool:
+    name = "strangers"
+
+    def __init__(self, flags: list[str], env: dict[str, str] | None = None) -> None:
+        self.flags, self.seed_flags = split_seed_flags(flags)
+        self.env = env or {}
+
+    def seed(self, host: NetHost | None, prefix: list[str],
+             earlier: list[str] = ()) -> tuple[Strangers, str]:
+        """A ``serve`` node, bootstrapping through the ``earlier`` ones (the first: none)."""
+        boot = [arg for addr in earlier[-3:] for arg in ("--bootstrap", addr)] or ["--no-bootstrap"]
+        proc = Strangers("serve", "--json", *self._listen(host), *boot, *self.flags,
+                         *self.seed_flags, prefix=prefix, env=self.env)
+        return proc, proc.wait_for("ready", timeout=60)["addrs"][0]
+
+    def peer(self, host: NetHost | None, prefix: list[str], seed: str, topic: str) -> Strangers:
+        return Strangers("chat", "--json", *self._listen(host), "--bootstrap", seed, "-i", topic,
+                         "--interests-only", *self.flags, prefix=prefix, env=self.env)
+
+    @staticmethod
+    def _listen(host: NetHost | None) -> list[str]:
+        return ["--listen", f"/ip4/{host.ip if host else '127.0.0.1'}/tcp/0"]
+
+    def after_ready(self, proc: Strangers, topic: str) -> None:
+        """Nothing to do: a chat node searches from launch."""
+
+    def wait_listed(self, proc: Strangers, timeout: float) -> None:
+        proc.wait_for("advertised", timeout=timeout)
+
+    def matched_event(self) -> str:
+        return "matched"
 
 
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+class HyperswarmTool:
+    name = "hyperswarm"
+
+    def seed(self, host: NetHost | None, prefix: list[str],
+             earlier: list[dict] = ()) -> tuple[JsonProcess, dict]:
+        """A HyperDHT node (``ephemeral: false``), bootstrapping through the ``earlier`` ones."""
+        proc = JsonProcess(["node", str(HYPERSWARM), "--role", "dht", "--bootstrap",
+                            json.dumps(list(earlier[-3:]))], prefix)
+        ready = proc.wait_for("ready", timeout=60)
+        return proc, {"host": ready["host"], "port": ready["port"]}
+
+    def peer(self, host: NetHost | None, prefix: list[str], seed: dict, topic: str) -> JsonProcess:
+        return JsonProcess(["node", str(HYPERSWARM), "--role", "peer", "--bootstrap",
+                            json.dumps([seed])], prefix)
+
+    def after_ready(self, proc: JsonProcess, topic: str, *, flush: bool = False) -> None:
+        proc.send({"cmd": "join", "topic": topic, "flush": flush})
+
+    def wait_listed(self, proc: JsonProcess, timeout: float) -> None:
+        proc.wait_for("announced", timeout=timeout)
+
+    def matched_event(self) -> str:
+        return "connection"
 
 
-def start_network(size: int) -> tuple[list[Strangers], list[str]]:
-    """``size`` serve processes; each bootstraps through up to 3 earlier ones."""
-    nodes: list[Strangers] = []
-    addrs: list[str] = []
-    for index in range(size):
-        args = ["serve", "--json", "--listen", LOOPBACK, "--no-mdns"]
-        if index == 0:
-            args.append("--no-bootstrap")
-        for addr in addrs[-3:]:
-            args += ["--bootstrap", addr]
-        node = Strangers(*args)
-        nodes.append(node)
-        addrs.append(node.wait_for("ready", timeout=60)["addrs"][0])
-    return nodes, addrs
+def _topic(tool: object) -> str:
+    return os.urandom(32).hex() if isinstance(tool, HyperswarmTool) else f"bench-{uuid.uuid4().hex[:8]}"
 
 
-def stop_all(procs: list[Strangers]) -> None:
-    for proc in procs:
-        proc.stop()
-
-
-# -- scenarios ----------------------------------------------------------------------
-
-
-def time_to_match_waiting(addrs: list[str], rounds: int) -> tuple[dict, dict]:
-    """One stranger waits (advertised); a second joins: its ready -> matched."""
-    times, launch, lookups, messages = [], [], [], []
-    for index in range(rounds):
-        interest = f"bench-{uuid.uuid4().hex[:8]}"
-        waiting = chat(addrs[index % len(addrs)], "-i", interest, "--interests-only")
-        waiting.wait_for("advertised", timeout=30)
-        launched = time.perf_counter()
-        joiner = chat(addrs[(index + 5) % len(addrs)], "-i", interest, "--interests-only")
-        joiner.wait_for("ready", timeout=30)
-        ready_at = time.perf_counter()
-        joiner.wait_for("matched", timeout=30)
-        matched_at = time.perf_counter()
-        waiting.wait_for("matched", timeout=30)
-        times.append(matched_at - ready_at)
-        launch.append(matched_at - launched)
-        joiner.send({"cmd": "status"})
-        status = joiner.wait_for("status", timeout=10)
-        lookups.append(status["lookups"])
-        messages.append(status["dht_messages"])
-        stop_all([waiting, joiner])
-    return summary(times), {"launch_to_matched": summary(launch),
-                            "lookups_per_match": statistics.mean(lookups),
-                            "dht_messages_per_match": statistics.mean(messages)}
-
-
-def time_to_match_together(addrs: list[str], rounds: int) -> dict:
-    """Two strangers launched at the same moment on a fresh interest."""
-    times, successes = [], 0
-    for index in range(rounds):
-        interest = f"bench-{uuid.uuid4().hex[:8]}"
-        launched = time.perf_counter()
-        a = chat(addrs[index % len(addrs)], "-i", interest, "--interests-only")
-        b = chat(addrs[(index + 3) % len(addrs)], "-i", interest, "--interests-only")
+def scenario_waiting(tool, hosts: list[NetHost | None], prefixes: list[list[str]], seed,
+                     *, give_up: float, messages: int) -> dict:
+    """One peer waits (listed); the other is launched: times from the launch, read here."""
+    topic = _topic(tool)
+    procs = []
+    try:
+        waiting = tool.peer(hosts[1], prefixes[1], seed, topic)
+        procs.append(waiting)
+        waiting.wait_for("ready", timeout=give_up)
+        if isinstance(tool, HyperswarmTool):
+            tool.after_ready(waiting, topic, flush=True)
+        tool.wait_listed(waiting, timeout=give_up)
+        launched = time.monotonic()
+        joining = tool.peer(hosts[2], prefixes[2], seed, topic)
+        procs.append(joining)
+        joining.wait_for("ready", timeout=give_up)
+        tool.after_ready(joining, topic)
         try:
-            a.wait_for("ready", timeout=30)
-            b.wait_for("ready", timeout=30)
-            ready = time.perf_counter()
-            a.wait_for("matched", timeout=10)
-            b.wait_for("matched", timeout=10)
-            elapsed = time.perf_counter() - launched
-            times.append(elapsed)
-            successes += (time.perf_counter() - ready) <= 3.0
+            joining.wait_for(tool.matched_event(), timeout=give_up)
         except AssertionError:
-            pass
-        stop_all([a, b])
-    return {"launch_to_matched": summary(times) if times else None,
-            "matched_within_3s_of_ready": successes / rounds}
+            return {"matched": False}
+        ready = joining.arrival_of("ready")
+        matched = joining.arrival_of(tool.matched_event())
+        result = {"matched": True, "launch_to_ready": ready - launched,
+                  "ready_to_matched": matched - ready, "launch_to_matched": matched - launched}
+        if isinstance(tool, StrangersTool) and messages:
+            waiting.wait_for("matched", timeout=30)
+            rtts = []
+            for index in range(messages):
+                joining.send({"cmd": "send", "text": f"message {index}"})
+                sent = joining.wait_for("sent", timeout=30)
+                started = time.monotonic()
+                joining.wait_for(lambda e, i=sent["id"]: e.get("event") == "delivered"
+                                 and e.get("id") == i, timeout=30)
+                rtts.append(time.monotonic() - started)
+            result["chat_rtt"] = statistics.median(rtts)
+        return result
+    finally:
+        for proc in procs:
+            proc.stop()
 
 
-def chat_round_trip(addrs: list[str], messages: int) -> dict:
-    interest = f"bench-{uuid.uuid4().hex[:8]}"
-    a = chat(addrs[0], "-i", interest, "--interests-only")
-    b = chat(addrs[1 % len(addrs)], "-i", interest, "--interests-only")
-    a.wait_for("matched", timeout=30)
-    b.wait_for("matched", timeout=30)
-    rtts = []
-    for index in range(messages):
-        start = time.perf_counter()
-        a.send({"cmd": "send", "text": f"ping {index}"})
-        a.wait_for("delivered", timeout=10)
-        rtts.append(time.perf_counter() - start)
-    # 1 MiB of text in 16 KiB messages, pipelined, until the last receipt
-    chunk = "y" * 16000
-    count = MIB // len(chunk) + 1
-    start = time.perf_counter()
-    for _ in range(count):
-        a.send({"cmd": "send", "text": chunk})
-    for _ in range(count):
-        a.wait_for("delivered", timeout=60)
-    transfer = time.perf_counter() - start
-    result = {"rtt": summary(rtts), "mib_transfer_seconds": transfer,
-              "rss_mib_per_chat_process": statistics.mean([rss_mib(a.proc.pid), rss_mib(b.proc.pid)])}
-    stop_all([a, b])
-    return result
-
-
-def crowd(addrs: list[str], people: int = 50, interests: int = 5) -> dict:
-    """``people`` strangers on ``interests`` interests, all launched within a second."""
-    tag = uuid.uuid4().hex[:6]
-    launched = time.perf_counter()
-    crowd_procs = []
-    for index in range(people):
-        crowd_procs.append(chat(addrs[index % len(addrs)], "-i", f"crowd-{tag}-{index % interests}",
-                                "--interests-only"))
-        time.sleep(1.0 / people)
-    partners: dict[str, str] = {}
-    ids: dict[Strangers, str] = {}
-    deadline = launched + 120
-    unmatched = 0
-    for proc in crowd_procs:
+def scenario_together(tool, hosts: list[NetHost | None], prefixes: list[list[str]], seed,
+                      *, give_up: float) -> dict:
+    """Both peers launched at the same moment: launch -> both matched."""
+    topic = _topic(tool)
+    procs = []
+    try:
+        launched = time.monotonic()
+        procs = [tool.peer(hosts[i], prefixes[i], seed, topic) for i in (1, 2)]
+        for proc in procs:  # the same driver: each joins as soon as it is ready
+            proc.wait_for("ready", timeout=give_up)
+            tool.after_ready(proc, topic)
         try:
-            ids[proc] = proc.wait_for("ready", timeout=max(1.0, deadline - time.perf_counter()))["peer_id"]
-            match = proc.wait_for("matched", timeout=max(1.0, deadline - time.perf_counter()))
-            partners[ids[proc]] = match["peer_id"]
+            for proc in procs:
+                proc.wait_for(tool.matched_event(), timeout=give_up)
         except AssertionError:
-            unmatched += 1
-    all_matched = time.perf_counter() - launched
-    time.sleep(1.0)  # let any second, illegal match show up
-    double = 0
-    for proc in crowd_procs:
-        proc._pull(0.05)
-        double += max(0, sum(1 for e in proc.events if e.get("event") == "matched") - 1)
-    asymmetric = sum(1 for me, other in partners.items() if partners.get(other) != me)
-    stop_all(crowd_procs)
-    # where the time goes: seconds from launch to each process's ready and matched
-    start = time.monotonic() - (time.perf_counter() - launched)
-    ready = sorted(t - start for p in crowd_procs if (t := p.arrival_of("ready")) is not None)
-    matched = sorted(t - start for p in crowd_procs if (t := p.arrival_of("matched")) is not None)
-    after_ready = sorted(m - r for p in crowd_procs
-                         if (r := p.arrival_of("ready")) is not None
-                         and (m := p.arrival_of("matched")) is not None)
-    return {"people": people, "interests": interests, "matched": len(partners),
-            "unmatched": unmatched, "seconds_until_all_matched": all_matched if not unmatched else None,
-            "double_matches": double, "asymmetric_matches": asymmetric,
-            "launch_to_ready": summary(ready) | {"last": ready[-1]} if ready else None,
-            "launch_to_matched": summary(matched) | {"last": matched[-1]} if matched else None,
-            "ready_to_matched": summary(after_ready) | {"max": after_ready[-1]} if after_ready else None}
+            return {"matched": False}
+        last = max(proc.arrival_of(tool.matched_event()) for proc in procs)
+        return {"matched": True, "launch_to_both_matched": last - launched}
+    finally:
+        for proc in procs:
+            proc.stop()
 
 
-def cold_start(rounds: int = 5) -> dict:
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        node = Strangers("chat", "--json", "--listen", LOOPBACK, "--no-mdns", "--no-bootstrap")
-        node.wait_for("ready", timeout=30)
-        times.append(time.perf_counter() - start)
-        node.stop()
-    return summary(times)
+def summarise(runs: list[dict], rtt: float) -> dict:
+    done = [run for run in runs if run.get("matched")]
+    row: dict = {"runs": len(runs), "matched": len(done)}
+    for name in ("launch_to_ready", "ready_to_matched", "launch_to_matched", "chat_rtt",
+                 "launch_to_both_matched"):
+        values = [run[name] for run in done if name in run]
+        if values:
+            row[name] = spread(values)
+            if rtt > 0 and name != "launch_to_ready":
+                row[f"{name}_round_trips"] = round(round_trips(row[name]["median"], rtt), 1)
+    return row
 
 
-def idle_cpu(node: Strangers, seconds: float = 20.0) -> float:
-    before = cpu_seconds(node.proc.pid)
-    time.sleep(seconds)
-    return 100 * (cpu_seconds(node.proc.pid) - before) / seconds
+# -- part 1: strangers over added latency ---------------------------------------------
+
+
+def wan_part(rtts: list[int], flag_sets: list[tuple[str, list[str]]], runs: int, *,
+             give_up: float, messages: int, loss: float, jitter: float, stall: float) -> list[dict]:
+    rows = []
+    for rtt_ms in rtts:
+        rtt = rtt_ms / 1000
+        settings = PathSettings.for_rtt(rtt, jitter=min(jitter, rtt / 4),
+                                        loss=loss if rtt else 0.0, stall=stall)
+        for label, flags in flag_sets:
+            tool = StrangersTool(flags)
+            waiting, together = [], []
+            for run in range(runs):
+                with DelayRouter(settings, hosts_wanted=3, seed=run) as net:
+                    prefixes = [host.prefix for host in net.hosts]
+                    seed_proc, seed = tool.seed(net.hosts[0], prefixes[0])
+                    try:
+                        waiting.append(scenario_waiting(tool, net.hosts, prefixes, seed,
+                                                        give_up=give_up, messages=messages))
+                        together.append(scenario_together(tool, net.hosts, prefixes, seed,
+                                                          give_up=give_up))
+                    finally:
+                        seed_proc.stop()
+                log(f"rtt {rtt_ms:>3} ms [{label}] run {run + 1}: waiting {brief(waiting[-1])}, "
+                    f"together {brief(together[-1])}")
+            rows.append({"rtt_ms": rtt_ms, "flags": label, "extra_flags": flags,
+                         "settings": settings.__dict__,
+                         "waiting": summarise(waiting, rtt), "together": summarise(together, rtt),
+                         "raw": {"waiting": waiting, "together": together}})
+    for label, _ in flag_sets:
+        points = [(row["rtt_ms"] / 1000, run["ready_to_matched"]) for row in rows
+                  if row["flags"] == label for run in row["raw"]["waiting"] if run.get("matched")]
+        fit = fit_round_trips(points)
+        for row in rows:
+            if row["flags"] == label:
+                row["ready_to_matched_fit"] = fit
+    return rows
+
+
+# -- part 2: strangers and Hyperswarm back to back ------------------------------------
+
+
+class PrivateLoopback:
+    """A network namespace with only ``lo``: loopback traffic (and mDNS) stays inside it."""
+
+    def __init__(self) -> None:
+        self.name = f"snb-{uuid.uuid4().hex[:6]}"
+
+    def __enter__(self) -> list[str]:
+        subprocess.run(["ip", "netns", "add", self.name], check=True)
+        subprocess.run(["ip", "netns", "exec", self.name, "ip", "link", "set", "lo", "up"],
+                       check=True)
+        return ["ip", "netns", "exec", self.name]
+
+    def __exit__(self, *exc_info: object) -> None:
+        subprocess.run(["ip", "netns", "pids", self.name], capture_output=True)
+        subprocess.run(["ip", "netns", "del", self.name], check=False)
+
+
+def side_by_side(runs: int, *, seeds: int, give_up: float, hyperswarm: bool) -> dict:
+    tools = [StrangersTool([])] + ([HyperswarmTool()] if hyperswarm else [])
+    raw: dict[str, dict[str, list[dict]]] = {tool.name: {"waiting": [], "together": []}
+                                             for tool in tools}
+    for run in range(runs):
+        for tool in tools:  # back to back: strangers, then Hyperswarm, in each run
+            with PrivateLoopback() as prefix:
+                seed_procs, addrs = [], []
+                try:
+                    for _ in range(seeds):
+                        proc, addr = tool.seed(None, prefix, addrs)
+                        seed_procs.append(proc)
+                        addrs.append(addr)
+                    prefixes = [prefix] * 3
+                    hosts = [None] * 3
+                    # each peer bootstraps through one DHT node: the first one
+                    raw[tool.name]["waiting"].append(scenario_waiting(
+                        tool, hosts, prefixes, addrs[0], give_up=give_up, messages=0))
+                    raw[tool.name]["together"].append(scenario_together(
+                        tool, hosts, prefixes, addrs[0], give_up=give_up))
+                finally:
+                    for proc in seed_procs:
+                        proc.stop()
+            log(f"0 ms loopback [{tool.name}] run {run + 1}: "
+                f"waiting {brief(raw[tool.name]['waiting'][-1])}, "
+                f"together {brief(raw[tool.name]['together'][-1])}")
+    return {name: {"waiting": summarise(entry["waiting"], 0.0),
+                   "together": summarise(entry["together"], 0.0), "raw": entry}
+            for name, entry in raw.items()}
+
+
+# -- output ---------------------------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def brief(run: dict) -> str:
+    if not run.get("matched"):
+        return "no match"
+    return ", ".join(f"{name} {value:.2f} s" for name, value in run.items() if name != "matched")
+
+
+def format_tables(result: dict) -> str:
+    lines = ["| RTT | flags | launch -> ready | ready -> matched (round trips) | launch -> matched "
+             "| both launched together -> matched | chat RTT |",
+             "|---|---|---|---|---|---|---|"]
+    for row in result["wan"]:
+        waiting, together = row["waiting"], row["together"]
+        trips = waiting.get("ready_to_matched_round_trips")
+        lines.append(
+            f"| {row['rtt_ms']} ms | {row['flags']} | {show(waiting.get('launch_to_ready', {}))} "
+            f"| {show(waiting.get('ready_to_matched', {}))}{f' ({trips:.0f} RTT)' if trips else ''} "
+            f"| {show(waiting.get('launch_to_matched', {}))} "
+            f"| {show(together.get('launch_to_both_matched', {}))} "
+            f"| {show(waiting.get('chat_rtt', {}), 'ms', 1000, 0)} |")
+    fits = {row["flags"]: row.get("ready_to_matched_fit") for row in result["wan"]}
+    for label, fit in fits.items():
+        if fit:
+            lines.append(f"\n[{label}] ready -> matched = {fit['fixed_seconds']:.2f} s + "
+                         f"{fit['round_trips']:.1f} x RTT (least squares over {fit['points']} runs)")
+    if result.get("side_by_side"):
+        lines += ["", "| 0 ms, private loopback | launch -> ready | ready -> matched/connected "
+                  "| launch -> matched/connected | both launched together -> both matched |",
+                  "|---|---|---|---|---|"]
+        for name, entry in result["side_by_side"].items():
+            waiting, together = entry["waiting"], entry["together"]
+            lines.append(f"| {name} | {show(waiting.get('launch_to_ready', {}))} "
+                         f"| {show(waiting.get('ready_to_matched', {}))} "
+                         f"| {show(waiting.get('launch_to_matched', {}))} "
+                         f"| {show(together.get('launch_to_both_matched', {}))} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--nodes", type=int, nargs="+", default=[10])
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--messages", type=int, default=200)
-    parser.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke run")
-    parser.add_argument("--no-crowd", action="store_true", help="skip the 50-stranger crowd")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="3 runs, 0 and 150 ms, defaults only, 2 chat messages (a few minutes)")
+    parser.add_argument("--rtts", default="0,50,150", help="round-trip times in ms")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--flag-sets", default="default;no-mdns=--no-mdns",
+                        help='"label=flags;..."; the defaults always run first; "seed:--flag" '
+                             'goes to the seed only (e.g. "direct=seed:--no-relay": the seed '
+                             'relays nobody, so the chat nodes meet directly)')
+    parser.add_argument("--messages", type=int, default=5)
+    parser.add_argument("--loss", type=float, default=0.01)
+    parser.add_argument("--jitter", type=float, default=0.01, help="seconds, each way")
+    parser.add_argument("--stall", type=float, default=0.5)
+    parser.add_argument("--give-up", type=float, default=60.0)
+    parser.add_argument("--no-hyperswarm", action="store_true")
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="DHT nodes of the side-by-side part, for both tools (HyperDHT needs 3)")
+    parser.add_argument("--no-wan", action="store_true", help="only the side-by-side part")
+    parser.add_argument("--no-side-by-side", action="store_true", help="only the WAN part")
     args = parser.parse_args()
     if args.quick:
-        args.rounds, args.messages = 3, 50
-
-    result: dict = {"baseline": {"tcp_loopback_rtt": tcp_loopback_rtt(),
-                                 "tcp_connect": tcp_connect_time()}}
-    base_rtt = result["baseline"]["tcp_loopback_rtt"]["median"]
-    result["cold_start"] = cold_start()
-    for size in args.nodes:
-        nodes, addrs = start_network(size)
-        try:
-            entry: dict = {}
-            waiting, extra = time_to_match_waiting(addrs, args.rounds)
-            entry["match_waiting"] = waiting | extra
-            entry["match_together"] = time_to_match_together(addrs, args.rounds)
-            if size == args.nodes[0] and not args.no_crowd:
-                entry["crowd"] = crowd(addrs, people=10 if args.quick else 50)
-            if size == args.nodes[0]:
-                entry["chat"] = chat_round_trip(addrs, args.messages)
-                entry["rss_mib_per_serve_process"] = statistics.mean(rss_mib(n.proc.pid) for n in nodes)
-                entry["idle_cpu_percent_of_a_core"] = idle_cpu(nodes[-1])
-            result[f"network_{size}"] = entry
-        finally:
-            stop_all(nodes)
-
+        args.rtts, args.flag_sets, args.messages = "0,150", "default", 2
+    if args.runs < 3:
+        parser.error("--runs must be at least 3: a spread needs them")
+    reason = namespaces_unavailable()
+    if reason:
+        sys.exit(f"bench/run.py: {reason}")
+    hyperswarm = not args.no_hyperswarm
+    if hyperswarm and not (shutil.which("node") and (HYPERSWARM.parent / "node_modules").is_dir()):
+        sys.exit("bench/run.py: Hyperswarm needs Node.js and `npm ci` in bench/hyperswarm "
+                 "(or pass --no-hyperswarm)")
+    began = time.monotonic()
+    result: dict = {"command": " ".join(sys.argv), "started_utc": time.strftime(
+        "%Y-%m-%d %H:%M:%S", time.gmtime()), "load_average": os.getloadavg()}
+    result["wan"] = [] if args.no_wan else wan_part(
+        parse_rtts(args.rtts), parse_flag_sets(args.flag_sets), args.runs, give_up=args.give_up,
+        messages=args.messages, loss=args.loss, jitter=args.jitter, stall=args.stall)
+    result["side_by_side"] = {} if args.no_side_by_side else side_by_side(
+        args.runs, seeds=args.seeds, give_up=args.give_up, hyperswarm=hyperswarm)
+    result["runtime_seconds"] = round(time.monotonic() - began, 1)
+    log("\n" + format_tables(result))
     print(json.dumps(result, indent=2))
-    ms = 1000
-    print(f"\nraw TCP loopback RTT median: {base_rtt * ms:.3f} ms", file=sys.stderr)
-    print(f"cold start (spawn -> ready) median: {result['cold_start']['median']:.2f} s", file=sys.stderr)
-    for size in args.nodes:
-        entry = result[f"network_{size}"]
-        w = entry["match_waiting"]
-        t = entry["match_together"]
-        print(f"[{size} nodes] match with a waiting stranger: median {w['median'] * ms:.0f} ms, "
-              f"p90 {w['p90'] * ms:.0f} ms ({w['median'] / base_rtt:.0f}x TCP RTT); "
-              f"launch->matched median {w['launch_to_matched']['median']:.2f} s; "
-              f"DHT lookups/match {w['lookups_per_match']:.1f}, messages/match {w['dht_messages_per_match']:.1f}",
-              file=sys.stderr)
-        if t["launch_to_matched"]:
-            print(f"[{size} nodes] both launched together: launch->matched median "
-                  f"{t['launch_to_matched']['median']:.2f} s; within 3 s of ready: "
-                  f"{t['matched_within_3s_of_ready'] * 100:.0f}%", file=sys.stderr)
-        if "crowd" in entry:
-            c = entry["crowd"]
-            print(f"[{size} nodes] crowd of {c['people']} on {c['interests']} interests: "
-                  f"{c['matched']} matched, {c['unmatched']} unmatched, all matched after "
-                  f"{c['seconds_until_all_matched']} s; double matches {c['double_matches']}, "
-                  f"asymmetric {c['asymmetric_matches']}", file=sys.stderr)
-            if c["launch_to_ready"] and c["ready_to_matched"]:
-                print(f"[{size} nodes] crowd timeline: ready median {c['launch_to_ready']['median']:.1f} s "
-                      f"(last {c['launch_to_ready']['last']:.1f} s); ready -> matched median "
-                      f"{c['ready_to_matched']['median']:.1f} s (max {c['ready_to_matched']['max']:.1f} s)",
-                      file=sys.stderr)
-        if "chat" in entry:
-            c = entry["chat"]
-            print(f"[{size} nodes] chat RTT median {c['rtt']['median'] * ms:.2f} ms "
-                  f"({c['rtt']['median'] / base_rtt:.1f}x TCP), p99 {c['rtt']['p99'] * ms:.2f} ms; "
-                  f"1 MiB of text {c['mib_transfer_seconds']:.2f} s; RSS chat {c['rss_mib_per_chat_process']:.0f} MiB, "
-                  f"serve {entry['rss_mib_per_serve_process']:.0f} MiB; "
-          f"idle CPU {entry['idle_cpu_percent_of_a_core']:.2f}% of a core",
-                  file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,12 @@ READVERTISE_JITTER = search.READVERTISE_DELAY
 WalkTime = Callable[[TopicKey, bool], tuple[float, float, bool]]
 """(key, whether the key lists a stranger) -> (seconds the walk takes, RPCs it
 costs, whether it returned the stranger)."""
+WalkAt = Callable[[search.Walk, TopicKey, bool, float], tuple[float, float, bool]]
+"""As :data:`WalkTime`, told the planner's walk (fast or thorough: its stop rules) and when
+it starts (seconds since the search began)."""
+ProposeAt = Callable[[float], tuple[float, bool]]
+"""(when the proposal starts) -> (seconds until its answer or its deadline, whether the
+stranger answered)."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +56,11 @@ class SearchOutcome:
 
 
 def simulate_search(rng: random.Random, *, interest: str, wall: float, listed: set[int],
-                    walk_time: WalkTime, rtt: float, large: bool, hot: bool | None = None,
-                    cut: bool = True, attempts: int = 1) -> SearchOutcome:
+                    walk_time: WalkTime | None = None, rtt: float = 0.0, large: bool = False,
+                    hot: bool | None = None, cut: bool = True, attempts: int = 1,
+                    walk_at: WalkAt | None = None, propose_at: ProposeAt | None = None,
+                    table_size: Callable[[], int] | None = None,
+                    give_up: float = float("inf")) -> SearchOutcome:
     """One search for strangers who share ``interest`` and are listed (in the
     current epoch) on the shards ``listed``, for at most ``attempts`` searches
     (with the planner's pauses between them).
@@ -61,25 +70,40 @@ def simulate_search(rng: random.Random, *, interest: str, wall: float, listed: s
     every walk of a round finish (a policy the node does not use, for
     comparison). A proposal costs ``rtt``; the stranger's answer is the real
     :class:`Matcher`'s.
+
+    The calibrated model (``bench/internet_sim.py``) passes instead
+    ``walk_at`` (walks that depend on when they start: open connections,
+    the round-trip estimate), ``propose_at`` (a proposal that may go
+    unanswered: a dead or unreachable stranger, a deadline missed; the
+    planner then skips it for ``SKIP_UNREACHABLE``), ``table_size`` (the
+    routing table as it grows) and ``give_up`` (seconds; the search ends
+    unmatched after that).
     """
+    if walk_time is None and walk_at is None:
+        raise ValueError("simulate_search needs walk_time or walk_at")
     planner = search.SearchPlanner(Matcher(local_id=SEARCHER, interests=(interest,)), rng)
     if hot is not None:
         planner.hot[interest] = hot
     stranger = Matcher(local_id=STRANGER, interests=(interest,))
     stranger.start_search(-30.0)
-    table = search.LARGE_NETWORK_TABLE if large else 0
+    fixed_table = search.LARGE_NETWORK_TABLE if large else 0
     epoch = epoch_at(wall)
     steps = rounds = walks = searches = 0
     seconds = rpcs = 0.0
     planner.start(0.0)
     while True:
+        if seconds > give_up:
+            return SearchOutcome(False, seconds, rounds, walks, rpcs)
+        table = table_size() if table_size is not None else fixed_table
         action = planner.next(seconds, wall + seconds, table)
         if isinstance(action, search.Walk):
             searches += action.round == 0
             rounds += 1
             ends = []
             for key in action.keys:
-                took, cost, found = walk_time(key, key.epoch == epoch and key.shard in listed)
+                holds = key.epoch == epoch and key.shard in listed
+                took, cost, found = (walk_at(action, key, holds, seconds) if walk_at is not None
+                                     else walk_time(key, holds))  # type: ignore[misc]
                 ends.append((took, key, found))
                 walks += 1
                 rpcs += cost
@@ -94,8 +118,17 @@ def simulate_search(rng: random.Random, *, interest: str, wall: float, listed: s
             seconds += round_end
             planner.on_round_done()
         elif isinstance(action, search.Propose):
+            answered = True
+            if propose_at is not None:
+                took, answered = propose_at(seconds)
+                seconds += took
+            else:
+                seconds += rtt
+            if not answered:  # unanswered in time: skipped for a while
+                planner.on_proposal_result(action.peer, seconds, accepted=False)
+                steps += 1
+                continue
             decision = stranger.on_proposal(SEARCHER, action.interests, 0.0)
-            seconds += rtt
             if planner.on_proposal_result(action.peer, seconds, accepted=decision.accept,
                                           refusal=decision.refusal):
                 return SearchOutcome(True, seconds, rounds, walks, rpcs, action.interests)

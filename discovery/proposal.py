@@ -6,13 +6,28 @@ message is one frame: a 4-byte big-endian length, then a msgpack map of at
 most :data:`MAX_PROPOSAL_FRAME` bytes::
 
     Propose  {"t": "propose", "v": 1, "m": <16-byte match id>, "i": [interest, ...]}
+             {"t": "propose", "v": 2, "m": ..., "i": [...], "h": <chat commit frame>}
     Accept   {"t": "accept", "m": <match id>, "i": [interest, ...]}
+             {"t": "accept", "m": ..., "i": [...], "h": <chat hello_R frame>}
     Refuse   {"t": "refuse", "m": <match id>, "r": "busy" | "crossed" | "not-looking"
                                                   | "no-common-interests"}
 
 Interests are sent in canonical form (see ``interests.py``) and each side
 computes the common ones itself; a peer's list is re-normalised on receipt
 and dropped whole if it is not canonical.
+
+``h`` (version 2) carries the chat handshake's first frames, so that they
+ride with the proposal and its answer instead of costing a round trip on
+the chat stream (docs/protocol.md §5.2, §6.2): the proposer's commit in
+``Propose``, the responder's hello in ``Accept`` (only in answer to a
+proposal that carried a commit). They are chat frames as the chat stream
+would carry them, opaque here: :mod:`strangers.crypto.session` checks them.
+A version-1 proposal, or an accept without ``h``, leaves the whole handshake
+on the chat stream.
+
+Each message type has its required keys and its optional ones
+(:data:`_REQUIRED`, :data:`_OPTIONAL`): a new field is one entry there, one
+in the dataclass and one in :func:`encode`/:func:`decode`.
 """
 
 from __future__ import annotations
@@ -33,7 +48,11 @@ MAX_PROPOSAL_FRAME = 8192
 """Largest frame body. The biggest valid message, a Propose with MAX_INTERESTS
 interests of MAX_INTEREST_CHARS four-byte characters, packs to 4183 bytes."""
 MATCH_ID_BYTES = 16
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+"""A proposal with the chat commit in ``h``; version 1 (without) is still accepted."""
+VERSIONS = (1, 2)
+MAX_HANDSHAKE_BYTES = 1024
+"""Largest ``h``: a chat commit frame is ~70 bytes, a hello ~190."""
 _LENGTH = struct.Struct(">I")
 
 
@@ -55,24 +74,33 @@ def _check_match_id(match_id: object, error: type[StrangersError]) -> bytes:
     return match_id
 
 
+def _check_handshake(handshake: object, error: type[StrangersError]) -> bytes:
+    if not isinstance(handshake, bytes) or len(handshake) > MAX_HANDSHAKE_BYTES:
+        raise error(f"handshake frames must be at most {MAX_HANDSHAKE_BYTES} bytes, got {brief(handshake)}")
+    return handshake
+
+
 @dataclass(frozen=True)
 class _WithInterests:
     match_id: bytes
     interests: tuple[str, ...]
+    handshake: bytes = b""
+    """Chat handshake frames riding with the message (empty: none)."""
 
     def __post_init__(self) -> None:
         _check_match_id(self.match_id, LocalProtocolError)
         _check_interests(self.interests, LocalProtocolError)
+        _check_handshake(self.handshake, LocalProtocolError)
 
 
 @dataclass(frozen=True)
 class Propose(_WithInterests):
-    """'Shall we chat?', with the proposer's interests."""
+    """'Shall we chat?', with the proposer's interests (and its chat commit)."""
 
 
 @dataclass(frozen=True)
 class Accept(_WithInterests):
-    """'Yes', with the candidate's interests."""
+    """'Yes', with the candidate's interests (and its chat hello)."""
 
 
 @dataclass(frozen=True)
@@ -93,8 +121,9 @@ ProposalMessage = Union[Propose, Accept, Refuse]
 
 def encode(message: ProposalMessage) -> bytes:
     """One frame: length prefix + msgpack body."""
+    body: dict[str, object]
     if isinstance(message, Propose):
-        body = {"t": "propose", "v": PROTOCOL_VERSION, "m": message.match_id,
+        body = {"t": "propose", "v": 2 if message.handshake else 1, "m": message.match_id,
                 "i": list(message.interests)}
     elif isinstance(message, Accept):
         body = {"t": "accept", "m": message.match_id, "i": list(message.interests)}
@@ -102,6 +131,8 @@ def encode(message: ProposalMessage) -> bytes:
         body = {"t": "refuse", "m": message.match_id, "r": message.reason.value}
     else:
         raise LocalProtocolError(f"not a proposal message: {message!r}")
+    if isinstance(message, (Propose, Accept)) and message.handshake:
+        body["h"] = message.handshake
     packed: bytes = msgpack.packb(body, use_bin_type=True)
     return _LENGTH.pack(len(packed)) + packed
 
@@ -126,10 +157,15 @@ def _remote_interests(value: object) -> tuple[str, ...]:
     return interests
 
 
-_KEYS = {
+_REQUIRED = {
     "propose": {"t", "v", "m", "i"},
     "accept": {"t", "m", "i"},
     "refuse": {"t", "m", "r"},
+}
+_OPTIONAL: dict[str, set[str]] = {
+    "propose": {"h"},  # version 2 only
+    "accept": {"h"},
+    "refuse": set(),
 }
 
 
@@ -138,20 +174,27 @@ def decode(body: bytes) -> ProposalMessage:
     obj = unpack_map(
         body, what="proposal frame", max_bytes=MAX_PROPOSAL_FRAME, max_container=64, max_map=8
     )
-    if not isinstance(obj.get("t"), str) or obj["t"] not in _KEYS:
+    if not isinstance(obj.get("t"), str) or obj["t"] not in _REQUIRED:
         raise RemoteProtocolError(f"unknown proposal frame {brief(obj)}")
     kind = obj["t"]
-    if set(obj) != _KEYS[kind]:
+    keys = set(obj)
+    if not _REQUIRED[kind] <= keys <= _REQUIRED[kind] | _OPTIONAL[kind]:
         raise RemoteProtocolError(
             f"proposal frame {kind!r} has keys {brief(sorted(obj, key=repr))}"
         )
     match_id = _check_match_id(obj["m"], RemoteProtocolError)
+    handshake = _check_handshake(obj.get("h", b""), RemoteProtocolError)
+    if "h" in obj and not handshake:
+        raise RemoteProtocolError("empty handshake frames")
     if kind == "propose":
-        if type(obj["v"]) is not int or obj["v"] != PROTOCOL_VERSION:  # not True, not 1.0
-            raise RemoteProtocolError(f"unsupported proposal version {brief(obj['v'])}")
-        return Propose(match_id, _remote_interests(obj["i"]))
+        version = obj["v"]
+        if type(version) is not int or version not in VERSIONS:  # not True, not 1.0
+            raise RemoteProtocolError(f"unsupported proposal version {brief(version)}")
+        if (version == 2) != ("h" in obj):
+            raise RemoteProtocolError(f"a version {version} proposal {'without' if version == 2 else 'with'} h")
+        return Propose(match_id, _remote_interests(obj["i"]), handshake)
     if kind == "accept":
-        return Accept(match_id, _remote_interests(obj["i"]))
+        return Accept(match_id, _remote_interests(obj["i"]), handshake)
     try:
         reason = Refusal(obj["r"])
     except (ValueError, TypeError):

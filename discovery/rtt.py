@@ -1,10 +1,11 @@
 """Round-trip time estimation and the timeouts derived from it (pure: no clock).
 
 The proposal dial (1 s) and Kademlia RPC (2 s) timeouts were first chosen on
-loopback. On a 300 ms path a fresh py-libp2p connection alone takes about
-:data:`SETUP_ROUND_TRIPS` round trips (TCP, multistream-select for security,
-Noise XX, multistream-select for the muxer, yamux, multistream-select for the
-protocol), ~2.4 s: every dial failed. So timeouts are derived from measured
+loopback. On a 300 ms path a fresh connection of py-libp2p as it comes took
+about 8 round trips (TCP, multistream-select for security, Noise XX,
+multistream-select for the muxer, yamux, multistream-select for the
+protocol), ~2.4 s: every dial failed (with optimistic negotiation,
+:data:`SETUP_ROUND_TRIPS`, 0.6 s). So timeouts are derived from measured
 round trips, as TCP derives its retransmission timeout (RFC 6298):
 
 * each sample ``R`` updates ``RTTVAR = (1 - BETA) * RTTVAR + BETA * |SRTT - R|``
@@ -16,8 +17,8 @@ round trips, as TCP derives its retransmission timeout (RFC 6298):
   the whole node; a peer without a fresh estimate of its own gets the node's.
 
 The adapters feed samples with :meth:`RttEstimator.observe`: an elapsed time
-and how many round trips it stood for (a request on an open stream is one, a
-request on a new stream three, a whole new connection :data:`SETUP_ROUND_TRIPS`).
+and how many round trips it stood for (a request on an open stream or a new
+one is one, a whole new connection :data:`CONNECT_ROUND_TRIPS`).
 Time is always passed in (``now``), so the same code runs under a mock clock.
 """
 
@@ -35,18 +36,21 @@ K = 4
 GRANULARITY = 0.01
 """G: the smallest variance term, in seconds (a timer's resolution)."""
 
-CONNECT_ROUND_TRIPS = 6
-"""Round trips of a fresh py-libp2p connection: TCP's handshake (1),
-multistream-select for security (2, header then protocol), Noise XX (about 1),
-multistream-select for yamux (2)."""
-STREAM_OPEN_ROUND_TRIPS = 2
-"""A new stream on an open connection: multistream-select's header, then the protocol."""
+CONNECT_ROUND_TRIPS = 2
+"""Round trips until a fresh connection is usable (``host.connect`` returns): TCP's
+handshake (1), then Noise XX's first exchange (1), the security protocol's
+proposal riding with Noise's first message. Noise's last message, the muxer
+proposal and the first stream ride with the first request
+(``node/libp2p/multistream.py``; py-libp2p's own negotiation took 6)."""
+STREAM_OPEN_ROUND_TRIPS = 0
+"""A new stream on an open connection: none, its protocol proposal rides with
+the request and the echo with the answer (py-libp2p's own negotiation took 2)."""
 SETUP_ROUND_TRIPS = CONNECT_ROUND_TRIPS + STREAM_OPEN_ROUND_TRIPS
-"""A stream to a peer we are not connected to: a connection, then a stream (8)."""
+"""A stream to a peer we are not connected to: a connection, then a stream (2)."""
 REQUEST_ROUND_TRIPS = 1
 """A request on a stream that is already open."""
 NEW_STREAM_ROUND_TRIPS = STREAM_OPEN_ROUND_TRIPS + REQUEST_ROUND_TRIPS
-"""A request on a new stream of an open connection (3)."""
+"""A request on a new stream of an open connection (1)."""
 
 MARGIN = 2
 """An exchange of ``n`` round trips may take twice ``n`` RTOs: room for a lost

@@ -144,8 +144,12 @@ class ChatSession:
         open_move_stream: Callable[[], Awaitable[Any]] | None = None,
         path_of: Callable[[object], str] | None = None,
         while_relayed: Callable[[], Awaitable[object]] | None = None,
+        opening: bytes | None = None,
     ) -> None:
         self._stream = stream
+        self._opening = opening
+        """What the stream starts with when ``connection`` was started already (its handshake
+        began in the match exchange, docs/protocol.md §6.2); None: ``connection.start()``."""
         self._out = stream
         """Where our frames go: the chat stream, then the move stream once our Moved is out."""
         self._in = stream
@@ -369,7 +373,9 @@ class ChatSession:
         """Handshake and relay; everything here, writes included, is under the liveness deadline."""
         self._liveness.deadline = trio.current_time() + HANDSHAKE_TIMEOUT
         with self._liveness:
-            await self._write(self._connection.start, timeout=HANDSHAKE_TIMEOUT)
+            opening = self._opening
+            await self._write(self._connection.start if opening is None else (lambda: opening),
+                              timeout=HANDSHAKE_TIMEOUT)
             while True:
                 data = await self._read()
                 if self.established.is_set():

@@ -13,11 +13,15 @@ from strangers.discovery.listrecord import key_from_text
 from strangers.errors import ConfigError, DiscoveryError
 
 DEFAULT_BOOTSTRAP = (
-    # The public libp2p / IPFS bootstrap peers (as shipped by kubo and js-libp2p).
+    # The public libp2p / IPFS (Amino DHT) bootstrap peers, as kubo ships them today
+    # (its autoconf fallback list, kubo 0.37+; js-libp2p's and Helia's lists are the same
+    # peers). The /dnsaddr entries are resolved at launch (node/libp2p/dnsaddr.py);
+    # kubo's QUIC entry for mars.i.ipfs.io is left out: we dial TCP only.
     "/dnsaddr/bootstrap.libp2p.io/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN",
     "/dnsaddr/bootstrap.libp2p.io/p2p/QmQCU2EcMqAqQPR2i9bChDtGNJchTbq5TbXJJ16u19uLTa",
     "/dnsaddr/bootstrap.libp2p.io/p2p/QmbLHAnMoJPWSCR5Zhtx6BHJX9KiKNN6tpvbUcqanj75Nb",
     "/dnsaddr/bootstrap.libp2p.io/p2p/QmcZf59bWwK5XFi76CZX8cbJ4BhTzzA3gU1ZjYZcYW3dwt",
+    "/dnsaddr/va1.bootstrap.libp2p.io/p2p/12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8",
     "/ip4/104.131.131.82/tcp/4001/p2p/QmaCpDMGvV2BGHeYERUEnRQAwe3N8SzbUtfsmvsqQLuvuJ",
 )
 DEFAULT_LISTEN = "/ip4/0.0.0.0/tcp/0"
@@ -108,3 +112,8 @@ class NodeConfig:
     @property
     def uses_default_bootstrap(self) -> bool:
         return self.bootstrap is None
+
+    @property
+    def bootstrap_addrs(self) -> tuple[str, ...]:
+        """The bootstrap list as given (``/dnsaddr`` entries not resolved yet)."""
+        return DEFAULT_BOOTSTRAP if self.bootstrap is None else self.bootstrap

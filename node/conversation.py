@@ -189,12 +189,15 @@ class Conversations:
             await self._chat_crashed(stream, exc)
 
         try:
-            connection = self._connection(peer_id, role, match_id)
+            # begun in the proposal (docs/protocol.md §6.2), or from the start here
+            prepared = self.matching.take_prepared(peer_id, match_id, role)
+            connection = prepared.connection if prepared else self._connection(peer_id, role, match_id)
             if connection is None:
                 await reset_quietly(stream, 1.0)
             else:
                 await supervised(f"chat with {peer_id}", self._chat_session, stream,
-                                 connection, role, peer_id, common, on_crash=crashed)
+                                 connection, role, peer_id, common,
+                                 prepared.opening if prepared else None, on_crash=crashed)
         finally:
             self.session = None
             self._chat_over.set()
@@ -230,7 +233,7 @@ class Conversations:
             return None
 
     async def _chat_session(self, stream, connection: ChatConnection, role: Role,
-                            peer_id: ID, common: tuple[str, ...]) -> None:
+                            peer_id: ID, common: tuple[str, ...], opening: bytes | None = None) -> None:
         async def established(safety_code: str) -> None:
             logger.info("chat with %s established (%s)", peer_id, session.path)
             self.chats += 1
@@ -243,6 +246,7 @@ class Conversations:
         holepunch = self.holepunch if path == RELAYED else None
         session = ChatSession(
             stream, connection, on_event=self._emit, on_established=established, path=path,
+            opening=opening,
             path_of=stream_path,
             # DCUtR from the side that accepted the relayed connection; the move from the other
             while_relayed=(functools.partial(holepunch.upgrade, peer_id)

@@ -8,6 +8,15 @@ What each side reveals (docs/protocol.md §5.2): a proposal carries only the
 interests under which the proposer found the candidate (none for the
 "anyone" key), an acceptance only the interests both share.
 
+The chat handshake's first two frames ride here (docs/protocol.md §5.2,
+§6.2): a proposal carries our chat commit, an acceptance of such a proposal
+the responder's hello. The :class:`~strangers.crypto.session.ChatConnection`
+that made or took them is kept as a :class:`PreparedChat` until the chat
+stream opens (:meth:`MatchService.take_prepared`); the chat then begins one
+round trip further on. A proposal without a commit, or an accept without a
+hello (an older or foreign peer), leaves the whole handshake to the chat
+stream.
+
 Supervision: neither :meth:`MatchService.propose` nor
 :meth:`MatchService.handle_stream` ever raises (only ``trio.Cancelled``): a
 proposal that fails in any way is ``None`` to the proposer, and a bad,
@@ -18,14 +27,19 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import trio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from libp2p.crypto.keys import KeyType
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 
+from strangers.crypto.handshake import Role
+from strangers.crypto.session import NEED_DATA, ChatConnection
 from strangers.discovery.interests import common_interests
 from strangers.discovery.matcher import Matcher, MatchState, Refusal
 from strangers.discovery.proposal import Accept, Propose, Refuse, decode, encode, frame_length
@@ -57,6 +71,8 @@ CHAT_OPEN_TIMEOUT = 5.0
 """After accepting, how long we wait for the proposer to open the chat."""
 ADDR_TTL = 600
 PROPOSAL_ATTEMPTS = 2
+PREPARED_CHATS = 16
+"""Chat handshakes begun in proposals and kept for their chat stream (oldest dropped first)."""
 FIXED_TIMEOUTS_ENV = "STRANGERS_FIXED_TIMEOUTS"
 """Set to 1, every timeout derived from round trips keeps its floor (the fixed
 loopback-era constants): how tests and ``bench/wan.py`` show what adapting buys."""
@@ -76,6 +92,47 @@ class PendingMatch:
     match_id: bytes
     common: tuple[str, ...]
     timeout: float = CHAT_OPEN_TIMEOUT
+
+
+@dataclass(frozen=True)
+class PreparedChat:
+    """A chat handshake begun on the match stream, waiting for the chat stream."""
+
+    role: Role
+    connection: ChatConnection
+    """Started: its first frames went (and came) with the proposal and its answer."""
+    opening: bytes
+    """What the chat stream starts with: our hello and finished (initiator), or nothing."""
+
+
+ChatFactory = Callable[[Role, ID, bytes], ChatConnection]
+"""Builds the chat connection for (our role, the stranger, the match id)."""
+
+
+def host_chat_factory(host) -> ChatFactory:
+    """Chat connections signed with ``host``'s Ed25519 identity key."""
+
+    def make(role: Role, peer_id: ID, match_id: bytes) -> ChatConnection:
+        private = host.get_private_key()
+        if private.get_type() != KeyType.Ed25519:
+            raise RemoteProtocolError("our identity is not an Ed25519 key")
+        remote = peer_id.extract_public_key()
+        if remote is None or remote.get_type() != KeyType.Ed25519:
+            raise RemoteProtocolError(f"stranger {peer_id} has no Ed25519 identity")
+        return ChatConnection(role=role, match_id=match_id,
+                              local_identity=Ed25519PrivateKey.from_private_bytes(private.to_bytes()),
+                              remote_identity=remote.to_bytes(), rng=os.urandom)
+
+    return make
+
+
+def _take_in(connection: ChatConnection, frames: bytes) -> bytes:
+    """Feed the stranger's handshake frames; what we answer. Bad frames raise (CryptoError...)."""
+    connection.receive_data(frames)
+    event = connection.next_event()
+    if event is not NEED_DATA:
+        raise RemoteProtocolError(f"handshake frames ended in {type(event).__name__}, not a wait")
+    return connection.data_to_send()
 
 
 async def _read_frame(stream) -> object:
@@ -100,8 +157,12 @@ class MatchService:
 
     def __init__(self, host, matcher: Matcher, *,
                  on_accepted: Callable[[PendingMatch], None],
-                 rtt: RttEstimator | None = None) -> None:
+                 rtt: RttEstimator | None = None,
+                 chat_factory: ChatFactory | None = None) -> None:
         self.host = host
+        self.chat_factory = chat_factory if chat_factory is not None else host_chat_factory(host)
+        """Makes the chat connections whose first frames ride in proposals."""
+        self._prepared: OrderedDict[tuple[ID, bytes], PreparedChat] = OrderedDict()
         self.rtt = rtt if rtt is not None else RttEstimator()
         """Round trips measured here and elsewhere (the DHT's): our timeouts."""
         self.matcher = matcher
@@ -139,6 +200,26 @@ class MatchService:
             return Accept(answer.match_id, common_interests(answer.interests, interests))
         return answer
 
+    def take_prepared(self, peer_id: ID, match_id: bytes, role: Role) -> PreparedChat | None:
+        """The chat begun with ``peer_id`` under ``match_id`` in our ``role``, once; None if none."""
+        prepared = self._prepared.pop((peer_id, match_id), None)
+        if prepared is None or prepared.role is not role:
+            return None
+        return prepared
+
+    def _keep(self, peer_id: ID, match_id: bytes, prepared: PreparedChat) -> None:
+        self._prepared[(peer_id, match_id)] = prepared
+        while len(self._prepared) > PREPARED_CHATS:
+            self._prepared.popitem(last=False)
+
+    def _begin_chat(self, role: Role, peer_id: ID, match_id: bytes) -> ChatConnection | None:
+        try:
+            connection = self.chat_factory(role, peer_id, match_id)
+            return connection
+        except Exception as exc:  # no chat can start with this peer: the proposal says nothing
+            logger.info("no chat handshake in the proposal with %s: %r", peer_id, exc)
+            return None
+
     async def _propose(self, info: PeerInfo, match_id: bytes,
                        interests: tuple[str, ...]) -> Accept | Refuse | None:
         """A stream that breaks before the answer is retried once with the same
@@ -146,7 +227,9 @@ class MatchService:
         This happens when both nodes dial each other at the same moment and
         the swarm keeps only one of the two connections.
         """
-        proposal = encode(Propose(match_id, interests))
+        chat = self._begin_chat(Role.INITIATOR, info.peer_id, match_id)
+        commit = chat.start() if chat is not None else b""
+        proposal = encode(Propose(match_id, interests, commit))
         if info.addrs:
             self.host.get_peerstore().add_addrs(info.peer_id, info.addrs, ADDR_TTL)
         for attempt in range(PROPOSAL_ATTEMPTS):
@@ -166,6 +249,8 @@ class MatchService:
                 if isinstance(answer, (Accept, Refuse)) and answer.match_id == match_id:
                     if isinstance(answer, Refuse):
                         logger.info("candidate %s refused: %s", info.peer_id, answer.reason.value)
+                    elif chat is not None and not self._prepare_initiator(info.peer_id, answer, chat, commit):
+                        return None
                     return answer
                 logger.info("candidate %s sent an unexpected answer %.200r", info.peer_id, answer)
                 return None
@@ -176,6 +261,18 @@ class MatchService:
                         ", retrying" if attempt + 1 < PROPOSAL_ATTEMPTS else "")
             await trio.sleep(0.02)
         return None
+
+    def _prepare_initiator(self, peer_id: ID, answer: Accept, chat: ChatConnection, commit: bytes) -> bool:
+        """Keep the chat begun in our proposal; False if the stranger's hello is bad."""
+        opening = commit  # an accept without a hello: the commit goes on the chat stream
+        if answer.handshake:
+            try:
+                opening = _take_in(chat, answer.handshake)
+            except StrangersError as exc:
+                logger.info("candidate %s accepted with a bad chat hello: %s", peer_id, exc)
+                return False
+        self._keep(peer_id, answer.match_id, PreparedChat(Role.INITIATOR, chat, opening))
+        return True
 
     async def _ask(self, info: PeerInfo, proposal: bytes) -> object:
         """One proposal; its dial and its answer time feed the RTT estimate, which sets both deadlines."""
@@ -232,7 +329,24 @@ class MatchService:
         await _close(stream, reset=True)
 
     def _answer(self, peer_id: ID, proposal: Propose) -> Accept | Refuse:
-        """The matcher's answer to ``proposal``; an Accept reveals only the common interests."""
+        """The matcher's answer to ``proposal``; an Accept reveals only the common interests.
+
+        A proposal with a chat commit gets our chat hello in the Accept; a bad
+        commit makes the whole proposal bad (RemoteProtocolError or CryptoError).
+        """
+        chat: PreparedChat | None = None
+        if proposal.handshake:
+            connection = self.chat_factory(Role.RESPONDER, peer_id, proposal.match_id)
+            connection.start()
+            chat = PreparedChat(Role.RESPONDER, connection, b"")
+            hello = _take_in(connection, proposal.handshake)
+        answer = self._decide(peer_id, proposal)
+        if isinstance(answer, Accept) and chat is not None:
+            self._keep(peer_id, proposal.match_id, chat)
+            return Accept(answer.match_id, answer.interests, hello)
+        return answer
+
+    def _decide(self, peer_id: ID, proposal: Propose) -> Accept | Refuse:
         peer = peer_id.to_bytes()
         accepted = self.accepted
         if (accepted is not None and accepted.peer_id == peer_id

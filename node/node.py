@@ -38,6 +38,7 @@ from .config import NodeConfig
 from .conversation import Conversations
 from .events import Event
 from .filters import load_word_filter, mark_message
+from .frontdoor import FrontDoor, KadDirectory
 from .identity import Identity, fresh_identity, load_or_create_identity
 from .libp2p.addresses import announcements, dialable_addrs
 from .libp2p.holepunch import HolePunch
@@ -49,6 +50,7 @@ from .matching import MATCH_PROTOCOL, MatchService, PendingMatch, node_rtt_estim
 from .nat import FIRST_RESERVATION_WAIT, NatService, serve_nat
 from .reports import write_report
 from .searching import SearchService
+from .store import DataDir
 from .supervision import spawn, supervised, supervised_handler
 
 logger = logging.getLogger(__name__)
@@ -71,6 +73,8 @@ class Node:
 
     nat: NatService
     """Reachability and relays (set by open_node)."""
+    front_door: FrontDoor
+    """How this node found strangers servers, and announces itself as one (set by open_node)."""
 
     def __init__(self, config: NodeConfig, identity: Identity, host, dht: StrangersDHT,
                  nursery: trio.Nursery) -> None:
@@ -232,6 +236,13 @@ async def _serve_local(node: Node, *, task_status=trio.TASK_STATUS_IGNORED) -> N
         task_status.started()
 
 
+def _is_server(node: Node) -> bool:
+    """Whether this node serves strangers: a serve node, or a chat node AutoNAT found reachable."""
+    if node.config.hide_ip:
+        return False
+    return not node.config.chat or node.nat.reachable is True
+
+
 def _load_identity(config: NodeConfig) -> Identity:
     if config.identity_file is None:
         return fresh_identity()
@@ -268,12 +279,24 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
             node.nat = NatService(node)
             await nursery.start(serve_nat, node, node.nat)
             reached = 0
+            # The front door (frontdoor.py): cached servers, the bootstrap peers
+            # (/dnsaddr resolved), one rendezvous lookup on the public DHT.
+            node.front_door = FrontDoor(host, own_connect=dht.connect_seeds,
+                                        public=KadDirectory(dht), data=DataDir())
+            node.front_door.on_found = dht.fill_table  # a server found later: join through it
+            arrival = None
             if config.bootstrap_peers:
                 # Ready once a seed answers; the routing table fills in the
                 # background (the first searches walk the network through the
                 # seed anyway), so start-up does not wait for two lookups.
-                reached = await dht.connect_seeds(list(config.bootstrap_peers))
+                arrival = await node.front_door.enter(config.bootstrap_addrs,
+                                                      default_list=config.uses_default_bootstrap)
+                reached = arrival.reached
                 spawn(nursery, "routing table fill", node.fill_routing_table, reached)
+            lonely = arrival is not None and arrival.looked_up and not arrival.servers
+            spawn(nursery, "front door", functools.partial(
+                node.front_door.serve, announce=functools.partial(_is_server, node),
+                lonely=lonely, recover=bool(config.bootstrap_peers)))
             await node.emit(events.Ready(node.peer_id, tuple(node.addrs),
                                          config.identity_file is not None))
             node.nat.node_ready.set()
@@ -284,6 +307,11 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
                 await node.emit(events.Warning(
                     f"none of {where} answered; looking for strangers{hint} only"
                     if config.mdns else f"none of {where} answered; nobody can be found until one does"))
+            if lonely:
+                await node.emit(events.Warning(
+                    "no strangers server found through the public network (the network may be "
+                    "new): looking on the local network (mDNS) and asking again in a minute, "
+                    "then less and less often"))
             if config.chat:  # trusted lists: from the cache, then the DHT (bounded wait)
                 await node.lists.first_refresh(dht)
                 spawn(nursery, "trusted lists", node.lists.serve, dht)

@@ -13,3 +13,12 @@ def strangers_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("strangers-home")
     monkeypatch.setenv("STRANGERS_HOME", str(home))
     return home
+
+
+# Hypothesis: no per-example deadline anywhere. These machines are shared and
+# noisy: a deadline turns a slow moment into a failure that says nothing about
+# the code (tests/fuzz sets its own profiles on top of this default).
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("strangers", deadline=None)
+settings.load_profile("strangers")

@@ -14,7 +14,11 @@ Modules:
   mDNS service on zeroconf, libp2p's record format);
 * :mod:`.reachability`: AutoNAT with a dial-back on a fresh connection;
 * :mod:`.relay`: circuit relay v2 (HOP for others, reservations, circuit dials);
-* :mod:`.holepunch`: DCUtR (py-libp2p's, fixed) and the path a stream runs on.
+* :mod:`.holepunch`: DCUtR (py-libp2p's, fixed) and the path a stream runs on;
+* :mod:`.dnsaddr`: ``/dnsaddr`` bootstrap addresses resolved with dnspython
+  (the swarm refuses them: "No supported transport"); no library internal;
+* :mod:`.multistream`: pipelined and optimistic multistream-select (fewer
+  round trips per connection and per stream).
 
 Outside this package, ``node/`` may import py-libp2p's public names (peer
 ids, ``PeerInfo``, ``TProtocol``, ``background_trio_service``), never a
@@ -209,6 +213,29 @@ holepunch.py
     fallback (and the STOP side's own id in its circuit address)
     canaries: ``test_canary_holepunch.py::test_connections_record_their_type_and_transport_addresses``,
     ``::test_relayed_then_direct_over_real_hosts``
+
+dnsaddr.py and ../frontdoor.py
+  ``/dnsaddr`` bootstrap addresses resolved by us (dnspython), not by the swarm
+    why: the swarm refuses them ("No supported transport")
+    canary: ``test_canary_frontdoor.py::test_the_swarm_still_refuses_dnsaddr_addresses``
+  ``peerstore.get_protocols(peer)`` after identify
+    why: tells a strangers node (a ``/strangers/`` protocol) from a plain libp2p node
+    canary: ``test_canary_frontdoor.py::test_identify_still_lists_a_connected_peers_protocols``
+multistream.py
+  ``selector.select`` of ``upgrader.security_multistream`` / ``muxer_multistream`` replaced
+  (initiator: the proposal goes out with the first data, the echo is checked by the first read)
+    why: 4 of the ~9 round trips of a fresh connection are multistream-select waits
+    canaries: ``test_canary_multistream.py::test_the_upgrader_negotiates_through_the_selectors_we_replace``,
+    ``::test_build_host_installs_the_optimistic_negotiation``
+  ``host.new_stream`` (one protocol: optimistic) and ``host.multiselect_client`` (pipelined) replaced
+    why: 2 of the 3 round trips of a new stream
+    canary: ``test_canary_multistream.py::test_host_new_stream_still_negotiates_on_a_stream_from_the_swarm``
+  ``read`` set per instance on raw connections, secure sessions and streams until the echo is read
+    why: the check of an optimistic proposal waits for the first read
+    canary: ``test_canary_multistream.py::test_reads_can_be_overridden_per_instance``
+  the listener side (``Multiselect.negotiate``) left as it is
+    why: it must read exactly the header and the protocol, and leave our data behind them
+    canary: ``test_canary_multistream.py::test_the_listener_reads_the_header_then_the_protocol_and_nothing_more``
 
 Not used (and so not patched): ``swarm._negative_peer_cache`` (a peer whose
 every address failed is refused for a while, see ``../shared/notes``).

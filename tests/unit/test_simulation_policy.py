@@ -142,7 +142,8 @@ POLICY_NAMES = {
 }
 
 
-@pytest.mark.parametrize("script", ["simulate.py", "search_sim.py"])
+@pytest.mark.parametrize("script", ["simulate.py", "search_sim.py", "internet_sim.py",
+                                    "netmodel.py"])
 def test_the_simulation_defines_no_policy_constant_of_its_own(script: str) -> None:
     tree = ast.parse((BENCH / script).read_text())
     assigned = {target.id for node in ast.walk(tree) if isinstance(node, (ast.Assign, ast.AnnAssign))
@@ -166,3 +167,45 @@ def test_simulate_py_runs_the_planner_for_the_nodes_cases() -> None:
     calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
              and getattr(node.func, "id", None) == "simulate_search"]
     assert len(calls) >= 2  # time to match, and rounds per search
+
+
+def test_an_unanswered_proposal_is_skipped_then_retried_as_the_planner_says() -> None:
+    answers = iter([(1.0, False), (0.2, True)])  # the first dial misses its deadline
+    starts = []
+
+    def propose_at(now: float):
+        starts.append(now)
+        return next(answers)
+
+    outcome = search_sim.simulate_search(
+        random.Random(7), interest=INTEREST, wall=WALL, listed={HOME_SHARD},
+        walk_at=lambda _walk, _key, holds, _now: (0.5, 1.0, holds), propose_at=propose_at,
+        table_size=lambda: 0, attempts=100)
+    assert outcome.matched and len(starts) == 2
+    # the stranger is skipped for SKIP_UNREACHABLE: the searches in between find only it
+    assert starts[1] - starts[0] >= search.SKIP_UNREACHABLE
+
+
+def test_a_search_gives_up_when_told() -> None:
+    outcome = search_sim.simulate_search(
+        random.Random(8), interest=INTEREST, wall=WALL, listed=set(),
+        walk_at=lambda _walk, _key, holds, _now: (1.0, 1.0, holds), table_size=lambda: 0,
+        attempts=10_000, give_up=20.0)
+    assert not outcome.matched and 20.0 < outcome.seconds < 20.0 + 1.0 + max(search.POLL_DELAYS)
+
+
+def test_the_calibrated_simulation_lets_the_planner_choose_walks_and_network_size() -> None:
+    source = (BENCH / "internet_sim.py").read_text()
+    tree = ast.parse(source)
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and getattr(node.func, "id", None) == "simulate_search"]
+    assert calls
+    for call in calls:
+        keywords = {keyword.arg for keyword in call.keywords}
+        assert {"walk_at", "propose_at", "table_size"} <= keywords
+        assert "large" not in keywords and "hot" not in keywords  # the planner learns them
+    # each walk stops as the planner's Walk says (fast or thorough), as kad.py stops
+    assert "action.enough_sources" in source and "action.num_results" in source
+    assert "ENOUGH_PROVIDERS" in source
+    # the stranger is listed as a default user is: under the anyone key too
+    assert "advertises_anyone" in source

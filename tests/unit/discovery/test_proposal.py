@@ -13,6 +13,7 @@ from strangers.discovery.interests import MAX_INTEREST_CHARS, MAX_INTERESTS, nor
 from strangers.discovery.matcher import Refusal
 from strangers.discovery.proposal import (
     MATCH_ID_BYTES,
+    MAX_HANDSHAKE_BYTES,
     MAX_PROPOSAL_FRAME,
     PROTOCOL_VERSION,
     Accept,
@@ -38,8 +39,8 @@ interest = st.text(min_size=1, max_size=MAX_INTEREST_CHARS).map(canonical).filte
 interest_lists = st.lists(interest, max_size=MAX_INTERESTS).map(tuple)
 match_ids = st.binary(min_size=MATCH_ID_BYTES, max_size=MATCH_ID_BYTES)
 messages = st.one_of(
-    st.builds(Propose, match_ids, interest_lists),
-    st.builds(Accept, match_ids, interest_lists),
+    st.builds(Propose, match_ids, interest_lists, st.binary(max_size=MAX_HANDSHAKE_BYTES)),
+    st.builds(Accept, match_ids, interest_lists, st.binary(max_size=MAX_HANDSHAKE_BYTES)),
     st.builds(Refuse, match_ids, st.sampled_from(Refusal)),
 )
 
@@ -64,8 +65,13 @@ def test_every_message_round_trips(message: Propose | Accept | Refuse) -> None:
 
 def test_the_wire_format_is_the_documented_one() -> None:
     assert msgpack.unpackb(body(encode(Propose(MATCH_ID, ("jazz", "cinéma"))))) == {
-        "t": "propose", "v": PROTOCOL_VERSION, "m": MATCH_ID, "i": ["jazz", "cinéma"],
+        "t": "propose", "v": 1, "m": MATCH_ID, "i": ["jazz", "cinéma"],
     }
+    assert msgpack.unpackb(body(encode(Propose(MATCH_ID, ("jazz",), b"commit")))) == {
+        "t": "propose", "v": PROTOCOL_VERSION, "m": MATCH_ID, "i": ["jazz"], "h": b"commit",
+    }
+    assert msgpack.unpackb(body(encode(Accept(MATCH_ID, (), b"hello")))) == {
+        "t": "accept", "m": MATCH_ID, "i": [], "h": b"hello"}
     assert msgpack.unpackb(body(encode(Accept(MATCH_ID, ())))) == {"t": "accept", "m": MATCH_ID, "i": []}
     assert msgpack.unpackb(body(encode(Refuse(MATCH_ID, Refusal.NOT_LOOKING)))) == {
         "t": "refuse", "m": MATCH_ID, "r": "not-looking",
@@ -245,9 +251,22 @@ def test_bad_match_id_from_the_peer(kind: str, match_id: object) -> None:
     rejected({**VALID[kind], "m": match_id}, "match id must be 16 bytes")
 
 
-@pytest.mark.parametrize("version", [True, False, 0, 2, -1, 1.0, "1", None, [1]])
+@pytest.mark.parametrize("version", [True, False, 0, 3, -1, 1.0, 2.0, "1", None, [1]])
 def test_unsupported_version(version: object) -> None:
     rejected({**PROPOSE, "v": version}, "unsupported proposal version")
+
+
+def test_handshake_frames_ride_in_version_2_only() -> None:
+    assert decode(packed({**PROPOSE, "v": 2, "h": b"c"})) == Propose(MATCH_ID, ("jazz",), b"c")
+    assert decode(packed({**ACCEPT, "h": b"h"})) == Accept(MATCH_ID, ("jazz",), b"h")
+    rejected({**PROPOSE, "v": 2}, "a version 2 proposal without h")
+    rejected({**PROPOSE, "h": b"c"}, "a version 1 proposal with h")
+    rejected({**PROPOSE, "v": 2, "h": "c"}, "handshake frames must be at most")
+    rejected({**PROPOSE, "v": 2, "h": b"x" * (MAX_HANDSHAKE_BYTES + 1)}, "handshake frames must be at most")
+    rejected({**ACCEPT, "h": b""}, "empty handshake frames")
+    rejected({**REFUSE, "h": b"h"}, "proposal frame 'refuse' has keys")
+    with pytest.raises(LocalProtocolError, match="handshake frames"):
+        Propose(MATCH_ID, (), "commit")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("kind", ["propose", "accept"])

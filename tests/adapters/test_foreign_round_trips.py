@@ -1,0 +1,98 @@
+"""Optimistic multistream-select against js-libp2p (``tests/foreign/dialer/``, Node 20+).
+
+Our dials propose the security protocol, the muxer and each stream's
+protocol without waiting for the echo; a js-libp2p listener (which knows
+nothing of it) must understand them, and answer as fast as our own listener
+does. A js-libp2p dialer must reach our handlers. Skipped, with the reason,
+where node or npm is missing; ``npm ci`` runs once when the packages are not
+installed yet.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo
+from multiaddr import Multiaddr
+
+from strangers.node.identity import fresh_identity
+from strangers.node.libp2p.host import build_host, quiet_library_logs, running_host
+from strangers.node.libp2p.streamio import StreamEnded, read_exactly
+
+TESTS = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TESTS / "netsim"))
+sys.path.insert(0, str(TESTS / "foreign"))
+from jsdialer import ECHO, JsEchoPeer, Unavailable, install  # noqa: E402
+from roundtrips import LOOPBACK, echo_handler, measure_phases_to, request  # noqa: E402
+
+DELAY = 0.3
+
+
+@pytest.fixture(scope="module")
+def js_peer():
+    try:
+        install()
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    peer = JsEchoPeer()
+    try:
+        yield peer
+    finally:
+        peer.stop()
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    quiet_library_logs()
+
+
+async def _warm_up(js_peer) -> None:
+    """One exchange without delays first: Node's first connection costs ~0.2 s of compilation."""
+    host = build_host(fresh_identity())
+    async with running_host(host, [LOOPBACK]):
+        info = PeerInfo(ID.from_base58(js_peer.peer_id), [Multiaddr(f"/ip4/127.0.0.1/tcp/{js_peer.port}")])
+        with trio.fail_after(20):
+            await host.connect(info)
+            assert await request(await host.new_stream(info.peer_id, [TProtocol(ECHO)])) == b"hello"
+
+
+async def test_a_js_listener_answers_our_optimistic_dial_in_three_round_trips(js_peer):
+    assert ECHO in js_peer.protocols
+    await _warm_up(js_peer)
+    phases = await measure_phases_to(build_host(fresh_identity()), ID.from_base58(js_peer.peer_id),
+                                     js_peer.port, DELAY, TProtocol(ECHO))
+    assert phases.flights() == {"fresh": 6, "stream": 2, "request": 2}
+
+
+async def test_a_protocol_the_js_peer_refuses_fails_our_stream_cleanly(js_peer):
+    dialer = build_host(fresh_identity())
+    async with running_host(dialer, [LOOPBACK]):
+        info = PeerInfo(ID.from_base58(js_peer.peer_id), [Multiaddr(f"/ip4/127.0.0.1/tcp/{js_peer.port}")])
+        with trio.fail_after(20):
+            await dialer.connect(info)
+            stream = await dialer.new_stream(info.peer_id, [TProtocol("/strangers-nobody/1.0.0")])
+            await stream.write(b"\x00\x00\x00\x02hi")
+            # js answers "na", then resets the stream (our request is no protocol name to it):
+            # either way the read fails, with no data taken for the protocol's
+            with pytest.raises(StreamEnded):
+                await read_exactly(stream, 4)
+            await stream.reset()
+            stream = await dialer.new_stream(info.peer_id, [TProtocol(ECHO)])  # the connection lives on
+            assert await request(stream) == b"hello"
+
+
+async def test_a_js_dialer_reaches_our_handlers(js_peer):
+    listener = build_host(fresh_identity())
+    listener.set_stream_handler(TProtocol(ECHO), echo_handler)
+    async with running_host(listener, [LOOPBACK]):
+        addr = f"{listener.get_transport_addrs()[0]}/p2p/{listener.get_id().to_base58()}"
+        payload = b"\x00\x00\x00\x05" + os.urandom(5)
+        with trio.fail_after(30):
+            reply = await trio.to_thread.run_sync(js_peer.echo_from, addr, payload)
+        assert reply == {"echo": payload.hex()}
