@@ -118,12 +118,14 @@ def webs() -> Iterator[list[WebProcess]]:
         web.stop()
 
 
-def test_two_people_chat_in_their_browsers(procs, webs, browsers, shots):
+def test_two_people_chat_in_their_browsers(procs, webs, browsers, shots, tmp_path):
     seed, addr = serve()
     procs.append(seed)
     web_a = WebProcess(bootstrap=addr)
     webs.append(web_a)
-    web_b = WebProcess("-i", "jazz", bootstrap=addr)  # an interest given on the command line
+    words = tmp_path / "words.txt"
+    words.write_text("broccoli\n")
+    web_b = WebProcess("-i", "jazz", "--filter-words", str(words), bootstrap=addr)  # -i: interests given
     webs.append(web_b)
     a = Page(browsers(), "A", shots)
     b = Page(browsers(), "B", shots)
@@ -167,6 +169,19 @@ def test_two_people_chat_in_their_browsers(procs, webs, browsers, shots):
     a.wait_log("Stranger: héllo back <b>not bold</b>")  # text, never HTML
     assert not a.driver.find_elements(By.CSS_SELECTOR, "#log b")
     a.shot("chat")
+
+    # B's safety tools on the page: a warning before a link, a hidden word, Show it, Report
+    a["input"].send_keys("add me on example.com/me", Keys.ENTER)
+    b.wait_log("Careful: the next message holds a link.")
+    b.wait_log("Stranger: add me on example.com/me")
+    a["input"].send_keys("I love broccoli", Keys.ENTER)
+    b.wait_log("Stranger: [a message hidden by your word filter]")
+    assert "I love broccoli" not in b.log()
+    b.driver.find_element(By.CSS_SELECTOR, "#log .hidden button").click()
+    b.wait_log("Stranger (revealed): I love broccoli")
+    b["report"].click()
+    b.wait_log("Report saved in ")
+    b.shot("safety")
 
     # Stop with Omegle's confirm-once habit: Esc says "Really?", a second Esc leaves
     b.press(Keys.ESCAPE)
