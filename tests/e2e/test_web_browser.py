@@ -86,8 +86,10 @@ def shots(tmp_path) -> Path:
 
 
 @pytest.fixture
-def browsers() -> Iterator[Callable[[], object]]:
+def browsers(monkeypatch) -> Iterator[Callable[..., object]]:
     from selenium.webdriver.chrome.service import Service
+
+    monkeypatch.setenv("SE_AVOID_STATS", "true")  # Selenium Manager is not used (paths given), and quiet if it were
 
     started = []
 
@@ -96,8 +98,10 @@ def browsers() -> Iterator[Callable[[], object]]:
         options.binary_location = CHROMIUM
         for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                      "--window-size=900,760", "--no-first-run", "--disable-extensions",
+                     # nothing but our pages: no update checks, pings, metrics or phishing lookups
                      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--lang=en-US"):
+                     "--disable-domain-reliability", "--disable-client-side-phishing-detection",
+                     "--no-pings", "--disable-default-apps", "--lang=en-US"):
             options.add_argument(flag)
         for flag in extra:
             options.add_argument(flag)
