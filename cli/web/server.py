@@ -29,7 +29,7 @@ from .session import WebSession
 logger = logging.getLogger(__name__)
 
 MAX_CONNECTIONS = 32
-"""Connections served at once; more wait for the kernel's accept queue."""
+"""Connections served at once; one more is closed unanswered (a browser opens at most 6)."""
 MAX_HEAD = 16 * 1024
 RECEIVE_SIZE = 16 * 1024
 REQUEST_TIMEOUT = 30.0
@@ -70,17 +70,28 @@ class PageServer:
 
     async def handle(self, stream: trio.SocketStream) -> None:
         """One TCP connection: requests until it closes, or a WebSocket."""
-        async with self._limit, stream:
+        async with stream:
             try:
-                await self._http(stream)
-            except (h11.ProtocolError, wsproto.utilities.ProtocolError) as exc:
-                logger.info("page connection closed: %s", exc)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass
-            except trio.TooSlowError:
-                logger.info("page connection closed: no request within %s s", REQUEST_TIMEOUT)
-            except Exception:  # a bug: this connection ends, the server goes on
-                logger.exception("page connection failed")
+                self._limit.acquire_nowait()
+            except trio.WouldBlock:  # too many at once: this one is closed unanswered
+                logger.info("page connection refused: %d connections already", MAX_CONNECTIONS)
+                return
+            try:
+                await self._serve_connection(stream)
+            finally:
+                self._limit.release()
+
+    async def _serve_connection(self, stream: trio.SocketStream) -> None:
+        try:
+            await self._http(stream)
+        except (h11.ProtocolError, wsproto.utilities.ProtocolError) as exc:
+            logger.info("page connection closed: %s", exc)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        except trio.TooSlowError:
+            logger.info("page connection closed: no request within %s s", REQUEST_TIMEOUT)
+        except Exception:  # a bug: this connection ends, the server goes on
+            logger.exception("page connection failed")
 
     async def _http(self, stream: trio.SocketStream) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)

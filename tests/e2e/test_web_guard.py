@@ -13,6 +13,7 @@ import http.client
 import json
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -267,3 +268,29 @@ def test_a_busy_port_is_a_clear_startup_error(web):
     assert result.returncode == 1
     assert f"strangers: error: cannot serve the page on 127.0.0.1:{web.port}" in result.stderr.decode()
     assert b"Traceback" not in result.stderr
+
+
+def test_connections_are_bounded(web):
+    """32 connections at once; one more is closed unanswered; the page works again once they go."""
+    idle = [socket.create_connection(("127.0.0.1", web.port), timeout=TIMEOUT) for _ in range(32)]
+    try:
+        extra = socket.create_connection(("127.0.0.1", web.port), timeout=TIMEOUT)
+        try:
+            extra.sendall(f"GET /?t={web.token} HTTP/1.1\r\nHost: 127.0.0.1:{web.port}\r\n\r\n".encode())
+            assert extra.recv(1024) == b""
+        except ConnectionResetError:
+            pass
+        finally:
+            extra.close()
+    finally:
+        for conn in idle:
+            conn.close()
+    deadline = time.monotonic() + TIMEOUT  # the server notices the closed sockets as it reads them
+    while True:
+        try:
+            if get(web, f"/?t={web.token}")[0] == 200:
+                break
+        except (ConnectionError, http.client.HTTPException):
+            pass
+        assert time.monotonic() < deadline, "the page was not served again"
+        time.sleep(0.05)
