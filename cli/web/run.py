@@ -60,7 +60,7 @@ async def _main(config: NodeConfig, port: int, open_browser: bool, interrupted: 
         server = PageServer(guard, session)
         nursery.start_soon(_watch_signals, session, nursery.cancel_scope, interrupted)
         nursery.start_soon(server.serve, [listener])
-        _say(f"strangers is ready in your browser: {guard.url}")
+        _say(f"Your chat page: {guard.url}")
         _say("(keep this address to yourself: it lets whoever has it chat as you; Ctrl-C stops strangers)")
         if open_browser and not _graphical():
             _say("No graphical browser here (no display): open the address above in one.")
