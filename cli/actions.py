@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from strangers.errors import StrangersError
 from strangers.node import Node, NodeStatistics, events
 
-from .commands import Command, Help, Next, Quit, Report, Reveal, Send, SetTyping, Status
+from .commands import Block, Command, Help, Next, Quit, Report, Reveal, Send, SetTyping, Status
 from .format import HELP
 
 
@@ -48,6 +48,8 @@ async def apply(node: Node, command: Command) -> Reply | None:
                 await node.set_typing(active)
             case Next():
                 await node.next()
+            case Block():
+                await node.block()
             case Quit():
                 await node.quit()
             case Reveal():

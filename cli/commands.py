@@ -10,6 +10,7 @@ One JSON object per line on stdin::
     {"cmd": "quit"}
     {"cmd": "status"}                  -> {"event": "status", ...}
     {"cmd": "report", "reason": "..."} -> {"event": "reported", "path": ...}
+    {"cmd": "block"}                   -> {"event": "blocked", ...}, then stranger_left "blocked"
 
 A bad line raises :class:`CommandError` whose message becomes an ``error`` event.
 """
@@ -65,6 +66,11 @@ class Report:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class Block:
+    """End the chat and never match this stranger again (``/block``)."""
+
+
 MAX_REASON = 1000
 
 
@@ -73,19 +79,20 @@ class Help:
     """``/help`` (typed lines only)."""
 
 
-Command = Send | SetTyping | Next | Quit | Status | Help | Report | Reveal
+Command = Send | SetTyping | Next | Quit | Status | Help | Report | Reveal | Block
 
-USER_COMMANDS: dict[str, type[Next | Quit | Status | Help | Reveal]] = {
+USER_COMMANDS: dict[str, type[Next | Quit | Status | Help | Reveal | Block]] = {
     "/reveal": Reveal,
     "/next": Next, "/n": Next, "/new": Next,
     "/quit": Quit, "/exit": Quit, "/q": Quit,
     "/status": Status,
+    "/block": Block,
     "/help": Help, "/h": Help, "/?": Help,
 }
 """Slash commands a person can type, and their short forms."""
 
-_SIMPLE: dict[str, type[Next | Quit | Status | Reveal]] = {
-    "next": Next, "quit": Quit, "status": Status, "reveal": Reveal}
+_SIMPLE: dict[str, type[Next | Quit | Status | Reveal | Block]] = {
+    "next": Next, "quit": Quit, "status": Status, "reveal": Reveal, "block": Block}
 
 
 def parse_command(line: str | bytes) -> Command:
@@ -117,7 +124,7 @@ def parse_command(line: str | bytes) -> Command:
         if not isinstance(active, bool):
             raise CommandError(f"typing needs \"active\": true or false, got {active!r:.80}")
         return SetTyping(active)
-    raise CommandError(f"unknown command {cmd!r:.80} (send, typing, next, quit, status, report, reveal)")
+    raise CommandError(f"unknown command {cmd!r:.80} (send, typing, next, quit, status, report, reveal, block)")
 
 
 def parse_user_line(text: str) -> Command:

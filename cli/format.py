@@ -92,6 +92,21 @@ def event_to_json(event: events.Event) -> dict[str, Any]:
             return {"event": "reported", "path": path}
         case events.Revealed(message_id, text):
             return {"event": "revealed", "id": message_id, "text": text}
+        case events.LobbyJoined(topic, peers):
+            return {"event": "joined", "topic": topic, "peers": peers}
+        case events.LobbyMessage(ident, sender, nick, text):
+            return {"event": "lobby_message", "id": ident, "from": sender, "nick": nick,
+                    "text": text}
+        case events.LobbySent(ident, text):
+            return {"event": "lobby_sent", "id": ident, "text": text}
+        case events.LobbyMembers(count):
+            return {"event": "members", "count": count}
+        case events.LobbyCounts(counts):
+            return {"event": "lobby_counts", "lobbies": dict(counts)}
+        case events.ChatInvited(peer_id, nick):
+            return {"event": "chat_invited", "peer_id": peer_id, "nick": nick}
+        case events.Blocked(peer_id, common):
+            return {"event": "blocked", "peer_id": peer_id, "common_interests": list(common)}
     raise TypeError(f"unknown event {event!r}")
 
 
@@ -129,8 +144,12 @@ def format_event(event: events.Event) -> str | None:
             return f"You: {text}"
         case events.Delivered() | events.Typing():
             return None
+        case events.StrangerLeft("blocked", True):
+            return "You blocked this stranger: you will not be matched with them again."
         case events.StrangerLeft(_reason, by_us):
             return "You have disconnected." if by_us else "Stranger has disconnected."
+        case events.Blocked():
+            return None
         case events.Warning(message):
             return f"! {message}"
         case events.Error(message):
@@ -149,12 +168,31 @@ def format_event(event: events.Event) -> str | None:
             return (f"Report saved in {path}. It holds the stranger's messages with proof that"
                     " the stranger sent them, and stays on this computer unless you send it on"
                     " (strangers verify-report checks it).")
+        case events.LobbyCounts(counts):
+            return format_lobby_counts(counts)
+        case events.LobbyJoined() | events.LobbyMembers() | events.LobbySent():
+            return None  # shown by the lobby's own UI (cli/lobby.py)
+        case events.LobbyMessage(_id, _sender, nick, text):
+            return f"{nick}: {_visible(text)}"
+        case events.ChatInvited(_peer, nick):
+            return f"{nick} invites you to a private chat: /accept {nick} or /decline {nick}"
     raise TypeError(f"unknown event {event!r}")
+
+
+def format_lobby_counts(counts: tuple[tuple[str, int], ...]) -> str | None:
+    """'3 people are in the chess lobby right now', as Omegle showed who was online."""
+    busy = [(interest, n) for interest, n in counts if n > 0]
+    if not busy:
+        return None
+    parts = [f"{n} in the {interest} lobby" for interest, n in busy]
+    return (f"Right now: {_human_list(tuple(parts))} "
+            f"(join with: strangers lobby {busy[0][0]!r}).")
 
 
 HELP = """Commands:
   /next   leave this stranger and meet another one
   /quit   leave and exit (Ctrl-D or Ctrl-C too)
+  /block  leave this stranger and never meet them again (strangers unblock undoes it)
   /status what this node is doing
   /reveal show the last message your word filter hid
   /report [reason]  save a signed report of this (or the last) stranger's messages
@@ -174,3 +212,30 @@ def format_status(stats: NodeStatistics) -> str:
     return (f"Status: {stats.state}; {stats.connected_peers} peers connected, "
             f"{stats.routing_table} in the routing table; {stats.chats} chats so far.")
 
+
+
+def format_blocks(blocks: list, now: float) -> str:
+    """``strangers blocked``: one line per block, newest last (peer id, when, interests)."""
+    if not blocks:
+        return "You have blocked nobody."
+    lines = []
+    for block in blocks:
+        ago = _ago(now - block.since)
+        common = f" (you both liked {_human_list(block.interests)})" if block.interests else ""
+        lines.append(f"{block.peer_id}  blocked {ago}{common}")
+    return "\n".join(lines)
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count > 1 else ''} ago"
+    return "just now"
+
+
+def blocks_to_json(blocks: list) -> dict[str, Any]:
+    """``strangers blocked --json``."""
+    return {"blocked": [{"peer_id": b.peer_id, "since": b.since,
+                         "common_interests": list(b.interests)} for b in blocks]}

@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--trust-list", action="append", default=[], metavar="KEY",
                       help="never match anyone on this shared blocklist (its curator's key);"
                            " repeatable; also trust_lists = [...] in the config file")
+    chat.add_argument("--adult", action="store_true",
+                      help="the adult lane: meet only strangers who chose it too (nobody can check "
+                           "anyone's age: see docs/threat-model.md)")
     chat.add_argument("--hide-ip", action="store_true",
                       help="privacy mode: strangers reach you only through a relay, never directly "
                            "(the relay still sees your IP address)")
@@ -83,6 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
         if action.dest not in ("help", "json"):
             web._add_action(action)
 
+    lobby = sub.add_parser("lobby", help="join the public room of one interest and talk with "
+                                          "everyone in it")
+    lobby.add_argument("interest", metavar="INTEREST", help="the interest whose room to join")
+    lobby.add_argument("--adult", action="store_true",
+                       help="the adult lane's room of this interest (separate from the general one; "
+                            "nobody can check anyone's age)")
+    network_options(lobby)
+
     serve = sub.add_parser("serve", help="help the network: serve the DHT, chat with no one")
     network_options(serve)
 
@@ -92,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     from . import tools
 
     tools.add_parsers(sub, network_options)
+
+    blocked = sub.add_parser("blocked", help="list the strangers you blocked")
+    blocked.add_argument("--json", action="store_true", help="as one JSON object")
+    unblock = sub.add_parser("unblock", help="forget the block of a stranger")
+    unblock.add_argument("peer_id", metavar="PEER_ID")
     return parser
 
 
@@ -130,6 +146,7 @@ def _config_from(args: argparse.Namespace):
         relay=not args.no_relay,
         trust_lists=_trusted_lists(args) if chat else (),
         filter_words=args.filter_words if chat else None,
+        adult=bool(getattr(args, "adult", False)),
     )
 
 
@@ -153,6 +170,28 @@ def _print_id(args: argparse.Namespace) -> int:
     else:
         print(identity.peer_id.to_base58())
     return EXIT_OK
+
+
+def _print_blocked(args: argparse.Namespace) -> int:
+    import time
+
+    from strangers.node import read_blocks
+
+    from .format import blocks_to_json, format_blocks
+
+    blocks = read_blocks()
+    print(json.dumps(blocks_to_json(blocks)) if args.json else format_blocks(blocks, time.time()))
+    return EXIT_OK
+
+
+def _unblock(args: argparse.Namespace) -> int:
+    from strangers.node import unblock
+
+    if unblock(args.peer_id):
+        print(f"Unblocked {args.peer_id}.")
+        return EXIT_OK
+    _write_line(sys.stderr, f"strangers: error: {args.peer_id} is not blocked")
+    return EXIT_ERROR
 
 
 def format_fatal(exc: BaseException) -> str:
@@ -218,12 +257,20 @@ def main(argv: list[str] | None = None) -> int:
             from .tools import run_list
 
             return run_list(args)
+        if args.command == "blocked":
+            return _print_blocked(args)
+        if args.command == "unblock":
+            return _unblock(args)
         _configure_logging(args.verbose)
         config = _config_from(args)
         if args.command == "web":
             from .web import run_web
 
             return run_web(config, port=args.port, open_browser=not args.no_browser)
+        if args.command == "lobby":
+            from .lobby import run_lobby_session
+
+            return run_lobby_session(config, args.interest, config.lane, json_mode=json_mode)
         from .session import run_session
 
         return run_session(config, json_mode=json_mode)

@@ -63,6 +63,10 @@ class Refusal(str, enum.Enum):
     CROSSED = "crossed"
     NOT_LOOKING = "not-looking"
     NO_COMMON_INTERESTS = "no-common-interests"
+    OTHER_LANE = "other-lane"
+    """The proposal is for another lane (general or adult: docs/protocol.md §3)."""
+    NO_PROOF = "no-proof"
+    """The proposal lacks a valid identity proof or stamp (docs/protocol.md §5.9)."""
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,21 @@ candidate answers :class:`Accept` or :class:`Refuse`, and both close.  Each
 message is one frame: a 4-byte big-endian length, then a msgpack map of at
 most :data:`MAX_PROPOSAL_FRAME` bytes::
 
-    Propose  {"t": "propose", "v": 1, "m": <16-byte match id>, "i": [interest, ...]}
+    Propose  {"t": "propose", "v": 1, "m": <16-byte match id>, "i": [interest, ...],
+              "p": <8-byte identity proof>, "s": [<unix time>, <8-byte nonce>],
+              "l": <lane>}
              {"t": "propose", "v": 2, "m": ..., "i": [...], "h": <chat commit frame>}
-    Accept   {"t": "accept", "m": <match id>, "i": [interest, ...]}
+             (+ "inv": true for an invitation from a lobby, protocol §10.7)
+    Accept   {"t": "accept", "m": <match id>, "i": [interest, ...], "p": <identity proof>}
              {"t": "accept", "m": ..., "i": [...], "h": <chat hello_R frame>}
     Refuse   {"t": "refuse", "m": <match id>, "r": "busy" | "crossed" | "not-looking"
-                                                  | "no-common-interests"}
+                                                  | "no-common-interests" | "other-lane"
+                                                  | "no-proof"}
+
+``p`` (the sender's identity proof), ``s`` (the proposal's stamp) and ``l``
+(the lane, "general" when absent) are optional on the wire; a node that
+demands proofs refuses a proposal without valid ones (``crypto/pow.py``,
+docs/protocol.md §5.9), and one in another lane (§3).
 
 Interests are sent in canonical form (see ``interests.py``) and each side
 computes the common ones itself; a peer's list is re-normalised on receipt
@@ -38,11 +47,13 @@ from typing import Union
 
 import msgpack
 
+from strangers.crypto.pow import NONCE_BYTES, Stamp
 from strangers.crypto.wire import brief, unpack_map
-from strangers.errors import LocalProtocolError, RemoteProtocolError, StrangersError
+from strangers.errors import CryptoError, LocalProtocolError, RemoteProtocolError, StrangersError
 
 from .interests import MAX_INTERESTS, normalize_interest
 from .matcher import Refusal
+from .topics import GENERAL_LANE, LANES
 
 MAX_PROPOSAL_FRAME = 8192
 """Largest frame body. The biggest valid message, a Propose with MAX_INTERESTS
@@ -93,14 +104,47 @@ class _WithInterests:
         _check_handshake(self.handshake, LocalProtocolError)
 
 
+def _check_proof(proof: object, error: type[StrangersError]) -> bytes | None:
+    if proof is None:
+        return None
+    if not isinstance(proof, bytes) or len(proof) != NONCE_BYTES:
+        raise error(f"identity proof must be {NONCE_BYTES} bytes, got {brief(proof)}")
+    return proof
+
+
 @dataclass(frozen=True)
 class Propose(_WithInterests):
-    """'Shall we chat?', with the proposer's interests (and its chat commit)."""
+    """'Shall we chat?', with the proposer's interests, identity proof, stamp and lane
+    (and its chat commit).
+
+    ``invite``: an invitation from a lobby member (protocol §10.7):
+    the candidate's *user* decides, so the answer may take up to a minute.
+    Sent as ``"inv": true``.
+    """
+
+    proof: bytes | None = None
+    stamp: Stamp | None = None
+    lane: str = GENERAL_LANE
+    invite: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_proof(self.proof, LocalProtocolError)
+        if self.stamp is not None and not isinstance(self.stamp, Stamp):
+            raise LocalProtocolError(f"bad stamp {self.stamp!r}")
+        if self.lane not in LANES:
+            raise LocalProtocolError(f"unknown lane {self.lane!r}")
 
 
 @dataclass(frozen=True)
 class Accept(_WithInterests):
-    """'Yes', with the candidate's interests (and its chat hello)."""
+    """'Yes', with the candidate's interests and identity proof (and its chat hello)."""
+
+    proof: bytes | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_proof(self.proof, LocalProtocolError)
 
 
 @dataclass(frozen=True)
@@ -125,8 +169,18 @@ def encode(message: ProposalMessage) -> bytes:
     if isinstance(message, Propose):
         body = {"t": "propose", "v": 2 if message.handshake else 1, "m": message.match_id,
                 "i": list(message.interests)}
+        if message.invite:
+            body["inv"] = True
+        if message.proof is not None:
+            body["p"] = message.proof
+        if message.stamp is not None:
+            body["s"] = message.stamp.to_wire()
+        if message.lane != GENERAL_LANE:
+            body["l"] = message.lane
     elif isinstance(message, Accept):
         body = {"t": "accept", "m": message.match_id, "i": list(message.interests)}
+        if message.proof is not None:
+            body["p"] = message.proof
     elif isinstance(message, Refuse):
         body = {"t": "refuse", "m": message.match_id, "r": message.reason.value}
     else:
@@ -163,8 +217,8 @@ _REQUIRED = {
     "refuse": {"t", "m", "r"},
 }
 _OPTIONAL: dict[str, set[str]] = {
-    "propose": {"h"},  # version 2 only
-    "accept": {"h"},
+    "propose": {"h", "inv", "p", "s", "l"},  # h: version 2 only; inv: an invitation from a lobby
+    "accept": {"h", "p"},
     "refuse": set(),
 }
 
@@ -172,12 +226,14 @@ _OPTIONAL: dict[str, set[str]] = {
 def decode(body: bytes) -> ProposalMessage:
     """Decode one frame body (without its prefix); RemoteProtocolError if invalid."""
     obj = unpack_map(
-        body, what="proposal frame", max_bytes=MAX_PROPOSAL_FRAME, max_container=64, max_map=8
+        body, what="proposal frame", max_bytes=MAX_PROPOSAL_FRAME, max_container=64, max_map=12
     )
     if not isinstance(obj.get("t"), str) or obj["t"] not in _REQUIRED:
         raise RemoteProtocolError(f"unknown proposal frame {brief(obj)}")
     kind = obj["t"]
     keys = set(obj)
+    if kind == "propose" and "inv" in obj and obj["inv"] is not True:
+        raise RemoteProtocolError(f"proposal frame with a bad invitation flag {brief(obj['inv'])}")
     if not _REQUIRED[kind] <= keys <= _REQUIRED[kind] | _OPTIONAL[kind]:
         raise RemoteProtocolError(
             f"proposal frame {kind!r} has keys {brief(sorted(obj, key=repr))}"
@@ -192,9 +248,21 @@ def decode(body: bytes) -> ProposalMessage:
             raise RemoteProtocolError(f"unsupported proposal version {brief(version)}")
         if (version == 2) != ("h" in obj):
             raise RemoteProtocolError(f"a version {version} proposal {'without' if version == 2 else 'with'} h")
-        return Propose(match_id, _remote_interests(obj["i"]), handshake)
+        proof = _check_proof(obj.get("p"), RemoteProtocolError)
+        stamp = None
+        if "s" in obj:
+            try:
+                stamp = Stamp.from_wire(obj["s"])
+            except CryptoError:
+                raise RemoteProtocolError(f"bad stamp {brief(obj['s'])}") from None
+        lane = obj.get("l", GENERAL_LANE)
+        if not isinstance(lane, str) or lane not in LANES:
+            raise RemoteProtocolError(f"unknown lane {brief(lane)}")
+        return Propose(match_id, _remote_interests(obj["i"]), handshake, proof=proof, stamp=stamp,
+                       lane=lane, invite="inv" in obj)
     if kind == "accept":
-        return Accept(match_id, _remote_interests(obj["i"]), handshake)
+        return Accept(match_id, _remote_interests(obj["i"]), handshake,
+                      proof=_check_proof(obj.get("p"), RemoteProtocolError))
     try:
         reason = Refusal(obj["r"])
     except (ValueError, TypeError):

@@ -41,6 +41,7 @@ from random import Random
 from .lookup import K_VALUE, SEARCH_CLOSEST
 from .matcher import Matcher, MatchState, Phase, Refusal
 from .topics import (
+    GENERAL_LANE,
     HOME_SHARD,
     READVERTISE_SPREAD,
     TopicKey,
@@ -86,6 +87,8 @@ SKIP_AFTER_REFUSAL = {
     Refusal.CROSSED: 2.0,
     Refusal.NOT_LOOKING: 30.0,
     Refusal.NO_COMMON_INTERESTS: 10.0,  # until one of us falls back to random
+    Refusal.OTHER_LANE: 3600.0,  # its lane will not change while it runs
+    Refusal.NO_PROOF: 30.0,  # our proof or stamp was not good enough for it
 }
 """Seconds before proposing again to a candidate that refused, per reason."""
 
@@ -194,8 +197,10 @@ class Advertising(enum.Enum):
 class SearchPlanner:
     """The search and advertising policy of one node (docs/protocol.md §3.4)."""
 
-    def __init__(self, matcher: Matcher, rng: Random) -> None:
+    def __init__(self, matcher: Matcher, rng: Random, *, lane: str = GENERAL_LANE) -> None:
         self.matcher = matcher
+        self.lane = lane
+        """The lane whose keys this search walks and announces (topics.LANES)."""
         self._rng = rng
         self.looking_up = LookingUp.IDLE
         self.advertising = Advertising.IDLE
@@ -308,7 +313,8 @@ class SearchPlanner:
             # one, hot topics probe our random shard first (search_rounds).
             self._rounds = search_rounds(
                 self.matcher.interests, anyone=phase is Phase.RANDOM, now=wall,
-                probe=self.shard if self.large_network(table_size) else None, hot=self.hot)
+                probe=self.shard if self.large_network(table_size) else None, hot=self.hot,
+                lane=self.lane)
             self._closest.clear()
             self._found_any = False
             self._round = 0
@@ -415,7 +421,7 @@ class SearchPlanner:
         shard = self.shard if self.large_network(table_size) else HOME_SHARD
         self._announcing = advertise_keys(self.matcher.interests,
                                           anyone=self.matcher.advertises_anyone,
-                                          now=wall, shard=shard)
+                                          now=wall, shard=shard, lane=self.lane)
         fresh = tuple(key for key in self._announcing if key.multihash not in self.advertised)
         if not fresh:
             self._sleep_to_next_epoch(now, wall)

@@ -7,9 +7,16 @@ py) stores and serves them like any other provider record:
 
     name    = "strangers/v1/interest/<canonical interest>/<epoch>/<shard>"
             | "strangers/v1/anyone/<epoch>/<shard>"
+            | "strangers/v1/lane/<lane>/interest/<canonical interest>/<epoch>/<shard>"
+            | "strangers/v1/lane/<lane>/anyone/<epoch>/<shard>"
     digest  = sha2-256(utf-8(name))
     key     = multihash = 0x12 0x20 || digest      (the DHT key bytes)
     cid     = CIDv1, codec raw (0x55), that multihash ("bafkrei...")
+
+*Lanes.* The general lane's names are the first two; every other lane
+(:data:`LANES`: "adult", for ``--adult``) puts ``lane/<lane>/`` in front, so
+its keys never meet the general lane's and nobody finds an adult chat without
+opting in (proposals carry the lane too, and a node refuses another lane's).
 
 *Freshness.* Provider records outlive the nodes that wrote them (a DHT keeps
 them for up to 48 h), so the key rotates with a time epoch of
@@ -69,6 +76,11 @@ PREVIOUS_EPOCH_WINDOW = READVERTISE_SPREAD + 60.0
 the re-advertising spread plus a minute for clocks that are behind ours.
 After that, a previous-epoch record is of someone who left or is chatting."""
 
+GENERAL_LANE = "general"
+ADULT_LANE = "adult"
+LANES = (GENERAL_LANE, ADULT_LANE)
+"""The lanes; "general" unless the user opts in to another."""
+
 _NAMESPACE = "strangers/v1"
 _MULTIHASH_SHA2_256 = b"\x12\x20"
 _CID_V1_RAW = b"\x01\x55"
@@ -93,8 +105,11 @@ class TopicKey:
     """Canonical interest, or None for the general ("anyone") key."""
     epoch: int
     shard: int
+    lane: str = GENERAL_LANE
 
     def __post_init__(self) -> None:
+        if self.lane not in LANES:
+            raise ValueError(f"lane must be one of {LANES}, got {self.lane!r}")
         if self.interest is not None and not _is_canonical(self.interest):
             raise ValueError(f"interest must be in canonical form, got {self.interest!r}")
         # an epoch of 5.0 or True would hash to a different name than 5 or 1
@@ -106,9 +121,10 @@ class TopicKey:
     @property
     def name(self) -> str:
         """The versioned, namespaced string that is hashed."""
+        space = _NAMESPACE if self.lane == GENERAL_LANE else f"{_NAMESPACE}/lane/{self.lane}"
         if self.interest is None:
-            return f"{_NAMESPACE}/anyone/{self.epoch}/{self.shard}"
-        return f"{_NAMESPACE}/interest/{self.interest}/{self.epoch}/{self.shard}"
+            return f"{space}/anyone/{self.epoch}/{self.shard}"
+        return f"{space}/interest/{self.interest}/{self.epoch}/{self.shard}"
 
     @property
     def multihash(self) -> bytes:
@@ -133,7 +149,8 @@ def seconds_to_next_epoch(now: float) -> float:
 
 
 def advertise_keys(
-    interests: tuple[str, ...], *, anyone: bool, now: float, shard: int = HOME_SHARD
+    interests: tuple[str, ...], *, anyone: bool, now: float, shard: int = HOME_SHARD,
+    lane: str = GENERAL_LANE,
 ) -> list[TopicKey]:
     """Keys to announce ourselves on at ``now``: the current epoch, home and ``shard``.
 
@@ -144,7 +161,7 @@ def advertise_keys(
     if anyone:
         topics.append(None)
     shards = [HOME_SHARD] if shard == HOME_SHARD else [HOME_SHARD, shard]
-    return [TopicKey(topic, epoch, each) for topic in topics for each in shards]
+    return [TopicKey(topic, epoch, each, lane) for topic in topics for each in shards]
 
 
 def lookup_epochs(now: float) -> list[int]:
@@ -162,6 +179,7 @@ def search_rounds(
     now: float,
     probe: int | None,
     hot: Mapping[str | None, bool] | None = None,
+    lane: str = GENERAL_LANE,
 ) -> list[list[TopicKey]]:
     """The keys of one search, round by round (a round is walked only if the
     rounds before it found nobody to propose to).
@@ -185,11 +203,11 @@ def search_rounds(
     first: list[TopicKey] = []
     second: list[TopicKey] = []
     for topic in topics:
-        home = [TopicKey(topic, epoch, HOME_SHARD) for epoch in lookup_epochs(now)]
+        home = [TopicKey(topic, epoch, HOME_SHARD, lane) for epoch in lookup_epochs(now)]
         if probe is None:
             first += home
             continue
-        probed = [TopicKey(topic, epoch, probe) for epoch in lookup_epochs(now)]
+        probed = [TopicKey(topic, epoch, probe, lane) for epoch in lookup_epochs(now)]
         known = (hot or {}).get(topic)
         if known is None:
             first += probed + home

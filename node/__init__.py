@@ -13,6 +13,7 @@ from .lists import CuratedLists, config_file, trusted_keys_from_config
 from .lists import publish as publish_list
 from .node import Node, NodeStatistics, open_node
 from .reports import verify_report_file
+from .safety import read_blocks, unblock
 
 __all__ = [
     "CuratedLists",
@@ -27,6 +28,8 @@ __all__ = [
     "open_node",
     "publish_list",
     "quiet_library_logs",
+    "read_blocks",
+    "unblock",
     "trusted_keys_from_config",
     "verify_report_file",
 ]

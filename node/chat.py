@@ -82,6 +82,7 @@ from strangers.node.libp2p.streamio import (
     read_some,
     reset_quietly,
 )
+from strangers.safety.limits import MESSAGES, TokenBucket, Verdict
 
 from . import events
 
@@ -179,6 +180,8 @@ class ChatSession:
         """Writes made from the user's tasks: cancelled when the chat ends."""
         self.established = trio.Event()
         self._can_encrypt = trio.Event()
+        self._flood: TokenBucket | None = None
+        """The stranger's message budget (safety/limits.py), from its first message."""
 
     # -- ending ------------------------------------------------------------------------
 
@@ -407,6 +410,11 @@ class ChatSession:
             self.established.set()
             self._liveness.deadline = trio.current_time() + IDLE_TIMEOUT
             await self._on_established(event.safety_code)
+        elif isinstance(event, (Text, Typing)) and not self._within_rate():
+            if self._flood is not None and self._flood.cooling_until > trio.current_time():
+                self._error = "chat closed: the stranger sent messages faster than anyone types"
+                return _ERROR
+            logger.info("stranger over its message rate: %s dropped", type(event).__name__)
         elif isinstance(event, Text):
             await self._on_event(events.MessageReceived(event.id, event.text))
             await self._write(lambda: self._send_if_open(Delivered(event.id)))
@@ -421,6 +429,13 @@ class ChatSession:
         elif isinstance(event, Pong):
             pass
         return None
+
+    def _within_rate(self) -> bool:
+        """Whether the stranger's message (text or typing) is within its budget."""
+        now = trio.current_time()
+        if self._flood is None:
+            self._flood = TokenBucket.full(MESSAGES, now)
+        return self._flood.take(now) is Verdict.ALLOW
 
     # -- moving to another stream (docs/protocol.md §6.9) --------------------------------
 

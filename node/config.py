@@ -10,6 +10,7 @@ from multiaddr import Multiaddr
 
 from strangers.discovery.interests import normalize_interests
 from strangers.discovery.listrecord import key_from_text
+from strangers.discovery.topics import ADULT_LANE, GENERAL_LANE
 from strangers.errors import ConfigError, DiscoveryError
 
 DEFAULT_BOOTSTRAP = (
@@ -79,6 +80,8 @@ class NodeConfig:
     None: ``filter-words.txt`` in the data directory, when there is one."""
     trust_lists: tuple[str, ...] = ()
     """Shared blocklists this user trusts (curator keys, 64 hex): never match anyone on them."""
+    adult: bool = False
+    """The adult lane (``--adult``): its topic keys and proposals never meet the general lane's."""
     listen_addrs: tuple[Multiaddr, ...] = field(init=False, repr=False)
     bootstrap_peers: tuple[PeerInfo, ...] = field(init=False, repr=False)
 
@@ -108,6 +111,10 @@ class NodeConfig:
     def reachable_unknown(self) -> bool:
         """Whether AutoNAT has to find out (no option decided it)."""
         return not (self.behind_nat or self.hide_ip)
+
+    @property
+    def lane(self) -> str:
+        return ADULT_LANE if self.adult else GENERAL_LANE
 
     @property
     def uses_default_bootstrap(self) -> bool:

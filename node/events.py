@@ -141,13 +141,72 @@ class Revealed:
 
 
 @dataclass(frozen=True)
+class LobbyJoined:
+    """We joined a lobby (a public GossipSub topic); ``peers``: members we are connected to."""
+
+    topic: str
+    peers: int
+
+
+@dataclass(frozen=True)
+class LobbyMessage:
+    """Someone in the lobby said something (public, signed by ``from_``'s peer key)."""
+
+    id: str
+    from_: str
+    """The sender's peer id (``from`` in JSON)."""
+    nick: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Reported:
     """A report of the stranger's texts, with proof, was saved in ``path`` (a local file)."""
 
     path: str
 
 
+@dataclass(frozen=True)
+class LobbySent:
+    """Our lobby message left (signed, readable by everyone in the lobby)."""
+
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class LobbyMembers:
+    """How many people are in the lobby (an estimate, ourselves included)."""
+
+    count: int
+
+
+@dataclass(frozen=True)
+class LobbyCounts:
+    """While searching: how many people are in the lobbies of our interests (estimates)."""
+
+    counts: tuple[tuple[str, int], ...]
+    """(interest, members) pairs, in the order of our interests."""
+
+
+@dataclass(frozen=True)
+class ChatInvited:
+    """A lobby member invites us to a private chat: answer with accept or decline (a minute)."""
+
+    peer_id: str
+    nick: str
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """We blocked the stranger: this node never matches ``peer_id`` again (until unblocked)."""
+
+    peer_id: str
+    common_interests: tuple[str, ...] = ()
+
+
 Event = (
     Ready | Searching | Advertised | Matched | PathChanged | MessageReceived | Sent | Delivered
     | Typing | StrangerLeft | Warning | Error | Stopped | Reachability | Reported | Revealed
+    | LobbyJoined | LobbyMessage | LobbySent | LobbyMembers | LobbyCounts | ChatInvited | Blocked
 )

@@ -28,8 +28,8 @@ from __future__ import annotations
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
 
 import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -54,6 +54,7 @@ from strangers.discovery.rtt import (
 from strangers.errors import RemoteProtocolError, StrangersError
 from strangers.node.libp2p.kadpool import has_open_connection
 from strangers.node.libp2p.streamio import StreamEnded, forget_closed_connections, read_exactly
+from strangers.node.safety import Safety
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ PROPOSAL_TIMEOUT = 2 * ANSWER_TIMEOUT
 CHAT_OPEN_TIMEOUT = 5.0
 """After accepting, how long we wait for the proposer to open the chat."""
 ADDR_TTL = 600
+INVITE_TIMEOUT = 60.0
+"""An invitation from a lobby (``"inv": true``) waits this long for the invitee's user."""
 PROPOSAL_ATTEMPTS = 2
 PREPARED_CHATS = 16
 """Chat handshakes begun in proposals and kept for their chat stream (oldest dropped first)."""
@@ -140,10 +143,6 @@ async def _read_frame(stream) -> object:
     return decode(await read_exactly(stream, frame_length(prefix)))
 
 
-def _refuse_nobody(_peer_id: str) -> str | None:
-    return None
-
-
 async def _close(stream, *, reset: bool = False) -> None:
     with trio.CancelScope(shield=True), trio.move_on_after(0.5):
         try:
@@ -158,11 +157,13 @@ class MatchService:
     def __init__(self, host, matcher: Matcher, *,
                  on_accepted: Callable[[PendingMatch], None],
                  rtt: RttEstimator | None = None,
-                 chat_factory: ChatFactory | None = None) -> None:
+                 chat_factory: ChatFactory | None = None, safety: Safety | None = None) -> None:
         self.host = host
         self.chat_factory = chat_factory if chat_factory is not None else host_chat_factory(host)
         """Makes the chat connections whose first frames ride in proposals."""
         self._prepared: OrderedDict[tuple[ID, bytes], PreparedChat] = OrderedDict()
+        self.safety = safety
+        """Blocks, trusted lists, proofs, stamps, lanes and flood limits (node/safety.py); None: none."""
         self.rtt = rtt if rtt is not None else RttEstimator()
         """Round trips measured here and elsewhere (the DHT's): our timeouts."""
         self.matcher = matcher
@@ -171,9 +172,8 @@ class MatchService:
         self.proposals_received = 0
         self.accepted: PendingMatch | None = None
         """The proposal we accepted last (answered again if repeated)."""
-        self.refuse_peer: Callable[[str], str | None] = _refuse_nobody
-        """The refusal gate (trusted lists; helper F's blocks): why a peer (base58) must
-        never be matched, or None.  Asked before any other work, both directions."""
+        self.on_invited: Callable[[ID, tuple[str, ...]], Awaitable[bool]] | None = None
+        """A lobby node's user decides on invitations (None: refused, "not-looking")."""
 
     # -- proposing -----------------------------------------------------------------------
 
@@ -185,15 +185,32 @@ class MatchService:
         which it was found (empty for the "anyone" key).  The Accept returned
         carries at most those.  Never raises (but ``trio.Cancelled``).
         """
+        return await self._checked_propose(info, match_id, interests, invite=False)
+
+    async def invite(self, info: PeerInfo, match_id: bytes,
+                     interests: tuple[str, ...]) -> Accept | Refuse | None:
+        """Invite a lobby member to a chat; its user has :data:`INVITE_TIMEOUT` to answer."""
+        return await self._checked_propose(info, match_id, interests, invite=True)
+
+    async def _checked_propose(self, info: PeerInfo, match_id: bytes, interests: tuple[str, ...],
+                               *, invite: bool) -> Accept | Refuse | None:
+        """A proposal or an invitation, after the refusal gate; the answer's proof checked."""
         self.proposals_sent += 1
-        refusal = self.refuse_peer(info.peer_id.to_base58())
-        if refusal is not None:  # before any other work: no dial
-            logger.info("candidate %s not asked (%s)", info.peer_id, refusal)
-            return None
+        safety = self.safety
+        if safety is not None:
+            reason = safety.refuses(info.peer_id)
+            if reason is not None:  # before any other work: no dial
+                logger.info("candidate %s not asked (%s)", info.peer_id, reason)
+                return None
+            await safety.proof_ready.wait()
         try:
-            answer = await self._propose(info, match_id, interests)
+            answer = await self._propose(info, match_id, interests, invite=invite)
         except Exception:  # a bug of ours or of the library: this proposal only
             logger.debug("proposal to %s failed unexpectedly", info.peer_id, exc_info=True)
+            return None
+        if isinstance(answer, Accept) and safety is not None and not safety.accept_valid(
+                info.peer_id, answer):
+            logger.info("candidate %s accepted without a valid identity proof", info.peer_id)
             return None
         if isinstance(answer, Accept):
             # An older peer answers with all its interests: keep only what we asked about.
@@ -221,7 +238,8 @@ class MatchService:
             return None
 
     async def _propose(self, info: PeerInfo, match_id: bytes,
-                       interests: tuple[str, ...]) -> Accept | Refuse | None:
+                       interests: tuple[str, ...], *, invite: bool = False
+                       ) -> Accept | Refuse | None:
         """A stream that breaks before the answer is retried once with the same
         match id (the candidate answers a repeated proposal the same way).
         This happens when both nodes dial each other at the same moment and
@@ -229,12 +247,15 @@ class MatchService:
         """
         chat = self._begin_chat(Role.INITIATOR, info.peer_id, match_id)
         commit = chat.start() if chat is not None else b""
-        proposal = encode(Propose(match_id, interests, commit))
+        base = (Propose(match_id, interests) if self.safety is None
+                else self.safety.proposal(info.peer_id, match_id, interests))
+        proposal = encode(replace(base, handshake=commit, invite=invite))
         if info.addrs:
             self.host.get_peerstore().add_addrs(info.peer_id, info.addrs, ADDR_TTL)
         for attempt in range(PROPOSAL_ATTEMPTS):
             try:
-                answer = await self._ask(info, proposal)
+                answer = await self._ask(info, proposal, INVITE_TIMEOUT + ANSWER_TIMEOUT
+                                         if invite else None)
             except trio.TooSlowError:
                 logger.info("candidate %s too slow, skipped", info.peer_id)
                 return None
@@ -274,7 +295,8 @@ class MatchService:
         self._keep(peer_id, answer.match_id, PreparedChat(Role.INITIATOR, chat, opening))
         return True
 
-    async def _ask(self, info: PeerInfo, proposal: bytes) -> object:
+    async def _ask(self, info: PeerInfo, proposal: bytes,
+                   answer_timeout: float | None = None) -> object:
         """One proposal; its dial and its answer time feed the RTT estimate, which sets both deadlines."""
         stream = None
         peer = info.peer_id.to_bytes()
@@ -287,7 +309,7 @@ class MatchService:
             opened = trio.current_time()
             self.rtt.observe(peer, opened - started, opened, round_trips=(
                 STREAM_OPEN_ROUND_TRIPS if connected else SETUP_ROUND_TRIPS))
-            with trio.fail_after(self.rtt.timeout(peer, opened, ANSWER)):
+            with trio.fail_after(answer_timeout or self.rtt.timeout(peer, opened, ANSWER)):
                 await stream.write(proposal)
                 answer = await _read_frame(stream)
             now = trio.current_time()
@@ -303,17 +325,35 @@ class MatchService:
         """Answer one proposal.  Never raises: a bad, slow or broken one resets the stream."""
         self.proposals_received += 1
         peer_id = getattr(getattr(stream, "muxed_conn", None), "peer_id", None)
+        safety = self.safety
+        if safety is not None and isinstance(peer_id, ID):
+            # refused, flooding or too many at once: reset before reading a byte
+            if not safety.admit(peer_id, proposal=True) or not safety.open_slot(peer_id):
+                await _close(stream, reset=True)
+                return
+            try:
+                await self._handle(stream, peer_id)
+            finally:
+                safety.close_slot(peer_id)
+            return
+        await self._handle(stream, peer_id)
+
+    async def _handle(self, stream, peer_id) -> None:
         try:
             if not isinstance(peer_id, ID):
                 raise RemoteProtocolError("match stream without a peer id")
-            refusal = self.refuse_peer(peer_id.to_base58())
-            if refusal is not None:  # before reading a byte
-                raise RemoteProtocolError(f"refused: {refusal}")
             with trio.fail_after(PROPOSAL_TIMEOUT):
                 proposal = await _read_frame(stream)
             if not isinstance(proposal, Propose):
                 raise RemoteProtocolError(f"expected a proposal, got {type(proposal).__name__}")
-            answer = self._answer(peer_id, proposal)
+            refusal = None if self.safety is None else self.safety.check_proposal(peer_id, proposal)
+            if refusal is not None:  # lane, identity proof, stamp: before any other work
+                logger.info("proposal from %s refused: %s", peer_id, refusal.value)
+                answer: Accept | Refuse = Refuse(proposal.match_id, refusal)
+            elif proposal.invite:
+                answer = await self._answer_invitation(peer_id, proposal)
+            else:
+                answer = self._answer(peer_id, proposal)
             with trio.fail_after(ANSWER_TIMEOUT):
                 await stream.write(encode(answer))
         except trio.TooSlowError:
@@ -327,6 +367,27 @@ class MatchService:
             await _close(stream)
             return
         await _close(stream, reset=True)
+
+    async def _answer_invitation(self, peer_id: ID, proposal: Propose) -> Accept | Refuse:
+        """A lobby member invites us: our user decides (not the matcher), if we are free."""
+        if self.on_invited is None:
+            return Refuse(proposal.match_id, Refusal.NOT_LOOKING)
+        if self.matcher.state is not MatchState.IDLE:
+            return Refuse(proposal.match_id, Refusal.BUSY)
+        with trio.move_on_after(INVITE_TIMEOUT):
+            if await self.on_invited(peer_id, proposal.interests):
+                if self.matcher.state is not MatchState.IDLE:  # something else began meanwhile
+                    return Refuse(proposal.match_id, Refusal.BUSY)
+                now = trio.current_time()
+                peer = peer_id.to_bytes()
+                self.matcher.start_search(now)
+                self.matcher.propose(peer)
+                self.matcher.proposal_accepted(peer)
+                pending = PendingMatch(peer_id, proposal.match_id, proposal.interests)
+                self.accepted = pending
+                self.on_accepted(pending)
+                return Accept(proposal.match_id, proposal.interests, proof=self._proof())
+        return Refuse(proposal.match_id, Refusal.NOT_LOOKING)
 
     def _answer(self, peer_id: ID, proposal: Propose) -> Accept | Refuse:
         """The matcher's answer to ``proposal``; an Accept reveals only the common interests.
@@ -343,7 +404,7 @@ class MatchService:
         answer = self._decide(peer_id, proposal)
         if isinstance(answer, Accept) and chat is not None:
             self._keep(peer_id, proposal.match_id, chat)
-            return Accept(answer.match_id, answer.interests, hello)
+            return replace(answer, handshake=hello)
         return answer
 
     def _decide(self, peer_id: ID, proposal: Propose) -> Accept | Refuse:
@@ -359,11 +420,15 @@ class MatchService:
                 self.accepted = accepted
                 self.on_accepted(accepted)
             return Accept(proposal.match_id,
-                          common_interests(self.matcher.interests, proposal.interests))
+                          common_interests(self.matcher.interests, proposal.interests),
+                          proof=self._proof())
         decision = self.matcher.on_proposal(peer, proposal.interests, trio.current_time())
         if not decision.accept:
             return Refuse(proposal.match_id, decision.refusal or Refusal.BUSY)
         pending = PendingMatch(peer_id, proposal.match_id, decision.common)
         self.accepted = pending
         self.on_accepted(pending)
-        return Accept(proposal.match_id, decision.common)
+        return Accept(proposal.match_id, decision.common, proof=self._proof())
+
+    def _proof(self) -> bytes | None:
+        return None if self.safety is None else self.safety.proof

@@ -26,11 +26,13 @@ from dataclasses import dataclass
 
 import trio
 from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
 from libp2p.tools.anyio_service import background_trio_service
 
+from strangers.discovery.lobby import lobby_topic, nickname, resolve_nick
 from strangers.discovery.matcher import Matcher, MatchState
 from strangers.discovery.search import FIRST_SEARCH_HEAD_START, SearchPlanner
-from strangers.errors import LocalProtocolError
+from strangers.errors import ConfigError, LocalProtocolError
 
 from . import events
 from .chat import CHAT_PROTOCOL
@@ -39,16 +41,25 @@ from .conversation import Conversations
 from .events import Event
 from .filters import load_word_filter, mark_message
 from .frontdoor import FrontDoor, KadDirectory
-from .identity import Identity, fresh_identity, load_or_create_identity
+from .identity import (
+    Identity,
+    fresh_identity,
+    load_or_create_identity,
+    load_proof,
+    take_next_identity,
+)
+from .invitations import Invitations
 from .libp2p.addresses import announcements, dialable_addrs
 from .libp2p.holepunch import HolePunch
 from .libp2p.host import build_host, ensure_port_free, running_host
 from .libp2p.kad import StrangersDHT
 from .libp2p.mdns import LocalDiscovery
 from .lists import ListSubscriptions, install_validator, parse_trusted
+from .lobby import Lobby, serve_lobby_counts
 from .matching import MATCH_PROTOCOL, MatchService, PendingMatch, node_rtt_estimator
 from .nat import FIRST_RESERVATION_WAIT, NatService, serve_nat
 from .reports import write_report
+from .safety import Safety, difficulty_from, serve_proofs
 from .searching import SearchService
 from .store import DataDir
 from .supervision import spawn, supervised, supervised_handler
@@ -75,11 +86,19 @@ class Node:
     """Reachability and relays (set by open_node)."""
     front_door: FrontDoor
     """How this node found strangers servers, and announces itself as one (set by open_node)."""
+    lobby: Lobby | None = None
+    """The lobby joined (``open_node(config, lobby=...)``), if any."""
+    invitations: Invitations | None = None
+    """Private chats proposed from the lobby (set with the lobby)."""
 
     def __init__(self, config: NodeConfig, identity: Identity, host, dht: StrangersDHT,
-                 nursery: trio.Nursery) -> None:
+                 nursery: trio.Nursery, safety: Safety | None = None) -> None:
         self.config = config
         self.identity = identity
+        self.safety = safety if safety is not None else Safety(identity, lane=config.lane)
+        """Blocks, identity proof, stamps, lanes and flood limits (node/safety.py)."""
+        self._chatting: events.Matched | None = None
+        self._blocking = False
         self.host = host
         self.dht = dht
         self._nursery = nursery
@@ -91,8 +110,10 @@ class Node:
             interests_only=config.interests_only,
         )
         self.matching = MatchService(host, self.matcher, on_accepted=self._on_accepted_incoming,
-                                     rtt=dht.rtt)  # WAN timing: one round-trip estimate per node
-        self.search = SearchService(SearchPlanner(self.matcher, random.Random()), dht,
+                                     rtt=dht.rtt,  # WAN timing: one round-trip estimate per node
+                                     safety=self.safety)
+        self.search = SearchService(SearchPlanner(self.matcher, random.Random(),
+                                                  lane=config.lane), dht,
                                     self.matching, emit=self.emit, nursery=nursery,
                                     on_matched=self._on_accepted_outgoing)
         self._last_hidden: events.MessageReceived | None = None
@@ -100,7 +121,7 @@ class Node:
         """The user's word list: matching messages arrive hidden (node/filters.py)."""
         self.lists = ListSubscriptions(parse_trusted(config.trust_lists))
         """Shared blocklists the user trusts (node/lists.py): nobody on them is matched."""
-        self.matching.refuse_peer = self.lists.refuses
+        self.safety.gate.add(self.lists.refuses)  # trusted lists refuse like blocks
         self.chats = Conversations(host, identity, self.matcher, self.matching, emit=self.emit,
                                    start_search=self.start_search, auto_next=config.auto_next,
                                    nursery=nursery)
@@ -110,6 +131,11 @@ class Node:
     @property
     def peer_id(self) -> str:
         return self.identity.peer_id.to_base58()
+
+    @property
+    def nick(self) -> str:
+        """Our nickname in lobbies (derived from the peer id)."""
+        return nickname(self.identity.peer_id.to_bytes())
 
     @property
     def addrs(self) -> list[str]:
@@ -124,6 +150,13 @@ class Node:
             event = mark_message(event, self.word_filter)
             if event.hidden:
                 self._last_hidden = event
+        if isinstance(event, events.Matched):
+            self._chatting = event
+        elif isinstance(event, events.StrangerLeft):
+            self._chatting = None
+            if self._blocking and event.by_us:  # the stranger heard an ordinary "next"
+                event = events.StrangerLeft("blocked", True)
+            self._blocking = False
         await self._send_events.send(event)
 
     async def reveal(self) -> None:
@@ -132,6 +165,22 @@ class Node:
         if hidden is None:
             raise LocalProtocolError("no message was hidden by your word filter")
         await self.emit(events.Revealed(hidden.id, hidden.text))
+
+    async def block(self) -> None:
+        """End the chat and never match this stranger again (kept in the data directory).
+
+        The stranger sees an ordinary leave; we see ``stranger_left`` with
+        reason "blocked". Raises if we are not chatting.
+        """
+        chatting, session = self._chatting, self.chats.session
+        if chatting is None or session is None:
+            raise LocalProtocolError("you are not chatting with anyone right now")
+        block, unsaved = self.safety.block(chatting.peer_id, chatting.common_interests)
+        await self.emit(events.Blocked(block.peer_id, block.interests))
+        if unsaved is not None:
+            await self.emit(events.Warning(f"the block holds until you quit only: {unsaved}"))
+        self._blocking = True
+        await self.chats.close("next")
 
     async def send_text(self, text: str) -> int:
         """Send a message to the current stranger; returns its id. Raises if not chatting."""
@@ -172,6 +221,43 @@ class Node:
         await self.chats.close("quit")
         self._nursery.cancel_scope.cancel()
 
+    @property
+    def in_chat(self) -> bool:
+        """A one-to-one chat is running (from the lobby, or with a stranger)."""
+        return self.chats.session is not None
+
+    async def send_lobby(self, text: str) -> str:
+        """Say ``text`` in the lobby (public, signed); returns its id. Raises if not in one."""
+        if self.lobby is None:
+            raise LocalProtocolError("you are not in a lobby")
+        return await self.lobby.send(text)
+
+    def _member(self, who: str) -> tuple[ID, Lobby, Invitations]:
+        if self.lobby is None or self.invitations is None:
+            raise LocalProtocolError("you are not in a lobby")
+        members = dict(self.lobby.members)
+        members.update({peer.to_base58(): nickname(peer.to_bytes())
+                        for peer in self.invitations.waiting})
+        try:
+            peer = ID.from_base58(resolve_nick(who, members))
+        except ConfigError as exc:
+            raise LocalProtocolError(str(exc)) from None
+        return peer, self.lobby, self.invitations
+
+    async def invite(self, who: str) -> None:
+        """Invite lobby member ``who`` (nickname or peer id) to a private chat (in the background)."""
+        peer, lobby, invitations = self._member(who)
+        if peer == self.identity.peer_id:
+            raise LocalProtocolError("that is you")
+        if self.chats.session is not None or self.matcher.state is not MatchState.IDLE:
+            raise LocalProtocolError("you are in a chat already: /next first")
+        spawn(self._nursery, "invitation", invitations.invite, peer, lobby.interest)
+
+    def answer_invitation(self, who: str, accept: bool) -> None:
+        """Accept or decline the private chat ``who`` invited us to."""
+        peer, _lobby, invitations = self._member(who)
+        invitations.answer(peer, accept)
+
     def statistics(self) -> NodeStatistics:
         return NodeStatistics(
             state=self.matcher.state.value,
@@ -183,8 +269,13 @@ class Node:
         )
 
     def start_search(self) -> None:
-        """Look for a stranger (unless already searching, matched, or stopping)."""
-        self.search.start()
+        """Look for a stranger (unless already searching, matched, or stopping).
+
+        Never on a node that does not chat with strangers (``serve``, ``lobby``:
+        a lobby's private chat ends without a search).
+        """
+        if self.config.chat:
+            self.search.start()
 
     def stop_search(self) -> None:
         """Stop looking for strangers; a chat in progress goes on."""
@@ -243,16 +334,49 @@ def _is_server(node: Node) -> bool:
     return not node.config.chat or node.nat.reachable is True
 
 
-def _load_identity(config: NodeConfig) -> Identity:
+async def _serve_lobby(node: Node, lobby: Lobby, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """The lobby (GossipSub); if it fails, the node says so and goes on."""
+    started = trio.Event()
+
+    class Status:
+        def started(self, value=None) -> None:
+            started.set()
+            task_status.started(value)
+
+    async def lost(exc: BaseException) -> None:
+        node.lobby = None
+        await node.emit(events.Error(f"the lobby stopped working ({type(exc).__name__})"))
+
+    await supervised("lobby", functools.partial(lobby.serve, task_status=Status()), on_crash=lost)
+    if not started.is_set():
+        task_status.started()
+
+
+def _load_identity(config: NodeConfig, data: DataDir, bits: int) -> tuple[Identity, bytes | None]:
+    """Our identity and its proof, if one is at hand (else it is minted while we search).
+
+    Without ``--identity``, a chat node takes the identity the last run minted
+    for it (proof included), so only the very first launch waits for a proof.
+    """
     if config.identity_file is None:
-        return fresh_identity()
-    return load_or_create_identity(config.identity_file)
+        taken = take_next_identity(data, bits) if config.chat else None
+        return taken if taken is not None else (fresh_identity(), None)
+    identity = load_or_create_identity(config.identity_file)
+    return identity, load_proof(config.identity_file, identity, bits)
 
 
 @asynccontextmanager
-async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
-    """Start a node (host, DHT, discovery, matching) and stop it cleanly on exit."""
-    identity = _load_identity(config)
+async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
+                    ) -> AsyncIterator[Node]:
+    """Start a node (host, DHT, discovery, matching) and stop it cleanly on exit.
+
+    ``lobby``: (interest, lane) of a lobby to join (``strangers lobby``).
+    """
+    if lobby is not None:
+        lobby_topic(*lobby)  # a bad interest or lane: a ConfigError before anything starts
+    data = DataDir()
+    difficulty = difficulty_from()
+    identity, proof = _load_identity(config, data, difficulty.identity)
     for addr in config.listen_addrs:
         ensure_port_free(addr)
     host = build_host(identity, mdns=False)  # our own mDNS (LocalDiscovery), not py-libp2p's
@@ -261,13 +385,26 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
         dht = StrangersDHT(host, rtt=node_rtt_estimator())  # WAN timing: timeouts from round trips
         install_validator(dht)  # shared blocklist records (node/lists.py)
         async with background_trio_service(dht), trio.open_nursery() as nursery:
-            node = Node(config, identity, host, dht, nursery)
+            safety = Safety(identity, data=data, difficulty=difficulty, lane=config.lane,
+                            proof=proof)
+            safety.disconnect = host.disconnect
+            node = Node(config, identity, host, dht, nursery, safety)
+            if config.chat or lobby is not None:  # our proof (if not at hand), then the next run's identity
+                await nursery.start(functools.partial(
+                    serve_proofs, safety, premint_next=config.identity_file is None,
+                    keep_in=config.identity_file))
             spawn(nursery, "address announcements", book.serve)
-            if config.chat:
+            if lobby is not None:  # before any dial: pubsub hooks on new connections
+                node.lobby = Lobby(host, dht, lobby[0], lobby[1], node.emit)
+                await nursery.start(_serve_lobby, node, node.lobby)
+            if lobby is not None:  # private chats from the lobby: invitations only
+                node.invitations = Invitations(host, node.matcher, node.matching, emit=node.emit,
+                                               on_matched=node._on_accepted_outgoing)
+            if config.chat or lobby is not None:
                 host.set_stream_handler(TProtocol(MATCH_PROTOCOL), supervised_handler(
                     "match stream", node.matching.handle_stream))
                 host.set_stream_handler(TProtocol(CHAT_PROTOCOL), supervised_handler(
-                    "chat stream", node.chats.handle_chat_stream))
+                    "chat stream", safety.guarded(node.chats.handle_chat_stream)))
             # hole punching: relayed chats move to a direct path (DCUtR); never with
             # --hide-ip (H8-B's option: a direct path shows the stranger our address)
             if config.chat and not config.hide_ip:
@@ -300,6 +437,8 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
             await node.emit(events.Ready(node.peer_id, tuple(node.addrs),
                                          config.identity_file is not None))
             node.nat.node_ready.set()
+            if node.lobby is not None:
+                node.lobby.node_ready.set()
             if config.bootstrap_peers and not reached:
                 where = ("the default public bootstrap peers" if config.uses_default_bootstrap
                          else "the --bootstrap peers")
@@ -315,6 +454,10 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
             if config.chat:  # trusted lists: from the cache, then the DHT (bounded wait)
                 await node.lists.first_refresh(dht)
                 spawn(nursery, "trusted lists", node.lists.serve, dht)
+            if config.chat and config.interests:  # "3 people are in the chess lobby"
+                spawn(nursery, "lobby counts", serve_lobby_counts, dht, config.interests,
+                      lambda: node.matcher.state in (MatchState.SEARCHING, MatchState.PROPOSING),
+                      node.emit, config.lane)
             if config.chat:
                 if not config.reachable_unknown:  # announce a relayed address from the start
                     with trio.move_on_after(FIRST_RESERVATION_WAIT):

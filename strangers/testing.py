@@ -172,6 +172,7 @@ def chat(bootstrap: str | list[str], *extra: str, env: dict[str, str] | None = N
     return Strangers(*args, *extra, env=env)
 
 
-def run_cli(*args: str, timeout: float = 20.0, input: bytes | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str, timeout: float = 20.0, input: bytes | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([*strangers_command(), *args], capture_output=True, timeout=timeout,
-                          input=input)
+                          input=input, env=env)

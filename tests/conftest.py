@@ -12,6 +12,9 @@ import pytest
 def strangers_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("strangers-home")
     monkeypatch.setenv("STRANGERS_HOME", str(home))
+    # The price on identities (crypto/pow.py) off for the suite: a few CPU-seconds per
+    # node would cost hours. Tests of the price set their own bits (tests/unit/node/test_safety.py).
+    monkeypatch.setenv("STRANGERS_POW_BITS", "0")
     return home
 
 

@@ -44,7 +44,7 @@ from ..format import event_to_json, status_to_json
 
 BACKLOG = 1000
 """Events kept for a page that connects later (the last Start's, at most this many)."""
-OPTIONAL_COMMANDS = ("report", "reveal", "save", "keep")
+OPTIONAL_COMMANDS = ("report", "reveal", "block", "save", "keep")
 """Commands that get a button when this version of ``parse_command`` knows them."""
 MAX_INTERESTS = 32
 CHAT_END_WAIT = 3.0

@@ -19,6 +19,7 @@ Modules:
   (the swarm refuses them: "No supported transport"); no library internal;
 * :mod:`.multistream`: pipelined and optimistic multistream-select (fewer
   round trips per connection and per stream).
+* :mod:`.gossip`: GossipSub for lobbies (tuned, and fixed where it lost messages).
 
 Outside this package, ``node/`` may import py-libp2p's public names (peer
 ids, ``PeerInfo``, ``TProtocol``, ``background_trio_service``), never a
@@ -236,6 +237,36 @@ multistream.py
   the listener side (``Multiselect.negotiate``) left as it is
     why: it must read exactly the header and the protocol, and leave our data behind them
     canary: ``test_canary_multistream.py::test_the_listener_reads_the_header_then_the_protocol_and_nothing_more``
+gossip.py
+  ``GossipSub(spam_protection_enabled=False, adaptive_gossip_enabled=False, prune_back_off=5,
+  degree=3, ...)``, ``Pubsub(strict_signing=True, seen_ttl=, max_inbound_rpc_size=)``, ``ScoreParams``
+    why: the library's per-forwarder limit (10 msg/s, our own publishes included) runs after
+    the seen-check; adaptive gossip slowed the heartbeat to 60 s; our limits are per sender
+    canaries: ``test_canary_gossip.py::test_the_constructors_take_the_settings_we_pass``,
+    ``::test_the_library_rate_limit_still_counts_per_forwarder_and_after_the_seen_check``
+  ``LobbyGossipSub._emit_idontwant_for_message`` overridden (IDONTWANT only above 1 KiB)
+    why: one IDONTWANT per message per mesh peer filled the 32-RPC send queues
+    canary: ``test_canary_gossip.py::test_idontwant_is_still_emitted_from_publish_before_its_other_awaits``
+  ``LobbyGossipSub._get_peers_to_send`` extended (flood publishing of our own messages)
+    why: 0.8.1 has no ``flood_publish``: a message said before the mesh formed reached nobody
+    canary: ``test_canary_gossip.py::test_publish_still_picks_its_peers_through_get_peers_to_send``
+  a synchronous topic validator (``LobbyRules``)
+    why: no await between the seen-check and marking seen: each message delivered once
+    canary: ``test_canary_gossip.py::test_validators_run_between_the_seen_check_and_marking_seen``
+  ``maybe_consume_signed_record`` and ``env_to_send_in_RPC`` replaced in ``libp2p.pubsub.pubsub``
+  and ``libp2p.pubsub.gossipsub`` (``install_record_cache``)
+    why: a record verified on every RPC and rebuilt for every RPC sent; and a valid record
+    older than the peerstore's (our identify signs newer ones) made the library drop every
+    pubsub RPC of that peer, subscriptions included: no mesh ever formed
+    canaries: ``test_canary_gossip.py::test_the_pubsub_modules_call_the_record_helpers_by_their_module_names``,
+    ``::test_the_peerstore_still_refuses_an_older_record_and_we_take_the_rpc_anyway``
+  pubsub's stream handlers replaced by ``guarded_stream_handler``
+    why: a message arriving as the pubsub service stops raised "Nursery is closed" into the
+    swarm and tore the host down
+    canary: ``test_canary_gossip.py::test_the_library_stream_handler_schedules_on_its_service_and_can_raise``
+  ``Pubsub.ensure_peer_stream``, blacklist methods, ``Pubsub.counter`` (message ids of our sends)
+    why: members connected before we joined; dropping a flooder; the id of what we publish
+    canary: ``test_canary_gossip.py::test_the_public_methods_the_lobby_uses_are_there``
 
 Not used (and so not patched): ``swarm._negative_peer_cache`` (a peer whose
 every address failed is refused for a while, see ``../shared/notes``).

@@ -194,5 +194,7 @@ async def test_a_stranger_who_stops_reading_blocks_only_its_own_chat(lab):
             left = await in_thread(_left, lab, hostile_id)
             nursery.cancel_scope.cancel()
     print(f"slow reader: {left}; on the way: {peer.log}")
-    assert left["reason"] == "timeout" and left["by_us"] is False, left
+    # Its 4000 texts are also a message flood (docs/protocol.md §5.10): the chat ends for
+    # that ("error") before the receipts fill the window, or on the blocked writes ("timeout").
+    assert left["reason"] in ("timeout", "error") and left["by_us"] is False, left
     await in_thread(check_survives, lab)

@@ -179,7 +179,7 @@ def test_websocket_carries_the_json_stream(web):
         assert isinstance(client.next_event(), ws_events.AcceptConnection)
         hello = client.message()
         assert hello["event"] == "hello" and hello["interests"] == ["cinema"] and hello["running"] is False
-        assert {"report", "reveal"} <= set(hello["commands"])
+        assert {"report", "reveal", "block"} <= set(hello["commands"])
         client.send(ws_events.TextMessage(data='{"cmd": "send", "text": "hi"}'))
         assert "press Start first" in client.message()["message"]
         client.send(ws_events.TextMessage(data="not json"))

@@ -381,8 +381,11 @@ async def slow_reader(peer: HostilePeer, target: Target) -> Outcome:
     chat = await _established(peer, target, outcome)
     await _text_delivered(chat, "I will stop reading now")
     with trio.move_on_after(GONE_WAIT):
-        for number in range(SLOW_READER_TEXTS):
-            await chat.send_text(f"unread receipt {number}")
+        try:
+            for number in range(SLOW_READER_TEXTS):
+                await chat.send_text(f"unread receipt {number}")
+        except StreamGone as exc:  # the victim cut off a stranger sending texts this fast (§5.10)
+            outcome.notes.append(f"victim ended the chat: {exc}")
     outcome.notes.append(f"sent {chat.next_id - 1} texts")
     await trio.sleep_forever()
     return outcome  # pragma: no cover

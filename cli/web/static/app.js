@@ -55,7 +55,7 @@ function handle(event) {
   switch (event.event) {
     case "hello":
       page.commands = new Set(event.commands || []);
-      for (const name of ["report", "save", "keep"]) $(name).hidden = !page.commands.has(name);
+      for (const name of ["report", "block", "save", "keep"]) $(name).hidden = !page.commands.has(name);
       if (!page.interests.length && Array.isArray(event.interests)) setInterests(event.interests);
       if (!event.running) setPhase("front");
       break;
@@ -123,7 +123,9 @@ function handle(event) {
       break;
     case "stranger_left":
       setTyping(false);
-      system(event.by_us ? "You have disconnected." : "Stranger has disconnected.", "left");
+      system(event.reason === "blocked" && event.by_us
+        ? "You blocked this stranger: you will not be matched with them again."
+        : event.by_us ? "You have disconnected." : "Stranger has disconnected.", "left");
       setPhase("ended");
       break;
     case "idle":
@@ -320,6 +322,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("start").addEventListener("click", start);
   $("send").addEventListener("click", sendMessage);
   $("report").addEventListener("click", () => command({cmd: "report"}));
+  $("block").addEventListener("click", () => command({cmd: "block"}));
   $("save").addEventListener("click", () => command({cmd: "save"}));
   $("keep").addEventListener("click", () => command({cmd: "keep"}));
   $("input").addEventListener("input", onInput);

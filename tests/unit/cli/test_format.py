@@ -60,6 +60,19 @@ JSON_CASES = [
     (events.Reachability(False, (f"/ip4/10.0.0.1/tcp/1/p2p/{PEER}/p2p-circuit/p2p/{PEER}",), 2),
      {"event": "reachability", "reachable": False,
       "addrs": [f"/ip4/10.0.0.1/tcp/1/p2p/{PEER}/p2p-circuit/p2p/{PEER}"], "relays": 2}),
+    (events.LobbyJoined("strangers/v1/lobby/general/chess", 2),
+     {"event": "joined", "topic": "strangers/v1/lobby/general/chess", "peers": 2}),
+    (events.LobbyMessage("ab12", PEER, "brave-otter-42", "hi\x1b[2J"),
+     {"event": "lobby_message", "id": "ab12", "from": PEER, "nick": "brave-otter-42",
+      "text": "hi\x1b[2J"}),
+    (events.LobbySent("cd34", "hello"), {"event": "lobby_sent", "id": "cd34", "text": "hello"}),
+    (events.LobbyMembers(6), {"event": "members", "count": 6}),
+    (events.ChatInvited(PEER, "calm-yak-07"),
+     {"event": "chat_invited", "peer_id": PEER, "nick": "calm-yak-07"}),
+    (events.LobbyCounts((("chess", 3), ("go", 0))),
+     {"event": "lobby_counts", "lobbies": {"chess": 3, "go": 0}}),
+    (events.Blocked(PEER, ("cinema",)),
+     {"event": "blocked", "peer_id": PEER, "common_interests": ["cinema"]}),
 ]
 
 
@@ -81,6 +94,8 @@ def test_every_event_type_has_a_json_form_and_a_text_rule() -> None:
         "ready", "searching", "advertised", "matched", "path", "message", "sent", "delivered",
         "typing", "stranger_left", "warning", "error", "stopped", "reachability", "reported",
         "revealed",
+        "joined", "lobby_message", "lobby_sent", "members", "lobby_counts", "chat_invited",
+        "blocked",
     }
     for event, _expected in JSON_CASES:
         format_event(event)  # does not raise
@@ -213,3 +228,13 @@ def test_the_path_of_a_chat() -> None:
     assert event_to_json(events.PathChanged("direct")) == {"event": "path", "path": "direct"}
     assert format_event(events.PathChanged("direct")) == "Now connected directly to the stranger."
     assert "through a relay" in (format_event(events.PathChanged("relayed")) or "")
+
+
+def test_lobby_counts_line_names_the_busy_lobbies_only() -> None:
+    from strangers.cli.format import format_lobby_counts
+
+    assert format_lobby_counts((("chess", 0),)) is None
+    line = format_lobby_counts((("chess", 3), ("go", 0), ("jazz", 1)))
+    assert line is not None and "3 in the chess lobby and 1 in the jazz lobby" in line
+    assert "strangers lobby 'chess'" in line
+    assert format_event(events.LobbyMessage("1", PEER, "n", "a\x1b[2J")) == "n: a\\x1b[2J"

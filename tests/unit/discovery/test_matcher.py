@@ -489,7 +489,8 @@ def test_a_proposal_found_under_the_anyone_key_reveals_nothing_and_is_answered_i
 
 
 def test_refusal_reasons_are_the_wire_strings() -> None:
-    assert {reason.value for reason in Refusal} == {"busy", "crossed", "not-looking", "no-common-interests"}
+    assert {reason.value for reason in Refusal} == {"busy", "crossed", "not-looking", "no-common-interests",
+                                                    "other-lane", "no-proof"}
     assert Refusal("crossed") is Refusal.CROSSED
 
 

@@ -339,3 +339,13 @@ def test_structured_garbage_only_ever_raises_remote_protocol_error(obj: object) 
     except RemoteProtocolError:
         return
     assert decode(body(encode(message))) == message
+
+
+def test_an_invitation_flag_round_trips_and_is_strict() -> None:
+    from strangers.discovery.proposal import Propose, decode, encode
+
+    invite = Propose(MATCH_ID, ("chess",), invite=True)
+    assert decode(encode(invite)[4:]) == invite
+    assert decode(encode(Propose(MATCH_ID, ("chess",)))[4:]).invite is False
+    rejected({**VALID["propose"], "inv": 1}, "bad invitation flag")
+    rejected({**VALID["accept"], "inv": True}, "proposal frame 'accept' has keys")

@@ -1,0 +1,249 @@
+"""GossipSub (``/meshsub/1.1.0``, 1.2) for lobbies: py-libp2p 0.8.1's router, tuned and fixed.
+
+With its defaults py-libp2p's GossipSub loses most messages above a few per
+second (``../shared/notes/py-libp2p-0.8.1.md``, "GossipSub"). What we change,
+and why (each with a canary in ``tests/adapters/test_canary_gossip.py``):
+
+* ``spam_protection_enabled=False``: the library's per-forwarder limit
+  (10 msg/s per topic) runs *after* the message is marked seen, and for our
+  own messages the forwarder is ourselves: above 10 msg/s we silently never
+  forwarded what we published. Rate limits are ours instead, per *sender*
+  and before forwarding (the topic validator, :class:`~strangers.discovery.lobby.LobbyRules`).
+* IDONTWANT only for messages above 1 KiB (as go-libp2p): the library sends
+  one to every mesh peer for every message, which filled the per-peer
+  outbound queues (32 RPCs) with control messages and dropped data.
+  Patched by overriding ``_emit_idontwant_for_message`` (:class:`LobbyGossipSub`).
+* flood publishing of our own messages (go-libp2p's default; absent from
+  0.8.1): to every peer in the topic, not only the mesh, so a message said
+  right after joining is not lost (:meth:`LobbyGossipSub._get_peers_to_send`).
+* ``adaptive_gossip_enabled=False``: after 30 s it judged loopback meshes
+  unhealthy and set the heartbeat to 60 s; ``prune_back_off`` 5 s (60 s left
+  meshes empty after a prune at 20 nodes); heartbeat 1 s.
+* mesh degree D=3 (2..5), as measured in the notes (100 % at 10 and 20
+  processes): every copy costs a Noise frame, a Yamux frame and a parse,
+  and with D=6 a node receives each message up to 6 times.
+* the sender's signed peer record, which every RPC carries, is verified once
+  per (peer, record) instead of on every RPC, and a valid record older than
+  the one the peerstore holds (our identify signs newer ones) no longer makes
+  the library drop the whole RPC (:func:`install_record_cache`).
+* peer scoring on: invalid (malformed or over-rate) messages cost the
+  forwarder score; below :data:`PUBLISH_THRESHOLD` its messages are refused
+  before validation, below :data:`GRAYLIST_THRESHOLD` it is pruned.
+* inbound RPCs bounded to :data:`MAX_RPC_BYTES`.
+
+``PY_YAMUX_RELEASE_ON_READ=0`` (a Yamux window update per read, the worst of
+the faults) is set by :mod:`.host` for every stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+
+from libp2p.peer.envelope import consume_envelope
+from libp2p.peer.id import ID
+from libp2p.pubsub import gossipsub as _gossipsub_module
+from libp2p.pubsub import pubsub as _pubsub_module
+from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.score import ScoreParams, TopicScoreParams
+
+logger = logging.getLogger(__name__)
+
+PROTOCOLS = [PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID]
+"""meshsub 1.2, 1.1 and 1.0 (the newer ones the library offers are its own experiments)."""
+
+DEGREE, DEGREE_LOW, DEGREE_HIGH = 3, 2, 5
+HEARTBEAT_SECONDS = 1
+PRUNE_BACK_OFF = 5
+IDONTWANT_MIN_BYTES = 1024
+MAX_RPC_BYTES = 256 * 1024
+SEEN_TTL = 120
+"""Seconds a message id is remembered (a copy arriving later would be delivered twice)."""
+
+PUBLISH_THRESHOLD = -40.0
+GRAYLIST_THRESHOLD = -80.0
+INVALID_WEIGHT = 1.0
+INVALID_DECAY = 0.9
+"""Per heartbeat (1 s): a peer's count of invalid messages halves in ~7 s."""
+
+
+def score_params() -> ScoreParams:
+    """Peer scoring: invalid messages (malformed, over the sender's rate) cost the forwarder."""
+    return ScoreParams(
+        p4_invalid_messages=TopicScoreParams(weight=INVALID_WEIGHT, cap=1000.0,
+                                             decay=INVALID_DECAY),
+        publish_threshold=PUBLISH_THRESHOLD,
+        gossip_threshold=PUBLISH_THRESHOLD,
+        graylist_threshold=GRAYLIST_THRESHOLD,
+        accept_px_threshold=0.0,
+    )
+
+
+class LobbyGossipSub(GossipSub):
+    """GossipSub with IDONTWANT only for large messages (see the module docstring)."""
+
+    _publishing_size = 0
+
+    async def publish(self, msg_forwarder: ID, pubsub_msg) -> None:
+        # the library's publish calls _emit_idontwant_for_message before its first
+        # await, so the size noted here is that of the message it is about
+        self._publishing_size = len(pubsub_msg.data)
+        await super().publish(msg_forwarder, pubsub_msg)
+
+    async def _emit_idontwant_for_message(self, msg_id: bytes, topic_ids) -> None:
+        if self._publishing_size < IDONTWANT_MIN_BYTES:
+            return
+        await super()._emit_idontwant_for_message(msg_id, topic_ids)
+
+    def _get_peers_to_send(self, topic_ids, msg_forwarder: ID, origin: ID,
+                           msg_id: bytes | None = None):
+        """Mesh peers; and for our own messages every peer in the topic (flood publishing).
+
+        py-libp2p 0.8.1 has no ``flood_publish`` (go-libp2p's default): a
+        message we publish went to our mesh only, so one said in the first
+        second after joining (no mesh yet) reached nobody, and gossip
+        repaired it seconds later if at all.
+        """
+        peers = set(super()._get_peers_to_send(topic_ids, msg_forwarder, origin, msg_id))
+        pubsub = self.pubsub
+        if pubsub is None or origin != msg_forwarder or origin != pubsub.my_id:
+            return peers
+        for topic in topic_ids:
+            for peer in pubsub.peer_topics.get(topic, ()):
+                if peer in self.peer_protocol and (
+                        self.scorer is None or self.scorer.allow_publish(peer, [topic])):
+                    peers.add(peer)
+        return peers
+
+
+def build_gossipsub() -> LobbyGossipSub:
+    return LobbyGossipSub(
+        protocols=PROTOCOLS,
+        degree=DEGREE, degree_low=DEGREE_LOW, degree_high=DEGREE_HIGH,
+        heartbeat_interval=HEARTBEAT_SECONDS,
+        prune_back_off=PRUNE_BACK_OFF,
+        score_params=score_params(),
+        adaptive_gossip_enabled=False,
+        spam_protection_enabled=False,
+        # one IP for every peer on loopback (tests, a LAN behind one NAT) is not an eclipse
+        eclipse_protection_enabled=False,
+    )
+
+
+def build_pubsub(host, router: GossipSub | None = None) -> Pubsub:
+    """Pubsub over ``router`` (a :func:`build_gossipsub` one by default), strict signing on."""
+    install_record_cache()
+    pubsub = Pubsub(host, router or build_gossipsub(), strict_signing=True,
+                    seen_ttl=SEEN_TTL, max_inbound_rpc_size=MAX_RPC_BYTES)
+    for protocol in pubsub.router.get_protocols():
+        host.set_stream_handler(protocol, guarded_stream_handler(pubsub))
+    return pubsub
+
+
+def guarded_stream_handler(pubsub: Pubsub):
+    """pubsub's stream handler, that ends its stream instead of raising.
+
+    The library's handler runs in the swarm's nursery, not in the pubsub
+    service's, and schedules each message on the service
+    (``manager.run_task``): a message that arrives while the service stops
+    raised "Nursery is closed to new arrivals" into the swarm, which tore
+    the whole host down with it.
+    """
+
+    async def handle(stream) -> None:
+        try:
+            await pubsub.stream_handler(stream)
+        except Exception as exc:  # the service stopped under it, or a bad stream
+            logger.debug("pubsub stream ended: %r", exc)
+            try:
+                await stream.reset()
+            except Exception:  # gone already
+                pass
+
+    return handle
+
+
+# -- signed peer records: verify once per (peer, record) --------------------------------
+
+RECORD_CACHE_SIZE = 4096
+_verified: OrderedDict[tuple[bytes, bytes, int], None] = OrderedDict()
+_installed = False
+
+
+def _cached_consume(original):
+    def maybe_consume_signed_record(msg, host, peer_id=None) -> bool:
+        if not msg.HasField("senderRecord") or peer_id is None:
+            return original(msg, host, peer_id) if peer_id is not None else original(msg, host)
+        key = (peer_id.to_bytes(), bytes(msg.senderRecord), id(host))
+        if key in _verified:
+            _verified.move_to_end(key)
+            return True
+        ok = original(msg, host, peer_id) or _valid_but_older(msg, peer_id)
+        if ok:
+            _verified[key] = None
+            while len(_verified) > RECORD_CACHE_SIZE:
+                _verified.popitem(last=False)
+        return ok
+
+    maybe_consume_signed_record.wrapped = original
+    return maybe_consume_signed_record
+
+
+def _valid_but_older(msg, peer_id) -> bool:
+    """A record signed by ``peer_id`` that the peerstore refused as older than the one it holds.
+
+    Our identify (``announce.py``) signs a record per address scope, newer
+    than the host's "local record" pubsub attaches, so the library refused
+    every pubsub RPC of a peer after its identify, subscriptions included.
+    An older record is stale, not forged: keep the newer one, take the RPC.
+    """
+    try:
+        _envelope, record = consume_envelope(bytes(msg.senderRecord), "libp2p-peer-record")
+    except Exception:  # a bad signature or garbage: the RPC stays refused
+        return False
+    return bool(record.peer_id == peer_id)
+
+
+SENDER_RECORD_SECONDS = 5.0
+"""How long the record pubsub attaches to every RPC is reused before it is rebuilt."""
+_sender_records: dict[int, tuple[float, tuple[bytes, bool]]] = {}
+
+
+def _cached_sender_record(original):
+    def env_to_send_in_RPC(host) -> tuple[bytes, bool]:  # noqa: N802 - the library's name
+        now = time.monotonic()
+        cached = _sender_records.get(id(host))
+        if cached is not None and now - cached[0] < SENDER_RECORD_SECONDS:
+            return cached[1][0], False
+        fresh = original(host)
+        if len(_sender_records) > RECORD_CACHE_SIZE:
+            _sender_records.clear()
+        _sender_records[id(host)] = (now, fresh)
+        return fresh
+
+    env_to_send_in_RPC.wrapped = original
+    return env_to_send_in_RPC
+
+
+def install_record_cache() -> None:
+    """Replace ``maybe_consume_signed_record`` in the pubsub modules by a cached one.
+
+    Every pubsub RPC carries the sender's signed peer record and the library
+    verified it (an Ed25519 signature and a peerstore update) on every RPC:
+    3,545 verifications per 100 messages on 10 nodes. A record already
+    verified for that peer (the same bytes) is accepted without it. On the
+    sending side, building the record asked the address book for our
+    addresses on every RPC (a quarter of a lobby node's CPU): it is reused
+    for :data:`SENDER_RECORD_SECONDS`.
+    """
+    global _installed
+    if _installed:
+        return
+    for module in (_pubsub_module, _gossipsub_module):
+        module.maybe_consume_signed_record = _cached_consume(  # type: ignore[attr-defined]
+            module.maybe_consume_signed_record)
+        module.env_to_send_in_RPC = _cached_sender_record(  # type: ignore[attr-defined]
+            module.env_to_send_in_RPC)
+    _installed = True
