@@ -75,6 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
                            "(the relay still sees your IP address)")
     network_options(chat)
 
+    web = sub.add_parser("web", help="chat in a page of your browser (served from this computer only)",
+                         description="Runs the node and serves the chat as a page on 127.0.0.1, "
+                                     "opened in your browser; every option of `chat` works here too.")
+    web.add_argument("--port", type=int, default=0, metavar="PORT",
+                     help="serve the page on 127.0.0.1:PORT (default: a free port)")
+    web.add_argument("--no-browser", action="store_true",
+                     help="do not open the browser; open the printed address yourself")
+    for action in chat._actions:  # the options of `chat`, --json aside (the page is the interface)
+        if action.dest not in ("help", "json"):
+            web._add_action(action)
+
     lobby = sub.add_parser("lobby", help="join the public room of one interest and talk with "
                                           "everyone in it")
     lobby.add_argument("interest", metavar="INTEREST", help="the interest whose room to join")
@@ -120,7 +131,7 @@ def _config_from(args: argparse.Namespace):
     if args.no_bootstrap and args.bootstrap:
         raise StrangersConfigConflict("--bootstrap and --no-bootstrap cannot be used together")
     bootstrap = () if args.no_bootstrap else (tuple(args.bootstrap) if args.bootstrap else None)
-    chat = args.command == "chat"
+    chat = args.command in ("chat", "web")
     return NodeConfig(
         interests=tuple(args.interest) if chat else (),
         chat=chat,
@@ -252,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
             return _unblock(args)
         _configure_logging(args.verbose)
         config = _config_from(args)
+        if args.command == "web":
+            from .web import run_web
+
+            return run_web(config, port=args.port, open_browser=not args.no_browser)
         if args.command == "lobby":
             from .lobby import run_lobby_session
 

@@ -1,0 +1,353 @@
+// The page of `strangers web`. It speaks the --json protocol (docs/protocol.md §7) over one WebSocket,
+// plus the page's own start/stop commands and hello/starting/idle events (§7.4). It decides no protocol:
+// it shows events and turns clicks and keys into commands. Stranger text only ever goes into textContent.
+"use strict";
+
+const TYPING_IDLE_MS = 5000; // Omegle's rule: 5 s without a keystroke is "stopped typing"
+const MAX_LINES = 2000; // the log keeps this many lines
+const WARNING_NAMES = {link: "a link", email: "an e-mail address", phone: "a phone number",
+                       handle: "an account on another app"};
+
+const token = new URLSearchParams(location.search).get("t") || "";
+const $ = (id) => document.getElementById(id);
+const page = {
+  phase: "front", // front | starting | searching | chatting | ended
+  confirming: false, // Stop pressed once: "Really?"
+  interests: [],
+  interestsFromNode: false,
+  typingSent: false,
+  typingTimer: null,
+  sentLines: new Map(), // message id -> line, to mark it delivered
+  commands: new Set(),
+  socket: null,
+};
+
+// -- the WebSocket --------------------------------------------------------------------------------
+
+function connect() {
+  const socket = new WebSocket(`ws://${location.host}/ws?t=${encodeURIComponent(token)}`);
+  page.socket = socket;
+  socket.addEventListener("open", () => showConnection(""));
+  socket.addEventListener("message", (message) => {
+    let event;
+    try { event = JSON.parse(message.data); } catch (error) { return; }
+    if (event && typeof event.event === "string") handle(event);
+  });
+  socket.addEventListener("close", () => {
+    page.socket = null;
+    showConnection("Lost the connection to strangers. Is it still running? Reload the page once it is.");
+    setPhase(page.phase === "front" ? "front" : "ended");
+  });
+}
+
+function command(obj) {
+  if (page.socket && page.socket.readyState === WebSocket.OPEN) page.socket.send(JSON.stringify(obj));
+}
+
+function showConnection(text) {
+  $("connection").textContent = text;
+  $("connection").hidden = !text;
+}
+
+// -- events -----------------------------------------------------------------------------------------
+
+function handle(event) {
+  switch (event.event) {
+    case "hello":
+      page.commands = new Set(event.commands || []);
+      for (const name of ["report", "block", "save", "keep"]) $(name).hidden = !page.commands.has(name);
+      if (!page.interests.length && Array.isArray(event.interests)) setInterests(event.interests);
+      if (!event.running) setPhase("front");
+      break;
+    case "starting":
+      clearLog();
+      setPhase("starting");
+      system("Connecting to the strangers network...");
+      break;
+    case "ready":
+      break;
+    case "searching":
+      if (page.phase !== "searching") clearLog();
+      setPhase("searching");
+      if (event.random && event.interests.length) {
+        system("Nobody who shares your interests is around, so the next stranger will be completely random. "
+               + "Try adding more interests!");
+      } else {
+        system("Looking for someone you can chat with...");
+      }
+      break;
+    case "matched":
+      clearLog();
+      setPhase("chatting");
+      system("You're now chatting with a random stranger. Say hi!");
+      if (event.common_interests.length) system(`You both like ${humanList(event.common_interests)}.`);
+      $("safety-code").textContent = event.safety_code;
+      showPath(event.path, false);
+      system(`Safety code: ${event.safety_code} (compare it with the stranger's to be sure nobody is in between)`);
+      $("input").focus();
+      break;
+    case "path":
+      showPath(event.path, true);
+      break;
+    case "message":
+      if (event.warnings && event.warnings.length) {
+        system(`Careful: the next message holds ${humanList(event.warnings.map((w) => WARNING_NAMES[w] || w))}. `
+               + "Strangers who move you to another app or site are a classic first step of grooming; "
+               + "you never have to follow.", "warning");
+      }
+      setTyping(false);
+      if (event.hidden) {
+        const line = system("Stranger: [a message hidden by your word filter] ", "hidden");
+        const reveal = document.createElement("button");
+        reveal.type = "button";
+        reveal.textContent = "Show it";
+        reveal.addEventListener("click", () => command({cmd: "reveal"}));
+        line.append(reveal);
+      } else {
+        said("stranger", "Stranger", event.text);
+      }
+      break;
+    case "revealed":
+      said("stranger", "Stranger (revealed)", event.text);
+      break;
+    case "sent":
+      page.sentLines.set(event.id, said("you", "You", event.text));
+      break;
+    case "delivered": {
+      const line = page.sentLines.get(event.id);
+      if (line) line.classList.add("delivered");
+      break;
+    }
+    case "typing":
+      setTyping(event.active);
+      break;
+    case "stranger_left":
+      setTyping(false);
+      system(event.reason === "blocked" && event.by_us
+        ? "You blocked this stranger: you will not be matched with them again."
+        : event.by_us ? "You have disconnected." : "Stranger has disconnected.", "left");
+      setPhase("ended");
+      break;
+    case "idle":
+      if (page.phase === "searching" || page.phase === "starting") {
+        system("You stopped looking.", "left");
+        setPhase("ended");
+      }
+      break;
+    case "reported":
+      system(`Report saved in ${event.path}. It stays on this computer unless you send it on.`);
+      break;
+    case "saved": // save the log (issue 12 item 5): shown once the node has the command
+      system(`The conversation is saved in ${event.path}.`);
+      break;
+    case "warning":
+      system(`! ${event.message}`, "warning");
+      break;
+    case "error":
+      system(`! error: ${event.message}`, "error");
+      break;
+    default:
+      // keep in touch (issue 12 item 6) and other events this page does not know yet: ignored
+      break;
+  }
+}
+
+// -- what the person does -----------------------------------------------------------------------------
+
+function stopOrNew() {
+  if (page.phase === "front" || page.phase === "ended") {
+    start();
+  } else if (!page.confirming) {
+    page.confirming = true; // Omegle's habit: Stop, then "Really?"
+    renderStop();
+  } else {
+    page.confirming = false;
+    command({cmd: "stop"});
+    renderStop();
+  }
+}
+
+function start() {
+  addInterest($("interest-input").value); // what is still in the box counts too
+  clearLog();
+  system("Connecting...");
+  setPhase("starting");
+  command({cmd: "start", interests: page.interests});
+}
+
+function sendMessage() {
+  const box = $("input");
+  const text = box.value;
+  if (!text.trim() || page.phase !== "chatting") return;
+  command({cmd: "send", text});
+  box.value = "";
+  stopTyping();
+}
+
+function onInput() {
+  if (page.phase !== "chatting") return;
+  const drafting = $("input").value.trim() !== "";
+  if (!drafting) { stopTyping(); return; }
+  if (!page.typingSent) {
+    page.typingSent = true;
+    command({cmd: "typing", active: true});
+  }
+  clearTimeout(page.typingTimer);
+  page.typingTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
+}
+
+function stopTyping() {
+  clearTimeout(page.typingTimer);
+  if (page.typingSent) {
+    page.typingSent = false;
+    if (page.phase === "chatting") command({cmd: "typing", active: false});
+  }
+}
+
+// -- interests --------------------------------------------------------------------------------------
+
+function addInterest(text) {
+  for (const part of text.split(",")) {
+    const interest = part.trim();
+    if (interest && !page.interests.some((known) => known.toLowerCase() === interest.toLowerCase())) {
+      page.interests.push(interest);
+    }
+  }
+  $("interest-input").value = "";
+  renderInterests();
+}
+
+function setInterests(list) {
+  page.interests = [];
+  addInterest(list.filter((item) => typeof item === "string").join(","));
+}
+
+function renderInterests() {
+  const box = $("interests");
+  for (const chip of box.querySelectorAll(".chip")) chip.remove();
+  for (const interest of page.interests) {
+    const chip = document.createElement("span");
+    chip.className = "chip";
+    chip.textContent = interest;
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.textContent = "\u00d7";
+    remove.title = `Remove ${interest}`;
+    remove.addEventListener("click", () => {
+      page.interests = page.interests.filter((known) => known !== interest);
+      renderInterests();
+    });
+    chip.append(remove);
+    box.insertBefore(chip, $("interest-input"));
+  }
+}
+
+// -- the screen ---------------------------------------------------------------------------------------
+
+function setPhase(phase) {
+  if (phase !== page.phase) page.confirming = false;
+  page.phase = phase;
+  document.body.className = `phase-${phase}`;
+  const chatting = phase === "chatting";
+  $("input").disabled = !chatting;
+  $("send").disabled = !chatting;
+  $("info").hidden = !(chatting || (phase === "ended" && $("safety-code").textContent));
+  if (!chatting) {
+    stopTyping();
+    setTyping(false);
+  }
+  if (phase === "front" || phase === "starting" || phase === "searching") $("safety-code").textContent = "";
+  renderStop();
+}
+
+function renderStop() {
+  const button = $("stop");
+  const label = page.phase === "front" || page.phase === "ended" ? "New"
+    : page.confirming ? "Really?" : "Stop";
+  button.firstChild.textContent = label;
+  button.classList.toggle("confirm", page.confirming);
+}
+
+function setTyping(active) {
+  $("typing").hidden = !active;
+}
+
+function showPath(path, changed) {
+  $("path").textContent = path === "relayed" ? "through a relay (it sees only encrypted bytes)" : "direct connection";
+  if (path === "relayed") system("Through a relay (it passes on only encrypted bytes).");
+  else if (changed) system("Now connected directly to the stranger.");
+}
+
+function humanList(items) {
+  return items.length < 2 ? items.join("") : `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
+}
+
+function clearLog() {
+  $("log").replaceChildren();
+  page.sentLines.clear();
+}
+
+function append(line) {
+  const log = $("log");
+  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  log.append(line);
+  while (log.childElementCount > MAX_LINES) log.firstElementChild.remove();
+  if (atBottom) log.scrollTop = log.scrollHeight;
+  return line;
+}
+
+function system(text, kind) {
+  const line = document.createElement("p");
+  line.className = `system ${kind || ""}`.trim();
+  line.textContent = text;
+  return append(line);
+}
+
+function said(who, label, text) {
+  const line = document.createElement("p");
+  line.className = `said ${who}`;
+  const name = document.createElement("strong");
+  name.textContent = `${label}:`;
+  const body = document.createElement("span");
+  body.className = "text";
+  body.textContent = text; // never HTML: a stranger's text stays text
+  line.append(name, " ", body);
+  return append(line);
+}
+
+// -- wiring ---------------------------------------------------------------------------------------------
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("stop").addEventListener("click", stopOrNew);
+  $("start").addEventListener("click", start);
+  $("send").addEventListener("click", sendMessage);
+  $("report").addEventListener("click", () => command({cmd: "report"}));
+  $("block").addEventListener("click", () => command({cmd: "block"}));
+  $("save").addEventListener("click", () => command({cmd: "save"}));
+  $("keep").addEventListener("click", () => command({cmd: "keep"}));
+  $("input").addEventListener("input", onInput);
+  $("input").addEventListener("keydown", (key) => {
+    if (key.key === "Enter" && !key.shiftKey && !key.isComposing) {
+      key.preventDefault();
+      sendMessage();
+    }
+  });
+  $("interest-input").addEventListener("keydown", (key) => {
+    if ((key.key === "Enter" || key.key === ",") && !key.isComposing) {
+      key.preventDefault();
+      if ($("interest-input").value.trim()) addInterest($("interest-input").value);
+      else if (key.key === "Enter" && page.phase === "front") start();
+    } else if (key.key === "Backspace" && !$("interest-input").value && page.interests.length) {
+      page.interests.pop();
+      renderInterests();
+    }
+  });
+  document.addEventListener("keydown", (key) => {
+    if (key.key === "Escape") {
+      key.preventDefault();
+      if (page.phase !== "starting" && page.phase !== "front") stopOrNew();
+    }
+  });
+  renderStop();
+  connect();
+});
