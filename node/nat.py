@@ -101,6 +101,8 @@ class NatService:
         async with background_trio_service(self.client.protocol), trio.open_nursery() as nursery:
             task_status.started()
             await self._decide()
+            if self.reachable is not None:  # reachable nodes serve the DHT, others are clients
+                await self.node.dht.follow_reachability(self.reachable)
             if self.reachable:
                 self.addresses_known.set()
                 if self.node.config.relay:

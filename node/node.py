@@ -41,7 +41,7 @@ from .identity import Identity, fresh_identity, load_or_create_identity
 from .libp2p.addresses import announcements, dialable_addrs
 from .libp2p.holepunch import HolePunch
 from .libp2p.host import build_host, ensure_port_free, running_host
-from .libp2p.kad import StrangersDHT
+from .libp2p.kad import StrangersDHT, dht_mode
 from .libp2p.mdns import LocalDiscovery
 from .matching import MATCH_PROTOCOL, MatchService, PendingMatch, node_rtt_estimator
 from .nat import FIRST_RESERVATION_WAIT, NatService, serve_nat
@@ -217,7 +217,10 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
     host = build_host(identity, mdns=False)  # our own mDNS (LocalDiscovery), not py-libp2p's
     book = announcements(host)  # what we announce, to whom, what we accept
     async with running_host(host, config.listen_addrs):
-        dht = StrangersDHT(host, rtt=node_rtt_estimator())  # WAN timing: timeouts from round trips
+        # A DHT server from the start only when meant to be reachable (a serve
+        # node); a chat node is a client until AutoNAT says otherwise (nat.py).
+        dht = StrangersDHT(host, dht_mode(config),
+                           rtt=node_rtt_estimator())  # WAN timing: timeouts from round trips
         async with background_trio_service(dht), trio.open_nursery() as nursery:
             node = Node(config, identity, host, dht, nursery)
             spawn(nursery, "address announcements", book.serve)
