@@ -4,8 +4,8 @@ network, and what a DHT server accepts before it sheds load.
 Two sides of one policy (``docs/scale.md``, "Load budget (shipped policy)"):
 
 * **a searching user** spends at most :data:`SEARCH_RATE` DHT requests a
-  second on average once its first :data:`SEARCH_BURST` requests are spent
-  (about its first 10 s of searching). Every request the node sends (walks,
+  second on average once its first allowance (:data:`SEARCH_FIRST` requests,
+  about its first 10 s of searching) is spent. Every request the node sends (walks,
   announcements) is charged to one :class:`TokenBucket`; the search planner
   (:mod:`.search`) starts a new walk only when the bucket holds what the last
   walk cost. Announcements are never held back (others find us through our
@@ -29,10 +29,14 @@ from dataclasses import dataclass
 
 SEARCH_RATE = 1.0
 """DHT requests a second a searching user may send on average (issue 9)."""
-SEARCH_BURST = 40.0
-"""Requests a searching user may send at once: its first searches of the
-first ~10 s (a walk round of a few keys costs 5-10 requests each on a small
-network, an announcement about 2 per DHT server holding it)."""
+SEARCH_FIRST = 40.0
+"""Requests a searching user may send at first, besides the rate: its first
+searches and announcement of the first ~10 s (a walk of one key costs 5-10
+requests on a small network, an announcement about 2 per server holding it)."""
+SEARCH_BURST = 10.0
+"""Requests a searching user may save up once the first allowance is spent:
+little, so that after the first 10 s the rate holds over any minute, not
+only in the long run."""
 SEARCH_MAX_DEBT = 120.0
 """How far announcements may drive the search budget below zero: the walks
 wait at most this many seconds (at :data:`SEARCH_RATE`) for them."""
@@ -57,14 +61,16 @@ class TokenBucket:
     """``rate`` tokens a second, at most ``burst`` saved; may run into debt."""
 
     def __init__(self, rate: float, burst: float, now: float, *,
-                 max_debt: float = 0.0) -> None:
-        if not (rate > 0 and burst >= 1 and max_debt >= 0):
+                 max_debt: float = 0.0, initial: float | None = None) -> None:
+        """``initial``: the tokens at ``now`` (default: a full bucket); more than
+        ``burst`` is a one-time allowance, spent and never saved up again."""
+        if not (rate > 0 and burst >= 1 and max_debt >= 0 and (initial is None or initial >= 0)):
             raise ValueError(f"bad token bucket: rate={rate!r}, burst={burst!r}, "
-                             f"max_debt={max_debt!r}")
+                             f"max_debt={max_debt!r}, initial={initial!r}")
         self.rate = rate
         self.burst = burst
         self.max_debt = max_debt
-        self._tokens = burst
+        self._tokens = burst if initial is None else initial
         self._at = now
         self.spent = 0.0
         """Tokens taken or spent since creation (for statistics)."""
@@ -76,7 +82,8 @@ class TokenBucket:
 
     def _refill(self, now: float) -> None:
         if now > self._at:
-            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+            if self._tokens < self.burst:  # above it: an initial allowance, not refilled
+                self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
             self._at = now
 
     def try_take(self, now: float, amount: float = 1.0) -> bool:
@@ -106,8 +113,9 @@ class TokenBucket:
 
 
 def search_budget(now: float) -> TokenBucket:
-    """The request budget of one searching node (a fresh, full bucket)."""
-    return TokenBucket(SEARCH_RATE, SEARCH_BURST, now, max_debt=SEARCH_MAX_DEBT)
+    """The request budget of one searching node, with its first allowance."""
+    return TokenBucket(SEARCH_RATE, SEARCH_BURST, now, max_debt=SEARCH_MAX_DEBT,
+                       initial=SEARCH_FIRST)
 
 
 @dataclass

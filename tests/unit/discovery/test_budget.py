@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from strangers.discovery.budget import (
     PEER_BURST,
     SEARCH_BURST,
+    SEARCH_FIRST,
     SEARCH_MAX_DEBT,
     SEARCH_RATE,
     ServerLimits,
@@ -53,10 +54,19 @@ def test_time_going_backwards_adds_nothing() -> None:
     assert bucket.tokens(5.0) == 0.0
 
 
-@pytest.mark.parametrize("rate, burst, debt", [(0.0, 1.0, 0.0), (1.0, 0.5, 0.0), (1.0, 1.0, -1.0)])
-def test_bad_buckets_are_refused(rate, burst, debt) -> None:
+@pytest.mark.parametrize("rate, burst, debt, initial", [
+    (0.0, 1.0, 0.0, None), (1.0, 0.5, 0.0, None), (1.0, 1.0, -1.0, None), (1.0, 1.0, 0.0, -1.0)])
+def test_bad_buckets_are_refused(rate, burst, debt, initial) -> None:
     with pytest.raises(ValueError, match="bad token bucket"):
-        TokenBucket(rate, burst, 0.0, max_debt=debt)
+        TokenBucket(rate, burst, 0.0, max_debt=debt, initial=initial)
+
+
+def test_a_first_allowance_is_spent_once_and_never_saved_up_again() -> None:
+    bucket = search_budget(0.0)
+    assert bucket.tokens(0.0) == SEARCH_FIRST > SEARCH_BURST
+    assert bucket.tokens(100.0) == SEARCH_FIRST  # not refilled above the burst, not lost either
+    bucket.spend(100.0, SEARCH_FIRST)
+    assert bucket.tokens(1000.0) == SEARCH_BURST
 
 
 @given(st.lists(st.tuples(st.floats(0, 10), st.floats(0, 50)), max_size=60))
@@ -70,7 +80,7 @@ def test_a_search_budget_never_lets_more_through_than_burst_plus_rate_times_time
         if bucket.tokens(now) >= min(cost, bucket.burst):
             bucket.spend(now, cost)
             allowed += cost
-    assert allowed <= SEARCH_BURST + SEARCH_RATE * now + 50.0 + 1e-6  # one step may overdraw
+    assert allowed <= SEARCH_FIRST + SEARCH_RATE * now + 50.0 + 1e-6  # one step may overdraw
     assert bucket.tokens(now) >= -SEARCH_MAX_DEBT
 
 
