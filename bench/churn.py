@@ -3,7 +3,7 @@
     python bench/churn.py [--servers 20] [--pairs 8] [--kill 0.3] [--messages 20]
 
 Real ``strangers`` processes on loopback. ``--servers`` serve nodes form the
-DHT (each bootstraps through up to 3 earlier ones). Each pair shares one
+DHT (the first three are everyone's bootstrap peers). Each pair shares one
 interest nobody else has (``--interests-only``): the first of a pair (the
 waiter) starts, announces itself; then ``--kill`` of the servers are
 SIGKILLed, among them every bootstrap peer of the first waiter (it must
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import signal
 import statistics
 import sys
 import time
@@ -32,17 +33,23 @@ MATCH_TIMEOUT = 60.0
 
 
 def start_servers(count: int) -> tuple[list[Strangers], list[str]]:
+    """``count`` serve nodes in three waves (one, two, the rest), each wave
+    bootstrapping through every node of the waves before it: three start-up
+    times instead of ``count``."""
     nodes: list[Strangers] = []
     addrs: list[str] = []
-    for index in range(count):
-        args = ["serve", "--json", "--listen", LOOPBACK, "--no-mdns"]
-        if index == 0:
-            args.append("--no-bootstrap")
-        for addr in addrs[-3:]:
-            args += ["--bootstrap", addr]
-        node = Strangers(*args)
-        nodes.append(node)
-        addrs.append(node.wait_for("ready", timeout=60)["addrs"][0])
+    waves = [range(0, min(1, count)), range(1, min(3, count)), range(3, count)]
+    for wave in waves:
+        started = []
+        for _index in wave:
+            args = ["serve", "--json", "--listen", LOOPBACK, "--no-mdns"]
+            if not addrs:
+                args.append("--no-bootstrap")
+            for addr in addrs[:3]:
+                args += ["--bootstrap", addr]
+            started.append(Strangers(*args))
+        nodes.extend(started)
+        addrs.extend(node.wait_for("ready", timeout=120)["addrs"][0] for node in started)
     return nodes, addrs
 
 
@@ -72,10 +79,12 @@ def run_churn(servers: int = 20, pairs: int = 8, kill: float = 0.3, messages: in
     rng = random.Random(seed)
     tag = uuid.uuid4().hex[:6]
     procs: list[Strangers] = []
+    phases: dict[str, float] = {}
+    began = time.monotonic()
     try:
         server_procs, addrs = start_servers(servers)
         procs.extend(server_procs)
-        time.sleep(1.0)
+        phases["servers_ready"] = time.monotonic() - began
         waiters: list[Strangers] = []
         boots: list[list[int]] = []
         for pair in range(pairs):
@@ -86,6 +95,7 @@ def run_churn(servers: int = 20, pairs: int = 8, kill: float = 0.3, messages: in
             waiters.append(waiter)
         for waiter in waiters:
             waiter.wait_for("advertised", timeout=60)
+        phases["waiters_advertised"] = time.monotonic() - began
         # who dies: every bootstrap peer of the first waiter, then others at random
         doomed = list(dict.fromkeys(boots[0]))
         others = [i for i in range(servers) if i not in doomed]
@@ -118,11 +128,14 @@ def run_churn(servers: int = 20, pairs: int = 8, kill: float = 0.3, messages: in
             arrival = joiner.arrival_of("matched")
             if arrival is not None:
                 seconds.append(arrival - killed_at)
+        phases["pairs_matched"] = time.monotonic() - began
         exchanges = [_exchange(waiter, joiner, messages, f"{tag}-{pair}")
                      for pair, (waiter, joiner) in enumerate(zip(waiters, joiners, strict=True))
                      if waiter.arrival_of("matched") is not None]
         lost = sum(x["lost"] for x in exchanges)
+        phases["messages_exchanged"] = time.monotonic() - began
         return {
+            "phases_seconds": {name: round(value, 1) for name, value in phases.items()},
             "servers": servers, "killed": len(doomed), "pairs": pairs, "matched": matched,
             "wrong_partner": wrong,
             "seconds_to_match_after_kill": ({"median": statistics.median(seconds), "max": max(seconds)}
@@ -132,8 +145,17 @@ def run_churn(servers: int = 20, pairs: int = 8, kill: float = 0.3, messages: in
             "ok": matched == pairs and lost == 0 and all(x["in_order"] for x in exchanges),
         }
     finally:
-        for proc in procs:
-            proc.stop()
+        stop_all(procs)
+
+
+def stop_all(procs: list[Strangers]) -> None:
+    """SIGTERM everyone at once, then wait (one by one, each would wait up to 5 s)."""
+    for proc in procs:
+        if proc.proc.poll() is None:
+            proc.thaw()
+            proc.kill(signal.SIGTERM)
+    for proc in procs:
+        proc.stop()
 
 
 def main() -> None:

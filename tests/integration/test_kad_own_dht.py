@@ -18,10 +18,10 @@ from libp2p.peer.peerinfo import info_from_p2p_addr
 from multiaddr import Multiaddr
 
 import strangers.node.libp2p.kad as kad
+from strangers.node.libp2p.host import quiet_library_logs
 from strangers.node.libp2p.streamio import read_uvarint_frame, uvarint
 
 from dhtnet import serve_peer
-from strangers.node.libp2p.host import quiet_library_logs
 
 
 def _key() -> bytes:
