@@ -102,6 +102,9 @@ and searches read the previous epoch's keys for ``PREVIOUS_EPOCH_WINDOW``
 (180 s) into the next: a record is useful for at most 300 + 180 = 480 s; 600 s
 leaves two minutes for clocks that are behind. A node that left is gone from
 every store 10 minutes later (the public DHT: 48 h)."""
+DEAD_RECHECK = 0.5
+"""Seconds after a failed request before looking again whether its peer's
+connection is gone (then it leaves the routing table)."""
 MAX_RECORDS_TOTAL = 50_000
 """Provider records a server keeps in all (the oldest go first): ~15 MB."""
 LEARNED_ADDR_TTL = 600
@@ -279,7 +282,7 @@ class StrangersDHT(KadDHT):
         """Whether we serve the protocol (server mode)."""
         return self.mode == DHTMode.SERVER
 
-    async def switch_mode(self, new_mode: DHTMode) -> DHTMode:  # type: ignore[override]
+    async def switch_mode(self, new_mode: DHTMode) -> DHTMode:
         """Serve the protocol (SERVER) or not (CLIENT), and tell connected peers.
 
         Replaces ``KadDHT.switch_mode``, which registers the hard-wired
@@ -346,7 +349,7 @@ class StrangersDHT(KadDHT):
                 self._listing.add(peer)
                 self._spawn(self._list_when_identified, peer)
             with trio.move_on_after(SERVER_STREAM_SECONDS):
-                await super().handle_stream(_MeteredStream(stream, peer, self.limits))
+                await super().handle_stream(_MeteredStream(stream, peer, self.limits))  # type: ignore[arg-type]
                 return
             await reset_quietly(stream)
         finally:
@@ -647,7 +650,16 @@ class StrangersDHT(KadDHT):
 
     def _failed(self, peer: ID) -> None:
         """A request to ``peer`` failed: a dead peer (no connection left) leaves the
-        table at once; a live one that shed our request (a reset) stays."""
+        table; a live one that shed our request (a reset) stays. A peer that
+        just died may still show its connection for a moment: looked at again
+        :data:`DEAD_RECHECK` s later."""
+        if not has_open_connection(self.host, peer):
+            self.routing_table.remove_peer(peer)
+        elif self.routing_table.peer_in_table(peer):
+            self._spawn(self._remove_if_dead, peer)
+
+    async def _remove_if_dead(self, peer: ID) -> None:
+        await trio.sleep(DEAD_RECHECK)
         if not has_open_connection(self.host, peer):
             self.routing_table.remove_peer(peer)
 

@@ -172,3 +172,27 @@ async def test_a_reply_over_256_kib_is_read_and_its_dialable_addresses_kept():
         expected = sorted(closer, key=lambda p: kad.kad_distance(p.to_bytes(), key))[:kad.MAX_CLOSER_PEERS]
         assert [info.peer_id for info in near] == expected  # the closest of all 300, not the first 40
         nursery.cancel_scope.cancel()
+
+
+async def test_when_every_bootstrap_peer_died_walks_go_on_through_the_table_and_drop_the_dead():
+    from dhtnet import dht_network
+
+    async with dht_network(6) as peers:
+        seed, announcer, searcher = peers[0], peers[1], peers[2]
+        for peer in peers[1:]:
+            assert peer.dht.routing_table.peer_in_table(seed.id) or peer.dht.routing_table.size() >= 2
+        await seed.stop()  # the only bootstrap peer of everyone
+        key = _key()
+        with trio.fail_after(30):
+            assert await announcer.dht.provide(key) >= 3
+            started = trio.current_time()
+            found = await searcher.dht.find_providers(key)
+            took = trio.current_time() - started
+        assert announcer.id in {info.peer_id for info in found}
+        # the dead seed failed at once (its connection is gone): no 2 s timeout waited out
+        assert took < 2.0, took
+        # the announcer's walk to the key asked every peer it knew, the seed too:
+        # the seed leaves its table (at once, or after one look DEAD_RECHECK later)
+        with trio.fail_after(kad.DEAD_RECHECK + 5):
+            while announcer.dht.routing_table.peer_in_table(seed.id):
+                await trio.sleep(0.05)
