@@ -48,7 +48,7 @@ def _summary(values: list[float]) -> dict:
 async def measure(servers: int, users: int, seconds: float, interests: int) -> dict:
     quiet_library_logs()
     tag = uuid.uuid4().hex[:6]
-    async with AsyncExitStack() as stack:
+    async with trio.open_nursery() as samplers, AsyncExitStack() as stack:
         serve_nodes = []
         addrs: list[str] = []
         for _ in range(servers):
@@ -60,29 +60,42 @@ async def measure(servers: int, users: int, seconds: float, interests: int) -> d
         served_before = [n.dht.limits.stats.allowed + n.dht.limits.stats.shed for n in serve_nodes]
         started = trio.current_time()
         chat_nodes = []
+        first: list[int] = []
+        user_started: list[float] = []
+
+        async def sample_first(index: int, node) -> None:
+            await trio.sleep_until(user_started[index] + FIRST_SECONDS)
+            first[index] = node.dht.stats.messages
+
         for index in range(users):
-            config = NodeConfig(interests=tuple(f"load-{tag}-{index}-{i}" for i in range(interests)),
-                                listen=LOOPBACK, mdns=False, interests_only=True,
-                                bootstrap=(addrs[index % len(addrs)],))
-            chat_nodes.append(await stack.enter_async_context(open_node(config)))
-        first = [0] * users
-        await trio.sleep_until(started + FIRST_SECONDS)
-        first = [n.dht.stats.messages for n in chat_nodes]
-        await trio.sleep_until(started + seconds)
-        elapsed = trio.current_time() - started
+            config = NodeConfig(
+                interests=tuple(f"load-{tag}-{index}-{i}" for i in range(interests)),
+                listen=LOOPBACK, mdns=False, interests_only=True,
+                bootstrap=(addrs[index % len(addrs)],))
+            node = await stack.enter_async_context(open_node(config))
+            chat_nodes.append(node)
+            user_started.append(trio.current_time())
+            first.append(0)
+            samplers.start_soon(sample_first, index, node)
+        await trio.sleep_until(max(started + seconds, user_started[-1] + FIRST_SECONDS + 1))
+        end = trio.current_time()
+        elapsed = end - started
         total = [n.dht.stats.messages for n in chat_nodes]
         served = [n.dht.limits.stats.allowed + n.dht.limits.stats.shed - before
                   for n, before in zip(serve_nodes, served_before, strict=True)]
         shed = [n.dht.limits.stats.shed for n in serve_nodes]
-        later = elapsed - FIRST_SECONDS
+        later = [end - t0 - FIRST_SECONDS for t0 in user_started]
         result = {
             "servers": servers, "users": users, "interests_per_user": interests,
             "seconds": round(elapsed, 1),
             "per_user": {
                 "first_10s_requests": _summary([float(f) for f in first]),
                 "requests_per_min_after_10s": _summary(
-                    [(t - f) * 60.0 / later for f, t in zip(first, total, strict=True)]),
-                "requests_per_min_overall": _summary([t * 60.0 / elapsed for t in total]),
+                    [(t - f) * 60.0 / span for f, t, span in zip(first, total, later, strict=True)]),
+                "each": [{"first_10s": f, "after_10s": t - f, "seconds_after_10s": round(span, 1),
+                          "table": n.dht.routing_table.size(), "dht_mode": n.dht.mode.value,
+                          "lookups": n.dht.stats.lookups, "failures": n.dht.stats.rpc_failures}
+                         for f, t, span, n in zip(first, total, later, chat_nodes, strict=True)],
             },
             "per_server": {
                 "requests_per_min": _summary([s * 60.0 / elapsed for s in served]),
@@ -100,7 +113,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--servers", type=int, default=10)
     parser.add_argument("--users", type=int, default=6)
-    parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument("--seconds", type=float, default=150.0,
+                        help="from the first user's start to the end of the measurement")
     parser.add_argument("--interests", type=int, default=1)
     args = parser.parse_args()
     began = time.time()
