@@ -33,6 +33,9 @@ SEARCH_FIRST = 40.0
 """Requests a searching user may send at first, besides the rate: its first
 searches and announcement of the first ~10 s (a walk of one key costs 5-10
 requests on a small network, an announcement about 2 per server holding it)."""
+SEARCH_FIRST_SECONDS = 10.0
+"""What is left of the first allowance lapses this long after the first search
+began: after it, the rate holds."""
 SEARCH_BURST = 10.0
 """Requests a searching user may save up once the first allowance is spent:
 little, so that after the first 10 s the rate holds over any minute, not
@@ -61,9 +64,11 @@ class TokenBucket:
     """``rate`` tokens a second, at most ``burst`` saved; may run into debt."""
 
     def __init__(self, rate: float, burst: float, now: float, *,
-                 max_debt: float = 0.0, initial: float | None = None) -> None:
+                 max_debt: float = 0.0, initial: float | None = None,
+                 initial_seconds: float = float("inf")) -> None:
         """``initial``: the tokens at ``now`` (default: a full bucket); more than
-        ``burst`` is a one-time allowance, spent and never saved up again."""
+        ``burst`` is a one-time allowance, never saved up again, and what is
+        left of it above ``burst`` lapses ``initial_seconds`` after ``now``."""
         if not (rate > 0 and burst >= 1 and max_debt >= 0 and (initial is None or initial >= 0)):
             raise ValueError(f"bad token bucket: rate={rate!r}, burst={burst!r}, "
                              f"max_debt={max_debt!r}, initial={initial!r}")
@@ -71,6 +76,8 @@ class TokenBucket:
         self.burst = burst
         self.max_debt = max_debt
         self._tokens = burst if initial is None else initial
+        self._initial_until = now + initial_seconds
+        """When what is left of an initial allowance above ``burst`` lapses."""
         self._at = now
         self.spent = 0.0
         """Tokens taken or spent since creation (for statistics)."""
@@ -81,6 +88,8 @@ class TokenBucket:
         return self._tokens
 
     def _refill(self, now: float) -> None:
+        if now >= self._initial_until and self._tokens > self.burst:
+            self._tokens = self.burst
         if now > self._at:
             if self._tokens < self.burst:  # above it: an initial allowance, not refilled
                 self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
@@ -115,7 +124,7 @@ class TokenBucket:
 def search_budget(now: float) -> TokenBucket:
     """The request budget of one searching node, with its first allowance."""
     return TokenBucket(SEARCH_RATE, SEARCH_BURST, now, max_debt=SEARCH_MAX_DEBT,
-                       initial=SEARCH_FIRST)
+                       initial=SEARCH_FIRST, initial_seconds=SEARCH_FIRST_SECONDS)
 
 
 @dataclass

@@ -101,7 +101,9 @@ class NatService:
         async with background_trio_service(self.client.protocol), trio.open_nursery() as nursery:
             task_status.started()
             await self._decide()
-            if self.reachable is not None:  # reachable nodes serve the DHT, others are clients
+            if self.reachable is not None and self.node.config.chat:
+                # reachable chat nodes serve the DHT, others are clients (a serve
+                # node serves unless --behind-nat: kad.dht_mode)
                 await self.node.dht.follow_reachability(self.reachable)
             if self.reachable:
                 self.addresses_known.set()

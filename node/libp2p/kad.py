@@ -229,8 +229,10 @@ class NewestProviderStore(ProviderStore):
 
 def dht_mode(config) -> DHTMode:
     """The mode a node starts in: a serve node (meant to run on a public
-    address) serves at once; every other node is a client until AutoNAT calls
-    it reachable (``node/nat.py``); ``--behind-nat`` and ``--hide-ip`` stay clients."""
+    address) serves, whatever AutoNAT says (a wrong "unreachable" verdict
+    would take a DHT server away from everyone who bootstraps through it);
+    a chat node is a client until AutoNAT calls it reachable
+    (``node/nat.py``); ``--behind-nat`` and ``--hide-ip`` stay clients."""
     if not config.chat and not config.behind_nat:
         return DHTMode.SERVER
     return DHTMode.CLIENT

@@ -10,6 +10,7 @@ from strangers.discovery.budget import (
     PEER_BURST,
     SEARCH_BURST,
     SEARCH_FIRST,
+    SEARCH_FIRST_SECONDS,
     SEARCH_MAX_DEBT,
     SEARCH_RATE,
     ServerLimits,
@@ -64,8 +65,11 @@ def test_bad_buckets_are_refused(rate, burst, debt, initial) -> None:
 def test_a_first_allowance_is_spent_once_and_never_saved_up_again() -> None:
     bucket = search_budget(0.0)
     assert bucket.tokens(0.0) == SEARCH_FIRST > SEARCH_BURST
-    assert bucket.tokens(100.0) == SEARCH_FIRST  # not refilled above the burst, not lost either
-    bucket.spend(100.0, SEARCH_FIRST)
+    bucket.spend(5.0, 10.0)
+    assert bucket.tokens(9.0) == SEARCH_FIRST - 10.0  # not refilled above the burst
+    # what is left of it lapses after the first 10 s: from then on, the rate holds
+    assert bucket.tokens(SEARCH_FIRST_SECONDS) == SEARCH_BURST
+    bucket.spend(20.0, SEARCH_BURST)
     assert bucket.tokens(1000.0) == SEARCH_BURST
 
 
