@@ -596,6 +596,7 @@ class StrangersDHT(KadDHT):
             except Exception as exc:  # unreachable, reset, timeout, garbage
                 self.stats.rpc_failures += 1
                 logger.debug("%s to %s failed: %r", kind, by_bytes[peer_bytes], exc)
+                self._failed(by_bytes[peer_bytes], exc)
                 reply = None
             send.send_nowait((peer_bytes, reply))
 
@@ -615,7 +616,6 @@ class StrangersDHT(KadDHT):
                     peer = by_bytes[peer_bytes]
                     if reply is None:
                         query.on_failure(peer_bytes)
-                        self._failed(peer)
                         continue
                     closer = self._learn_peers(reply.closerPeers, key=key)
                     for info in closer:
@@ -650,12 +650,13 @@ class StrangersDHT(KadDHT):
         if self.advertises(peer) is not False:
             await self.routing_table.add_peer(peer, skip_server_mode_check=True)
 
-    def _failed(self, peer: ID) -> None:
-        """A request to ``peer`` failed: a dead peer (no connection left) leaves the
-        table; a live one that shed our request (a reset) stays. A peer that
-        just died may still show its connection for a moment: looked at again
-        :data:`DEAD_RECHECK` s later."""
-        if not has_open_connection(self.host, peer):
+    def _failed(self, peer: ID, exc: BaseException) -> None:
+        """A request to ``peer`` failed with ``exc``: it leaves the routing table
+        (unreachable, timed out, garbage), unless its stream was reset or
+        ended on a connection that is still up: a live server that shed our
+        request (§4.8) stays. A peer that just died may still show its
+        connection for a moment: looked at again :data:`DEAD_RECHECK` s later."""
+        if not isinstance(exc, StreamFailed | StreamEnded) or not has_open_connection(self.host, peer):
             self.routing_table.remove_peer(peer)
         elif self.routing_table.peer_in_table(peer):
             self._spawn(self._remove_if_dead, peer)
@@ -699,7 +700,7 @@ class StrangersDHT(KadDHT):
             except Exception as exc:  # unreachable or refused: counted below
                 self.stats.rpc_failures += 1
                 logger.debug("ADD_PROVIDER to %s failed: %r", peer, exc)
-                self._failed(peer)
+                self._failed(peer, exc)
                 return
             stored += 1
 
