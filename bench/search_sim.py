@@ -100,6 +100,7 @@ def simulate_search(rng: random.Random, *, interest: str, wall: float, listed: s
             searches += action.round == 0
             rounds += 1
             ends = []
+            round_costs: list[float] = []
             for key in action.keys:
                 holds = key.epoch == epoch and key.shard in listed
                 took, cost, found = (walk_at(action, key, holds, seconds) if walk_at is not None
@@ -107,6 +108,7 @@ def simulate_search(rng: random.Random, *, interest: str, wall: float, listed: s
                 ends.append((took, key, found))
                 walks += 1
                 rpcs += cost
+                round_costs.append(cost)
             ends.sort(key=lambda end: end[0])
             round_end = ends[-1][0]
             for took, key, found in ends:
@@ -116,6 +118,8 @@ def simulate_search(rng: random.Random, *, interest: str, wall: float, listed: s
                     round_end = took + search.CANDIDATE_GRACE
                     break
             seconds += round_end
+            # the round's requests, charged to the planner's load budget as the node does
+            planner.on_requests(sum(walk_time_cost for walk_time_cost in round_costs), seconds)
             planner.on_round_done()
         elif isinstance(action, search.Propose):
             answered = True

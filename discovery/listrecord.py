@@ -1,4 +1,4 @@
-"""Shared blocklist records: signed, versioned, bounded (pure; ``docs/protocol.md`` §4.8).
+"""Shared blocklist records: signed, versioned, bounded (pure; ``docs/protocol.md`` §4.10).
 
 A curator (a school, a community, a friend) keeps a list of peers nobody who
 trusts the list should meet.  Its newest version travels as one DHT value

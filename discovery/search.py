@@ -28,7 +28,13 @@ the wait is over.
 
 The planner also holds what a node learns across searches: which topics are
 hot, which keys it announced in this epoch, whether the first search's head
-start is over.
+start is over, and the node's request budget (:mod:`.budget`): every DHT
+request the node sends is charged to it (:meth:`SearchPlanner.on_requests`),
+and a new search starts only once the budget holds what the last one cost,
+so a searching user costs the network about :data:`~.budget.SEARCH_RATE`
+requests a second once its first burst is spent. Announcements are never
+held back (others find us through our records); they run the budget into
+debt, which the searches then wait out.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from random import Random
 
+from .budget import TokenBucket, search_budget
 from .lookup import K_VALUE, SEARCH_CLOSEST
 from .matcher import Matcher, MatchState, Phase, Refusal
 from .topics import (
@@ -238,12 +245,20 @@ class SearchPlanner:
         # advertising
         self._advertise_at = 0.0
         self._announcing: list[TopicKey] = []
+        # the load budget
+        self.budget: TokenBucket | None = None
+        """DHT requests this node may still send (created at the first search)."""
+        self.search_cost = 0.0
+        """Requests the last complete search cost (what the next one waits for)."""
+        self._cost_so_far = 0.0
 
     # -- the search ------------------------------------------------------------
 
     def start(self, now: float) -> None:
         """Begin a search (the matcher must be IDLE); the first action tells the user."""
         self.matcher.start_search(now)
+        if self.budget is None:
+            self.budget = search_budget(now)
         self._searches += 1
         self.shard = draw_shard(self._rng)
         self._told_random = self.matcher.phase(now) is Phase.RANDOM
@@ -286,7 +301,7 @@ class SearchPlanner:
             return action
         deadlines = []
         if self.looking_up is LookingUp.PAUSED:
-            deadlines.append(self._pause_until)
+            deadlines.append(max(self._pause_until, self.budget_ready_at(now)))
         if self.advertising in (Advertising.HEAD_START, Advertising.SLEEPING):
             deadlines.append(self._advertise_at)
         return Wait(min(deadlines) if deadlines else None)
@@ -294,6 +309,22 @@ class SearchPlanner:
     def stop(self) -> None:
         """The adapter ended the search (cancelled it): forget what was in flight."""
         self._end()
+
+    def on_requests(self, count: float, now: float) -> None:
+        """The node sent ``count`` more DHT requests (walks, announcements, anything)."""
+        if count <= 0:
+            return
+        if self.budget is None:
+            self.budget = search_budget(now)
+        self.budget.spend(now, count)
+        if self.looking_up in (LookingUp.WALKING, LookingUp.CHOOSING, LookingUp.PROPOSING):
+            self._cost_so_far += count
+
+    def budget_ready_at(self, now: float) -> float:
+        """When the budget will hold what the last search cost (``now`` if it does)."""
+        if self.budget is None:
+            return now
+        return self.budget.ready_at(now, self.search_cost)
 
     def _end(self) -> None:
         if self.looking_up is not LookingUp.IDLE:
@@ -305,16 +336,17 @@ class SearchPlanner:
 
     def _next_lookup(self, now: float, wall: float, table_size: int) -> Action | None:
         if self.looking_up is LookingUp.PAUSED:
-            if self._woken:
+            ready = self.budget_ready_at(now)
+            if self._woken and now >= ready:
                 # Our records just landed on the DHT: a stranger who joined at
                 # the same moment and looked before may be listed by now too.
                 self._woken = False
                 self._attempt = 0
-            elif self._peers_added and self._walk_table < STARVED_TABLE:
+            elif self._peers_added and self._walk_table < STARVED_TABLE and now >= ready:
                 # The last search had (almost) nobody to ask, and somebody
                 # new is here: ask now rather than at the end of the pause.
                 pass
-            elif now < self._pause_until:
+            elif now < max(self._pause_until, ready):
                 return None
             self.looking_up = LookingUp.READY
         if self.looking_up is LookingUp.READY:
@@ -328,6 +360,7 @@ class SearchPlanner:
                 self.matcher.interests, anyone=phase is Phase.RANDOM, now=wall,
                 probe=self.shard if self.large_network(table_size) else None, hot=self.hot,
                 lane=self.lane)
+            self._cost_so_far = 0.0
             self._closest.clear()
             self._found_any = False
             self._round = 0
@@ -405,6 +438,8 @@ class SearchPlanner:
         left = self.matcher.seconds_to_random(now)  # None once random
         if left is not None:
             delay = min(delay, left + 0.01)
+        # the load budget: the next search waits until it can pay what this one cost
+        self.search_cost = self._cost_so_far
         self._pause_until = now + delay
         self.looking_up = LookingUp.PAUSED
         return None

@@ -1,4 +1,4 @@
-"""The front door: how a node finds strangers servers (docs/protocol.md §4.7).
+"""The front door: how a node finds strangers servers (docs/protocol.md §4.9).
 
 At launch (:meth:`FrontDoor.enter`):
 

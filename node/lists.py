@@ -1,4 +1,4 @@
-"""Shared blocklists on the DHT: curating, publishing, subscribing (``docs/protocol.md`` §4.8).
+"""Shared blocklists on the DHT: curating, publishing, subscribing (``docs/protocol.md`` §4.10).
 
 The record codec is pure (:mod:`strangers.discovery.listrecord`), so is the
 trust policy (:mod:`strangers.safety.lists`); this module adds the data

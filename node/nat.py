@@ -172,6 +172,7 @@ class NatService:
         async with background_trio_service(self.client.protocol), trio.open_nursery() as nursery:
             task_status.started()
             await self._decide()
+            await self._follow()
             if not self.reachable:
                 forwarded = trio.Event()
                 with trio.CancelScope() as relaying:
@@ -187,6 +188,7 @@ class NatService:
                     await self._relayed()
                 # A port forward or 1:1 NAT: reachable after all, no relay needed.
                 self.reachable = True
+                await self._follow()
                 for relay in list(self.client.reservations):
                     self.client.drop(relay)
                 nursery.start_soon(self._readvertise)
@@ -195,6 +197,12 @@ class NatService:
                 await self.client.enable_hop()
             await self._report()
             await trio.sleep_forever()
+
+    async def _follow(self) -> None:
+        """Reachable chat nodes serve the DHT, others are clients (a serve node
+        serves unless --behind-nat: kad.dht_mode)."""
+        if self.reachable is not None and self.node.config.chat:
+            await self.node.dht.follow_reachability(self.reachable)
 
     async def _readvertise(self) -> None:
         """Our records name the addresses of the moment they were stored: when

@@ -52,7 +52,7 @@ from .invitations import Invitations
 from .libp2p.addresses import announcements, dialable_addrs
 from .libp2p.holepunch import HolePunch
 from .libp2p.host import build_host, ensure_port_free, running_host
-from .libp2p.kad import StrangersDHT
+from .libp2p.kad import StrangersDHT, dht_mode
 from .libp2p.mdns import LocalDiscovery
 from .lists import ListSubscriptions, install_validator, parse_trusted
 from .lobby import Lobby, serve_lobby_counts
@@ -404,7 +404,10 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
     host = build_host(identity, mdns=False)  # our own mDNS (LocalDiscovery), not py-libp2p's
     book = announcements(host)  # what we announce, to whom, what we accept
     async with running_host(host, config.listen_addrs):
-        dht = StrangersDHT(host, rtt=node_rtt_estimator())  # WAN timing: timeouts from round trips
+        # A DHT server from the start only when meant to be reachable (a serve
+        # node); a chat node is a client until AutoNAT says otherwise (nat.py).
+        dht = StrangersDHT(host, dht_mode(config),
+                           rtt=node_rtt_estimator())  # WAN timing: timeouts from round trips
         install_validator(dht)  # shared blocklist records (node/lists.py)
         async with background_trio_service(dht), trio.open_nursery() as nursery:
             safety = Safety(identity, data=data, difficulty=difficulty, lane=config.lane,

@@ -59,6 +59,8 @@ class SearchService:
         self._generation = 0
         self._changed = trio.Event()
         self._infos: dict[bytes, PeerInfo] = {}
+        self._charged = dht.stats.messages
+        """DHT requests already charged to the planner's budget."""
         self.stopping = False
         """Set when the node shuts down: no new search starts."""
         self.head_start_over = trio.Event()
@@ -120,6 +122,7 @@ class SearchService:
     async def _drive(self, tasks: trio.Nursery) -> None:
         while True:
             changed = self._changed = trio.Event()
+            self._charge_requests()
             action = self.planner.next(trio.current_time(), time.time(),
                                        self.dht.routing_table.size())
             self._note_head_start()
@@ -137,6 +140,13 @@ class SearchService:
                 until = math.inf if action.until is None else action.until
                 with trio.move_on_at(until):
                     await changed.wait()
+
+    def _charge_requests(self) -> None:
+        """Charge every DHT request the node sent since the last call to the
+        planner's load budget (walks, announcements, anything else)."""
+        sent = self.dht.stats.messages
+        self.planner.on_requests(sent - self._charged, trio.current_time())
+        self._charged = sent
 
     # -- walking ---------------------------------------------------------------
 

@@ -4,7 +4,8 @@ Modules:
 
 * :mod:`.host`: build the host (TCP, Noise only, Yamux), run it
   (:func:`~.host.running_host`), check listen ports, quiet the library's logs;
-* :mod:`.kad`: Kademlia on ``/ipfs/kad/1.0.0``, py-libp2p's server with our
+* :mod:`.kad`: Kademlia under our own id ``/strangers/kad/1.0.0`` (any id:
+  also a client of the public ``/ipfs/kad/1.0.0``), py-libp2p's server with our
   client side; :mod:`.kadpool`: request streams kept open and reused;
 * :mod:`.streamio`: bounded, EOF-aware reads and the swarm bookkeeping
   around streams;
@@ -87,6 +88,20 @@ kad.py and kadpool.py
     its ``providers`` dict and ``ProviderRecord``
     canaries: ``test_canary_kad.py::test_the_library_store_still_drops_every_provider_after_the_first_20``,
     ``::test_provider_store_keeps_records_as_we_read_them``
+  ``KadDHT`` built in client mode, our handler registered under ``protocol``
+    why: 0.8.1 hard-wires ``/ipfs/kad/1.0.0`` (``common.PROTOCOL_ID``) and ignores ``protocol_prefix``
+    canaries: ``test_canary_kad.py::test_the_library_still_hard_wires_the_public_protocol_id``,
+    ``::test_strangers_dht_serves_its_own_protocol_only_in_server_mode``
+  ``switch_mode`` replaced
+    why: the library's registers the hard-wired id and empties the routing table going to client mode
+    canary: ``test_canary_kad.py::test_the_library_switch_mode_empties_the_table_and_uses_the_hard_wired_id``
+  ``add_peer`` overridden; ``peerstore.get_protocols``
+    why: the library lists whoever opens a stream; only peers that advertise our protocol enter the table
+    canaries: ``test_canary_kad.py::test_the_library_handler_admits_whoever_opens_a_stream_through_add_peer``,
+    ``::test_the_peerstore_gives_the_protocols_identify_told``
+  the inbound stream wrapped (``_MeteredStream``): per-peer and total request limits
+    why: shed load before the server falls over (``discovery/budget.py``)
+    canary: ``test_canary_kad.py::test_the_server_loop_reads_each_request_before_answering_it``
   the server's request loop (kadpool reuses streams)
     why: several requests per stream, stored in and answered from our store
     canary: ``test_canary_kad.py::test_the_server_reads_requests_in_a_loop_and_uses_our_provider_store``

@@ -1,4 +1,23 @@
-"""Kademlia on ``/ipfs/kad/1.0.0``: py-libp2p's server side, our own client side.
+"""Kademlia under our own protocol id: py-libp2p's server side, our own client side.
+
+Interest records live on ``/strangers/kad/1.0.0`` (:data:`KAD_PROTOCOL`), a
+DHT of strangers nodes only, not on the public IPFS DHT (``docs/protocol.md``
+§4). The protocol id is a constructor argument, so the same class also talks
+to the public ``/ipfs/kad/1.0.0`` network as a client. py-libp2p 0.8.1
+hard-wires ``/ipfs/kad/1.0.0`` wherever it registers or dials; this class
+registers and dials under its own ``protocol`` instead, and never lets the
+library register anything (it is built in client mode, then set up here).
+
+Server or client, as the spec says: a reachable node serves the protocol
+(and so lists it in identify); an unreachable one is a client: no handler,
+nothing advertised, not in anyone's routing table (:meth:`switch_mode`
+follows the AutoNAT verdict and pushes identify). Only peers that list the
+protocol in identify, or answered one of our requests under it, enter our
+routing table; a peer that merely opens a stream to us does not.
+
+A server keeps provider records for :data:`PRESENCE_TTL` (not the 48 h of
+the public DHT), in a store bounded per key and in all, and sheds load per
+peer (:class:`~strangers.discovery.budget.ServerLimits`).
 
 py-libp2p 0.8.1's ``KadDHT`` answers requests well (routing table, provider
 store, the standard wire format), so we keep it as the *server*. Its client
@@ -26,6 +45,7 @@ import math
 import os
 import random
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
 import trio
@@ -37,7 +57,9 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 from multiaddr import Multiaddr
 
-from strangers.discovery.lookup import ALPHA, K_VALUE, ClosestPeersQuery
+from strangers.discovery import addrscope
+from strangers.discovery.budget import ServerLimits
+from strangers.discovery.lookup import ALPHA, K_VALUE, ClosestPeersQuery, kad_distance
 from strangers.discovery.rtt import (
     BOOTSTRAP_DIAL,
     CONNECT_ROUND_TRIPS,
@@ -61,11 +83,37 @@ from .streamio import (
 
 logger = logging.getLogger(__name__)
 
-KAD_PROTOCOL = TProtocol("/ipfs/kad/1.0.0")
-MAX_KAD_MESSAGE = 256 * 1024
-"""Largest Kademlia reply we read (20 peers with signed records fit easily)."""
+KAD_PROTOCOL = TProtocol("/strangers/kad/1.0.0")
+"""The strangers DHT: strangers servers only."""
+PUBLIC_KAD_PROTOCOL = TProtocol("/ipfs/kad/1.0.0")
+"""The public libp2p (Amino) DHT, for a client-mode instance (the front door)."""
+MAX_KAD_MESSAGE = 4 * 1024 * 1024
+"""Largest Kademlia message we read: 4 MiB, the limit of go-libp2p-kad-dht
+(``network.MessageSizeMax``) and py-libp2p (``MAX_DHT_MESSAGE_SIZE``). A
+popular key's answer from kubo (20 providers with many addresses and signed
+records) passes 256 KiB."""
 MAX_ADDRS_PER_PEER = 8
-"""Addresses kept per peer from an answer; the rest are ignored."""
+"""Addresses kept per peer from an answer (after dropping what we cannot dial)."""
+MAX_CLOSER_PEERS = 2 * K_VALUE
+"""Closer peers kept from one answer: the closest to the key among all it named."""
+MAX_PROVIDERS_PER_REPLY = 100
+"""Providers kept from one answer."""
+MAX_SCANNED_PEERS = 1000
+"""Entries read from one answer's peer list (an honest one names 20)."""
+MAX_SCANNED_ADDRS = 64
+"""Addresses read per entry, looking for ones we can dial."""
+PRESENCE_TTL = 600.0
+"""Seconds a server keeps a provider record. A searcher re-announces each
+epoch (``topics.EPOCH_SECONDS``, 300 s) within ``READVERTISE_SPREAD`` (120 s),
+and searches read the previous epoch's keys for ``PREVIOUS_EPOCH_WINDOW``
+(180 s) into the next: a record is useful for at most 300 + 180 = 480 s; 600 s
+leaves two minutes for clocks that are behind. A node that left is gone from
+every store 10 minutes later (the public DHT: 48 h)."""
+DEAD_RECHECK = 0.5
+"""Seconds after a failed request before looking again whether its peer's
+connection is gone (then it leaves the routing table)."""
+MAX_RECORDS_TOTAL = 50_000
+"""Provider records a server keeps in all (the oldest go first): ~15 MB."""
 LEARNED_ADDR_TTL = 600
 MAINTENANCE_INTERVAL = 60.0
 REFRESH_INTERVAL = 600.0
@@ -80,6 +128,19 @@ IDENTIFY_WAIT = 5.0
 """How long the server waits for a new client's addresses (identify) to list it."""
 MAX_RECORDS_PER_KEY = 200
 """Provider records kept per key (the newest); py-libp2p keeps the first 20."""
+_ADDRESS_PROTOCOLS = frozenset({"ip4", "ip6", "dns", "dns4", "dns6"})
+_UNSUPPORTED = frozenset({"ws", "wss", "tls", "quic", "quic-v1", "webtransport", "webrtc",
+                          "webrtc-direct", "certhash", "udp", "sni", "http", "https", "unix"})
+
+
+def can_dial(addr: Multiaddr) -> bool:
+    """Whether our host could dial ``addr``: TCP (possibly behind a relay) to a routable address."""
+    text = str(addr)
+    if not addrscope.is_dialable(text):
+        return False
+    parts = text.split("/")[1:]
+    return (parts[0] in _ADDRESS_PROTOCOLS and "tcp" in parts
+            and not _UNSUPPORTED.intersection(parts))
 
 
 @dataclass
@@ -108,31 +169,80 @@ class LookupResult:
 
 
 class NewestProviderStore(ProviderStore):
-    """Provider records that favour the newest announcers.
+    """Provider records that favour the newest announcers, kept for minutes.
 
-    py-libp2p keeps the *first* 20 providers of a key and silently drops
-    every later one (while still echoing ADD_PROVIDER as if stored). For
+    py-libp2p keeps the *first* 20 providers of a key for 48 h and silently
+    drops every later one (while still echoing ADD_PROVIDER as if stored). For
     strangers the newest announcers are the ones still looking, so this store
-    keeps up to :data:`MAX_RECORDS_PER_KEY` records per key, evicting the
-    oldest, and answers GET_PROVIDERS with the newest :data:`K_VALUE`.
+    keeps up to :data:`MAX_RECORDS_PER_KEY` records per key and
+    :data:`MAX_RECORDS_TOTAL` in all, evicting the oldest, drops a record
+    ``ttl`` seconds (:data:`PRESENCE_TTL`) after it was stored, and answers
+    GET_PROVIDERS with the newest :data:`K_VALUE`.
     """
+
+    def __init__(self, *args, ttl: float = PRESENCE_TTL, max_total: int = MAX_RECORDS_TOTAL,
+                 clock=time.time, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.ttl = ttl
+        self.max_total = max_total
+        self._clock = clock
+        self._order: OrderedDict[tuple[bytes, str], None] = OrderedDict()
+        """Every record, oldest first (for the total bound)."""
 
     def add_provider(self, key: bytes, provider: PeerInfo) -> None:
         if not provider or not provider.peer_id:
             return
         records = self.providers.setdefault(key, {})
         peer = str(provider.peer_id)
-        records.pop(peer, None)  # re-inserted below as the newest
+        if records.pop(peer, None) is not None:  # re-inserted below as the newest
+            self._order.pop((key, peer), None)
         while len(records) >= MAX_RECORDS_PER_KEY:
             oldest = min(records, key=lambda p: records[p].timestamp)
-            del records[oldest]
-        records[peer] = ProviderRecord(provider_info=provider, timestamp=time.time())
+            self._drop(key, oldest)
+        while len(self._order) >= self.max_total:
+            old_key, old_peer = next(iter(self._order))
+            self._drop(old_key, old_peer)
+        records = self.providers.setdefault(key, {})
+        records[peer] = ProviderRecord(provider_info=provider, timestamp=self._clock())
+        self._order[(key, peer)] = None
+
+    def _drop(self, key: bytes, peer: str) -> None:
+        self._order.pop((key, peer), None)
+        records = self.providers.get(key)
+        if records is None:
+            return
+        records.pop(peer, None)
+        if not records:
+            del self.providers[key]
 
     def get_providers(self, key: bytes) -> list[PeerInfo]:
-        providers = super().get_providers(key)  # drops expired records
+        now = self._clock()
         records = self.providers.get(key, {})
-        providers.sort(key=lambda info: -records[str(info.peer_id)].timestamp)
-        return providers[:K_VALUE]
+        for peer in [p for p, record in records.items() if now - record.timestamp >= self.ttl]:
+            self._drop(key, peer)
+        live = sorted(self.providers.get(key, {}).values(), key=lambda record: -record.timestamp)
+        return [record.provider_info for record in live[:K_VALUE]]
+
+    def cleanup_expired(self) -> None:
+        now = self._clock()
+        expired = [(key, peer) for key, records in self.providers.items()
+                   for peer, record in records.items() if now - record.timestamp >= self.ttl]
+        for key, peer in expired:
+            self._drop(key, peer)
+
+    def size(self) -> int:
+        return len(self._order)
+
+
+def dht_mode(config) -> DHTMode:
+    """The mode a node starts in: a serve node (meant to run on a public
+    address) serves, whatever AutoNAT says (a wrong "unreachable" verdict
+    would take a DHT server away from everyone who bootstraps through it);
+    a chat node is a client until AutoNAT calls it reachable
+    (``node/nat.py``); ``--behind-nat`` and ``--hide-ip`` stay clients."""
+    if not config.chat and not config.behind_nat:
+        return DHTMode.SERVER
+    return DHTMode.CLIENT
 
 
 class StrangersDHT(KadDHT):
@@ -143,17 +253,27 @@ class StrangersDHT(KadDHT):
         host,  # libp2p IHost
         mode: DHTMode = DHTMode.SERVER,
         *,
+        protocol: str = KAD_PROTOCOL,
         rpc_timeout: float = 2.0,
         parallelism: int = ALPHA,
         rtt: RttEstimator | None = None,
     ) -> None:
-        """``rpc_timeout`` is the floor of a request's timeout; ``rtt`` (shared
-        with the match service) raises it from measured round trips."""
-        super().__init__(host, mode, enable_random_walk=False)
+        """``protocol``: the Kademlia protocol id served (in server ``mode``) and
+        dialled; ``rpc_timeout`` is the floor of a request's timeout; ``rtt``
+        (shared with the match service) raises it from measured round trips."""
+        # Built as a client: the library would register its handler under the
+        # hard-wired /ipfs/kad/1.0.0; ours goes under ``protocol`` below.
+        super().__init__(host, DHTMode.CLIENT, enable_random_walk=False)
+        self.protocol = TProtocol(protocol)
+        self.mode = mode
+        if mode == DHTMode.SERVER:
+            host.set_stream_handler(self.protocol, self.handle_stream)
         self.provider_store = NewestProviderStore(host=host, peer_routing=self.peer_routing)
         # py-libp2p resets inbound DHT streams beyond 12 at once; a bootstrap
         # node that a crowd joins through needs more room than that.
         self._inbound_limiter = trio.CapacityLimiter(INBOUND_STREAMS)
+        self.limits = ServerLimits(trio.current_time() if _in_trio() else 0.0)
+        """Per-peer and total request rates and stream counts of our server side."""
         self.rpc_timeout = rpc_timeout
         self.rtt = rtt if rtt is not None else RttEstimator()
         self._rpc_connected = replace(RPC_CONNECTED, floor=rpc_timeout,
@@ -161,8 +281,59 @@ class StrangersDHT(KadDHT):
         self._rpc_dial = replace(RPC_DIAL, floor=rpc_timeout, ceiling=max(rpc_timeout, RPC_DIAL.ceiling))
         self.parallelism = parallelism
         self.stats = KadStatistics()
-        self.streams = StreamPool(host, KAD_PROTOCOL, spawn=self._spawn, rtt=self.rtt)
+        self.streams = StreamPool(host, self.protocol, spawn=self._spawn, rtt=self.rtt)
         self._listing: set[ID] = set()
+
+    # -- server or client ------------------------------------------------------
+
+    @property
+    def serving(self) -> bool:
+        """Whether we serve the protocol (server mode)."""
+        return self.mode == DHTMode.SERVER
+
+    async def switch_mode(self, new_mode: DHTMode) -> DHTMode:
+        """Serve the protocol (SERVER) or not (CLIENT), and tell connected peers.
+
+        Replaces ``KadDHT.switch_mode``, which registers the hard-wired
+        protocol id and, going to client mode, empties the routing table (a
+        client walks through its table as much as a server does).
+        """
+        if not isinstance(new_mode, DHTMode):
+            raise TypeError(f"new_mode must be a DHTMode, got {new_mode!r}")
+        if new_mode == self.mode:
+            return self.mode
+        self.mode = new_mode
+        if new_mode == DHTMode.SERVER:
+            self.host.set_stream_handler(self.protocol, self.handle_stream)
+        else:
+            self.host.remove_stream_handler(self.protocol)
+        logger.info("Kademlia %s: now a %s", self.protocol, new_mode.value)
+        try:  # identify push: peers add us to (or drop us from) their tables
+            await announcements(self.host).push()
+        except Exception as exc:  # a push that fails leaves the next identify to tell
+            logger.info("identify push after the mode switch failed: %r", exc)
+        return self.mode
+
+    async def follow_reachability(self, reachable: bool) -> None:
+        """The AutoNAT verdict (or an option) is in: serve if reachable, else be a client."""
+        await self.switch_mode(DHTMode.SERVER if reachable else DHTMode.CLIENT)
+
+    def advertises(self, peer: ID) -> bool | None:
+        """Whether ``peer`` lists our protocol in identify (None: identify has not told yet)."""
+        try:
+            protocols = self.host.get_peerstore().get_protocols(peer)
+        except Exception:  # py-libp2p raises for a peer it knows nothing of
+            return None
+        if not protocols:
+            return None
+        return str(self.protocol) in protocols
+
+    async def add_peer(self, peer_id: ID, *, skip_server_mode_check: bool = False) -> bool:
+        """Routing-table admission (replaces ``KadDHT.add_peer``, which the library's
+        stream handler calls for whoever opens a stream): servers of our protocol only."""
+        if self.advertises(peer_id) is not True:
+            return False
+        return await self.routing_table.add_peer(peer_id, skip_server_mode_check=True)
 
     def _spawn(self, async_fn, *args) -> None:
         self.manager.run_task(async_fn, *args)
@@ -172,35 +343,33 @@ class StrangersDHT(KadDHT):
     async def handle_stream(self, stream) -> None:  # wraps KadDHT.handle_stream
         """Serve one inbound stream, for at most :data:`SERVER_STREAM_SECONDS`.
 
-        py-libp2p lists the client in the routing table when its stream opens,
-        and only if identify has already given its addresses. On a first
-        connection it has not: with a new stream per request the next request
-        would list it, but our clients keep their stream open and would never
-        be listed. So a client we could not list is listed as soon as
-        identify is through (at most :data:`IDENTIFY_WAIT` later), without
-        making its requests wait.
+        Load is shed before it hurts (:class:`~strangers.discovery.budget.ServerLimits`):
+        a peer over its stream count, or a request over its peer's or the
+        server's rate, gets the stream reset. A client we serve is listed in
+        our routing table only once identify says it serves the protocol too
+        (at most :data:`IDENTIFY_WAIT` later), without making its requests wait.
         """
         peer = stream.muxed_conn.peer_id
-        if peer not in self._listing and not self.routing_table.peer_in_table(peer):
-            self._listing.add(peer)
-            self._spawn(self._list_when_identified, peer)
-        with trio.move_on_after(SERVER_STREAM_SECONDS):
-            await super().handle_stream(stream)
+        if not self.serving or not self.limits.open_stream(peer):
+            await reset_quietly(stream)
             return
-        await reset_quietly(stream)
+        try:
+            if peer not in self._listing and not self.routing_table.peer_in_table(peer):
+                self._listing.add(peer)
+                self._spawn(self._list_when_identified, peer)
+            with trio.move_on_after(SERVER_STREAM_SECONDS):
+                await super().handle_stream(_MeteredStream(stream, peer, self.limits))  # type: ignore[arg-type]
+                return
+            await reset_quietly(stream)
+        finally:
+            self.limits.close_stream(peer)
 
     async def _list_when_identified(self, peer: ID) -> None:
-        store = self.host.get_peerstore()
         try:
             with trio.move_on_after(IDENTIFY_WAIT):
-                while True:
-                    try:
-                        if store.addrs(peer):
-                            break
-                    except Exception:  # py-libp2p raises when it knows no address
-                        pass
+                while self.advertises(peer) is None:
                     await trio.sleep(0.01)
-                await self.routing_table.add_peer(peer, skip_server_mode_check=True)
+                await self.add_peer(peer)
         finally:
             self._listing.discard(peer)
 
@@ -322,7 +491,7 @@ class StrangersDHT(KadDHT):
 
     async def _add_provider_rpc(self, peer: ID, data: bytes) -> None:
         forget_closed_connections(self.host, peer)
-        stream = await self.host.new_stream(peer, [KAD_PROTOCOL])
+        stream = await self.host.new_stream(peer, [self.protocol])
         try:
             await stream.write(uvarint(len(data)) + data)
             await stream.close_write()  # type: ignore[attr-defined]  # NetStream has it, INetStream not
@@ -340,26 +509,42 @@ class StrangersDHT(KadDHT):
                 except Exception:  # the peer may already be gone
                     pass
 
-    def _learn_peers(self, peers) -> list[PeerInfo]:
-        """Validate peers from an answer and remember their addresses."""
-        learned: list[PeerInfo] = []
-        store = self.host.get_peerstore()
-        for item in list(peers)[: 2 * K_VALUE]:
+    def _learn_peers(self, peers, *, key: bytes | None = None,
+                     limit: int = MAX_CLOSER_PEERS) -> list[PeerInfo]:
+        """Validate peers from an answer and remember their addresses.
+
+        Every entry is read (up to :data:`MAX_SCANNED_PEERS`: far more than
+        any honest answer holds) and merged by peer id; each peer keeps the
+        first :data:`MAX_ADDRS_PER_PEER` addresses we can dial (:func:`can_dial`),
+        so a peer's QUIC, WebSocket or private addresses do not crowd out its
+        TCP one. Then the ``limit`` peers closest to ``key`` (in answer order
+        without a key) are kept.
+        """
+        merged: dict[ID, list[Multiaddr]] = {}
+        for item in list(peers)[:MAX_SCANNED_PEERS]:
             try:
                 peer_id = ID(item.id)
                 peer_id.to_base58()
             except Exception:
                 continue
-            addrs: list[Multiaddr] = []
-            for raw in list(item.addrs)[:MAX_ADDRS_PER_PEER]:
+            addrs = merged.setdefault(peer_id, [])
+            for raw in list(item.addrs)[:MAX_SCANNED_ADDRS]:
+                if len(addrs) >= MAX_ADDRS_PER_PEER:
+                    break
                 try:
-                    addrs.append(Multiaddr(raw))
+                    addr = Multiaddr(raw)
                 except Exception:
                     continue
-            if peer_id == self.local_peer_id:
-                learned.append(PeerInfo(peer_id, addrs))
-                continue
-            if addrs:
+                if can_dial(addr) and addr not in addrs:
+                    addrs.append(addr)
+        chosen = list(merged)
+        if key is not None:
+            chosen.sort(key=lambda peer: kad_distance(peer.to_bytes(), key))
+        learned: list[PeerInfo] = []
+        store = self.host.get_peerstore()
+        for peer_id in chosen[:limit]:
+            addrs = merged[peer_id]
+            if addrs and peer_id != self.local_peer_id:
                 store.add_addrs(peer_id, addrs, LEARNED_ADDR_TTL)
             learned.append(PeerInfo(peer_id, addrs))
         return learned
@@ -370,7 +555,8 @@ class StrangersDHT(KadDHT):
         seeds = self.routing_table.find_local_closest_peers(key, K_VALUE)
         if len(seeds) < K_VALUE:
             for peer in self.host.get_connected_peers():
-                if peer not in seeds:
+                # a connected peer may serve the protocol unless identify said no
+                if peer not in seeds and self.advertises(peer) is not False:
                     seeds.append(peer)
         return seeds
 
@@ -426,6 +612,7 @@ class StrangersDHT(KadDHT):
             except Exception as exc:  # unreachable, reset, timeout, garbage
                 self.stats.rpc_failures += 1
                 logger.debug("%s to %s failed: %r", kind, by_bytes[peer_bytes], exc)
+                self._failed(by_bytes[peer_bytes], exc)
                 reply = None
             send.send_nowait((peer_bytes, reply))
 
@@ -445,9 +632,8 @@ class StrangersDHT(KadDHT):
                     peer = by_bytes[peer_bytes]
                     if reply is None:
                         query.on_failure(peer_bytes)
-                        self.routing_table.remove_peer(peer)
                         continue
-                    closer = self._learn_peers(reply.closerPeers)
+                    closer = self._learn_peers(reply.closerPeers, key=key)
                     for info in closer:
                         by_bytes.setdefault(info.peer_id.to_bytes(), info.peer_id)
                     query.on_success(
@@ -460,7 +646,8 @@ class StrangersDHT(KadDHT):
                     self.manager.run_task(self._add_to_table, peer)
                     if providers and len(reply.providerPeers):
                         sources += 1
-                        for info in self._learn_peers(reply.providerPeers):
+                        for info in self._learn_peers(reply.providerPeers,
+                                                      limit=MAX_PROVIDERS_PER_REPLY):
                             if info.peer_id == self.local_peer_id or not info.addrs:
                                 continue
                             known = found.get(info.peer_id)
@@ -474,8 +661,26 @@ class StrangersDHT(KadDHT):
         return LookupResult(closest, found, query.statistics().queried)
 
     async def _add_to_table(self, peer: ID) -> None:
-        # The peer answered a Kademlia request, so it is a DHT server.
-        await self.routing_table.add_peer(peer, skip_server_mode_check=True)
+        # The peer answered a request under our protocol, so it serves it
+        # (unless identify has since told us it stopped).
+        if self.advertises(peer) is not False:
+            await self.routing_table.add_peer(peer, skip_server_mode_check=True)
+
+    def _failed(self, peer: ID, exc: BaseException) -> None:
+        """A request to ``peer`` failed with ``exc``: it leaves the routing table
+        (unreachable, timed out, garbage), unless its stream was reset or
+        ended on a connection that is still up: a live server that shed our
+        request (§4.8) stays. A peer that just died may still show its
+        connection for a moment: looked at again :data:`DEAD_RECHECK` s later."""
+        if not isinstance(exc, StreamFailed | StreamEnded) or not has_open_connection(self.host, peer):
+            self.routing_table.remove_peer(peer)
+        elif self.routing_table.peer_in_table(peer):
+            self._spawn(self._remove_if_dead, peer)
+
+    async def _remove_if_dead(self, peer: ID) -> None:
+        await trio.sleep(DEAD_RECHECK)
+        if not has_open_connection(self.host, peer):
+            self.routing_table.remove_peer(peer)
 
     # -- the operations the rest of strangers uses -------------------------------
 
@@ -511,6 +716,7 @@ class StrangersDHT(KadDHT):
             except Exception as exc:  # unreachable or refused: counted below
                 self.stats.rpc_failures += 1
                 logger.debug("ADD_PROVIDER to %s failed: %r", peer, exc)
+                self._failed(peer, exc)
                 return
             stored += 1
 
@@ -519,3 +725,42 @@ class StrangersDHT(KadDHT):
                 if peer != self.local_peer_id:
                     nursery.start_soon(add, peer)
         return stored
+
+
+class _MeteredStream:
+    """An inbound Kademlia stream whose every request passes the server's limits.
+
+    The library's request loop reads a message, answers it, reads the next:
+    the first byte read after an answer (or on a fresh stream) starts a
+    request. Over the limit, that read fails, and the library resets the
+    stream (the Kademlia spec's answer to any error).
+    """
+
+    def __init__(self, stream, peer: ID, limits: ServerLimits) -> None:
+        self._stream = stream
+        self._peer = peer
+        self._limits = limits
+        self._between_requests = True
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+    async def read(self, n: int | None = None) -> bytes:
+        data = await self._stream.read(n)
+        if self._between_requests and data:
+            self._between_requests = False
+            if not self._limits.allow_request(self._peer, trio.current_time()):
+                raise RemoteProtocolError(f"Kademlia requests of {self._peer} over the limit")
+        return data
+
+    async def write(self, data: bytes) -> None:
+        self._between_requests = True
+        await self._stream.write(data)
+
+
+def _in_trio() -> bool:
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True

@@ -215,3 +215,76 @@ def test_kademlia_messages_have_the_fields_we_fill() -> None:
     assert parsed.providerPeers[0].id == b"peer" and parsed.closerPeers[0].id == b"other"
     for name in ("FIND_NODE", "GET_PROVIDERS", "ADD_PROVIDER"):
         assert hasattr(Message.MessageType, name), changed("StrangersDHT", f"Message.MessageType.{name} is gone")
+
+
+# -- our own protocol id, server/client, admission, load shedding --------------------------
+
+
+def test_the_library_still_hard_wires_the_public_protocol_id() -> None:
+    """StrangersDHT registers and dials under its own ``protocol``; the library
+    would use ``/ipfs/kad/1.0.0`` (its ``protocol_prefix`` changes nothing)."""
+    from libp2p.kad_dht import common
+
+    assert common.PROTOCOL_ID == "/ipfs/kad/1.0.0"
+    init = source_of(KadDHT.__init__)
+    assert "set_stream_handler(PROTOCOL_ID" in init and "self.mode == DHTMode.SERVER" in init, changed(
+        "StrangersDHT.__init__", "KadDHT no longer registers the hard-wired id, in server mode only"
+    )
+    host = build_host(fresh_identity())
+    KadDHT(host, DHTMode.CLIENT)
+    assert common.PROTOCOL_ID not in host.get_mux().handlers, changed(
+        "StrangersDHT.__init__", "a client-mode KadDHT now registers a handler: we build ours as a client"
+    )
+
+
+def test_strangers_dht_serves_its_own_protocol_only_in_server_mode() -> None:
+    from libp2p.kad_dht import common
+
+    server = StrangersDHT(build_host(fresh_identity()))
+    handlers = server.host.get_mux().handlers
+    assert KAD_PROTOCOL == "/strangers/kad/1.0.0" and KAD_PROTOCOL in handlers
+    assert common.PROTOCOL_ID not in handlers
+    client = StrangersDHT(build_host(fresh_identity()), DHTMode.CLIENT, protocol=kad.PUBLIC_KAD_PROTOCOL)
+    assert not {KAD_PROTOCOL, kad.PUBLIC_KAD_PROTOCOL} & set(client.host.get_mux().handlers)
+    assert client.streams._protocol == kad.PUBLIC_KAD_PROTOCOL
+
+
+def test_the_library_switch_mode_empties_the_table_and_uses_the_hard_wired_id() -> None:
+    """Why StrangersDHT.switch_mode is our own: a client still walks through its table."""
+    source = source_of(KadDHT.switch_mode)
+    assert "PROTOCOL_ID" in source and "cleanup_routing_table" in source, changed(
+        "switch_mode", "KadDHT.switch_mode changed: is our replacement still needed?"
+    )
+
+
+def test_the_library_handler_admits_whoever_opens_a_stream_through_add_peer() -> None:
+    """StrangersDHT.add_peer gates admission: the library calls it for every inbound stream."""
+    source = source_of(KadDHT._do_handle_stream)
+    assert "await self.add_peer(peer_id, skip_server_mode_check=True)" in source, changed(
+        "add_peer", "the library's stream handler no longer lists the peer through self.add_peer"
+    )
+    assert parameters_of(KadDHT.add_peer) == ["self", "peer_id", "skip_server_mode_check"]
+
+
+def test_the_peerstore_gives_the_protocols_identify_told() -> None:
+    """StrangersDHT.advertises reads identify's protocol list from the peerstore."""
+    host = build_host(fresh_identity())
+    peer = _peer(1).peer_id
+    store = host.get_peerstore()
+    with pytest.raises(Exception):  # noqa: B017  (the library raises a bare PeerStoreError)
+        store.get_protocols(peer)
+    store.add_protocols(peer, ["/strangers/kad/1.0.0"])
+    assert list(store.get_protocols(peer)) == ["/strangers/kad/1.0.0"], changed(
+        "advertises", "peerstore.get_protocols no longer gives the protocols added"
+    )
+
+
+def test_the_server_loop_reads_each_request_before_answering_it() -> None:
+    """_MeteredStream counts a request at the first byte read after an answer."""
+    source = source_of(KadDHT._do_handle_stream)
+    assert "read_varint_prefixed_bytes_limited(" in source and "await stream.write(" in source, changed(
+        "_MeteredStream", "the server loop no longer reads a request then writes its answer on the stream"
+    )
+    assert "should_reset = True" in source.split("except Exception as e:")[1][:400], changed(
+        "_MeteredStream", "a failing read no longer resets the stream"
+    )

@@ -1,6 +1,6 @@
 """FrontDoor's timing, with fake peers on a MockClock: how often the public DHT is asked.
 
-The bound this checks (docs/protocol.md §4.7): a node that found no strangers
+The bound this checks (docs/protocol.md §4.9): a node that found no strangers
 server asks the public DHT again after 1 min, doubling to at most once every
 30 min; a server announces every 22 h (every 5 min while none confirmed it);
 a node left without peers dials its cached servers again.

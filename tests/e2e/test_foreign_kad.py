@@ -1,7 +1,7 @@
 """Interop (issue 9, item 6): a js-libp2p node speaking only /ipfs/kad/1.0.0 is the only bootstrap.
 
 Strangers nodes find the strangers servers through it (the rendezvous key,
-docs/protocol.md §4.7) and match. The js peer lives in ``tests/foreign/kad/``
+docs/protocol.md §4.9) and match. The js peer lives in ``tests/foreign/kad/``
 (npm packages installed by ``npm ci``, once); the test is skipped only when
 node/npm are missing.
 """

@@ -43,7 +43,7 @@ from .crypto import (
 from .wire import MAX_PROPOSAL_FRAME, FrameBuffer, WireError, frame, frame_obj, pack, unpack_map
 
 MATCH_PROTOCOL = "/strangers/match/1.0.0"
-KAD_PROTOCOL = "/ipfs/kad/1.0.0"
+KAD_PROTOCOL = "/strangers/kad/1.0.0"  # docs/protocol.md §4
 EPOCH_SECONDS = 300
 CHAT_V1 = "/strangers/chat/1.0.0"
 CHAT_V2 = "/strangers/chat/2.0.0"

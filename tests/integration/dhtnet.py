@@ -37,13 +37,14 @@ class Peer:
         await self.stopped.wait()
 
 
-async def serve_peer(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
+async def serve_peer(*, mode=None, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """One DHT node on loopback (``mode``: a ``DHTMode``, server by default)."""
     host = build_host(fresh_identity())
     scope = trio.CancelScope()
     try:
         with scope:
             async with host.run([LOOPBACK]):
-                dht = StrangersDHT(host)
+                dht = StrangersDHT(host) if mode is None else StrangersDHT(host, mode)
                 async with background_trio_service(dht):
                     peer = Peer(host, dht, scope)
                     task_status.started(peer)

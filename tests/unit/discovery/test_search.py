@@ -566,3 +566,57 @@ def test_in_any_world_the_planner_keeps_its_promises(seed, table, random_after, 
                 clock.advance(action.until - clock.now)
             if world.random() < 0.02:  # a stranger's proposal reaches us
                 planner.matcher.on_proposal(world.choice(PEERS[1:]), INTERESTS, clock.now)
+
+
+# -- the load budget ----------------------------------------------------------------
+
+
+def test_a_search_waits_until_the_budget_can_pay_what_the_last_one_cost() -> None:
+    from strangers.discovery.budget import SEARCH_BURST, SEARCH_FIRST, SEARCH_RATE
+
+    planner, clock, actions = started()
+    walk = only(actions, Walk)
+    planner.on_requests(30, clock.now)  # the walk's requests
+    report(planner, walk, clock)
+    drain(planner, clock)
+    assert planner.search_cost == 30
+    # announcements (and anything else) put the budget into debt
+    planner.on_requests(SEARCH_FIRST + 20, clock.now)
+    assert planner.budget is not None and planner.budget.tokens(clock.now) == pytest.approx(-50)
+    clock.advance(POLL_DELAYS[0])
+    ready = planner.budget_ready_at(clock.now)
+    # it waits for the last search's cost, or a full bucket if that is less
+    wanted = min(30, SEARCH_BURST)
+    assert ready == pytest.approx(clock.now + (wanted + 50 - POLL_DELAYS[0] * SEARCH_RATE) / SEARCH_RATE)
+    assert drain(planner, clock)[-1] == Wait(ready)
+    # the walks wait; nothing is walked before the budget holds the last search's cost
+    while clock.now + 4.0 < ready:
+        clock.advance(4.0)
+        assert not [a for a in drain(planner, clock) if isinstance(a, Walk)]
+    clock.advance(ready - clock.now)
+    assert [a for a in drain(planner, clock) if isinstance(a, Walk)]
+
+
+def test_over_a_long_search_the_walks_cost_about_the_budget_rate() -> None:
+    """A node whose every search costs 12 requests, nobody ever listed: after the
+    first burst, it spends about SEARCH_RATE requests a second."""
+    from strangers.discovery.budget import SEARCH_FIRST, SEARCH_RATE
+
+    planner, clock, actions = started(interests_only=True)
+    start = clock.now
+    spent = 0
+    for _ in range(2000):
+        for action in actions:
+            if isinstance(action, Walk):
+                planner.on_requests(12, clock.now)
+                spent += 12
+                report(planner, action, clock)
+            elif isinstance(action, Announce):
+                planner.on_announced([3] * len(action.keys), clock.now, clock.wall)
+        if clock.now - start > 600:
+            break
+        clock.advance(0.25)
+        actions = drain(planner, clock)
+    elapsed = clock.now - start
+    assert spent <= SEARCH_FIRST + SEARCH_RATE * elapsed + 12
+    assert spent >= 0.8 * SEARCH_RATE * elapsed  # not starved either
