@@ -12,7 +12,19 @@ from dataclasses import dataclass
 from strangers.errors import StrangersError
 from strangers.node import Node, NodeStatistics, events
 
-from .commands import Command, Help, Next, Quit, Report, Reveal, Send, SetTyping, Status
+from .commands import (
+    Command,
+    Help,
+    Next,
+    Quit,
+    Report,
+    Reveal,
+    Save,
+    Send,
+    SetLang,
+    SetTyping,
+    Status,
+)
 from .format import HELP
 
 
@@ -54,6 +66,10 @@ async def apply(node: Node, command: Command) -> Reply | None:
                 await node.reveal()
             case Report(reason):
                 await node.report(reason)
+            case Save(path):
+                await node.save(path)
+            case SetLang(lang):
+                await node.set_lang(lang)
             case Status():
                 return StatusReply(node.peer_id, node.statistics())
             case Help():

@@ -10,6 +10,8 @@ One JSON object per line on stdin::
     {"cmd": "quit"}
     {"cmd": "status"}                  -> {"event": "status", ...}
     {"cmd": "report", "reason": "..."} -> {"event": "reported", "path": ...}
+    {"cmd": "save", "path": "..."}     -> {"event": "saved", "path": ...} (path optional)
+    {"cmd": "lang", "lang": "fr"}      -> {"event": "language", "lang": "fr"}
 
 A bad line raises :class:`CommandError` whose message becomes an ``error`` event.
 """
@@ -66,6 +68,21 @@ class Report:
 
 
 MAX_REASON = 1000
+MAX_PATH = 4096
+
+
+@dataclass(frozen=True)
+class Save:
+    """Write the conversation to a text file (``path`` None: a new file in the documents dir)."""
+
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class SetLang:
+    """Search in the language lane ``lang`` (ISO 639-1; "" for none) from now on."""
+
+    lang: str
 
 
 @dataclass(frozen=True)
@@ -73,7 +90,7 @@ class Help:
     """``/help`` (typed lines only)."""
 
 
-Command = Send | SetTyping | Next | Quit | Status | Help | Report | Reveal
+Command = Send | SetTyping | Next | Quit | Status | Help | Report | Reveal | Save | SetLang
 
 USER_COMMANDS: dict[str, type[Next | Quit | Status | Help | Reveal]] = {
     "/reveal": Reveal,
@@ -112,12 +129,22 @@ def parse_command(line: str | bytes) -> Command:
             raise CommandError(f"report takes an optional \"reason\" string of at most"
                                f" {MAX_REASON} characters, got {reason!r:.80}")
         return Report(reason.strip())
+    if cmd == "save":
+        path = obj.get("path")
+        if path is not None and (not isinstance(path, str) or len(path) > MAX_PATH or "\0" in path):
+            raise CommandError(f"save takes an optional \"path\" string, got {path!r:.80}")
+        return Save(path or None)
+    if cmd == "lang":
+        lang = obj.get("lang")
+        if not isinstance(lang, str) or len(lang) > 16:
+            raise CommandError(f"lang needs a \"lang\" code like \"fr\" (\"\" for none), got {lang!r:.80}")
+        return SetLang(lang)
     if cmd == "typing":
         active = obj.get("active")
         if not isinstance(active, bool):
             raise CommandError(f"typing needs \"active\": true or false, got {active!r:.80}")
         return SetTyping(active)
-    raise CommandError(f"unknown command {cmd!r:.80} (send, typing, next, quit, status, report, reveal)")
+    raise CommandError(f"unknown command {cmd!r:.80} (send, typing, next, quit, status, report, reveal, save, lang)")
 
 
 def parse_user_line(text: str) -> Command:
@@ -137,6 +164,13 @@ def parse_user_line(text: str) -> Command:
             if len(rest) > MAX_REASON:
                 raise CommandError(f"a report's reason may be at most {MAX_REASON} characters")
             return Report(rest.strip())
+        if word.lower() == "/save":
+            path = text.strip()[len(word):].strip()
+            if len(path) > MAX_PATH or "\0" in path:
+                raise CommandError("that is not a file name")
+            return Save(path or None)
+        if word.lower() == "/lang":
+            return SetLang(rest.strip())
         command = USER_COMMANDS.get(stripped.lower())
         if command is None:
             raise CommandError(f"unknown command {stripped!r:.80}; /help lists them")

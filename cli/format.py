@@ -59,13 +59,15 @@ def event_to_json(event: events.Event) -> dict[str, Any]:
     match event:
         case events.Ready(peer_id, addrs, _persistent):
             return {"event": "ready", "peer_id": peer_id, "addrs": list(addrs)}
-        case events.Searching(interests, random):
-            return {"event": "searching", "interests": list(interests), "random": random}
+        case events.Searching(interests, random, lang):
+            return {"event": "searching", "interests": list(interests), "random": random,
+                    "lang": lang}
         case events.Advertised(interests, peers):
             return {"event": "advertised", "interests": list(interests), "peers": peers}
-        case events.Matched(peer_id, common, safety_code, initiator, path):
+        case events.Matched(peer_id, common, safety_code, initiator, path, lang):
             return {"event": "matched", "peer_id": peer_id, "common_interests": list(common),
-                    "safety_code": safety_code, "initiator": initiator, "path": path}
+                    "safety_code": safety_code, "initiator": initiator, "path": path,
+                    "lang": lang}
         case events.PathChanged(path):
             return {"event": "path", "path": path}
         case events.MessageReceived(message_id, text, hidden, warnings):
@@ -92,6 +94,10 @@ def event_to_json(event: events.Event) -> dict[str, Any]:
             return {"event": "reported", "path": path}
         case events.Revealed(message_id, text):
             return {"event": "revealed", "id": message_id, "text": text}
+        case events.Saved(path):
+            return {"event": "saved", "path": path}
+        case events.Language(lang):
+            return {"event": "language", "lang": lang}
     raise TypeError(f"unknown event {event!r}")
 
 
@@ -102,7 +108,10 @@ def format_event(event: events.Event) -> str | None:
             if persistent:
                 return f"You are {peer_id[-8:]} (the identity kept in your --identity file)."
             return f"You are {peer_id[-8:]} today (a new stranger every run)."
-        case events.Searching(interests, random):
+        case events.Searching(interests, random, lang):
+            if lang and not random:
+                return (f"Looking for someone who speaks {lang}"
+                        + (f" and likes {_human_list(interests)}..." if interests else "..."))
             if random and interests:
                 return ("Nobody who shares your interests is around, so the next stranger "
                         "will be completely random. Try adding more interests!")
@@ -111,10 +120,12 @@ def format_event(event: events.Event) -> str | None:
             return "Looking for a random stranger..."
         case events.Advertised():
             return None
-        case events.Matched(_peer, common, safety_code, _initiator, path):
+        case events.Matched(_peer, common, safety_code, _initiator, path, lang):
             lines = ["You're now chatting with a random stranger. Say hi!"]
             if common:
                 lines.append(f"You both like {_human_list(common)}.")
+            if lang:
+                lines.append(f"The stranger speaks {lang}.")
             if path == "relayed":
                 lines.append(RELAYED_LINE)
             lines.append(f"Safety code: {safety_code} (compare it to be sure nobody is in between)")
@@ -145,6 +156,12 @@ def format_event(event: events.Event) -> str | None:
             return "You are behind a NAT: looking for a relay so strangers can reach you..."
         case events.Revealed(_id, text):
             return f"Stranger (revealed): {_visible(text)}"
+        case events.Saved(path):
+            return f"Chat log saved in {path}."
+        case events.Language(lang):
+            if lang:
+                return f"Language: {lang} (strangers who speak it first; /lang CODE changes it)."
+            return "No language lane: strangers of every language alike (/lang CODE sets one)."
         case events.Reported(path):
             return (f"Report saved in {path}. It holds the stranger's messages with proof that"
                     " the stranger sent them, and stays on this computer unless you send it on"
@@ -158,6 +175,8 @@ HELP = """Commands:
   /status what this node is doing
   /reveal show the last message your word filter hid
   /report [reason]  save a signed report of this (or the last) stranger's messages
+  /save [FILE]      save this (or the last) chat as a text file (Omegle's "save the log")
+  /lang CODE        meet strangers of this language first (like fr; /lang alone: none)
   /help   this help
 Anything else is sent to the stranger, end-to-end encrypted (//text sends /text)."""
 

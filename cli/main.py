@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--trust-list", action="append", default=[], metavar="KEY",
                       help="never match anyone on this shared blocklist (its curator's key);"
                            " repeatable; also trust_lists = [...] in the config file")
+    chat.add_argument("--lang", metavar="CODE", default=None,
+                      help="your language (ISO 639-1, like en or fr): strangers who speak it"
+                           " first, anyone after the random fallback (default: your locale's;"
+                           " --lang '' for none); /lang CODE changes it")
     chat.add_argument("--hide-ip", action="store_true",
                       help="privacy mode: strangers reach you only through a relay, never directly "
                            "(the relay still sees your IP address)")
@@ -119,7 +123,21 @@ def _config_from(args: argparse.Namespace):
         relay=not args.no_relay,
         trust_lists=_trusted_lists(args) if chat else (),
         filter_words=args.filter_words if chat else None,
+        lang=_lang(args) if chat else "",
     )
+
+
+def _lang(args: argparse.Namespace) -> str:
+    """--lang, else the locale's language (LC_ALL, LC_MESSAGES, LANG; "" for C/POSIX)."""
+    from strangers.discovery.language import lang_of_locale
+
+    if args.lang is not None:
+        return args.lang
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name)
+        if value:
+            return lang_of_locale(value)
+    return ""
 
 
 def _trusted_lists(args: argparse.Namespace) -> tuple[str, ...]:

@@ -5,14 +5,17 @@ candidate answers :class:`Accept` or :class:`Refuse`, and both close.  Each
 message is one frame: a 4-byte big-endian length, then a msgpack map of at
 most :data:`MAX_PROPOSAL_FRAME` bytes::
 
-    Propose  {"t": "propose", "v": 1, "m": <16-byte match id>, "i": [interest, ...]}
-    Accept   {"t": "accept", "m": <match id>, "i": [interest, ...]}
+    Propose  {"t": "propose", "v": 1, "m": <16-byte match id>, "i": [interest, ...],
+              ? "l": <language>}
+    Accept   {"t": "accept", "m": <match id>, "i": [interest, ...], ? "l": <language>}
     Refuse   {"t": "refuse", "m": <match id>, "r": "busy" | "crossed" | "not-looking"
                                                   | "no-common-interests"}
 
 Interests are sent in canonical form (see ``interests.py``) and each side
 computes the common ones itself; a peer's list is re-normalised on receipt
-and dropped whole if it is not canonical.
+and dropped whole if it is not canonical.  ``"l"`` (optional, sent only when
+the user has one) is the sender's language, an ISO 639-1 code
+(``language.py``): shown to the other user, never a reason to refuse.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from strangers.crypto.wire import brief, unpack_map
 from strangers.errors import LocalProtocolError, RemoteProtocolError, StrangersError
 
 from .interests import MAX_INTERESTS, normalize_interest
+from .language import is_lang
 from .matcher import Refusal
 
 MAX_PROPOSAL_FRAME = 8192
@@ -59,10 +63,14 @@ def _check_match_id(match_id: object, error: type[StrangersError]) -> bytes:
 class _WithInterests:
     match_id: bytes
     interests: tuple[str, ...]
+    lang: str = ""
+    """The sender's language (ISO 639-1), "" if it did not say."""
 
     def __post_init__(self) -> None:
         _check_match_id(self.match_id, LocalProtocolError)
         _check_interests(self.interests, LocalProtocolError)
+        if not is_lang(self.lang):
+            raise LocalProtocolError(f"bad language {self.lang!r}")
 
 
 @dataclass(frozen=True)
@@ -96,8 +104,12 @@ def encode(message: ProposalMessage) -> bytes:
     if isinstance(message, Propose):
         body = {"t": "propose", "v": PROTOCOL_VERSION, "m": message.match_id,
                 "i": list(message.interests)}
+        if message.lang:
+            body["l"] = message.lang
     elif isinstance(message, Accept):
         body = {"t": "accept", "m": message.match_id, "i": list(message.interests)}
+        if message.lang:
+            body["l"] = message.lang
     elif isinstance(message, Refuse):
         body = {"t": "refuse", "m": message.match_id, "r": message.reason.value}
     else:
@@ -131,6 +143,18 @@ _KEYS = {
     "accept": {"t", "m", "i"},
     "refuse": {"t", "m", "r"},
 }
+_OPTIONAL = {
+    "propose": {"l"},
+    "accept": {"l"},
+    "refuse": set(),
+}
+
+
+def _remote_lang(obj: dict) -> str:
+    value = obj.get("l", "")
+    if not is_lang(value) or ("l" in obj and not value):
+        raise RemoteProtocolError(f"bad language {brief(value)}")
+    return str(value)
 
 
 def decode(body: bytes) -> ProposalMessage:
@@ -141,7 +165,7 @@ def decode(body: bytes) -> ProposalMessage:
     if not isinstance(obj.get("t"), str) or obj["t"] not in _KEYS:
         raise RemoteProtocolError(f"unknown proposal frame {brief(obj)}")
     kind = obj["t"]
-    if set(obj) != _KEYS[kind]:
+    if not _KEYS[kind] <= set(obj) <= _KEYS[kind] | _OPTIONAL[kind]:
         raise RemoteProtocolError(
             f"proposal frame {kind!r} has keys {brief(sorted(obj, key=repr))}"
         )
@@ -149,9 +173,9 @@ def decode(body: bytes) -> ProposalMessage:
     if kind == "propose":
         if type(obj["v"]) is not int or obj["v"] != PROTOCOL_VERSION:  # not True, not 1.0
             raise RemoteProtocolError(f"unsupported proposal version {brief(obj['v'])}")
-        return Propose(match_id, _remote_interests(obj["i"]))
+        return Propose(match_id, _remote_interests(obj["i"]), _remote_lang(obj))
     if kind == "accept":
-        return Accept(match_id, _remote_interests(obj["i"]))
+        return Accept(match_id, _remote_interests(obj["i"]), _remote_lang(obj))
     try:
         reason = Refusal(obj["r"])
     except (ValueError, TypeError):

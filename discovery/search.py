@@ -201,6 +201,8 @@ class SearchPlanner:
         self.advertising = Advertising.IDLE
         self.shard = HOME_SHARD + 1
         """The shard this search announces on besides home, and probes first."""
+        self.lang = ""
+        """The language lane searched first and advertised on (``discovery/language.py``)."""
         self.hot: dict[str | None, bool] = {}
         """Per topic (None: anyone), whether its home key was hot when last walked."""
         self.advertised: frozenset[bytes] = frozenset()
@@ -308,7 +310,8 @@ class SearchPlanner:
             # one, hot topics probe our random shard first (search_rounds).
             self._rounds = search_rounds(
                 self.matcher.interests, anyone=phase is Phase.RANDOM, now=wall,
-                probe=self.shard if self.large_network(table_size) else None, hot=self.hot)
+                probe=self.shard if self.large_network(table_size) else None, hot=self.hot,
+                lang=self.lang)
             self._closest.clear()
             self._found_any = False
             self._round = 0
@@ -415,7 +418,7 @@ class SearchPlanner:
         shard = self.shard if self.large_network(table_size) else HOME_SHARD
         self._announcing = advertise_keys(self.matcher.interests,
                                           anyone=self.matcher.advertises_anyone,
-                                          now=wall, shard=shard)
+                                          now=wall, shard=shard, lang=self.lang)
         fresh = tuple(key for key in self._announcing if key.multihash not in self.advertised)
         if not fresh:
             self._sleep_to_next_epoch(now, wall)

@@ -7,6 +7,8 @@ py) stores and serves them like any other provider record:
 
     name    = "strangers/v1/interest/<canonical interest>/<epoch>/<shard>"
             | "strangers/v1/anyone/<epoch>/<shard>"
+            | "strangers/v1/lang/<code>/interest/<canonical interest>/<epoch>/<shard>"
+            | "strangers/v1/lang/<code>/anyone/<epoch>/<shard>"     (a language lane)
     digest  = sha2-256(utf-8(name))
     key     = multihash = 0x12 0x20 || digest      (the DHT key bytes)
     cid     = CIDv1, codec raw (0x55), that multihash ("bafkrei...")
@@ -49,6 +51,7 @@ from random import Random
 from strangers.errors import ConfigError
 
 from .interests import normalize_interest
+from .language import is_lang
 
 EPOCH_SECONDS = 300
 """Length of one key epoch, in seconds of Unix time."""
@@ -93,8 +96,12 @@ class TopicKey:
     """Canonical interest, or None for the general ("anyone") key."""
     epoch: int
     shard: int
+    lang: str = ""
+    """The language lane (ISO 639-1, ``discovery/language.py``), "" for the plain keys."""
 
     def __post_init__(self) -> None:
+        if not is_lang(self.lang):
+            raise ValueError(f"lang must be a two-letter code or '', got {self.lang!r}")
         if self.interest is not None and not _is_canonical(self.interest):
             raise ValueError(f"interest must be in canonical form, got {self.interest!r}")
         # an epoch of 5.0 or True would hash to a different name than 5 or 1
@@ -106,9 +113,10 @@ class TopicKey:
     @property
     def name(self) -> str:
         """The versioned, namespaced string that is hashed."""
+        lane = f"{_NAMESPACE}/lang/{self.lang}" if self.lang else _NAMESPACE
         if self.interest is None:
-            return f"{_NAMESPACE}/anyone/{self.epoch}/{self.shard}"
-        return f"{_NAMESPACE}/interest/{self.interest}/{self.epoch}/{self.shard}"
+            return f"{lane}/anyone/{self.epoch}/{self.shard}"
+        return f"{lane}/interest/{self.interest}/{self.epoch}/{self.shard}"
 
     @property
     def multihash(self) -> bytes:
@@ -133,18 +141,23 @@ def seconds_to_next_epoch(now: float) -> float:
 
 
 def advertise_keys(
-    interests: tuple[str, ...], *, anyone: bool, now: float, shard: int = HOME_SHARD
+    interests: tuple[str, ...], *, anyone: bool, now: float, shard: int = HOME_SHARD,
+    lang: str = "",
 ) -> list[TopicKey]:
     """Keys to announce ourselves on at ``now``: the current epoch, home and ``shard``.
 
-    Ordered by topic, then shard (home first).
+    Ordered by topic, then shard (home first).  With a language, the lane's
+    keys come first, and the plain keys follow when ``anyone`` (strangers of
+    any language may then find us, as after Omegle's random fallback).
     """
     epoch = epoch_at(now)
     topics: list[str | None] = list(interests)
     if anyone:
         topics.append(None)
     shards = [HOME_SHARD] if shard == HOME_SHARD else [HOME_SHARD, shard]
-    return [TopicKey(topic, epoch, each) for topic in topics for each in shards]
+    lanes = [lang, ""] if lang and anyone else [lang]
+    return [TopicKey(topic, epoch, each, lane) for lane in lanes for topic in topics
+            for each in shards]
 
 
 def lookup_epochs(now: float) -> list[int]:
@@ -162,6 +175,7 @@ def search_rounds(
     now: float,
     probe: int | None,
     hot: Mapping[str | None, bool] | None = None,
+    lang: str = "",
 ) -> list[list[TopicKey]]:
     """The keys of one search, round by round (a round is walked only if the
     rounds before it found nobody to propose to).
@@ -175,7 +189,20 @@ def search_rounds(
       second round, so a hot topic's searches are spread over the shards;
     * not hot: home only (a rare topic is found there at once);
     * not known yet: home and the probe together, in the first round.
+
+    With a language, the rounds of its lane come first; when ``anyone`` (the
+    random phase) the same rounds on the plain keys follow, so a stranger of
+    another language is met only if nobody of ours was found.
     """
+    if lang:
+        lane = _rounds(interests, anyone=anyone, now=now, probe=probe, hot=hot, lang=lang)
+        return lane + (_rounds(interests, anyone=True, now=now, probe=probe, hot=hot, lang="")
+                       if anyone else [])
+    return _rounds(interests, anyone=anyone, now=now, probe=probe, hot=hot, lang="")
+
+
+def _rounds(interests: tuple[str, ...], *, anyone: bool, now: float, probe: int | None,
+            hot: Mapping[str | None, bool] | None, lang: str) -> list[list[TopicKey]]:
     topics: list[str | None] = list(interests)
     if anyone:
         topics.append(None)
@@ -185,11 +212,11 @@ def search_rounds(
     first: list[TopicKey] = []
     second: list[TopicKey] = []
     for topic in topics:
-        home = [TopicKey(topic, epoch, HOME_SHARD) for epoch in lookup_epochs(now)]
+        home = [TopicKey(topic, epoch, HOME_SHARD, lang) for epoch in lookup_epochs(now)]
         if probe is None:
             first += home
             continue
-        probed = [TopicKey(topic, epoch, probe) for epoch in lookup_epochs(now)]
+        probed = [TopicKey(topic, epoch, probe, lang) for epoch in lookup_epochs(now)]
         known = (hot or {}).get(topic)
         if known is None:
             first += probed + home

@@ -9,6 +9,7 @@ from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from multiaddr import Multiaddr
 
 from strangers.discovery.interests import normalize_interests
+from strangers.discovery.language import normalize_lang
 from strangers.discovery.listrecord import key_from_text
 from strangers.errors import ConfigError, DiscoveryError
 
@@ -75,11 +76,15 @@ class NodeConfig:
     None: ``filter-words.txt`` in the data directory, when there is one."""
     trust_lists: tuple[str, ...] = ()
     """Shared blocklists this user trusts (curator keys, 64 hex): never match anyone on them."""
+    lang: str = ""
+    """The language lane (ISO 639-1, ``--lang``): strangers of this language first,
+    then anyone after the random fallback. "" : no lane (the CLI defaults to the locale's)."""
     listen_addrs: tuple[Multiaddr, ...] = field(init=False, repr=False)
     bootstrap_peers: tuple[PeerInfo, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "interests", normalize_interests(self.interests))
+        object.__setattr__(self, "lang", normalize_lang(self.lang))
         if not self.listen:
             raise ConfigError("at least one listen address is needed")
         object.__setattr__(self, "listen_addrs", tuple(parse_listen(a) for a in self.listen))

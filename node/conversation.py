@@ -237,7 +237,8 @@ class Conversations:
             self._established = True
             self.last_connection = connection
             await self._emit(events.Matched(peer_id.to_base58(), common, safety_code,
-                                            role is Role.INITIATOR, session.path))
+                                            role is Role.INITIATOR, session.path,
+                                            self.matching.lang_of(peer_id)))
 
         path = stream_path(stream)
         holepunch = self.holepunch if path == RELAYED else None

@@ -25,6 +25,8 @@ class Searching:
 
     interests: tuple[str, ...]
     random: bool = False
+    lang: str = ""
+    """The language lane searched first (ISO 639-1), "" for none."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class Matched:
     path: str = "direct"
     """How the chat's bytes travel: "direct" (a connection between the two
     of us) or "relayed" (through a circuit relay, which sees only ciphertext)."""
+    lang: str = ""
+    """The stranger's language (ISO 639-1, as its proposal or acceptance said), "" if untold."""
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,22 @@ class Reported:
     path: str
 
 
+@dataclass(frozen=True)
+class Saved:
+    """The conversation's log was written to ``path`` (only ever on request)."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class Language:
+    """The user's language lane is now ``lang`` ("" for none); the next search uses it."""
+
+    lang: str
+
+
 Event = (
     Ready | Searching | Advertised | Matched | PathChanged | MessageReceived | Sent | Delivered
     | Typing | StrangerLeft | Warning | Error | Stopped | Reachability | Reported | Revealed
+    | Saved | Language
 )

@@ -56,6 +56,8 @@ PROPOSAL_TIMEOUT = 2 * ANSWER_TIMEOUT
 CHAT_OPEN_TIMEOUT = 5.0
 """After accepting, how long we wait for the proposer to open the chat."""
 ADDR_TTL = 600
+LANGS_KEPT = 64
+"""How many strangers' told languages are remembered (for the ``matched`` event)."""
 PROPOSAL_ATTEMPTS = 2
 FIXED_TIMEOUTS_ENV = "STRANGERS_FIXED_TIMEOUTS"
 """Set to 1, every timeout derived from round trips keeps its floor (the fixed
@@ -110,9 +112,23 @@ class MatchService:
         self.proposals_received = 0
         self.accepted: PendingMatch | None = None
         """The proposal we accepted last (answered again if repeated)."""
+        self.lang = ""
+        """Our language (ISO 639-1), told in our proposals and acceptances ("" : not told)."""
+        self._langs: dict[ID, str] = {}
+        """The languages recent strangers told us (bounded: LANGS_KEPT)."""
         self.refuse_peer: Callable[[str], str | None] = _refuse_nobody
         """The refusal gate (trusted lists; helper F's blocks): why a peer (base58) must
         never be matched, or None.  Asked before any other work, both directions."""
+
+    def lang_of(self, peer_id: ID) -> str:
+        """The language ``peer_id`` told in its last proposal or acceptance ("" if none)."""
+        return self._langs.get(peer_id, "")
+
+    def _note_lang(self, peer_id: ID, lang: str) -> None:
+        self._langs.pop(peer_id, None)
+        self._langs[peer_id] = lang
+        while len(self._langs) > LANGS_KEPT:
+            del self._langs[next(iter(self._langs))]
 
     # -- proposing -----------------------------------------------------------------------
 
@@ -135,8 +151,10 @@ class MatchService:
             logger.debug("proposal to %s failed unexpectedly", info.peer_id, exc_info=True)
             return None
         if isinstance(answer, Accept):
+            self._note_lang(info.peer_id, answer.lang)
             # An older peer answers with all its interests: keep only what we asked about.
-            return Accept(answer.match_id, common_interests(answer.interests, interests))
+            return Accept(answer.match_id, common_interests(answer.interests, interests),
+                          answer.lang)
         return answer
 
     async def _propose(self, info: PeerInfo, match_id: bytes,
@@ -146,7 +164,7 @@ class MatchService:
         This happens when both nodes dial each other at the same moment and
         the swarm keeps only one of the two connections.
         """
-        proposal = encode(Propose(match_id, interests))
+        proposal = encode(Propose(match_id, interests, self.lang))
         if info.addrs:
             self.host.get_peerstore().add_addrs(info.peer_id, info.addrs, ADDR_TTL)
         for attempt in range(PROPOSAL_ATTEMPTS):
@@ -234,6 +252,7 @@ class MatchService:
     def _answer(self, peer_id: ID, proposal: Propose) -> Accept | Refuse:
         """The matcher's answer to ``proposal``; an Accept reveals only the common interests."""
         peer = peer_id.to_bytes()
+        self._note_lang(peer_id, proposal.lang)
         accepted = self.accepted
         if (accepted is not None and accepted.peer_id == peer_id
                 and self.matcher.state is MatchState.MATCHED and self.matcher.peer == peer):
@@ -245,11 +264,11 @@ class MatchService:
                 self.accepted = accepted
                 self.on_accepted(accepted)
             return Accept(proposal.match_id,
-                          common_interests(self.matcher.interests, proposal.interests))
+                          common_interests(self.matcher.interests, proposal.interests), self.lang)
         decision = self.matcher.on_proposal(peer, proposal.interests, trio.current_time())
         if not decision.accept:
             return Refuse(proposal.match_id, decision.refusal or Refusal.BUSY)
         pending = PendingMatch(peer_id, proposal.match_id, decision.common)
         self.accepted = pending
         self.on_accepted(pending)
-        return Accept(proposal.match_id, decision.common)
+        return Accept(proposal.match_id, decision.common, self.lang)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import trio
 from libp2p.custom_types import TProtocol
 from libp2p.tools.anyio_service import background_trio_service
 
+from strangers.discovery.language import normalize_lang
 from strangers.discovery.matcher import Matcher, MatchState
 from strangers.discovery.search import FIRST_SEARCH_HEAD_START, SearchPlanner
 from strangers.errors import LocalProtocolError
@@ -50,6 +52,7 @@ from .nat import FIRST_RESERVATION_WAIT, NatService, serve_nat
 from .reports import write_report
 from .searching import SearchService
 from .supervision import spawn, supervised, supervised_handler
+from .transcript import Transcript, write_log
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +94,9 @@ class Node:
         self.search = SearchService(SearchPlanner(self.matcher, random.Random()), dht,
                                     self.matching, emit=self.emit, nursery=nursery,
                                     on_matched=self._on_accepted_outgoing)
+        self.matching.lang = self.search.planner.lang = config.lang
+        self.transcript = Transcript()
+        """The current (or last) chat, for ``/save`` (node/transcript.py): never written unasked."""
         self._last_hidden: events.MessageReceived | None = None
         self.word_filter = load_word_filter(config.filter_words)
         """The user's word list: matching messages arrive hidden (node/filters.py)."""
@@ -120,7 +126,29 @@ class Node:
             event = mark_message(event, self.word_filter)
             if event.hidden:
                 self._last_hidden = event
+        self.transcript.record(event, time.time())
         await self._send_events.send(event)
+
+    async def save(self, path: str | None = None) -> str:
+        """Write the current (or last) chat's log to ``path`` (default: a new file in the
+        user's documents directory); a ``saved`` event tells where."""
+        saved = await trio.to_thread.run_sync(write_log, self.transcript.chat, path)
+        await self.emit(events.Saved(str(saved)))
+        return str(saved)
+
+    @property
+    def lang(self) -> str:
+        """The language lane searched first ("" for none)."""
+        return self.search.planner.lang
+
+    async def set_lang(self, lang: str) -> None:
+        """Change the language lane; a search that runs starts again in it."""
+        code = normalize_lang(lang)
+        self.search.planner.lang = self.matching.lang = code
+        await self.emit(events.Language(code))
+        if self.matcher.state in (MatchState.SEARCHING, MatchState.PROPOSING):
+            self.stop_search()
+            self.start_search()
 
     async def reveal(self) -> None:
         """Show the last message the word filter hid (a ``revealed`` event)."""

@@ -19,23 +19,27 @@ ADDR = f"/ip4/127.0.0.1/tcp/4001/p2p/{PEER}"
 JSON_CASES = [
     (events.Ready(PEER, (ADDR,)), {"event": "ready", "peer_id": PEER, "addrs": [ADDR]}),
     (events.Ready(PEER, ()), {"event": "ready", "peer_id": PEER, "addrs": []}),
-    (events.Searching(("cinema", "jazz")), {"event": "searching", "interests": ["cinema", "jazz"], "random": False}),
-    (events.Searching((), True), {"event": "searching", "interests": [], "random": True}),
+    (events.Searching(("cinema", "jazz")), {"event": "searching", "interests": ["cinema", "jazz"], "random": False,
+                                                     "lang": ""}),
+    (events.Searching(("jazz",), False, "fr"), {"event": "searching", "interests": ["jazz"],
+                                                "random": False, "lang": "fr"}),
+    (events.Searching((), True), {"event": "searching", "interests": [], "random": True,
+                                            "lang": ""}),
     (events.Advertised(("jazz",), 7), {"event": "advertised", "interests": ["jazz"], "peers": 7}),
     (
         events.Matched(PEER, ("cinema", "jazz"), "1234 5678 9012", True),
         {"event": "matched", "peer_id": PEER, "common_interests": ["cinema", "jazz"],
-         "safety_code": "1234 5678 9012", "initiator": True, "path": "direct"},
+         "safety_code": "1234 5678 9012", "initiator": True, "path": "direct", "lang": ""},
     ),
     (
         events.Matched(PEER, (), "0000", False),
         {"event": "matched", "peer_id": PEER, "common_interests": [], "safety_code": "0000", "initiator": False,
-         "path": "direct"},
+         "path": "direct", "lang": ""},
     ),
     (
-        events.Matched(PEER, (), "0000", False, "relayed"),
+        events.Matched(PEER, (), "0000", False, "relayed", "fr"),
         {"event": "matched", "peer_id": PEER, "common_interests": [], "safety_code": "0000", "initiator": False,
-         "path": "relayed"},
+         "path": "relayed", "lang": "fr"},
     ),
     (events.PathChanged("direct"), {"event": "path", "path": "direct"}),
     (events.PathChanged("relayed"), {"event": "path", "path": "relayed"}),
@@ -46,6 +50,9 @@ JSON_CASES = [
     (events.Revealed(4, "snap: x_y"), {"event": "revealed", "id": 4, "text": "snap: x_y"}),
     (events.Reported("/home/u/reports/r.json"), {"event": "reported",
                                                  "path": "/home/u/reports/r.json"}),
+    (events.Saved("/home/u/Documents/strangers-chat.txt"),
+     {"event": "saved", "path": "/home/u/Documents/strangers-chat.txt"}),
+    (events.Language("fr"), {"event": "language", "lang": "fr"}),
     (events.Sent(4, "hello"), {"event": "sent", "id": 4, "text": "hello"}),
     (events.Delivered(4), {"event": "delivered", "id": 4}),
     (events.Typing(True), {"event": "typing", "active": True}),
@@ -80,7 +87,7 @@ def test_every_event_type_has_a_json_form_and_a_text_rule() -> None:
     assert names == {
         "ready", "searching", "advertised", "matched", "path", "message", "sent", "delivered",
         "typing", "stranger_left", "warning", "error", "stopped", "reachability", "reported",
-        "revealed",
+        "revealed", "saved", "language",
     }
     for event, _expected in JSON_CASES:
         format_event(event)  # does not raise
