@@ -6,7 +6,6 @@ No I/O and no threads here; ``interactive.py`` prints what these return.
 from __future__ import annotations
 
 import enum
-import textwrap
 import unicodedata
 from dataclasses import dataclass
 
@@ -65,11 +64,42 @@ def clean_text(text: str) -> str:
     )
 
 
+def _cut(word: str, room: int) -> list[str]:
+    """A word wider than ``room`` columns, in pieces that fit (a link, a long run of letters)."""
+    pieces, piece, used = [], "", 0
+    for char in word:
+        width = max(get_cwidth(char), 0)
+        if piece and used + width > room:
+            pieces.append(piece)
+            piece, used = "", 0
+        piece += char
+        used += width
+    return [*pieces, piece] if piece else pieces
+
+
+def _wrap_paragraph(paragraph: str, room: int) -> list[str]:
+    lines: list[str] = []
+    line, used = "", 0
+    for word in paragraph.split():
+        width = get_cwidth(word)
+        if line and used + 1 + width <= room:
+            line, used = f"{line} {word}", used + 1 + width
+            continue
+        if line:
+            lines.append(line)
+        if width > room:
+            *whole, word = _cut(word, room)
+            lines += whole
+            width = get_cwidth(word)
+        line, used = word, width
+    return [*lines, line] if line or not lines else lines
+
+
 def wrap(text: str, width: int, indent: int = 0) -> str:
-    """``text`` broken into lines at word boundaries, fitting ``width`` columns after ``indent``."""
+    """``text`` broken into lines at word boundaries, fitting ``width`` terminal columns
+    after ``indent`` (wide characters count two; a word longer than a line is cut)."""
     room = max(width - indent - 1, 20)
-    lines = [line for paragraph in text.split("\n")
-             for line in (textwrap.wrap(paragraph, room, break_on_hyphens=False) or [""])]
+    lines = [line for paragraph in text.split("\n") for line in _wrap_paragraph(paragraph, room)]
     return ("\n" + " " * indent).join(lines)
 
 
@@ -109,8 +139,16 @@ def styled_event(event: events.Event, width: int = 80) -> FormattedText | None:
     return FormattedText([(style, "\n".join(lines))])
 
 
-def system_line(text: str) -> FormattedText:
+def system_line(text: str, width: int | None = None) -> FormattedText:
+    """A notice of ours, wrapped at word boundaries when ``width`` is given (indents kept)."""
+    if width is not None:
+        text = "\n".join(_wrap_keeping_indent(line, width) for line in text.split("\n"))
     return FormattedText([("class:system", text)])
+
+
+def _wrap_keeping_indent(line: str, width: int) -> str:
+    indent = len(line) - len(line.lstrip(" "))
+    return " " * indent + wrap(line.lstrip(" "), width, indent=indent)
 
 
 class Phase(enum.Enum):
@@ -152,6 +190,9 @@ class ChatStatus:
         self.safety_code = ""
         self.path = "direct"
         self.stranger_typing = False
+        self.lang = ""
+        """Our language lane, as the last search said."""
+        self.stranger_lang = ""
         self.ended: str | None = None
         """How the last chat ended, while looking for the next one."""
 
@@ -159,14 +200,16 @@ class ChatStatus:
         """Take ``event`` into account; True when the status line changed."""
         before = self.line()
         match event:
-            case events.Searching(_interests, random):
+            case events.Searching(_interests, random, lang):
                 self.phase = Phase.SEARCHING
                 self.random = random
+                self.lang = lang
                 self.stranger_typing = False
                 if random:
                     self.ended = None
-            case events.Matched(_peer, common, safety_code, _initiator, path):
+            case events.Matched(_peer, common, safety_code, _initiator, path, lang):
                 self.phase = Phase.CHATTING
+                self.stranger_lang = lang
                 self.common = common
                 self.safety_code = safety_code
                 self.path = path
@@ -198,21 +241,24 @@ class ChatStatus:
                 return StatusLine(self.phase, "Saying goodbye...")
             case Phase.CHATTING:
                 common = (f"you both like {_human_list(self.common)}",) if self.common else ()
-                details = (*common, f"safety code {self.safety_code}")
+                speaks = (f"speaks {self.stranger_lang}",) if self.stranger_lang else ()
+                details = (*speaks, *common, f"safety code {self.safety_code}")
                 if self.path == "relayed":
                     details = ("through a relay", *details)
                 if self.stranger_typing:
                     return StatusLine(self.phase, "Stranger is typing...", details, "typing")
                 return StatusLine(self.phase, "Chatting with a stranger", details, "chatting")
+        lane = (f"language {self.lang}",) if self.lang else ()
         if self.ended is not None:
-            return StatusLine(self.phase, f"{self.ended} Looking for the next one...", style="left")
+            return StatusLine(self.phase, f"{self.ended} Looking for the next one...", lane,
+                              style="left")
         if self.random and self.interests:
             return StatusLine(self.phase, "Looking for a random stranger (nobody around shares your interests)...",
-                              style="searching")
+                              lane, style="searching")
         if self.interests:
             return StatusLine(self.phase, f"Looking for someone who likes {_human_list(self.interests)}...",
-                              style="searching")
-        return StatusLine(self.phase, "Looking for a random stranger...", style="searching")
+                              lane, style="searching")
+        return StatusLine(self.phase, "Looking for a random stranger...", lane, style="searching")
 
 
 def toolbar_fragments(status: StatusLine, width: int) -> FormattedText:

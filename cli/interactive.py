@@ -371,7 +371,8 @@ class _TerminalUI:
             raise TerminalUIError(f"the terminal UI failed: {self._failure!r}") from self._failure
 
     def _greet(self) -> None:
-        self.prompt.show(system_line("Welcome to strangers! Messages are end-to-end encrypted. /help lists commands."))
+        self.prompt.show(system_line("Welcome to strangers! Messages are end-to-end encrypted. "
+                                     "/help lists commands.", shutil.get_terminal_size().columns))
 
     def _leave(self) -> None:
         """The node is stopping: give the terminal back right away."""
@@ -452,18 +453,19 @@ class _TerminalUI:
                              or system_line(str(exc)))
             return
         if isinstance(command, Help):
-            self.prompt.show(system_line(HELP + "\n" + KEYS))
+            self.prompt.show(system_line(HELP + "\n" + KEYS, shutil.get_terminal_size().columns))
             return
         if isinstance(command, Quit):
             await self._quit(interrupted=False)
             return
         node = self.node
         if node is None:
-            self.prompt.show(system_line("Still connecting to the network; one moment."))
+            self.prompt.show(system_line("Still connecting to the network; one moment.",
+                                         shutil.get_terminal_size().columns))
             return
         reply = await apply(node, command)
         if isinstance(reply, StatusReply):
-            self.prompt.show(system_line(format_status(reply.statistics)))
+            self.prompt.show(system_line(format_status(reply.statistics), shutil.get_terminal_size().columns))
 
     async def _tell_typing(self, change: bool | None) -> None:
         if change is not None and self.node is not None:

@@ -197,3 +197,20 @@ def test_report_and_reveal_commands() -> None:
             parse_command(bad)
     with pytest.raises(CommandError):
         parse_user_line("/report " + "x" * 1001)
+
+
+def test_save_and_lang_commands() -> None:
+    from strangers.cli.commands import Save, SetLang, parse_user_line
+
+    assert parse_command('{"cmd": "save"}') == Save(None)
+    assert parse_command('{"cmd": "save", "path": "/tmp/x.txt"}') == Save("/tmp/x.txt")
+    assert parse_command('{"cmd": "lang", "lang": "fr"}') == SetLang("fr")
+    assert parse_user_line("/save") == Save(None)
+    assert parse_user_line("/save  my chat.txt ") == Save("my chat.txt")
+    assert parse_user_line("/lang fr") == SetLang("fr")
+    assert parse_user_line("/lang") == SetLang("")
+    for line, fragment in (('{"cmd": "save", "path": 3}', "save takes"),
+                           ('{"cmd": "save", "path": "a\\u0000b"}', "save takes"),
+                           ('{"cmd": "lang"}', "lang needs"), ('{"cmd": "lang", "lang": 1}', "lang needs")):
+        with pytest.raises(CommandError, match=fragment):
+            parse_command(line)
