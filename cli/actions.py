@@ -15,6 +15,7 @@ from strangers.node import Node, NodeStatistics, events
 from .commands import (
     Command,
     Help,
+    Keep,
     Next,
     Quit,
     Report,
@@ -70,6 +71,8 @@ async def apply(node: Node, command: Command) -> Reply | None:
                 await node.save(path)
             case SetLang(lang):
                 await node.set_lang(lang)
+            case Keep(name):
+                await node.keep(name)
             case Status():
                 return StatusReply(node.peer_id, node.statistics())
             case Help():

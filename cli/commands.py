@@ -12,6 +12,7 @@ One JSON object per line on stdin::
     {"cmd": "report", "reason": "..."} -> {"event": "reported", "path": ...}
     {"cmd": "save", "path": "..."}     -> {"event": "saved", "path": ...} (path optional)
     {"cmd": "lang", "lang": "fr"}      -> {"event": "language", "lang": "fr"}
+    {"cmd": "keep", "name": "..."}     -> {"event": "keep_offered"}, later maybe "kept"
 
 A bad line raises :class:`CommandError` whose message becomes an ``error`` event.
 """
@@ -79,6 +80,13 @@ class Save:
 
 
 @dataclass(frozen=True)
+class Keep:
+    """Offer the stranger to keep in touch; saved as ``name`` (None: "stranger") if both agree."""
+
+    name: str | None = None
+
+
+@dataclass(frozen=True)
 class SetLang:
     """Search in the language lane ``lang`` (ISO 639-1; "" for none) from now on."""
 
@@ -90,7 +98,7 @@ class Help:
     """``/help`` (typed lines only)."""
 
 
-Command = Send | SetTyping | Next | Quit | Status | Help | Report | Reveal | Save | SetLang
+Command = Send | SetTyping | Next | Quit | Status | Help | Report | Reveal | Save | SetLang | Keep
 
 USER_COMMANDS: dict[str, type[Next | Quit | Status | Help | Reveal]] = {
     "/reveal": Reveal,
@@ -134,6 +142,11 @@ def parse_command(line: str | bytes) -> Command:
         if path is not None and (not isinstance(path, str) or len(path) > MAX_PATH or "\0" in path):
             raise CommandError(f"save takes an optional \"path\" string, got {path!r:.80}")
         return Save(path or None)
+    if cmd == "keep":
+        name = obj.get("name")
+        if name is not None and (not isinstance(name, str) or len(name) > 64):
+            raise CommandError(f"keep takes an optional \"name\" of at most 64 characters, got {name!r:.80}")
+        return Keep(name.strip() or None if name else None)
     if cmd == "lang":
         lang = obj.get("lang")
         if not isinstance(lang, str) or len(lang) > 16:
@@ -144,7 +157,7 @@ def parse_command(line: str | bytes) -> Command:
         if not isinstance(active, bool):
             raise CommandError(f"typing needs \"active\": true or false, got {active!r:.80}")
         return SetTyping(active)
-    raise CommandError(f"unknown command {cmd!r:.80} (send, typing, next, quit, status, report, reveal, save, lang)")
+    raise CommandError(f"unknown command {cmd!r:.80} (send, typing, next, quit, status, report, reveal, save, lang, keep)")
 
 
 def parse_user_line(text: str) -> Command:
@@ -171,6 +184,10 @@ def parse_user_line(text: str) -> Command:
             return Save(path or None)
         if word.lower() == "/lang":
             return SetLang(rest.strip())
+        if word.lower() == "/keep":
+            if len(rest.strip()) > 64:
+                raise CommandError("a contact name may be at most 64 characters")
+            return Keep(rest.strip() or None)
         command = USER_COMMANDS.get(stripped.lower())
         if command is None:
             raise CommandError(f"unknown command {stripped!r:.80}; /help lists them")

@@ -64,10 +64,10 @@ def event_to_json(event: events.Event) -> dict[str, Any]:
                     "lang": lang}
         case events.Advertised(interests, peers):
             return {"event": "advertised", "interests": list(interests), "peers": peers}
-        case events.Matched(peer_id, common, safety_code, initiator, path, lang):
+        case events.Matched(peer_id, common, safety_code, initiator, path, lang, contact):
             return {"event": "matched", "peer_id": peer_id, "common_interests": list(common),
                     "safety_code": safety_code, "initiator": initiator, "path": path,
-                    "lang": lang}
+                    "lang": lang, "contact": contact}
         case events.PathChanged(path):
             return {"event": "path", "path": path}
         case events.MessageReceived(message_id, text, hidden, warnings):
@@ -98,6 +98,12 @@ def event_to_json(event: events.Event) -> dict[str, Any]:
             return {"event": "saved", "path": path}
         case events.Language(lang):
             return {"event": "language", "lang": lang}
+        case events.KeepOffered():
+            return {"event": "keep_offered"}
+        case events.KeepAsked():
+            return {"event": "keep_asked"}
+        case events.Kept(name, peer_id):
+            return {"event": "kept", "name": name, "peer_id": peer_id}
     raise TypeError(f"unknown event {event!r}")
 
 
@@ -120,8 +126,9 @@ def format_event(event: events.Event) -> str | None:
             return "Looking for a random stranger..."
         case events.Advertised():
             return None
-        case events.Matched(_peer, common, safety_code, _initiator, path, lang):
-            lines = ["You're now chatting with a random stranger. Say hi!"]
+        case events.Matched(_peer, common, safety_code, _initiator, path, lang, contact):
+            lines = [f"You found {contact} again. Say hi!" if contact
+                     else "You're now chatting with a random stranger. Say hi!"]
             if common:
                 lines.append(f"You both like {_human_list(common)}.")
             if lang:
@@ -158,6 +165,15 @@ def format_event(event: events.Event) -> str | None:
             return f"Stranger (revealed): {_visible(text)}"
         case events.Saved(path):
             return f"Chat log saved in {path}."
+        case events.KeepOffered():
+            return ("You offered to keep in touch. If the stranger offers too, you can find"
+                    " each other again later; if not, nothing is shared.")
+        case events.KeepAsked():
+            return ("The stranger would like to keep in touch. /keep [NAME] to agree"
+                    " (nothing is shared unless you do).")
+        case events.Kept(name, _peer_id):
+            return (f"You both kept in touch: saved as {name}. Later, strangers contact"
+                    f" {name} finds each other again.")
         case events.Language(lang):
             if lang:
                 return f"Language: {lang} (strangers who speak it first; /lang CODE changes it)."
@@ -177,6 +193,7 @@ HELP = """Commands:
   /report [reason]  save a signed report of this (or the last) stranger's messages
   /save [FILE]      save this (or the last) chat as a text file (Omegle's "save the log")
   /lang CODE        meet strangers of this language first (like fr; /lang alone: none)
+  /keep [NAME]      offer to keep in touch; saved as NAME only if the stranger offers too
   /help   this help
 Anything else is sent to the stranger, end-to-end encrypted (//text sends /text)."""
 

@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import tools
 
     tools.add_parsers(sub, network_options)
+    from . import contacts_cli
+
+    contacts_cli.add_parsers(sub, network_options)
     return parser
 
 
@@ -225,8 +228,16 @@ def main(argv: list[str] | None = None) -> int:
             from .tools import run_list
 
             return run_list(args)
+        if args.command == "contacts":
+            from .contacts_cli import run_contacts
+
+            return run_contacts(args)
         _configure_logging(args.verbose)
         config = _config_from(args)
+        if args.command == "contact":
+            from .contacts_cli import contact_node_config
+
+            config = contact_node_config(args, config)
         from .session import run_session
 
         return run_session(config, json_mode=json_mode)

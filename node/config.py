@@ -79,12 +79,21 @@ class NodeConfig:
     lang: str = ""
     """The language lane (ISO 639-1, ``--lang``): strangers of this language first,
     then anyone after the random fallback. "" : no lane (the CLI defaults to the locale's)."""
+    identity_seed: bytes | None = field(default=None, repr=False)
+    """A 32-byte Ed25519 seed to use as identity (a kept contact's key, node/contacts.py)."""
+    expect_peer: str | None = None
+    """Match nobody but this peer id (base58): ``strangers contact NAME``."""
+    contact_name: str = ""
+    """The contact looked for (shown on ``matched``)."""
     listen_addrs: tuple[Multiaddr, ...] = field(init=False, repr=False)
     bootstrap_peers: tuple[PeerInfo, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "interests", normalize_interests(self.interests))
         object.__setattr__(self, "lang", normalize_lang(self.lang))
+        if self.identity_seed is not None and (type(self.identity_seed) is not bytes
+                                               or len(self.identity_seed) != 32):
+            raise ConfigError("an identity seed is 32 bytes")
         if not self.listen:
             raise ConfigError("at least one listen address is needed")
         object.__setattr__(self, "listen_addrs", tuple(parse_listen(a) for a in self.listen))

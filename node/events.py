@@ -51,6 +51,8 @@ class Matched:
     of us) or "relayed" (through a circuit relay, which sees only ciphertext)."""
     lang: str = ""
     """The stranger's language (ISO 639-1, as its proposal or acceptance said), "" if untold."""
+    contact: str = ""
+    """The kept contact met again (``strangers contact NAME``), "" for a stranger."""
 
 
 @dataclass(frozen=True)
@@ -165,8 +167,27 @@ class Language:
     lang: str
 
 
+@dataclass(frozen=True)
+class KeepOffered:
+    """We offered to keep in touch; nothing is exchanged unless the stranger offers too."""
+
+
+@dataclass(frozen=True)
+class KeepAsked:
+    """The stranger offers to keep in touch (``/keep`` to agree; ignoring it reveals nothing)."""
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Both agreed: the contact is saved as ``name`` (``strangers contact NAME`` finds it again)."""
+
+    name: str
+    peer_id: str
+    """The contact's long-term peer id (not the one of this chat)."""
+
+
 Event = (
     Ready | Searching | Advertised | Matched | PathChanged | MessageReceived | Sent | Delivered
     | Typing | StrangerLeft | Warning | Error | Stopped | Reachability | Reported | Revealed
-    | Saved | Language
+    | Saved | Language | KeepOffered | KeepAsked | Kept
 )

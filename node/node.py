@@ -23,12 +23,14 @@ import random
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import trio
+from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.tools.anyio_service import background_trio_service
 
+from strangers.discovery.contact import AgreedContact
 from strangers.discovery.language import normalize_lang
 from strangers.discovery.matcher import Matcher, MatchState
 from strangers.discovery.search import FIRST_SEARCH_HEAD_START, SearchPlanner
@@ -37,6 +39,7 @@ from strangers.errors import LocalProtocolError
 from . import events
 from .chat import CHAT_PROTOCOL
 from .config import NodeConfig
+from .contacts import ContactBook, check_name
 from .conversation import Conversations
 from .events import Event
 from .filters import load_word_filter, mark_message
@@ -102,10 +105,16 @@ class Node:
         """The user's word list: matching messages arrive hidden (node/filters.py)."""
         self.lists = ListSubscriptions(parse_trusted(config.trust_lists))
         """Shared blocklists the user trusts (node/lists.py): nobody on them is matched."""
-        self.matching.refuse_peer = self.lists.refuses
+        self.matching.refuse_peer = self._refuses
         self.chats = Conversations(host, identity, self.matcher, self.matching, emit=self.emit,
                                    start_search=self.start_search, auto_next=config.auto_next,
                                    nursery=nursery)
+        self.contacts = ContactBook()
+        """Contacts kept by mutual consent (node/contacts.py, ``contacts.json``)."""
+        self._keep_name = ""
+        self._last_common: tuple[str, ...] = ()
+        if config.expect_peer is None:  # a chat with a kept contact offers nothing more
+            self.chats.on_contact = self._contact_agreed
 
     # -- public ------------------------------------------------------------------
 
@@ -126,8 +135,34 @@ class Node:
             event = mark_message(event, self.word_filter)
             if event.hidden:
                 self._last_hidden = event
+        if isinstance(event, events.Matched):
+            self._keep_name = ""
+            self._last_common = event.common_interests
+            if self.config.contact_name:  # the rendezvous is nobody's interest: do not show it
+                event = replace(event, common_interests=(), contact=self.config.contact_name)
         self.transcript.record(event, time.time())
         await self._send_events.send(event)
+
+    def _refuses(self, peer_id: str) -> str | None:
+        """Nobody on a trusted blocklist; with ``expect_peer``, nobody but that contact."""
+        expected = self.config.expect_peer
+        if expected is not None and peer_id != expected:
+            return "not the contact we are looking for"
+        return self.lists.refuses(peer_id)
+
+    async def keep(self, name: str | None = None) -> None:
+        """Offer the stranger to keep in touch; saved as ``name`` if both agree (``kept``)."""
+        session = self.chats.session
+        if session is None or not session.established.is_set():
+            raise LocalProtocolError("you are not chatting with anyone right now")
+        chosen = check_name(name) if name else ""
+        await session.offer_keep()
+        self._keep_name = chosen or self._keep_name
+
+    async def _contact_agreed(self, agreed: AgreedContact) -> None:
+        name = self._keep_name or "stranger"
+        saved = await trio.to_thread.run_sync(self.contacts.add, name, agreed, self._last_common)
+        await self.emit(events.Kept(saved.name, saved.peer_id))
 
     async def save(self, path: str | None = None) -> str:
         """Write the current (or last) chat's log to ``path`` (default: a new file in the
@@ -261,6 +296,8 @@ async def _serve_local(node: Node, *, task_status=trio.TASK_STATUS_IGNORED) -> N
 
 
 def _load_identity(config: NodeConfig) -> Identity:
+    if config.identity_seed is not None:  # a kept contact's own key (node/contacts.py)
+        return Identity(create_new_key_pair(config.identity_seed))
     if config.identity_file is None:
         return fresh_identity()
     return load_or_create_identity(config.identity_file)

@@ -93,7 +93,7 @@ def test_not_an_object(line: str, shown: str) -> None:
     ],
 )
 def test_unknown_command_lists_the_known_ones(line: str, shown: str) -> None:
-    bad(line, f"unknown command {shown}", "(send, typing, next, quit, status, report, reveal, save, lang)")
+    bad(line, f"unknown command {shown}", "(send, typing, next, quit, status, report, reveal, save, lang, keep)")
 
 
 @pytest.mark.parametrize(

@@ -29,17 +29,17 @@ JSON_CASES = [
     (
         events.Matched(PEER, ("cinema", "jazz"), "1234 5678 9012", True),
         {"event": "matched", "peer_id": PEER, "common_interests": ["cinema", "jazz"],
-         "safety_code": "1234 5678 9012", "initiator": True, "path": "direct", "lang": ""},
+         "safety_code": "1234 5678 9012", "initiator": True, "path": "direct", "lang": "", "contact": ""},
     ),
     (
         events.Matched(PEER, (), "0000", False),
         {"event": "matched", "peer_id": PEER, "common_interests": [], "safety_code": "0000", "initiator": False,
-         "path": "direct", "lang": ""},
+         "path": "direct", "lang": "", "contact": ""},
     ),
     (
         events.Matched(PEER, (), "0000", False, "relayed", "fr"),
         {"event": "matched", "peer_id": PEER, "common_interests": [], "safety_code": "0000", "initiator": False,
-         "path": "relayed", "lang": "fr"},
+         "path": "relayed", "lang": "fr", "contact": ""},
     ),
     (events.PathChanged("direct"), {"event": "path", "path": "direct"}),
     (events.PathChanged("relayed"), {"event": "path", "path": "relayed"}),
@@ -53,6 +53,12 @@ JSON_CASES = [
     (events.Saved("/home/u/Documents/strangers-chat.txt"),
      {"event": "saved", "path": "/home/u/Documents/strangers-chat.txt"}),
     (events.Language("fr"), {"event": "language", "lang": "fr"}),
+    (events.KeepOffered(), {"event": "keep_offered"}),
+    (events.KeepAsked(), {"event": "keep_asked"}),
+    (events.Kept("ana", PEER), {"event": "kept", "name": "ana", "peer_id": PEER}),
+    (events.Matched(PEER, (), "0", True, "direct", "", "ana"),
+     {"event": "matched", "peer_id": PEER, "common_interests": [], "safety_code": "0",
+      "initiator": True, "path": "direct", "lang": "", "contact": "ana"}),
     (events.Sent(4, "hello"), {"event": "sent", "id": 4, "text": "hello"}),
     (events.Delivered(4), {"event": "delivered", "id": 4}),
     (events.Typing(True), {"event": "typing", "active": True}),
@@ -87,7 +93,7 @@ def test_every_event_type_has_a_json_form_and_a_text_rule() -> None:
     assert names == {
         "ready", "searching", "advertised", "matched", "path", "message", "sent", "delivered",
         "typing", "stranger_left", "warning", "error", "stopped", "reachability", "reported",
-        "revealed", "saved", "language",
+        "revealed", "saved", "language", "keep_offered", "keep_asked", "kept",
     }
     for event, _expected in JSON_CASES:
         format_event(event)  # does not raise
