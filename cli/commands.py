@@ -157,7 +157,8 @@ def parse_command(line: str | bytes) -> Command:
         if not isinstance(active, bool):
             raise CommandError(f"typing needs \"active\": true or false, got {active!r:.80}")
         return SetTyping(active)
-    raise CommandError(f"unknown command {cmd!r:.80} (send, typing, next, quit, status, report, reveal, save, lang, keep)")
+    raise CommandError(f"unknown command {cmd!r:.80}"
+                       " (send, typing, next, quit, status, report, reveal, save, lang, keep)")
 
 
 def parse_user_line(text: str) -> Command:

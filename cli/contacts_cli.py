@@ -25,7 +25,7 @@ def format_contact(name: str, peer_id: str, created: int, interests: tuple[str, 
 
 
 def run_contacts(args: argparse.Namespace) -> int:
-    from strangers.node.contacts import ContactBook
+    from strangers.node import ContactBook
 
     book = ContactBook()
     if args.remove:
@@ -48,7 +48,7 @@ def run_contacts(args: argparse.Namespace) -> int:
 
 def contact_node_config(args: argparse.Namespace, base):
     """The node config that looks for the contact ``args.name`` only (network options from ``base``)."""
-    from strangers.node.contacts import ContactBook, contact_config
+    from strangers.node import ContactBook, contact_config
 
     contact = ContactBook().get(args.name)
     return contact_config(contact, listen=base.listen, bootstrap=base.bootstrap, mdns=base.mdns,

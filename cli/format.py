@@ -64,10 +64,10 @@ def event_to_json(event: events.Event) -> dict[str, Any]:
                     "lang": lang}
         case events.Advertised(interests, peers):
             return {"event": "advertised", "interests": list(interests), "peers": peers}
-        case events.Matched(peer_id, common, safety_code, initiator, path, lang, contact):
+        case events.Matched(peer_id, common, safety_code, initiator, path, lang, contact, question):
             return {"event": "matched", "peer_id": peer_id, "common_interests": list(common),
                     "safety_code": safety_code, "initiator": initiator, "path": path,
-                    "lang": lang, "contact": contact}
+                    "lang": lang, "contact": contact, "question": question}
         case events.PathChanged(path):
             return {"event": "path", "path": path}
         case events.MessageReceived(message_id, text, hidden, warnings):
@@ -104,6 +104,16 @@ def event_to_json(event: events.Event) -> dict[str, Any]:
             return {"event": "keep_asked"}
         case events.Kept(name, peer_id):
             return {"event": "kept", "name": name, "peer_id": peer_id}
+        case events.QuestionJoined(stranger, peer_id, common, safety_code, lang):
+            return {"event": "question_joined", "stranger": stranger, "peer_id": peer_id,
+                    "common_interests": list(common), "safety_code": safety_code, "lang": lang}
+        case events.QuestionMessage(stranger, text):
+            return {"event": "question_message", "stranger": stranger, "text": text}
+        case events.QuestionTyping(stranger, active):
+            return {"event": "question_typing", "stranger": stranger, "active": active}
+        case events.QuestionLeft(stranger, reason, by_us):
+            return {"event": "question_left", "stranger": stranger, "reason": reason,
+                    "by_us": by_us}
     raise TypeError(f"unknown event {event!r}")
 
 
@@ -126,9 +136,13 @@ def format_event(event: events.Event) -> str | None:
             return "Looking for a random stranger..."
         case events.Advertised():
             return None
-        case events.Matched(_peer, common, safety_code, _initiator, path, lang, contact):
+        case events.Matched(_peer, common, safety_code, _initiator, path, lang, contact, question):
             lines = [f"You found {contact} again. Say hi!" if contact
                      else "You're now chatting with a random stranger. Say hi!"]
+            if question:
+                lines.append(f"Question to discuss: {_visible(question)}")
+                lines.append("Someone asked it and is watching you two. Please try to discuss"
+                             " the question, not just disconnect!")
             if common:
                 lines.append(f"You both like {_human_list(common)}.")
             if lang:
@@ -171,6 +185,20 @@ def format_event(event: events.Event) -> str | None:
         case events.KeepAsked():
             return ("The stranger would like to keep in touch. /keep [NAME] to agree"
                     " (nothing is shared unless you do).")
+        case events.QuestionJoined(stranger, _peer, common, _code, lang):
+            liked = f" (likes {_human_list(common)})" if common else ""
+            speaks = f" (speaks {lang})" if lang else ""
+            waiting = (" Looking for a second stranger..." if stranger == 1
+                       else " Both are here: watch them discuss your question.")
+            return f"Stranger {stranger} joined{liked}{speaks}.{waiting}"
+        case events.QuestionMessage(stranger, text):
+            return f"Stranger {stranger}: {_visible(text)}"
+        case events.QuestionTyping():
+            return None
+        case events.QuestionLeft(stranger, _reason, by_us):
+            if by_us:
+                return f"Stranger {stranger}'s chat was closed (the question is over)."
+            return f"Stranger {stranger} has disconnected. /next asks two new strangers."
         case events.Kept(name, _peer_id):
             return (f"You both kept in touch: saved as {name}. Later, strangers contact"
                     f" {name} finds each other again.")

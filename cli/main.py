@@ -71,10 +71,23 @@ def build_parser() -> argparse.ArgumentParser:
                       help="your language (ISO 639-1, like en or fr): strangers who speak it"
                            " first, anyone after the random fallback (default: your locale's;"
                            " --lang '' for none); /lang CODE changes it")
+    chat.add_argument("--questions", action="store_true",
+                      help="also discuss questions of people who watch (Omegle's spy mode):"
+                           " you are told the question and that someone watches")
     chat.add_argument("--hide-ip", action="store_true",
                       help="privacy mode: strangers reach you only through a relay, never directly "
                            "(the relay still sees your IP address)")
     network_options(chat)
+
+    ask = sub.add_parser("ask", help="ask a question and watch two strangers discuss it")
+    ask.add_argument("question", metavar="QUESTION")
+    ask.add_argument("-i", "--interest", action="append", default=[], metavar="INTEREST",
+                     help="ask strangers who like this first; repeatable")
+    ask.add_argument("--random-after", type=float, default=10.0, metavar="S",
+                     help="seconds of looking for common interests before asking anyone")
+    ask.add_argument("--interests-only", action="store_true",
+                     help="never ask strangers without a common interest")
+    network_options(ask)
 
     serve = sub.add_parser("serve", help="help the network: serve the DHT, chat with no one")
     network_options(serve)
@@ -111,8 +124,11 @@ def _config_from(args: argparse.Namespace):
     if args.no_bootstrap and args.bootstrap:
         raise StrangersConfigConflict("--bootstrap and --no-bootstrap cannot be used together")
     bootstrap = () if args.no_bootstrap else (tuple(args.bootstrap) if args.bootstrap else None)
-    chat = args.command == "chat"
+    chat = args.command in ("chat", "ask")
+    asking = args.command == "ask"
     return NodeConfig(
+        question=args.question if asking else "",
+        questions=bool(getattr(args, "questions", False)),
         interests=tuple(args.interest) if chat else (),
         chat=chat,
         listen=tuple(args.listen) if args.listen else NodeConfig.listen,
@@ -122,11 +138,11 @@ def _config_from(args: argparse.Namespace):
         random_after=args.random_after if chat else 10.0,
         interests_only=args.interests_only if chat else False,
         behind_nat=args.behind_nat,
-        hide_ip=args.hide_ip if chat else False,
+        hide_ip=getattr(args, "hide_ip", False),
         relay=not args.no_relay,
         trust_lists=_trusted_lists(args) if chat else (),
-        filter_words=args.filter_words if chat else None,
-        lang=_lang(args) if chat else "",
+        filter_words=getattr(args, "filter_words", None),
+        lang=_lang(args) if args.command == "chat" else "",
     )
 
 
@@ -147,7 +163,7 @@ def _trusted_lists(args: argparse.Namespace) -> tuple[str, ...]:
     """--trust-list keys, then the config file's (``strangers.node.lists.config_file``)."""
     from strangers.node import trusted_keys_from_config
 
-    return tuple(dict.fromkeys([*args.trust_list, *trusted_keys_from_config()]))
+    return tuple(dict.fromkeys([*getattr(args, "trust_list", []), *trusted_keys_from_config()]))
 
 
 class StrangersConfigConflict(StrangersError):

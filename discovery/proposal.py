@@ -6,7 +6,7 @@ message is one frame: a 4-byte big-endian length, then a msgpack map of at
 most :data:`MAX_PROPOSAL_FRAME` bytes::
 
     Propose  {"t": "propose", "v": 1, "m": <16-byte match id>, "i": [interest, ...],
-              ? "l": <language>}
+              ? "l": <language>, ? "q": <question>}
     Accept   {"t": "accept", "m": <match id>, "i": [interest, ...], ? "l": <language>}
     Refuse   {"t": "refuse", "m": <match id>, "r": "busy" | "crossed" | "not-looking"
                                                   | "no-common-interests"}
@@ -16,6 +16,9 @@ computes the common ones itself; a peer's list is re-normalised on receipt
 and dropped whole if it is not canonical.  ``"l"`` (optional, sent only when
 the user has one) is the sender's language, an ISO 639-1 code
 (``language.py``): shown to the other user, never a reason to refuse.
+``"q"`` (optional, Propose only) is a question: the proposer asks it and
+will watch, relaying between two strangers (``node/question.py``); only a
+node that discusses questions accepts it.
 """
 
 from __future__ import annotations
@@ -73,9 +76,29 @@ class _WithInterests:
             raise LocalProtocolError(f"bad language {self.lang!r}")
 
 
+MAX_QUESTION_CHARS = 300
+"""Longest question (``strangers ask``), in characters."""
+
+
+def check_question(question: object, error: type[StrangersError]) -> str:
+    """A question as sent: 1..300 printable characters, or "" for none."""
+    if not isinstance(question, str) or len(question) > MAX_QUESTION_CHARS or (
+            question and (not question.strip() or not question.isprintable())):
+        raise error(f"a question is 1 to {MAX_QUESTION_CHARS} printable characters, got"
+                    f" {brief(question)}")
+    return question
+
+
 @dataclass(frozen=True)
 class Propose(_WithInterests):
-    """'Shall we chat?', with the proposer's interests."""
+    """'Shall we chat?', with the proposer's interests (and a question, in question mode)."""
+
+    question: str = ""
+    """Someone asks this and will watch the chat (protocol §5.10); "" for a normal chat."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_question(self.question, LocalProtocolError)
 
 
 @dataclass(frozen=True)
@@ -106,6 +129,8 @@ def encode(message: ProposalMessage) -> bytes:
                 "i": list(message.interests)}
         if message.lang:
             body["l"] = message.lang
+        if message.question:
+            body["q"] = message.question
     elif isinstance(message, Accept):
         body = {"t": "accept", "m": message.match_id, "i": list(message.interests)}
         if message.lang:
@@ -144,7 +169,7 @@ _KEYS = {
     "refuse": {"t", "m", "r"},
 }
 _OPTIONAL = {
-    "propose": {"l"},
+    "propose": {"l", "q"},
     "accept": {"l"},
     "refuse": set(),
 }
@@ -173,7 +198,10 @@ def decode(body: bytes) -> ProposalMessage:
     if kind == "propose":
         if type(obj["v"]) is not int or obj["v"] != PROTOCOL_VERSION:  # not True, not 1.0
             raise RemoteProtocolError(f"unsupported proposal version {brief(obj['v'])}")
-        return Propose(match_id, _remote_interests(obj["i"]), _remote_lang(obj))
+        question = check_question(obj.get("q", ""), RemoteProtocolError)
+        if "q" in obj and not question:
+            raise RemoteProtocolError("an empty question")
+        return Propose(match_id, _remote_interests(obj["i"]), _remote_lang(obj), question)
     if kind == "accept":
         return Accept(match_id, _remote_interests(obj["i"]), _remote_lang(obj))
     try:

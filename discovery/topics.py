@@ -9,6 +9,8 @@ py) stores and serves them like any other provider record:
             | "strangers/v1/anyone/<epoch>/<shard>"
             | "strangers/v1/lang/<code>/interest/<canonical interest>/<epoch>/<shard>"
             | "strangers/v1/lang/<code>/anyone/<epoch>/<shard>"     (a language lane)
+            | "strangers/v1/questions/interest/<canonical interest>/<epoch>/<shard>"
+            | "strangers/v1/questions/anyone/<epoch>/<shard>"   (who discusses questions)
     digest  = sha2-256(utf-8(name))
     key     = multihash = 0x12 0x20 || digest      (the DHT key bytes)
     cid     = CIDv1, codec raw (0x55), that multihash ("bafkrei...")
@@ -98,10 +100,14 @@ class TopicKey:
     shard: int
     lang: str = ""
     """The language lane (ISO 639-1, ``discovery/language.py``), "" for the plain keys."""
+    questions: bool = False
+    """A key of the question lane: strangers who discuss questions (``node/question.py``)."""
 
     def __post_init__(self) -> None:
         if not is_lang(self.lang):
             raise ValueError(f"lang must be a two-letter code or '', got {self.lang!r}")
+        if self.questions is not False and (self.questions is not True or self.lang):
+            raise ValueError("a question key is a boolean, and has no language")
         if self.interest is not None and not _is_canonical(self.interest):
             raise ValueError(f"interest must be in canonical form, got {self.interest!r}")
         # an epoch of 5.0 or True would hash to a different name than 5 or 1
@@ -113,7 +119,8 @@ class TopicKey:
     @property
     def name(self) -> str:
         """The versioned, namespaced string that is hashed."""
-        lane = f"{_NAMESPACE}/lang/{self.lang}" if self.lang else _NAMESPACE
+        lane = (f"{_NAMESPACE}/questions" if self.questions
+                else f"{_NAMESPACE}/lang/{self.lang}" if self.lang else _NAMESPACE)
         if self.interest is None:
             return f"{lane}/anyone/{self.epoch}/{self.shard}"
         return f"{lane}/interest/{self.interest}/{self.epoch}/{self.shard}"
@@ -142,7 +149,7 @@ def seconds_to_next_epoch(now: float) -> float:
 
 def advertise_keys(
     interests: tuple[str, ...], *, anyone: bool, now: float, shard: int = HOME_SHARD,
-    lang: str = "",
+    lang: str = "", questions: bool = False,
 ) -> list[TopicKey]:
     """Keys to announce ourselves on at ``now``: the current epoch, home and ``shard``.
 
@@ -156,8 +163,12 @@ def advertise_keys(
         topics.append(None)
     shards = [HOME_SHARD] if shard == HOME_SHARD else [HOME_SHARD, shard]
     lanes = [lang, ""] if lang and anyone else [lang]
-    return [TopicKey(topic, epoch, each, lane) for lane in lanes for topic in topics
+    keys = [TopicKey(topic, epoch, each, lane) for lane in lanes for topic in topics
             for each in shards]
+    if questions:  # also listed as someone who discusses questions (after the rest)
+        keys += [TopicKey(topic, epoch, each, questions=True) for topic in topics
+                 for each in shards]
+    return keys
 
 
 def lookup_epochs(now: float) -> list[int]:
@@ -176,6 +187,7 @@ def search_rounds(
     probe: int | None,
     hot: Mapping[str | None, bool] | None = None,
     lang: str = "",
+    questions: bool = False,
 ) -> list[list[TopicKey]]:
     """The keys of one search, round by round (a round is walked only if the
     rounds before it found nobody to propose to).
@@ -193,7 +205,13 @@ def search_rounds(
     With a language, the rounds of its lane come first; when ``anyone`` (the
     random phase) the same rounds on the plain keys follow, so a stranger of
     another language is met only if nobody of ours was found.
+
+    ``questions``: the question lane's keys only (someone asking a question
+    looks for strangers who discuss them, ``node/question.py``).
     """
+    if questions:
+        return _rounds(interests, anyone=anyone, now=now, probe=probe, hot=hot, lang="",
+                       questions=True)
     if lang:
         lane = _rounds(interests, anyone=anyone, now=now, probe=probe, hot=hot, lang=lang)
         return lane + (_rounds(interests, anyone=True, now=now, probe=probe, hot=hot, lang="")
@@ -202,7 +220,8 @@ def search_rounds(
 
 
 def _rounds(interests: tuple[str, ...], *, anyone: bool, now: float, probe: int | None,
-            hot: Mapping[str | None, bool] | None, lang: str) -> list[list[TopicKey]]:
+            hot: Mapping[str | None, bool] | None, lang: str,
+            questions: bool = False) -> list[list[TopicKey]]:
     topics: list[str | None] = list(interests)
     if anyone:
         topics.append(None)
@@ -212,11 +231,11 @@ def _rounds(interests: tuple[str, ...], *, anyone: bool, now: float, probe: int 
     first: list[TopicKey] = []
     second: list[TopicKey] = []
     for topic in topics:
-        home = [TopicKey(topic, epoch, HOME_SHARD, lang) for epoch in lookup_epochs(now)]
+        home = [TopicKey(topic, epoch, HOME_SHARD, lang, questions) for epoch in lookup_epochs(now)]
         if probe is None:
             first += home
             continue
-        probed = [TopicKey(topic, epoch, probe, lang) for epoch in lookup_epochs(now)]
+        probed = [TopicKey(topic, epoch, probe, lang, questions) for epoch in lookup_epochs(now)]
         known = (hot or {}).get(topic)
         if known is None:
             first += probed + home

@@ -79,6 +79,10 @@ class NodeConfig:
     lang: str = ""
     """The language lane (ISO 639-1, ``--lang``): strangers of this language first,
     then anyone after the random fallback. "" : no lane (the CLI defaults to the locale's)."""
+    question: str = ""
+    """Question mode (``strangers ask``): ask this and watch two strangers discuss it."""
+    questions: bool = False
+    """``--questions``: accept to discuss questions of people who watch (protocol §5.10)."""
     identity_seed: bytes | None = field(default=None, repr=False)
     """A 32-byte Ed25519 seed to use as identity (a kept contact's key, node/contacts.py)."""
     expect_peer: str | None = None
@@ -91,6 +95,11 @@ class NodeConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "interests", normalize_interests(self.interests))
         object.__setattr__(self, "lang", normalize_lang(self.lang))
+        if self.question:
+            from strangers.discovery.proposal import check_question
+
+            object.__setattr__(self, "question", " ".join(str(self.question).split()))
+            check_question(self.question, ConfigError)
         if self.identity_seed is not None and (type(self.identity_seed) is not bytes
                                                or len(self.identity_seed) != 32):
             raise ConfigError("an identity seed is 32 bytes")

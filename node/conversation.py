@@ -242,7 +242,9 @@ class Conversations:
             self.last_connection = connection
             await self._emit(events.Matched(peer_id.to_base58(), common, safety_code,
                                             role is Role.INITIATOR, session.path,
-                                            self.matching.lang_of(peer_id)))
+                                            self.matching.lang_of(peer_id),
+                                            question=(self.matching.question_of(peer_id)
+                                                      if role is Role.RESPONDER else "")))
 
         path = stream_path(stream)
         holepunch = self.holepunch if path == RELAYED else None

@@ -53,6 +53,8 @@ class Matched:
     """The stranger's language (ISO 639-1, as its proposal or acceptance said), "" if untold."""
     contact: str = ""
     """The kept contact met again (``strangers contact NAME``), "" for a stranger."""
+    question: str = ""
+    """Question mode: someone asked this and watches; we discuss it with another stranger."""
 
 
 @dataclass(frozen=True)
@@ -186,8 +188,47 @@ class Kept:
     """The contact's long-term peer id (not the one of this chat)."""
 
 
+@dataclass(frozen=True)
+class QuestionJoined:
+    """Question mode, the watcher's side: Stranger ``stranger`` (1 or 2) is here."""
+
+    stranger: int
+    peer_id: str
+    common_interests: tuple[str, ...]
+    safety_code: str
+    """The safety code of the watcher's own chat with this stranger."""
+    lang: str = ""
+
+
+@dataclass(frozen=True)
+class QuestionMessage:
+    """Question mode: Stranger ``stranger`` said ``text`` (relayed to the other one)."""
+
+    stranger: int
+    text: str
+
+
+@dataclass(frozen=True)
+class QuestionTyping:
+    """Question mode: Stranger ``stranger`` started or stopped typing."""
+
+    stranger: int
+    active: bool
+
+
+@dataclass(frozen=True)
+class QuestionLeft:
+    """Question mode: Stranger ``stranger`` left (``reason`` as in ``stranger_left``)."""
+
+    stranger: int
+    reason: str
+    by_us: bool = False
+    """The watcher ended this chat (the other stranger left, or next/quit)."""
+
+
 Event = (
     Ready | Searching | Advertised | Matched | PathChanged | MessageReceived | Sent | Delivered
     | Typing | StrangerLeft | Warning | Error | Stopped | Reachability | Reported | Revealed
     | Saved | Language | KeepOffered | KeepAsked | Kept
+    | QuestionJoined | QuestionMessage | QuestionTyping | QuestionLeft
 )

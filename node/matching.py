@@ -116,6 +116,11 @@ class MatchService:
         """Our language (ISO 639-1), told in our proposals and acceptances ("" : not told)."""
         self._langs: dict[ID, str] = {}
         """The languages recent strangers told us (bounded: LANGS_KEPT)."""
+        self.question = ""
+        """Asking (``strangers ask``): the question our proposals carry (protocol §5.10)."""
+        self.discusses_questions = False
+        """``--questions``: accept proposals that carry a question (someone will watch)."""
+        self._questions: dict[ID, str] = {}
         self.refuse_peer: Callable[[str], str | None] = _refuse_nobody
         """The refusal gate (trusted lists; helper F's blocks): why a peer (base58) must
         never be matched, or None.  Asked before any other work, both directions."""
@@ -124,7 +129,15 @@ class MatchService:
         """The language ``peer_id`` told in its last proposal or acceptance ("" if none)."""
         return self._langs.get(peer_id, "")
 
-    def _note_lang(self, peer_id: ID, lang: str) -> None:
+    def question_of(self, peer_id: ID) -> str:
+        """The question ``peer_id`` asked in its last proposal ("" if none)."""
+        return self._questions.get(peer_id, "")
+
+    def _note_lang(self, peer_id: ID, lang: str, question: str = "") -> None:
+        self._questions.pop(peer_id, None)
+        self._questions[peer_id] = question
+        while len(self._questions) > LANGS_KEPT:
+            del self._questions[next(iter(self._questions))]
         self._langs.pop(peer_id, None)
         self._langs[peer_id] = lang
         while len(self._langs) > LANGS_KEPT:
@@ -164,7 +177,7 @@ class MatchService:
         This happens when both nodes dial each other at the same moment and
         the swarm keeps only one of the two connections.
         """
-        proposal = encode(Propose(match_id, interests, self.lang))
+        proposal = encode(Propose(match_id, interests, self.lang, self.question))
         if info.addrs:
             self.host.get_peerstore().add_addrs(info.peer_id, info.addrs, ADDR_TTL)
         for attempt in range(PROPOSAL_ATTEMPTS):
@@ -252,7 +265,9 @@ class MatchService:
     def _answer(self, peer_id: ID, proposal: Propose) -> Accept | Refuse:
         """The matcher's answer to ``proposal``; an Accept reveals only the common interests."""
         peer = peer_id.to_bytes()
-        self._note_lang(peer_id, proposal.lang)
+        self._note_lang(peer_id, proposal.lang, proposal.question)
+        if proposal.question and not self.discusses_questions:
+            return Refuse(proposal.match_id, Refusal.NOT_LOOKING)  # we do not want to be watched
         accepted = self.accepted
         if (accepted is not None and accepted.peer_id == peer_id
                 and self.matcher.state is MatchState.MATCHED and self.matcher.peer == peer):

@@ -52,6 +52,7 @@ from .libp2p.mdns import LocalDiscovery
 from .lists import ListSubscriptions, install_validator, parse_trusted
 from .matching import MATCH_PROTOCOL, MatchService, PendingMatch, node_rtt_estimator
 from .nat import FIRST_RESERVATION_WAIT, NatService, serve_nat
+from .question import QuestionWatch
 from .reports import write_report
 from .searching import SearchService
 from .supervision import spawn, supervised, supervised_handler
@@ -115,6 +116,11 @@ class Node:
         self._last_common: tuple[str, ...] = ()
         if config.expect_peer is None:  # a chat with a kept contact offers nothing more
             self.chats.on_contact = self._contact_agreed
+        self.matching.discusses_questions = self.search.planner.discusses_questions = (
+            config.questions)
+        self._watched = False
+        self.question_watch = QuestionWatch(self, config.question) if config.question else None
+        """Question mode (node/question.py): two strangers, relayed, watched; no typing."""
 
     # -- public ------------------------------------------------------------------
 
@@ -136,6 +142,7 @@ class Node:
             if event.hidden:
                 self._last_hidden = event
         if isinstance(event, events.Matched):
+            self._watched = bool(event.question)
             self._keep_name = ""
             self._last_common = event.common_interests
             if self.config.contact_name:  # the rendezvous is nobody's interest: do not show it
@@ -155,6 +162,9 @@ class Node:
         session = self.chats.session
         if session is None or not session.established.is_set():
             raise LocalProtocolError("you are not chatting with anyone right now")
+        if self._watched:
+            raise LocalProtocolError("someone is watching this chat: keeping in touch is for"
+                                     " one-to-one chats")
         chosen = check_name(name) if name else ""
         await session.offer_keep()
         self._keep_name = chosen or self._keep_name
@@ -194,6 +204,8 @@ class Node:
 
     async def send_text(self, text: str) -> int:
         """Send a message to the current stranger; returns its id. Raises if not chatting."""
+        if self.question_watch is not None:
+            raise LocalProtocolError("you are watching: only the two strangers talk")
         if not isinstance(text, str) or not text.strip():
             raise LocalProtocolError("cannot send an empty message")
         session = self.chats.session
@@ -220,6 +232,9 @@ class Node:
 
     async def next(self) -> None:
         """Leave the current stranger (if any) and look for the next one."""
+        if self.question_watch is not None:
+            await self.question_watch.next()
+            return
         if self.chats.session is not None:
             await self.chats.session.close("next")
         elif self.matcher.state is MatchState.IDLE and self.config.chat:
@@ -228,6 +243,8 @@ class Node:
     async def quit(self) -> None:
         """Say goodbye to the stranger and stop the node."""
         self.search.stopping = True
+        if self.question_watch is not None:
+            await self.question_watch.close("quit")
         await self.chats.close("quit")
         self._nursery.cancel_scope.cancel()
 
@@ -243,6 +260,10 @@ class Node:
 
     def start_search(self) -> None:
         """Look for a stranger (unless already searching, matched, or stopping)."""
+        if self.question_watch is not None:
+            if not self.search.stopping:
+                self.question_watch.start()
+            return
         self.search.start()
 
     def stop_search(self) -> None:
@@ -365,4 +386,7 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
                 if session is not None:
                     with trio.CancelScope(shield=True):
                         await session.close("quit")
+                if node.question_watch is not None:
+                    with trio.CancelScope(shield=True), trio.move_on_after(2):
+                        await node.question_watch.close("quit")
                 nursery.cancel_scope.cancel()

@@ -29,17 +29,18 @@ JSON_CASES = [
     (
         events.Matched(PEER, ("cinema", "jazz"), "1234 5678 9012", True),
         {"event": "matched", "peer_id": PEER, "common_interests": ["cinema", "jazz"],
-         "safety_code": "1234 5678 9012", "initiator": True, "path": "direct", "lang": "", "contact": ""},
+         "safety_code": "1234 5678 9012", "initiator": True, "path": "direct", "lang": "",
+         "contact": "", "question": ""},
     ),
     (
         events.Matched(PEER, (), "0000", False),
         {"event": "matched", "peer_id": PEER, "common_interests": [], "safety_code": "0000", "initiator": False,
-         "path": "direct", "lang": "", "contact": ""},
+         "path": "direct", "lang": "", "contact": "", "question": ""},
     ),
     (
         events.Matched(PEER, (), "0000", False, "relayed", "fr"),
         {"event": "matched", "peer_id": PEER, "common_interests": [], "safety_code": "0000", "initiator": False,
-         "path": "relayed", "lang": "fr", "contact": ""},
+         "path": "relayed", "lang": "fr", "contact": "", "question": ""},
     ),
     (events.PathChanged("direct"), {"event": "path", "path": "direct"}),
     (events.PathChanged("relayed"), {"event": "path", "path": "relayed"}),
@@ -58,7 +59,17 @@ JSON_CASES = [
     (events.Kept("ana", PEER), {"event": "kept", "name": "ana", "peer_id": PEER}),
     (events.Matched(PEER, (), "0", True, "direct", "", "ana"),
      {"event": "matched", "peer_id": PEER, "common_interests": [], "safety_code": "0",
-      "initiator": True, "path": "direct", "lang": "", "contact": "ana"}),
+      "initiator": True, "path": "direct", "lang": "", "contact": "ana", "question": ""}),
+    (events.Matched(PEER, (), "0", False, "direct", "", "", "why?"),
+     {"event": "matched", "peer_id": PEER, "common_interests": [], "safety_code": "0",
+      "initiator": False, "path": "direct", "lang": "", "contact": "", "question": "why?"}),
+    (events.QuestionJoined(1, PEER, ("jazz",), "1 2 3", "fr"),
+     {"event": "question_joined", "stranger": 1, "peer_id": PEER, "common_interests": ["jazz"],
+      "safety_code": "1 2 3", "lang": "fr"}),
+    (events.QuestionMessage(2, "hi"), {"event": "question_message", "stranger": 2, "text": "hi"}),
+    (events.QuestionTyping(2, True), {"event": "question_typing", "stranger": 2, "active": True}),
+    (events.QuestionLeft(1, "next"), {"event": "question_left", "stranger": 1, "reason": "next",
+                                      "by_us": False}),
     (events.Sent(4, "hello"), {"event": "sent", "id": 4, "text": "hello"}),
     (events.Delivered(4), {"event": "delivered", "id": 4}),
     (events.Typing(True), {"event": "typing", "active": True}),
@@ -94,6 +105,7 @@ def test_every_event_type_has_a_json_form_and_a_text_rule() -> None:
         "ready", "searching", "advertised", "matched", "path", "message", "sent", "delivered",
         "typing", "stranger_left", "warning", "error", "stopped", "reachability", "reported",
         "revealed", "saved", "language", "keep_offered", "keep_asked", "kept",
+        "question_joined", "question_message", "question_typing", "question_left",
     }
     for event, _expected in JSON_CASES:
         format_event(event)  # does not raise
