@@ -29,6 +29,7 @@ KEY_HINTS = "Esc Esc next · Ctrl-D quit · /help"
 STYLE = Style.from_dict({
     "you": "ansiblue bold",
     "stranger": "ansired bold",
+    "stranger2": "ansimagenta bold",
     "system": "dim",
     "greeting": "bold",
     "common": "ansigreen",
@@ -117,6 +118,9 @@ def styled_event(event: events.Event, width: int = 80) -> FormattedText | None:
             return said
         warning = wrap(format_warnings(event.warnings), width)
         return FormattedText([("class:warning", warning + "\n"), *said])
+    if isinstance(event, events.QuestionMessage):
+        style = "stranger" if event.stranger == 1 else "stranger2"
+        return _said(style, f"Stranger {event.stranger}:", event.text, width)
     if isinstance(event, events.Revealed):
         return _said("stranger", "Stranger (revealed):", event.text, width)
     if isinstance(event, events.Sent):
@@ -162,6 +166,8 @@ class Phase(enum.Enum):
     """In a chat."""
     LEAVING = "leaving"
     """Quitting: saying bye, stopping the node."""
+    WATCHING = "watching"
+    """Question mode: watching two strangers (we cannot type)."""
 
 
 @dataclass(frozen=True)
@@ -182,8 +188,15 @@ class StatusLine:
 class ChatStatus:
     """Follows the node's events and words the status bar (pure)."""
 
-    def __init__(self, interests: tuple[str, ...]) -> None:
+    def __init__(self, interests: tuple[str, ...], question: str = "") -> None:
         self.interests = interests
+        self.question = question
+        """Question mode: what we asked (we watch, we never chat)."""
+        self.here: set[int] = set()
+        """Question mode: the strangers (1, 2) in the question now."""
+        self.typing_stranger: int | None = None
+        self.watched = False
+        """Our chat is watched (someone asked a question)."""
         self.phase = Phase.STARTING
         self.random = False
         self.common: tuple[str, ...] = ()
@@ -207,9 +220,10 @@ class ChatStatus:
                 self.stranger_typing = False
                 if random:
                     self.ended = None
-            case events.Matched(_peer, common, safety_code, _initiator, path, lang):
+            case events.Matched(_peer, common, safety_code, _initiator, path, lang, _c, question):
                 self.phase = Phase.CHATTING
                 self.stranger_lang = lang
+                self.watched = bool(question)
                 self.common = common
                 self.safety_code = safety_code
                 self.path = path
@@ -226,6 +240,21 @@ class ChatStatus:
                 self.random = False
                 self.stranger_typing = False
                 self.ended = "You have disconnected." if by_us else "Stranger has disconnected."
+            case events.QuestionJoined(stranger) if self.phase is not Phase.LEAVING:
+                self.phase = Phase.WATCHING
+                self.here.add(stranger)
+                self.ended = None
+            case events.QuestionTyping(stranger, active):
+                self.typing_stranger = stranger if active else None
+            case events.QuestionMessage():
+                self.typing_stranger = None
+            case events.QuestionLeft(stranger, _reason, by_us) if self.phase is not Phase.LEAVING:
+                self.here.discard(stranger)
+                self.typing_stranger = None
+                if not by_us:
+                    self.ended = f"Stranger {stranger} has disconnected."
+                if not self.here:
+                    self.phase = Phase.SEARCHING
             case events.Stopped():
                 self.phase = Phase.LEAVING
         return self.line() != before
@@ -239,9 +268,24 @@ class ChatStatus:
                 return StatusLine(self.phase, "Connecting to the strangers network...")
             case Phase.LEAVING:
                 return StatusLine(self.phase, "Saying goodbye...")
+            case Phase.WATCHING:
+                asked = (f"you asked: {self.question}",) if self.question else ()
+                if self.typing_stranger is not None:
+                    return StatusLine(self.phase, f"Stranger {self.typing_stranger} is typing...",
+                                      asked, "typing")
+                if len(self.here) == 2:
+                    return StatusLine(self.phase, "Watching Stranger 1 and Stranger 2", asked,
+                                      "chatting")
+                if self.ended is not None:
+                    return StatusLine(self.phase, f"{self.ended} /next asks two new strangers",
+                                      asked, "left")
+                return StatusLine(self.phase, "Stranger 1 is here; looking for a second stranger...",
+                                  asked, "searching")
             case Phase.CHATTING:
                 common = (f"you both like {_human_list(self.common)}",) if self.common else ()
                 speaks = (f"speaks {self.stranger_lang}",) if self.stranger_lang else ()
+                if self.watched:
+                    speaks = ("someone is watching", *speaks)
                 details = (*speaks, *common, f"safety code {self.safety_code}")
                 if self.path == "relayed":
                     details = ("through a relay", *details)
@@ -249,6 +293,9 @@ class ChatStatus:
                     return StatusLine(self.phase, "Stranger is typing...", details, "typing")
                 return StatusLine(self.phase, "Chatting with a stranger", details, "chatting")
         lane = (f"language {self.lang}",) if self.lang else ()
+        if self.question:
+            return StatusLine(self.phase, "Looking for two strangers to discuss your question...",
+                              (f"you asked: {self.question}",), style="searching")
         if self.ended is not None:
             return StatusLine(self.phase, f"{self.ended} Looking for the next one...", lane,
                               style="left")

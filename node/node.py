@@ -99,7 +99,7 @@ class Node:
                                     self.matching, emit=self.emit, nursery=nursery,
                                     on_matched=self._on_accepted_outgoing)
         self.matching.lang = self.search.planner.lang = config.lang
-        self.transcript = Transcript()
+        self.transcript = Transcript(config.question)
         """The current (or last) chat, for ``/save`` (node/transcript.py): never written unasked."""
         self._last_hidden: events.MessageReceived | None = None
         self.word_filter = load_word_filter(config.filter_words)

@@ -46,6 +46,10 @@ class ChatLog:
     safety_code: str
     path: str
     lang: str = ""
+    question: str = ""
+    """Question mode: the question (asked by us, or by whoever watched us)."""
+    watching: bool = False
+    """We asked, and watched two strangers."""
     lines: deque[tuple[float, str, str]] = field(default_factory=lambda: deque(maxlen=MAX_LINES))
     """(time, who, text): who is "You", "Stranger" or "" (a notice)."""
     dropped: int = 0
@@ -60,19 +64,32 @@ class ChatLog:
 class Transcript:
     """The current (or last) chat, built from events."""
 
-    def __init__(self) -> None:
+    def __init__(self, question: str = "") -> None:
         self.chat: ChatLog | None = None
+        self.question = question
+        """What we ask, in question mode (``strangers ask``)."""
 
     def record(self, event: events.Event, now: float) -> None:
         """Take ``event`` (at Unix time ``now``) into the log."""
         chat = self.chat
         match event:
-            case events.Matched(peer_id, common, safety_code, _initiator, path):
-                self.chat = ChatLog(now, peer_id, common, safety_code, path,
-                                    getattr(event, "lang", ""))
+            case events.Matched(peer_id, common, safety_code, _initiator, path, lang, _c, question):
+                self.chat = ChatLog(now, peer_id, common, safety_code, path, lang, question)
+            case events.QuestionJoined(1, peer_id, common, safety_code, lang):
+                self.chat = ChatLog(now, peer_id, common, safety_code, "direct", lang,
+                                    self.question, watching=True)
+                self.chat.add(now, "", "Stranger 1 joined.")
+            case events.QuestionJoined(number) if chat is not None and chat.watching:
+                chat.add(now, "", f"Stranger {number} joined.")
+            case events.QuestionMessage(number, text) if chat is not None and chat.watching:
+                chat.add(now, f"Stranger {number}", text)
+            case events.QuestionLeft(number, _reason, by_us) if chat is not None and chat.watching:
+                chat.add(now, "", f"Stranger {number} {'was closed' if by_us else 'left'}.")
+                chat.ended = now
             case events.Sent(_id, text) if chat is not None and chat.ended is None:
                 chat.add(now, "You", text)
-            case events.MessageReceived(_id, text) if chat is not None and chat.ended is None:
+            case events.MessageReceived(_id, text) if (chat is not None and chat.ended is None
+                                                       and not chat.watching):
                 chat.add(now, "Stranger", text)
             case events.StrangerLeft(reason, by_us) if chat is not None and chat.ended is None:
                 chat.ended = now
@@ -93,8 +110,13 @@ def _printable(text: str) -> str:
 def render(chat: ChatLog) -> str:
     """The log as plain text, one line per message (continuation lines indented)."""
     day = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(chat.started))
-    head = [f"strangers chat log, {day}",
-            f"Stranger: {chat.peer_id}"]
+    head = [f"strangers chat log, {day}"]
+    if chat.watching:
+        head.append("You watched two strangers discuss your question (question mode).")
+    head.append(f"{'Stranger 1' if chat.watching else 'Stranger'}: {chat.peer_id}")
+    if chat.question:
+        head.append(f"Question: {_printable(chat.question)}"
+                    + ("" if chat.watching else " (someone asked it and watched)"))
     if chat.lang:
         head.append(f"Stranger's language: {chat.lang}")
     head.append("You both like " + ", ".join(chat.common) + "." if chat.common

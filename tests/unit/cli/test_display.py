@@ -99,3 +99,29 @@ def test_the_status_bar_tells_the_language_lane_and_the_strangers_language():
     assert status.line().details == ("language fr",)
     status.apply(events.Matched("12D3KooWx", ("jazz",), "1 2 3", True, "direct", "fr"))
     assert "speaks fr" in status.line().details
+
+
+def test_the_watcher_sees_two_labelled_strangers_and_a_status_of_its_own():
+    status = ChatStatus(("pets",), "Cats or dogs?")
+    status.apply(events.Searching(("pets",), False))
+    assert "two strangers" in status.line().headline
+    status.apply(events.QuestionJoined(1, "p1", (), "1"))
+    assert status.line().phase is Phase.WATCHING and not status.line().chatting  # cannot type
+    assert "looking for a second" in status.line().headline
+    status.apply(events.QuestionJoined(2, "p2", (), "2"))
+    assert status.line().headline == "Watching Stranger 1 and Stranger 2"
+    status.apply(events.QuestionTyping(2, True))
+    assert status.line().headline == "Stranger 2 is typing..."
+    status.apply(events.QuestionLeft(1, "quit"))
+    assert "Stranger 1 has disconnected" in status.line().headline
+    text = fragment_list_to_text(styled_event(events.QuestionMessage(2, "dogs " * 20), width=40))
+    assert text.startswith("Stranger 2: dogs") and all(len(line) <= 40 for line in text.split("\n"))
+
+
+def test_a_watched_stranger_is_shown_the_question_and_told_someone_watches():
+    text = fragment_list_to_text(styled_event(
+        events.Matched("p", (), "1 2 3", False, "direct", "", "", "Cats or dogs?"), width=80))
+    assert "Question to discuss: Cats or dogs?" in text and "watching" in text
+    status = ChatStatus(())
+    status.apply(events.Matched("p", (), "1 2 3", False, "direct", "", "", "Cats or dogs?"))
+    assert "someone is watching" in status.line().details

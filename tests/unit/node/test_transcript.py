@@ -79,3 +79,23 @@ def test_a_named_file_is_written_there_and_a_bad_one_is_a_clear_error(tmp_path) 
     assert write_log(log.chat, str(tmp_path / "log.txt")) == (tmp_path / "log.txt").resolve()
     with pytest.raises(ConfigError, match="could not save the chat log"):
         write_log(log.chat, str(tmp_path / "missing" / "dir" / "log.txt"))
+
+
+def test_a_watched_question_is_logged_with_both_strangers_labelled() -> None:
+    log = Transcript("Cats or dogs?")
+    log.record(events.QuestionJoined(1, PEER, ("pets",), "1 2 3"), T0)
+    log.record(events.QuestionJoined(2, PEER, (), "4 5 6"), T0 + 1)
+    log.record(events.QuestionMessage(2, "dogs"), T0 + 2)
+    log.record(events.QuestionMessage(1, "cats!"), T0 + 3)
+    log.record(events.QuestionLeft(1, "next"), T0 + 4)
+    text = render(log.chat)
+    assert "Question: Cats or dogs?" in text and "question mode" in text
+    body = [line.split("] ", 1)[1] for line in text.split("\n\n", 1)[1].splitlines()]
+    assert body == ["Stranger 1 joined.", "Stranger 2 joined.", "Stranger 2: dogs",
+                    "Stranger 1: cats!", "Stranger 1 left."]
+
+
+def test_a_stranger_who_was_watched_sees_the_question_in_its_log() -> None:
+    log = Transcript()
+    log.record(events.Matched(PEER, (), "0", False, "direct", "", "", "Cats or dogs?"), T0)
+    assert "Question: Cats or dogs? (someone asked it and watched)" in render(log.chat)
