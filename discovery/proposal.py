@@ -175,7 +175,7 @@ _OPTIONAL = {
 }
 
 
-def _remote_lang(obj: dict) -> str:
+def _remote_lang(obj: dict[object, object]) -> str:
     value = obj.get("l", "")
     if not is_lang(value) or ("l" in obj and not value):
         raise RemoteProtocolError(f"bad language {brief(value)}")
