@@ -27,15 +27,17 @@ async def test_two_strangers_discuss_the_question_and_the_watcher_only_watches()
         {"interests": ("films",), "interests_only": True, "questions": True},
         {"interests": ("chess",), "interests_only": True},  # never asked: did not opt in
     ) as (_s, (watcher, a, b, shy)):
-        joined = {}
-        while len(joined) < 2:
+        joined = {}  # the latest stranger of each slot: a stranger who leaves before
+        while len(joined) < 2:  # the other comes is replaced (node/question.py)
             event = await next_event(watcher, events.QuestionJoined, timeout=30)
-            joined[event.peer_id] = event
-        assert set(joined) == {a.peer_id, b.peer_id}
-        assert sorted(e.stranger for e in joined.values()) == [1, 2]
-        slot = {node: joined[node.peer_id].stranger for node in (a, b)}
+            joined[event.stranger] = event
+        assert {joined[1].peer_id, joined[2].peer_id} == {a.peer_id, b.peer_id}
+        slot = {node: 1 if joined[1].peer_id == node.peer_id else 2 for node in (a, b)}
+        joined = {e.peer_id: e for e in joined.values()}
         for node in (a, b):
             matched = await next_event(node, events.Matched)
+            while matched.safety_code != joined[node.peer_id].safety_code:  # an earlier try
+                matched = await next_event(node, events.Matched)
             assert matched.question == QUESTION and matched.peer_id == watcher.peer_id
             assert matched.safety_code == joined[node.peer_id].safety_code
         await a.send_text("hello, b")
