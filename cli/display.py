@@ -6,6 +6,7 @@ No I/O and no threads here; ``interactive.py`` prints what these return.
 from __future__ import annotations
 
 import enum
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -79,13 +80,16 @@ def _cut(word: str, room: int) -> list[str]:
 
 
 def _wrap_paragraph(paragraph: str, room: int) -> list[str]:
+    """Greedy word wrap by display width; spaces between words on a line are kept as typed."""
     lines: list[str] = []
     line, used = "", 0
-    for word in paragraph.split():
+    for gap, word in re.findall(r"(\s*)(\S+)", paragraph):
         width = get_cwidth(word)
-        if line and used + 1 + width <= room:
-            line, used = f"{line} {word}", used + 1 + width
+        if line and used + get_cwidth(gap) + width <= room:
+            line, used = line + gap + word, used + get_cwidth(gap) + width
             continue
+        if not line and gap and get_cwidth(gap) + width <= room and not lines:
+            word, width = gap + word, get_cwidth(gap) + width  # leading indent kept
         if line:
             lines.append(line)
         if width > room:

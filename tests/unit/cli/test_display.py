@@ -125,3 +125,8 @@ def test_a_watched_stranger_is_shown_the_question_and_told_someone_watches():
     status = ChatStatus(())
     status.apply(events.Matched("p", (), "1 2 3", False, "direct", "", "", "Cats or dogs?"))
     assert "someone is watching" in status.line().details
+
+
+def test_spaces_between_words_stay_as_typed():
+    assert wrap("  /next   leave this stranger", 80) == "  /next   leave this stranger"
+    assert wrap("a  b", 80) == "a  b"
