@@ -126,6 +126,9 @@ def _config_from(args: argparse.Namespace):
     bootstrap = () if args.no_bootstrap else (tuple(args.bootstrap) if args.bootstrap else None)
     chat = args.command in ("chat", "ask")
     asking = args.command == "ask"
+    if asking and not args.question.strip():
+        raise StrangersConfigConflict("strangers ask needs a question, e.g. strangers ask"
+                                      " \"Is a hot dog a sandwich?\"")
     return NodeConfig(
         question=args.question if asking else "",
         questions=bool(getattr(args, "questions", False)),
