@@ -12,7 +12,21 @@ from dataclasses import dataclass
 from strangers.errors import StrangersError
 from strangers.node import Node, NodeStatistics, events
 
-from .commands import Block, Command, Help, Next, Quit, Report, Reveal, Send, SetTyping, Status
+from .commands import (
+    Block,
+    Command,
+    Help,
+    Keep,
+    Next,
+    Quit,
+    Report,
+    Reveal,
+    Save,
+    Send,
+    SetLang,
+    SetTyping,
+    Status,
+)
 from .format import HELP
 
 
@@ -56,6 +70,12 @@ async def apply(node: Node, command: Command) -> Reply | None:
                 await node.reveal()
             case Report(reason):
                 await node.report(reason)
+            case Save(path):
+                await node.save(path)
+            case SetLang(lang):
+                await node.set_lang(lang)
+            case Keep(name):
+                await node.keep(name)
             case Status():
                 return StatusReply(node.peer_id, node.statistics())
             case Help():

@@ -11,6 +11,9 @@ One JSON object per line on stdin::
     {"cmd": "status"}                  -> {"event": "status", ...}
     {"cmd": "report", "reason": "..."} -> {"event": "reported", "path": ...}
     {"cmd": "block"}                   -> {"event": "blocked", ...}, then stranger_left "blocked"
+    {"cmd": "save", "path": "..."}     -> {"event": "saved", "path": ...} (path optional)
+    {"cmd": "lang", "lang": "fr"}      -> {"event": "language", "lang": "fr"}
+    {"cmd": "keep", "name": "..."}     -> {"event": "keep_offered"}, later maybe "kept"
 
 A bad line raises :class:`CommandError` whose message becomes an ``error`` event.
 """
@@ -72,6 +75,28 @@ class Block:
 
 
 MAX_REASON = 1000
+MAX_PATH = 4096
+
+
+@dataclass(frozen=True)
+class Save:
+    """Write the conversation to a text file (``path`` None: a new file in the documents dir)."""
+
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class Keep:
+    """Offer the stranger to keep in touch; saved as ``name`` (None: "stranger") if both agree."""
+
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class SetLang:
+    """Search in the language lane ``lang`` (ISO 639-1; "" for none) from now on."""
+
+    lang: str
 
 
 @dataclass(frozen=True)
@@ -79,7 +104,8 @@ class Help:
     """``/help`` (typed lines only)."""
 
 
-Command = Send | SetTyping | Next | Quit | Status | Help | Report | Reveal | Block
+Command = (Send | SetTyping | Next | Quit | Status | Help | Report | Reveal | Block | Save | SetLang
+           | Keep)
 
 USER_COMMANDS: dict[str, type[Next | Quit | Status | Help | Reveal | Block]] = {
     "/reveal": Reveal,
@@ -119,12 +145,28 @@ def parse_command(line: str | bytes) -> Command:
             raise CommandError(f"report takes an optional \"reason\" string of at most"
                                f" {MAX_REASON} characters, got {reason!r:.80}")
         return Report(reason.strip())
+    if cmd == "save":
+        path = obj.get("path")
+        if path is not None and (not isinstance(path, str) or len(path) > MAX_PATH or "\0" in path):
+            raise CommandError(f"save takes an optional \"path\" string, got {path!r:.80}")
+        return Save(path or None)
+    if cmd == "keep":
+        name = obj.get("name")
+        if name is not None and (not isinstance(name, str) or len(name) > 64):
+            raise CommandError(f"keep takes an optional \"name\" of at most 64 characters, got {name!r:.80}")
+        return Keep(name.strip() or None if name else None)
+    if cmd == "lang":
+        lang = obj.get("lang")
+        if not isinstance(lang, str) or len(lang) > 16:
+            raise CommandError(f"lang needs a \"lang\" code like \"fr\" (\"\" for none), got {lang!r:.80}")
+        return SetLang(lang)
     if cmd == "typing":
         active = obj.get("active")
         if not isinstance(active, bool):
             raise CommandError(f"typing needs \"active\": true or false, got {active!r:.80}")
         return SetTyping(active)
-    raise CommandError(f"unknown command {cmd!r:.80} (send, typing, next, quit, status, report, reveal, block)")
+    raise CommandError(f"unknown command {cmd!r:.80}"
+                       " (send, typing, next, quit, status, report, reveal, block, save, lang, keep)")
 
 
 def parse_user_line(text: str) -> Command:
@@ -144,6 +186,17 @@ def parse_user_line(text: str) -> Command:
             if len(rest) > MAX_REASON:
                 raise CommandError(f"a report's reason may be at most {MAX_REASON} characters")
             return Report(rest.strip())
+        if word.lower() == "/save":
+            path = text.strip()[len(word):].strip()
+            if len(path) > MAX_PATH or "\0" in path:
+                raise CommandError("that is not a file name")
+            return Save(path or None)
+        if word.lower() == "/lang":
+            return SetLang(rest.strip())
+        if word.lower() == "/keep":
+            if len(rest.strip()) > 64:
+                raise CommandError("a contact name may be at most 64 characters")
+            return Keep(rest.strip() or None)
         command = USER_COMMANDS.get(stripped.lower())
         if command is None:
             raise CommandError(f"unknown command {stripped!r:.80}; /help lists them")

@@ -59,13 +59,15 @@ def event_to_json(event: events.Event) -> dict[str, Any]:
     match event:
         case events.Ready(peer_id, addrs, _persistent):
             return {"event": "ready", "peer_id": peer_id, "addrs": list(addrs)}
-        case events.Searching(interests, random):
-            return {"event": "searching", "interests": list(interests), "random": random}
+        case events.Searching(interests, random, lang):
+            return {"event": "searching", "interests": list(interests), "random": random,
+                    "lang": lang}
         case events.Advertised(interests, peers):
             return {"event": "advertised", "interests": list(interests), "peers": peers}
-        case events.Matched(peer_id, common, safety_code, initiator, path):
+        case events.Matched(peer_id, common, safety_code, initiator, path, lang, contact, question):
             return {"event": "matched", "peer_id": peer_id, "common_interests": list(common),
-                    "safety_code": safety_code, "initiator": initiator, "path": path}
+                    "safety_code": safety_code, "initiator": initiator, "path": path,
+                    "lang": lang, "contact": contact, "question": question}
         case events.PathChanged(path):
             return {"event": "path", "path": path}
         case events.MessageReceived(message_id, text, hidden, warnings):
@@ -107,6 +109,26 @@ def event_to_json(event: events.Event) -> dict[str, Any]:
             return {"event": "chat_invited", "peer_id": peer_id, "nick": nick}
         case events.Blocked(peer_id, common):
             return {"event": "blocked", "peer_id": peer_id, "common_interests": list(common)}
+        case events.Saved(path):
+            return {"event": "saved", "path": path}
+        case events.Language(lang):
+            return {"event": "language", "lang": lang}
+        case events.KeepOffered():
+            return {"event": "keep_offered"}
+        case events.KeepAsked():
+            return {"event": "keep_asked"}
+        case events.Kept(name, peer_id):
+            return {"event": "kept", "name": name, "peer_id": peer_id}
+        case events.QuestionJoined(stranger, peer_id, common, safety_code, lang):
+            return {"event": "question_joined", "stranger": stranger, "peer_id": peer_id,
+                    "common_interests": list(common), "safety_code": safety_code, "lang": lang}
+        case events.QuestionMessage(stranger, text):
+            return {"event": "question_message", "stranger": stranger, "text": text}
+        case events.QuestionTyping(stranger, active):
+            return {"event": "question_typing", "stranger": stranger, "active": active}
+        case events.QuestionLeft(stranger, reason, by_us):
+            return {"event": "question_left", "stranger": stranger, "reason": reason,
+                    "by_us": by_us}
     raise TypeError(f"unknown event {event!r}")
 
 
@@ -117,7 +139,10 @@ def format_event(event: events.Event) -> str | None:
             if persistent:
                 return f"You are {peer_id[-8:]} (the identity kept in your --identity file)."
             return f"You are {peer_id[-8:]} today (a new stranger every run)."
-        case events.Searching(interests, random):
+        case events.Searching(interests, random, lang):
+            if lang and not random:
+                return (f"Looking for someone who speaks {lang}"
+                        + (f" and likes {_human_list(interests)}..." if interests else "..."))
             if random and interests:
                 return ("Nobody who shares your interests is around, so the next stranger "
                         "will be completely random. Try adding more interests!")
@@ -126,10 +151,17 @@ def format_event(event: events.Event) -> str | None:
             return "Looking for a random stranger..."
         case events.Advertised():
             return None
-        case events.Matched(_peer, common, safety_code, _initiator, path):
-            lines = ["You're now chatting with a random stranger. Say hi!"]
+        case events.Matched(_peer, common, safety_code, _initiator, path, lang, contact, question):
+            lines = [f"You found {contact} again. Say hi!" if contact
+                     else "You're now chatting with a random stranger. Say hi!"]
+            if question:
+                lines.append(f"Question to discuss: {_visible(question)}")
+                lines.append("Someone asked it and is watching you two. Please try to discuss"
+                             " the question, not just disconnect!")
             if common:
                 lines.append(f"You both like {_human_list(common)}.")
+            if lang:
+                lines.append(f"The stranger speaks {lang}.")
             if path == "relayed":
                 lines.append(RELAYED_LINE)
             lines.append(f"Safety code: {safety_code} (compare it to be sure nobody is in between)")
@@ -164,6 +196,35 @@ def format_event(event: events.Event) -> str | None:
             return "You are behind a NAT: looking for a relay so strangers can reach you..."
         case events.Revealed(_id, text):
             return f"Stranger (revealed): {_visible(text)}"
+        case events.Saved(path):
+            return f"Chat log saved in {path}."
+        case events.KeepOffered():
+            return ("You offered to keep in touch. If the stranger offers too, you can find"
+                    " each other again later; if not, nothing is shared.")
+        case events.KeepAsked():
+            return ("The stranger would like to keep in touch. /keep [NAME] to agree"
+                    " (nothing is shared unless you do).")
+        case events.QuestionJoined(stranger, _peer, common, _code, lang):
+            liked = f" (likes {_human_list(common)})" if common else ""
+            speaks = f" (speaks {lang})" if lang else ""
+            waiting = (" Looking for a second stranger..." if stranger == 1
+                       else " Both are here: watch them discuss your question.")
+            return f"Stranger {stranger} joined{liked}{speaks}.{waiting}"
+        case events.QuestionMessage(stranger, text):
+            return f"Stranger {stranger}: {_visible(text)}"
+        case events.QuestionTyping():
+            return None
+        case events.QuestionLeft(stranger, _reason, by_us):
+            if by_us:
+                return f"Stranger {stranger}'s chat was closed (the question is over)."
+            return f"Stranger {stranger} has disconnected. /next asks two new strangers."
+        case events.Kept(name, _peer_id):
+            return (f"You both kept in touch: saved as {name}. Later, strangers contact"
+                    f" {name} finds each other again.")
+        case events.Language(lang):
+            if lang:
+                return f"Language: {lang} (strangers who speak it first; /lang CODE changes it)."
+            return "No language lane: strangers of every language alike (/lang CODE sets one)."
         case events.Reported(path):
             return (f"Report saved in {path}. It holds the stranger's messages with proof that"
                     " the stranger sent them, and stays on this computer unless you send it on"
@@ -196,6 +257,9 @@ HELP = """Commands:
   /status what this node is doing
   /reveal show the last message your word filter hid
   /report [reason]  save a signed report of this (or the last) stranger's messages
+  /save [FILE]      save this (or the last) chat as a text file (Omegle's "save the log")
+  /lang CODE        meet strangers of this language first (like fr; /lang alone: none)
+  /keep [NAME]      offer to keep in touch; saved as NAME only if the stranger offers too
   /help   this help
 Anything else is sent to the stranger, end-to-end encrypted (//text sends /text)."""
 

@@ -247,6 +247,10 @@ class _Prompt:
         text = buffer.text
         if not text.strip():
             return
+        if is_draft(text) and self._status.phase is Phase.WATCHING:
+            self._print(system_line("You are watching: only the two strangers talk"
+                                    " (/next asks two new strangers, /quit leaves)."))
+            return
         if is_draft(text) and not self._status.chatting:
             self._print(system_line("Nobody to talk to yet: your message waits here until a stranger arrives."))
             return
@@ -325,7 +329,7 @@ class _TerminalUI:
     def __init__(self, config: NodeConfig, interrupted: list[bool]) -> None:
         self.config = config
         self.interrupted = interrupted
-        self.status = ChatStatus(config.interests)
+        self.status = ChatStatus(config.interests, config.question)
         self.typing = TypingState()
         self.node: Node | None = None
         self._node_scope = trio.CancelScope()
@@ -371,7 +375,13 @@ class _TerminalUI:
             raise TerminalUIError(f"the terminal UI failed: {self._failure!r}") from self._failure
 
     def _greet(self) -> None:
-        self.prompt.show(system_line("Welcome to strangers! Messages are end-to-end encrypted. /help lists commands."))
+        if self.config.question:
+            self.prompt.show(system_line(
+                f"You asked: {self.config.question} Two strangers who discuss questions will"
+                " see it and know you are watching; you cannot type.",
+                shutil.get_terminal_size().columns))
+        self.prompt.show(system_line("Welcome to strangers! Messages are end-to-end encrypted. "
+                                     "/help lists commands.", shutil.get_terminal_size().columns))
 
     def _leave(self) -> None:
         """The node is stopping: give the terminal back right away."""
@@ -452,18 +462,19 @@ class _TerminalUI:
                              or system_line(str(exc)))
             return
         if isinstance(command, Help):
-            self.prompt.show(system_line(HELP + "\n" + KEYS))
+            self.prompt.show(system_line(HELP + "\n" + KEYS, shutil.get_terminal_size().columns))
             return
         if isinstance(command, Quit):
             await self._quit(interrupted=False)
             return
         node = self.node
         if node is None:
-            self.prompt.show(system_line("Still connecting to the network; one moment."))
+            self.prompt.show(system_line("Still connecting to the network; one moment.",
+                                         shutil.get_terminal_size().columns))
             return
         reply = await apply(node, command)
         if isinstance(reply, StatusReply):
-            self.prompt.show(system_line(format_status(reply.statistics)))
+            self.prompt.show(system_line(format_status(reply.statistics), shutil.get_terminal_size().columns))
 
     async def _tell_typing(self, change: bool | None) -> None:
         if change is not None and self.node is not None:

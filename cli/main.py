@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--adult", action="store_true",
                       help="the adult lane: meet only strangers who chose it too (nobody can check "
                            "anyone's age: see docs/threat-model.md)")
+    chat.add_argument("--lang", metavar="CODE", default=None,
+                      help="your language (ISO 639-1, like en or fr): strangers who speak it"
+                           " first, anyone after the random fallback (default: your locale's;"
+                           " --lang '' for none); /lang CODE changes it")
+    chat.add_argument("--questions", action="store_true",
+                      help="also discuss questions of people who watch (Omegle's spy mode):"
+                           " you are told the question and that someone watches")
     chat.add_argument("--hide-ip", action="store_true",
                       help="privacy mode: strangers reach you only through a relay, never directly "
                            "(the relay still sees your IP address)")
@@ -93,6 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the adult lane's room of this interest (separate from the general one; "
                             "nobody can check anyone's age)")
     network_options(lobby)
+    ask = sub.add_parser("ask", help="ask a question and watch two strangers discuss it")
+    ask.add_argument("question", metavar="QUESTION")
+    ask.add_argument("-i", "--interest", action="append", default=[], metavar="INTEREST",
+                     help="ask strangers who like this first; repeatable")
+    ask.add_argument("--random-after", type=float, default=10.0, metavar="S",
+                     help="seconds of looking for common interests before asking anyone")
+    ask.add_argument("--interests-only", action="store_true",
+                     help="never ask strangers without a common interest")
+    network_options(ask)
 
     serve = sub.add_parser("serve", help="help the network: serve the DHT, chat with no one")
     network_options(serve)
@@ -108,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     blocked.add_argument("--json", action="store_true", help="as one JSON object")
     unblock = sub.add_parser("unblock", help="forget the block of a stranger")
     unblock.add_argument("peer_id", metavar="PEER_ID")
+    from . import contacts_cli
+
+    contacts_cli.add_parsers(sub, network_options)
     return parser
 
 
@@ -131,8 +150,14 @@ def _config_from(args: argparse.Namespace):
     if args.no_bootstrap and args.bootstrap:
         raise StrangersConfigConflict("--bootstrap and --no-bootstrap cannot be used together")
     bootstrap = () if args.no_bootstrap else (tuple(args.bootstrap) if args.bootstrap else None)
-    chat = args.command in ("chat", "web")
+    chat = args.command in ("chat", "web", "ask")
+    asking = args.command == "ask"
+    if asking and not args.question.strip():
+        raise StrangersConfigConflict("strangers ask needs a question, e.g. strangers ask"
+                                      " \"Is a hot dog a sandwich?\"")
     return NodeConfig(
+        question=args.question if asking else "",
+        questions=bool(getattr(args, "questions", False)),
         interests=tuple(args.interest) if chat else (),
         chat=chat,
         listen=tuple(args.listen) if args.listen else NodeConfig.listen,
@@ -142,19 +167,33 @@ def _config_from(args: argparse.Namespace):
         random_after=args.random_after if chat else 10.0,
         interests_only=args.interests_only if chat else False,
         behind_nat=args.behind_nat,
-        hide_ip=args.hide_ip if chat else False,
+        hide_ip=getattr(args, "hide_ip", False),
         relay=not args.no_relay,
         trust_lists=_trusted_lists(args) if chat else (),
-        filter_words=args.filter_words if chat else None,
+        filter_words=getattr(args, "filter_words", None),
         adult=bool(getattr(args, "adult", False)),
+        lang=_lang(args) if args.command in ("chat", "web") else "",
     )
+
+
+def _lang(args: argparse.Namespace) -> str:
+    """--lang, else the locale's language (LC_ALL, LC_MESSAGES, LANG; "" for C/POSIX)."""
+    from strangers.discovery.language import lang_of_locale
+
+    if args.lang is not None:
+        return args.lang
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name)
+        if value:
+            return lang_of_locale(value)
+    return ""
 
 
 def _trusted_lists(args: argparse.Namespace) -> tuple[str, ...]:
     """--trust-list keys, then the config file's (``strangers.node.lists.config_file``)."""
     from strangers.node import trusted_keys_from_config
 
-    return tuple(dict.fromkeys([*args.trust_list, *trusted_keys_from_config()]))
+    return tuple(dict.fromkeys([*getattr(args, "trust_list", []), *trusted_keys_from_config()]))
 
 
 class StrangersConfigConflict(StrangersError):
@@ -261,8 +300,16 @@ def main(argv: list[str] | None = None) -> int:
             return _print_blocked(args)
         if args.command == "unblock":
             return _unblock(args)
+        if args.command == "contacts":
+            from .contacts_cli import run_contacts
+
+            return run_contacts(args)
         _configure_logging(args.verbose)
         config = _config_from(args)
+        if args.command == "contact":
+            from .contacts_cli import contact_node_config
+
+            config = contact_node_config(args, config)
         if args.command == "web":
             from .web import run_web
 

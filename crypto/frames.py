@@ -71,6 +71,14 @@ wire                                   meaning
 ``{"t": "moved"}``                     :class:`Moved`: the sender's last
                                        message on this stream; the chat goes
                                        on on the move stream
+``{"t": "keep"}``                      :class:`Keep`: the sender offers to
+                                       keep in touch (reveals nothing else)
+``{"t": "contact", "p": P, "s": S}``   :class:`Contact`: sent only once both
+                                       sent ``keep``: ``P`` bin(32), the
+                                       sender's new long-term Ed25519 public
+                                       key for this contact, ``S`` bin(32),
+                                       its half of the one-time secret
+                                       (``docs/protocol.md`` §6.12)
 =====================================  ======================================
 
 Validation errors in our own values raise
@@ -124,6 +132,8 @@ __all__ = [
     "HandshakeFrame",
     "Hello",
     "InnerMessage",
+    "Keep",
+    "Contact",
     "Ping",
     "Pong",
     "Ready",
@@ -279,7 +289,30 @@ class Moved:
     """The sender's last message on this stream: the chat goes on on the move stream."""
 
 
-InnerMessage = Ready | Text | Typing | Delivered | Bye | Ping | Pong | Moved
+@dataclass(frozen=True)
+class Keep:
+    """The sender would like to keep in touch (``docs/protocol.md`` §6.12)."""
+
+
+CONTACT_KEY_SIZE: Final = 32
+CONTACT_SECRET_SIZE: Final = 32
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Both offered to keep in touch: the sender's long-term key and half of the secret."""
+
+    public_key: bytes
+    secret: bytes
+
+    def __post_init__(self) -> None:
+        for value, size, name in ((self.public_key, CONTACT_KEY_SIZE, "contact key"),
+                                  (self.secret, CONTACT_SECRET_SIZE, "contact secret")):
+            if type(value) is not bytes or len(value) != size:
+                raise LocalProtocolError(f"a {name} must be {size} bytes, not {brief(value)}")
+
+
+InnerMessage = Ready | Text | Typing | Delivered | Bye | Ping | Pong | Moved | Keep | Contact
 #: The wire form of each inner message: its ``"t"`` and {wire key: field name}.
 _INNER_WIRE: dict[type[InnerMessage], tuple[str, dict[str, str]]] = {
     Ready: ("ready", {}),
@@ -290,6 +323,8 @@ _INNER_WIRE: dict[type[InnerMessage], tuple[str, dict[str, str]]] = {
     Ping: ("ping", {"n": "n"}),
     Pong: ("pong", {"n": "n"}),
     Moved: ("moved", {}),
+    Keep: ("keep", {}),
+    Contact: ("contact", {"p": "public_key", "s": "secret"}),
 }
 _INNER_TYPES = {kind: cls for cls, (kind, _) in _INNER_WIRE.items()}
 

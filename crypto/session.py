@@ -89,10 +89,12 @@ from strangers.errors import LocalProtocolError, RemoteProtocolError
 
 from .frames import (
     Bye,
+    Contact,
     Delivered,
     Envelope,
     FrameDecoder,
     InnerMessage,
+    Keep,
     Move,
     Moved,
     Ping,
@@ -259,8 +261,8 @@ class Established:
             )
 
 
-Event = Established | Text | Typing | Delivered | Pong | Bye | Moved
-_SENDABLE = (Text, Typing, Delivered, Bye, Ping, Moved)
+Event = Established | Text | Typing | Delivered | Pong | Bye | Moved | Keep | Contact
+_SENDABLE = (Text, Typing, Delivered, Bye, Ping, Moved, Keep, Contact)
 
 
 @dataclass(frozen=True)
@@ -451,7 +453,7 @@ class ChatConnection:
             return encode_frame(self._handshake.commit())
         return b""
 
-    def send(self, message: Text | Typing | Delivered | Bye | Ping | Moved) -> bytes:
+    def send(self, message: Text | Typing | Delivered | Bye | Ping | Moved | Keep | Contact) -> bytes:
         """Return the bytes that carry ``message`` to the stranger.
 
         Anything the machine itself had waiting comes first in the result, so

@@ -10,8 +10,10 @@ most :data:`MAX_PROPOSAL_FRAME` bytes::
               "l": <lane>}
              {"t": "propose", "v": 2, "m": ..., "i": [...], "h": <chat commit frame>}
              (+ "inv": true for an invitation from a lobby, protocol §10.7)
+             (+ ? "lang": <language>, ? "q": <question>)
     Accept   {"t": "accept", "m": <match id>, "i": [interest, ...], "p": <identity proof>}
              {"t": "accept", "m": ..., "i": [...], "h": <chat hello_R frame>}
+             (+ ? "lang": <language>)
     Refuse   {"t": "refuse", "m": <match id>, "r": "busy" | "crossed" | "not-looking"
                                                   | "no-common-interests" | "other-lane"
                                                   | "no-proof"}
@@ -23,7 +25,12 @@ docs/protocol.md §5.9), and one in another lane (§3).
 
 Interests are sent in canonical form (see ``interests.py``) and each side
 computes the common ones itself; a peer's list is re-normalised on receipt
-and dropped whole if it is not canonical.
+and dropped whole if it is not canonical.  ``"lang"`` (optional, sent only when
+the user has one) is the sender's language, an ISO 639-1 code
+(``language.py``): shown to the other user, never a reason to refuse.
+``"q"`` (optional, Propose only) is a question: the proposer asks it and
+will watch, relaying between two strangers (``node/question.py``); only a
+node that discusses questions accepts it.
 
 ``h`` (version 2) carries the chat handshake's first frames, so that they
 ride with the proposal and its answer instead of costing a round trip on
@@ -52,6 +59,7 @@ from strangers.crypto.wire import brief, unpack_map
 from strangers.errors import CryptoError, LocalProtocolError, RemoteProtocolError, StrangersError
 
 from .interests import MAX_INTERESTS, normalize_interest
+from .language import is_lang
 from .matcher import Refusal
 from .topics import GENERAL_LANE, LANES
 
@@ -97,11 +105,15 @@ class _WithInterests:
     interests: tuple[str, ...]
     handshake: bytes = b""
     """Chat handshake frames riding with the message (empty: none)."""
+    lang: str = ""
+    """The sender's language (ISO 639-1), "" if it did not say."""
 
     def __post_init__(self) -> None:
         _check_match_id(self.match_id, LocalProtocolError)
         _check_interests(self.interests, LocalProtocolError)
         _check_handshake(self.handshake, LocalProtocolError)
+        if not is_lang(self.lang):
+            raise LocalProtocolError(f"bad language {self.lang!r}")
 
 
 def _check_proof(proof: object, error: type[StrangersError]) -> bytes | None:
@@ -112,10 +124,23 @@ def _check_proof(proof: object, error: type[StrangersError]) -> bytes | None:
     return proof
 
 
+MAX_QUESTION_CHARS = 300
+"""Longest question (``strangers ask``), in characters."""
+
+
+def check_question(question: object, error: type[StrangersError]) -> str:
+    """A question as sent: 1..300 printable characters, or "" for none."""
+    if not isinstance(question, str) or len(question) > MAX_QUESTION_CHARS or (
+            question and (not question.strip() or not question.isprintable())):
+        raise error(f"a question is 1 to {MAX_QUESTION_CHARS} printable characters, got"
+                    f" {brief(question)}")
+    return question
+
+
 @dataclass(frozen=True)
 class Propose(_WithInterests):
     """'Shall we chat?', with the proposer's interests, identity proof, stamp and lane
-    (and its chat commit).
+    (and its chat commit, and a question in question mode).
 
     ``invite``: an invitation from a lobby member (protocol §10.7):
     the candidate's *user* decides, so the answer may take up to a minute.
@@ -126,6 +151,8 @@ class Propose(_WithInterests):
     stamp: Stamp | None = None
     lane: str = GENERAL_LANE
     invite: bool = False
+    question: str = ""
+    """Someone asks this and will watch the chat (protocol §5.11); "" for a normal chat."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -134,6 +161,7 @@ class Propose(_WithInterests):
             raise LocalProtocolError(f"bad stamp {self.stamp!r}")
         if self.lane not in LANES:
             raise LocalProtocolError(f"unknown lane {self.lane!r}")
+        check_question(self.question, LocalProtocolError)
 
 
 @dataclass(frozen=True)
@@ -177,10 +205,16 @@ def encode(message: ProposalMessage) -> bytes:
             body["s"] = message.stamp.to_wire()
         if message.lane != GENERAL_LANE:
             body["l"] = message.lane
+        if message.lang:
+            body["lang"] = message.lang
+        if message.question:
+            body["q"] = message.question
     elif isinstance(message, Accept):
         body = {"t": "accept", "m": message.match_id, "i": list(message.interests)}
         if message.proof is not None:
             body["p"] = message.proof
+        if message.lang:
+            body["lang"] = message.lang
     elif isinstance(message, Refuse):
         body = {"t": "refuse", "m": message.match_id, "r": message.reason.value}
     else:
@@ -217,10 +251,19 @@ _REQUIRED = {
     "refuse": {"t", "m", "r"},
 }
 _OPTIONAL: dict[str, set[str]] = {
-    "propose": {"h", "inv", "p", "s", "l"},  # h: version 2 only; inv: an invitation from a lobby
-    "accept": {"h", "p"},
+    # h: version 2 only; inv: an invitation from a lobby; lang: the sender's language;
+    # q: a question (question mode); p, s, l: identity proof, stamp, lane
+    "propose": {"h", "inv", "p", "s", "l", "lang", "q"},
+    "accept": {"h", "p", "lang"},
     "refuse": set(),
 }
+
+
+def _remote_lang(obj: dict[object, object]) -> str:
+    value = obj.get("lang", "")
+    if not is_lang(value) or ("lang" in obj and not value):
+        raise RemoteProtocolError(f"bad language {brief(value)}")
+    return str(value)
 
 
 def decode(body: bytes) -> ProposalMessage:
@@ -258,10 +301,13 @@ def decode(body: bytes) -> ProposalMessage:
         lane = obj.get("l", GENERAL_LANE)
         if not isinstance(lane, str) or lane not in LANES:
             raise RemoteProtocolError(f"unknown lane {brief(lane)}")
-        return Propose(match_id, _remote_interests(obj["i"]), handshake, proof=proof, stamp=stamp,
-                       lane=lane, invite="inv" in obj)
+        question = check_question(obj.get("q", ""), RemoteProtocolError)
+        if "q" in obj and not question:
+            raise RemoteProtocolError("an empty question")
+        return Propose(match_id, _remote_interests(obj["i"]), handshake, _remote_lang(obj),
+                       proof=proof, stamp=stamp, lane=lane, invite="inv" in obj, question=question)
     if kind == "accept":
-        return Accept(match_id, _remote_interests(obj["i"]), handshake,
+        return Accept(match_id, _remote_interests(obj["i"]), handshake, _remote_lang(obj),
                       proof=_check_proof(obj.get("p"), RemoteProtocolError))
     try:
         reason = Refusal(obj["r"])

@@ -219,6 +219,12 @@ class SearchPlanner:
         self.advertising = Advertising.IDLE
         self.shard = HOME_SHARD + 1
         """The shard this search announces on besides home, and probes first."""
+        self.lang = ""
+        """The language lane searched first and advertised on (``discovery/language.py``)."""
+        self.discusses_questions = False
+        """Also listed on the question lane (``--questions``: watched strangers are asked there)."""
+        self.asking = False
+        """Asking a question: search the question lane only, and announce nothing."""
         self.hot: dict[str | None, bool] = {}
         """Per topic (None: anyone), whether its home key was hot when last walked."""
         self.advertised: frozenset[bytes] = frozenset()
@@ -359,7 +365,7 @@ class SearchPlanner:
             self._rounds = search_rounds(
                 self.matcher.interests, anyone=phase is Phase.RANDOM, now=wall,
                 probe=self.shard if self.large_network(table_size) else None, hot=self.hot,
-                lane=self.lane)
+                lane=self.lane, lang=self.lang, questions=self.asking)
             self._cost_so_far = 0.0
             self._closest.clear()
             self._found_any = False
@@ -471,7 +477,7 @@ class SearchPlanner:
             self.advertising = Advertising.DUE
         if self.advertising is Advertising.SLEEPING and now >= self._advertise_at:
             self.advertising = Advertising.DUE
-        if self.advertising is not Advertising.DUE:
+        if self.advertising is not Advertising.DUE or self.asking:
             return None
         # The other shards are only searched on a large network: on a small
         # one, home is enough (a node whose table has grown by its next
@@ -479,7 +485,8 @@ class SearchPlanner:
         shard = self.shard if self.large_network(table_size) else HOME_SHARD
         self._announcing = advertise_keys(self.matcher.interests,
                                           anyone=self.matcher.advertises_anyone,
-                                          now=wall, shard=shard, lane=self.lane)
+                                          now=wall, shard=shard, lane=self.lane, lang=self.lang,
+                                          questions=self.discusses_questions)
         fresh = tuple(key for key in self._announcing if key.multihash not in self.advertised)
         if not fresh:
             self._sleep_to_next_epoch(now, wall)

@@ -9,6 +9,10 @@ py) stores and serves them like any other provider record:
             | "strangers/v1/anyone/<epoch>/<shard>"
             | "strangers/v1/lane/<lane>/interest/<canonical interest>/<epoch>/<shard>"
             | "strangers/v1/lane/<lane>/anyone/<epoch>/<shard>"
+            | "strangers/v1/lang/<code>/interest/<canonical interest>/<epoch>/<shard>"
+            | "strangers/v1/lang/<code>/anyone/<epoch>/<shard>"     (a language lane)
+            | "strangers/v1/questions/interest/<canonical interest>/<epoch>/<shard>"
+            | "strangers/v1/questions/anyone/<epoch>/<shard>"   (who discusses questions)
     digest  = sha2-256(utf-8(name))
     key     = multihash = 0x12 0x20 || digest      (the DHT key bytes)
     cid     = CIDv1, codec raw (0x55), that multihash ("bafkrei...")
@@ -56,6 +60,7 @@ from random import Random
 from strangers.errors import ConfigError
 
 from .interests import normalize_interest
+from .language import is_lang
 
 EPOCH_SECONDS = 300
 """Length of one key epoch, in seconds of Unix time."""
@@ -106,10 +111,19 @@ class TopicKey:
     epoch: int
     shard: int
     lane: str = GENERAL_LANE
+    """The lane (``--adult``): the adult lane's keys never meet the general lane's."""
+    lang: str = ""
+    """The language lane (ISO 639-1, ``discovery/language.py``), "" for the plain keys."""
+    questions: bool = False
+    """A key of the question lane: strangers who discuss questions (``node/question.py``)."""
 
     def __post_init__(self) -> None:
         if self.lane not in LANES:
             raise ValueError(f"lane must be one of {LANES}, got {self.lane!r}")
+        if not is_lang(self.lang):
+            raise ValueError(f"lang must be a two-letter code or '', got {self.lang!r}")
+        if self.questions is not False and (self.questions is not True or self.lang):
+            raise ValueError("a question key is a boolean, and has no language")
         if self.interest is not None and not _is_canonical(self.interest):
             raise ValueError(f"interest must be in canonical form, got {self.interest!r}")
         # an epoch of 5.0 or True would hash to a different name than 5 or 1
@@ -122,6 +136,10 @@ class TopicKey:
     def name(self) -> str:
         """The versioned, namespaced string that is hashed."""
         space = _NAMESPACE if self.lane == GENERAL_LANE else f"{_NAMESPACE}/lane/{self.lane}"
+        if self.questions:
+            space = f"{space}/questions"
+        elif self.lang:
+            space = f"{space}/lang/{self.lang}"
         if self.interest is None:
             return f"{space}/anyone/{self.epoch}/{self.shard}"
         return f"{space}/interest/{self.interest}/{self.epoch}/{self.shard}"
@@ -151,17 +169,26 @@ def seconds_to_next_epoch(now: float) -> float:
 def advertise_keys(
     interests: tuple[str, ...], *, anyone: bool, now: float, shard: int = HOME_SHARD,
     lane: str = GENERAL_LANE,
+    lang: str = "", questions: bool = False,
 ) -> list[TopicKey]:
     """Keys to announce ourselves on at ``now``: the current epoch, home and ``shard``.
 
-    Ordered by topic, then shard (home first).
+    Ordered by topic, then shard (home first).  With a language, the lane's
+    keys come first, and the plain keys follow when ``anyone`` (strangers of
+    any language may then find us, as after Omegle's random fallback).
     """
     epoch = epoch_at(now)
     topics: list[str | None] = list(interests)
     if anyone:
         topics.append(None)
     shards = [HOME_SHARD] if shard == HOME_SHARD else [HOME_SHARD, shard]
-    return [TopicKey(topic, epoch, each, lane) for topic in topics for each in shards]
+    langs = [lang, ""] if lang and anyone else [lang]
+    keys = [TopicKey(topic, epoch, each, lane, lang=code) for code in langs for topic in topics
+            for each in shards]
+    if questions:  # also listed as someone who discusses questions (after the rest)
+        keys += [TopicKey(topic, epoch, each, lane, questions=True) for topic in topics
+                 for each in shards]
+    return keys
 
 
 def lookup_epochs(now: float) -> list[int]:
@@ -180,6 +207,8 @@ def search_rounds(
     probe: int | None,
     hot: Mapping[str | None, bool] | None = None,
     lane: str = GENERAL_LANE,
+    lang: str = "",
+    questions: bool = False,
 ) -> list[list[TopicKey]]:
     """The keys of one search, round by round (a round is walked only if the
     rounds before it found nobody to propose to).
@@ -193,7 +222,28 @@ def search_rounds(
       second round, so a hot topic's searches are spread over the shards;
     * not hot: home only (a rare topic is found there at once);
     * not known yet: home and the probe together, in the first round.
+
+    With a language, the rounds of its lane come first; when ``anyone`` (the
+    random phase) the same rounds on the plain keys follow, so a stranger of
+    another language is met only if nobody of ours was found.
+
+    ``questions``: the question lane's keys only (someone asking a question
+    looks for strangers who discuss them, ``node/question.py``).
     """
+    if questions:
+        return _rounds(interests, anyone=anyone, now=now, probe=probe, hot=hot, lane=lane,
+                       lang="", questions=True)
+    if lang:
+        ours = _rounds(interests, anyone=anyone, now=now, probe=probe, hot=hot, lane=lane,
+                       lang=lang)
+        return ours + (_rounds(interests, anyone=True, now=now, probe=probe, hot=hot, lane=lane,
+                               lang="") if anyone else [])
+    return _rounds(interests, anyone=anyone, now=now, probe=probe, hot=hot, lane=lane, lang="")
+
+
+def _rounds(interests: tuple[str, ...], *, anyone: bool, now: float, probe: int | None,
+            hot: Mapping[str | None, bool] | None, lane: str, lang: str,
+            questions: bool = False) -> list[list[TopicKey]]:
     topics: list[str | None] = list(interests)
     if anyone:
         topics.append(None)
@@ -203,11 +253,12 @@ def search_rounds(
     first: list[TopicKey] = []
     second: list[TopicKey] = []
     for topic in topics:
-        home = [TopicKey(topic, epoch, HOME_SHARD, lane) for epoch in lookup_epochs(now)]
+        home = [TopicKey(topic, epoch, HOME_SHARD, lane, lang, questions)
+                for epoch in lookup_epochs(now)]
         if probe is None:
             first += home
             continue
-        probed = [TopicKey(topic, epoch, probe, lane) for epoch in lookup_epochs(now)]
+        probed = [TopicKey(topic, epoch, probe, lane, lang, questions) for epoch in lookup_epochs(now)]
         known = (hot or {}).get(topic)
         if known is None:
             first += probed + home

@@ -7,6 +7,7 @@
 
 from . import events
 from .config import DEFAULT_BOOTSTRAP, NodeConfig
+from .contacts import ContactBook, contact_config
 from .identity import fresh_identity, load_or_create_identity
 from .libp2p.host import quiet_library_logs
 from .lists import CuratedLists, config_file, trusted_keys_from_config
@@ -16,6 +17,8 @@ from .reports import verify_report_file
 from .safety import read_blocks, unblock
 
 __all__ = [
+    "ContactBook",
+    "contact_config",
     "CuratedLists",
     "DEFAULT_BOOTSTRAP",
     "Node",

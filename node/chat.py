@@ -53,13 +53,14 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import trio
 
-from strangers.crypto.frames import MAX_FRAME, ByeReason, FrameDecoder
+from strangers.crypto.frames import MAX_FRAME, ByeReason, Contact, FrameDecoder, Keep
 from strangers.crypto.session import (
     CLOSED,
     NEED_DATA,
@@ -74,6 +75,7 @@ from strangers.crypto.session import (
     Text,
     Typing,
 )
+from strangers.discovery.contact import AgreedContact, KeepInTouch, KeepState
 from strangers.discovery.rtt import CHAT_HANDSHAKE, RoundTripTimer, RttEstimator
 from strangers.errors import LocalProtocolError, RemoteProtocolError, StrangersError
 from strangers.node.libp2p.streamio import (
@@ -151,7 +153,11 @@ class ChatSession:
         opening: bytes | None = None,
         rtt: RttEstimator | None = None,
         rtt_peer: bytes | None = None,
+        on_contact: Callable[[AgreedContact], Awaitable[None]] | None = None,
     ) -> None:
+        self.keep = KeepInTouch(os.urandom)
+        """Keep in touch, by mutual consent (discovery/contact.py, protocol §6.12)."""
+        self._on_contact = on_contact
         self._stream = stream
         self._opening = opening
         """What the stream starts with when ``connection`` was started already (its handshake
@@ -310,6 +316,38 @@ class ChatSession:
         except (_WriteFailed, LocalProtocolError) as exc:
             logger.debug("typing not sent: %s", exc)
 
+    async def offer_keep(self) -> None:
+        """Offer the stranger to keep in touch (the contact follows only if it offers too)."""
+        if (self._closing is not None or self._end is not None
+                or self._connection.state is not ConnectionState.OPEN):
+            raise LocalProtocolError("you are not chatting with anyone right now")
+        if self._on_contact is None:
+            raise LocalProtocolError("this chat is with a kept contact already")
+        messages = self.keep.offer()  # LocalProtocolError if offered already
+
+        def make() -> bytes:
+            return b"".join(self._connection.send(m) for m in messages) + self._connection.data_to_send()
+
+        try:
+            await self._write_from_user(make)
+        except _WriteFailed as exc:
+            raise LocalProtocolError(f"the offer was not sent: {exc}") from None
+        if self.keep.state is KeepState.OFFERED:
+            await self._on_event(events.KeepOffered())
+
+    async def _receive_keep(self, message: Keep | Contact) -> None:
+        if self._on_contact is None:
+            raise RemoteProtocolError("the contact sent a keep-in-touch message again")
+        replies = self.keep.receive(message)  # RemoteProtocolError: the chat ends
+        if replies:
+            await self._write(lambda: b"".join(
+                self._connection.send(m) for m in replies
+                if self._connection.state is ConnectionState.OPEN))
+        if self.keep.state is KeepState.ASKED:
+            await self._on_event(events.KeepAsked())
+        if self.keep.contact is not None and isinstance(message, Contact):
+            await self._on_contact(self.keep.contact)
+
     async def close(self, reason: str) -> None:
         """Say goodbye (``reason``: "quit" or "next") and end the chat."""
         if self._closing is not None:
@@ -455,6 +493,8 @@ class ChatSession:
             return ChatEnd(str(event.reason), False)
         elif isinstance(event, Moved):
             await self._read_from_move_stream()
+        elif isinstance(event, (Keep, Contact)):
+            await self._receive_keep(event)
         elif isinstance(event, Pong):
             self._answered(("ping", event.n))
         return None

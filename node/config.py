@@ -9,6 +9,7 @@ from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from multiaddr import Multiaddr
 
 from strangers.discovery.interests import normalize_interests
+from strangers.discovery.language import normalize_lang
 from strangers.discovery.listrecord import key_from_text
 from strangers.discovery.topics import ADULT_LANE, GENERAL_LANE
 from strangers.errors import ConfigError, DiscoveryError
@@ -82,11 +83,33 @@ class NodeConfig:
     """Shared blocklists this user trusts (curator keys, 64 hex): never match anyone on them."""
     adult: bool = False
     """The adult lane (``--adult``): its topic keys and proposals never meet the general lane's."""
+    lang: str = ""
+    """The language lane (ISO 639-1, ``--lang``): strangers of this language first,
+    then anyone after the random fallback. "" : no lane (the CLI defaults to the locale's)."""
+    question: str = ""
+    """Question mode (``strangers ask``): ask this and watch two strangers discuss it."""
+    questions: bool = False
+    """``--questions``: accept to discuss questions of people who watch (protocol §5.11)."""
+    identity_seed: bytes | None = field(default=None, repr=False)
+    """A 32-byte Ed25519 seed to use as identity (a kept contact's key, node/contacts.py)."""
+    expect_peer: str | None = None
+    """Match nobody but this peer id (base58): ``strangers contact NAME``."""
+    contact_name: str = ""
+    """The contact looked for (shown on ``matched``)."""
     listen_addrs: tuple[Multiaddr, ...] = field(init=False, repr=False)
     bootstrap_peers: tuple[PeerInfo, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "interests", normalize_interests(self.interests))
+        object.__setattr__(self, "lang", normalize_lang(self.lang))
+        if self.question:
+            from strangers.discovery.proposal import check_question
+
+            object.__setattr__(self, "question", " ".join(str(self.question).split()))
+            check_question(self.question, ConfigError)
+        if self.identity_seed is not None and (type(self.identity_seed) is not bytes
+                                               or len(self.identity_seed) != 32):
+            raise ConfigError("an identity seed is 32 bytes")
         if not self.listen:
             raise ConfigError("at least one listen address is needed")
         object.__setattr__(self, "listen_addrs", tuple(parse_listen(a) for a in self.listen))

@@ -30,6 +30,7 @@ from libp2p.peer.id import ID
 
 from strangers.crypto.handshake import Role
 from strangers.crypto.session import ChatConnection
+from strangers.discovery.contact import AgreedContact
 from strangers.discovery.matcher import Matcher, MatchState
 from strangers.discovery.search import SKIP_UNREACHABLE
 from strangers.errors import RemoteProtocolError
@@ -91,6 +92,9 @@ class Conversations:
         """The latest established chat's connection: its evidence is what /report saves."""
         """The chat running now, if any."""
         self._session_peer: ID | None = None
+        self.on_contact: Callable[[AgreedContact], Awaitable[None]] | None = None
+        """Called when both kept in touch (node/contacts.py saves it); None: no offers
+        (a chat with a kept contact)."""
         self.holepunch: HolePunch | None = None
         """Hole punching (DCUtR), when this node may use it: relayed chats then try
         to move to a direct connection (``docs/protocol.md`` §6.9)."""
@@ -240,7 +244,10 @@ class Conversations:
             self._established = True
             self.last_connection = connection
             await self._emit(events.Matched(peer_id.to_base58(), common, safety_code,
-                                            role is Role.INITIATOR, session.path))
+                                            role is Role.INITIATOR, session.path,
+                                            self.matching.lang_of(peer_id),
+                                            question=(self.matching.question_of(peer_id)
+                                                      if role is Role.RESPONDER else "")))
 
         path = stream_path(stream)
         holepunch = self.holepunch if path == RELAYED else None
@@ -252,7 +259,8 @@ class Conversations:
             while_relayed=(functools.partial(holepunch.upgrade, peer_id)
                            if holepunch is not None and role is Role.RESPONDER else None),
             open_move_stream=(functools.partial(self._open_direct_stream, peer_id)
-                              if holepunch is not None and role is Role.INITIATOR else None))
+                              if holepunch is not None and role is Role.INITIATOR else None),
+            on_contact=self.on_contact)
         self.session = session
         self._session_peer = peer_id
         if holepunch is not None:

@@ -25,6 +25,8 @@ class Searching:
 
     interests: tuple[str, ...]
     random: bool = False
+    lang: str = ""
+    """The language lane searched first (ISO 639-1), "" for none."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,12 @@ class Matched:
     path: str = "direct"
     """How the chat's bytes travel: "direct" (a connection between the two
     of us) or "relayed" (through a circuit relay, which sees only ciphertext)."""
+    lang: str = ""
+    """The stranger's language (ISO 639-1, as its proposal or acceptance said), "" if untold."""
+    contact: str = ""
+    """The kept contact met again (``strangers contact NAME``), "" for a stranger."""
+    question: str = ""
+    """Question mode: someone asked this and watches; we discuss it with another stranger."""
 
 
 @dataclass(frozen=True)
@@ -205,8 +213,81 @@ class Blocked:
     common_interests: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Saved:
+    """The conversation's log was written to ``path`` (only ever on request)."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class Language:
+    """The user's language lane is now ``lang`` ("" for none); the next search uses it."""
+
+    lang: str
+
+
+@dataclass(frozen=True)
+class KeepOffered:
+    """We offered to keep in touch; nothing is exchanged unless the stranger offers too."""
+
+
+@dataclass(frozen=True)
+class KeepAsked:
+    """The stranger offers to keep in touch (``/keep`` to agree; ignoring it reveals nothing)."""
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Both agreed: the contact is saved as ``name`` (``strangers contact NAME`` finds it again)."""
+
+    name: str
+    peer_id: str
+    """The contact's long-term peer id (not the one of this chat)."""
+
+
+@dataclass(frozen=True)
+class QuestionJoined:
+    """Question mode, the watcher's side: Stranger ``stranger`` (1 or 2) is here."""
+
+    stranger: int
+    peer_id: str
+    common_interests: tuple[str, ...]
+    safety_code: str
+    """The safety code of the watcher's own chat with this stranger."""
+    lang: str = ""
+
+
+@dataclass(frozen=True)
+class QuestionMessage:
+    """Question mode: Stranger ``stranger`` said ``text`` (relayed to the other one)."""
+
+    stranger: int
+    text: str
+
+
+@dataclass(frozen=True)
+class QuestionTyping:
+    """Question mode: Stranger ``stranger`` started or stopped typing."""
+
+    stranger: int
+    active: bool
+
+
+@dataclass(frozen=True)
+class QuestionLeft:
+    """Question mode: Stranger ``stranger`` left (``reason`` as in ``stranger_left``)."""
+
+    stranger: int
+    reason: str
+    by_us: bool = False
+    """The watcher ended this chat (the other stranger left, or next/quit)."""
+
+
 Event = (
     Ready | Searching | Advertised | Matched | PathChanged | MessageReceived | Sent | Delivered
     | Typing | StrangerLeft | Warning | Error | Stopped | Reachability | Reported | Revealed
     | LobbyJoined | LobbyMessage | LobbySent | LobbyMembers | LobbyCounts | ChatInvited | Blocked
+    | Saved | Language | KeepOffered | KeepAsked | Kept
+    | QuestionJoined | QuestionMessage | QuestionTyping | QuestionLeft
 )

@@ -73,6 +73,8 @@ CHAT_OPEN_TIMEOUT = 5.0
 ADDR_TTL = 600
 INVITE_TIMEOUT = 60.0
 """An invitation from a lobby (``"inv": true``) waits this long for the invitee's user."""
+LANGS_KEPT = 64
+"""How many strangers' told languages are remembered (for the ``matched`` event)."""
 PROPOSAL_ATTEMPTS = 2
 PREPARED_CHATS = 16
 """Chat handshakes begun in proposals and kept for their chat stream (oldest dropped first)."""
@@ -172,8 +174,38 @@ class MatchService:
         self.proposals_received = 0
         self.accepted: PendingMatch | None = None
         """The proposal we accepted last (answered again if repeated)."""
+        self.refuse_peer: Callable[[str], str | None] | None = None
+        """One more refusal for our own proposals only (question mode: a stranger the
+        other slot is proposing to or chatting with), asked before the safety gate."""
         self.on_invited: Callable[[ID, tuple[str, ...]], Awaitable[bool]] | None = None
         """A lobby node's user decides on invitations (None: refused, "not-looking")."""
+        self.lang = ""
+        """Our language (ISO 639-1), told in our proposals and acceptances ("" : not told)."""
+        self._langs: dict[ID, str] = {}
+        """The languages recent strangers told us (bounded: LANGS_KEPT)."""
+        self.question = ""
+        """Asking (``strangers ask``): the question our proposals carry (protocol §5.11)."""
+        self.discusses_questions = False
+        """``--questions``: accept proposals that carry a question (someone will watch)."""
+        self._questions: dict[ID, str] = {}
+
+    def lang_of(self, peer_id: ID) -> str:
+        """The language ``peer_id`` told in its last proposal or acceptance ("" if none)."""
+        return self._langs.get(peer_id, "")
+
+    def question_of(self, peer_id: ID) -> str:
+        """The question ``peer_id`` asked in its last proposal ("" if none)."""
+        return self._questions.get(peer_id, "")
+
+    def _note_lang(self, peer_id: ID, lang: str, question: str = "") -> None:
+        self._questions.pop(peer_id, None)
+        self._questions[peer_id] = question
+        while len(self._questions) > LANGS_KEPT:
+            del self._questions[next(iter(self._questions))]
+        self._langs.pop(peer_id, None)
+        self._langs[peer_id] = lang
+        while len(self._langs) > LANGS_KEPT:
+            del self._langs[next(iter(self._langs))]
 
     # -- proposing -----------------------------------------------------------------------
 
@@ -196,6 +228,11 @@ class MatchService:
                                *, invite: bool) -> Accept | Refuse | None:
         """A proposal or an invitation, after the refusal gate; the answer's proof checked."""
         self.proposals_sent += 1
+        if self.refuse_peer is not None:
+            refusal = self.refuse_peer(info.peer_id.to_base58())
+            if refusal is not None:  # before any other work: no dial
+                logger.info("candidate %s not asked (%s)", info.peer_id, refusal)
+                return None
         safety = self.safety
         if safety is not None:
             reason = safety.refuses(info.peer_id)
@@ -213,8 +250,10 @@ class MatchService:
             logger.info("candidate %s accepted without a valid identity proof", info.peer_id)
             return None
         if isinstance(answer, Accept):
+            self._note_lang(info.peer_id, answer.lang)
             # An older peer answers with all its interests: keep only what we asked about.
-            return Accept(answer.match_id, common_interests(answer.interests, interests))
+            return Accept(answer.match_id, common_interests(answer.interests, interests),
+                          lang=answer.lang)
         return answer
 
     def take_prepared(self, peer_id: ID, match_id: bytes, role: Role) -> PreparedChat | None:
@@ -249,7 +288,8 @@ class MatchService:
         commit = chat.start() if chat is not None else b""
         base = (Propose(match_id, interests) if self.safety is None
                 else self.safety.proposal(info.peer_id, match_id, interests))
-        proposal = encode(replace(base, handshake=commit, invite=invite))
+        proposal = encode(replace(base, handshake=commit, invite=invite, lang=self.lang,
+                                       question=self.question))
         if info.addrs:
             self.host.get_peerstore().add_addrs(info.peer_id, info.addrs, ADDR_TTL)
         for attempt in range(PROPOSAL_ATTEMPTS):
@@ -386,7 +426,8 @@ class MatchService:
                 pending = PendingMatch(peer_id, proposal.match_id, proposal.interests)
                 self.accepted = pending
                 self.on_accepted(pending)
-                return Accept(proposal.match_id, proposal.interests, proof=self._proof())
+                return Accept(proposal.match_id, proposal.interests, lang=self.lang,
+                              proof=self._proof())
         return Refuse(proposal.match_id, Refusal.NOT_LOOKING)
 
     def _answer(self, peer_id: ID, proposal: Propose) -> Accept | Refuse:
@@ -409,6 +450,9 @@ class MatchService:
 
     def _decide(self, peer_id: ID, proposal: Propose) -> Accept | Refuse:
         peer = peer_id.to_bytes()
+        self._note_lang(peer_id, proposal.lang, proposal.question)
+        if proposal.question and not self.discusses_questions:
+            return Refuse(proposal.match_id, Refusal.NOT_LOOKING)  # we do not want to be watched
         accepted = self.accepted
         if (accepted is not None and accepted.peer_id == peer_id
                 and self.matcher.state is MatchState.MATCHED and self.matcher.peer == peer):
@@ -421,14 +465,14 @@ class MatchService:
                 self.on_accepted(accepted)
             return Accept(proposal.match_id,
                           common_interests(self.matcher.interests, proposal.interests),
-                          proof=self._proof())
+                          lang=self.lang, proof=self._proof())
         decision = self.matcher.on_proposal(peer, proposal.interests, trio.current_time())
         if not decision.accept:
             return Refuse(proposal.match_id, decision.refusal or Refusal.BUSY)
         pending = PendingMatch(peer_id, proposal.match_id, decision.common)
         self.accepted = pending
         self.on_accepted(pending)
-        return Accept(proposal.match_id, decision.common, proof=self._proof())
+        return Accept(proposal.match_id, decision.common, lang=self.lang, proof=self._proof())
 
     def _proof(self) -> bytes | None:
         return None if self.safety is None else self.safety.proof

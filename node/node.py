@@ -20,15 +20,19 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import trio
+from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 from libp2p.tools.anyio_service import background_trio_service
 
+from strangers.discovery.contact import AgreedContact
+from strangers.discovery.language import normalize_lang
 from strangers.discovery.lobby import lobby_topic, nickname, resolve_nick
 from strangers.discovery.matcher import Matcher, MatchState
 from strangers.discovery.search import FIRST_SEARCH_HEAD_START, SearchPlanner
@@ -37,6 +41,7 @@ from strangers.errors import ConfigError, LocalProtocolError
 from . import events
 from .chat import CHAT_PROTOCOL
 from .config import NodeConfig
+from .contacts import ContactBook, check_name
 from .conversation import Conversations
 from .events import Event
 from .filters import load_word_filter, mark_message
@@ -58,11 +63,13 @@ from .lists import ListSubscriptions, install_validator, parse_trusted
 from .lobby import Lobby, serve_lobby_counts
 from .matching import MATCH_PROTOCOL, MatchService, PendingMatch, node_rtt_estimator
 from .nat import FIRST_RESERVATION_WAIT, NatService, serve_nat
+from .question import QuestionWatch
 from .reports import write_report
 from .safety import Safety, difficulty_from, serve_proofs
 from .searching import SearchService
 from .store import DataDir
 from .supervision import spawn, supervised, supervised_handler
+from .transcript import Transcript, write_log
 
 logger = logging.getLogger(__name__)
 
@@ -121,15 +128,29 @@ class Node:
                                                   lane=config.lane), dht,
                                     self.matching, emit=self.emit, nursery=nursery,
                                     on_matched=self._on_accepted_outgoing)
+        self.matching.lang = self.search.planner.lang = config.lang
+        self.transcript = Transcript(config.question)
+        """The current (or last) chat, for ``/save`` (node/transcript.py): never written unasked."""
         self._last_hidden: events.MessageReceived | None = None
         self.word_filter = load_word_filter(config.filter_words)
         """The user's word list: matching messages arrive hidden (node/filters.py)."""
         self.lists = ListSubscriptions(parse_trusted(config.trust_lists))
         """Shared blocklists the user trusts (node/lists.py): nobody on them is matched."""
-        self.safety.gate.add(self.lists.refuses)  # trusted lists refuse like blocks
+        self.safety.gate.add(self._refuses)  # trusted lists; looking for a contact, all but it
         self.chats = Conversations(host, identity, self.matcher, self.matching, emit=self.emit,
                                    start_search=self.start_search, auto_next=config.auto_next,
                                    nursery=nursery)
+        self.contacts = ContactBook()
+        """Contacts kept by mutual consent (node/contacts.py, ``contacts.json``)."""
+        self._keep_name = ""
+        self._last_common: tuple[str, ...] = ()
+        if config.expect_peer is None:  # a chat with a kept contact offers nothing more
+            self.chats.on_contact = self._contact_agreed
+        self.matching.discusses_questions = self.search.planner.discusses_questions = (
+            config.questions)
+        self._watched = False
+        self.question_watch = QuestionWatch(self, config.question) if config.question else None
+        """Question mode (node/question.py): two strangers, relayed, watched; no typing."""
 
     # -- public ------------------------------------------------------------------
 
@@ -156,13 +177,64 @@ class Node:
             if event.hidden:
                 self._last_hidden = event
         if isinstance(event, events.Matched):
+            self._watched = bool(event.question)
+            self._keep_name = ""
+            self._last_common = event.common_interests
+            if self.config.contact_name:  # the rendezvous is nobody's interest: do not show it
+                event = replace(event, common_interests=(), contact=self.config.contact_name)
             self._chatting = event
         elif isinstance(event, events.StrangerLeft):
             self._chatting = None
             if self._blocking and event.by_us:  # the stranger heard an ordinary "next"
                 event = events.StrangerLeft("blocked", True)
             self._blocking = False
+        self.transcript.record(event, time.time())
         await self._send_events.send(event)
+
+    def _refuses(self, peer_id: str) -> str | None:
+        """Nobody on a trusted blocklist; with ``expect_peer``, nobody but that contact."""
+        expected = self.config.expect_peer
+        if expected is not None and peer_id != expected:
+            return "not the contact we are looking for"
+        return self.lists.refuses(peer_id)
+
+    async def keep(self, name: str | None = None) -> None:
+        """Offer the stranger to keep in touch; saved as ``name`` if both agree (``kept``)."""
+        session = self.chats.session
+        if session is None or not session.established.is_set():
+            raise LocalProtocolError("you are not chatting with anyone right now")
+        if self._watched:
+            raise LocalProtocolError("someone is watching this chat: keeping in touch is for"
+                                     " one-to-one chats")
+        chosen = check_name(name) if name else ""
+        await session.offer_keep()
+        self._keep_name = chosen or self._keep_name
+
+    async def _contact_agreed(self, agreed: AgreedContact) -> None:
+        name = self._keep_name or "stranger"
+        saved = await trio.to_thread.run_sync(self.contacts.add, name, agreed, self._last_common)
+        await self.emit(events.Kept(saved.name, saved.peer_id))
+
+    async def save(self, path: str | None = None) -> str:
+        """Write the current (or last) chat's log to ``path`` (default: a new file in the
+        user's documents directory); a ``saved`` event tells where."""
+        saved = await trio.to_thread.run_sync(write_log, self.transcript.chat, path)
+        await self.emit(events.Saved(str(saved)))
+        return str(saved)
+
+    @property
+    def lang(self) -> str:
+        """The language lane searched first ("" for none)."""
+        return self.search.planner.lang
+
+    async def set_lang(self, lang: str) -> None:
+        """Change the language lane; a search that runs starts again in it."""
+        code = normalize_lang(lang)
+        self.search.planner.lang = self.matching.lang = code
+        await self.emit(events.Language(code))
+        if self.matcher.state in (MatchState.SEARCHING, MatchState.PROPOSING):
+            self.stop_search()
+            self.start_search()
 
     async def reveal(self) -> None:
         """Show the last message the word filter hid (a ``revealed`` event)."""
@@ -189,6 +261,8 @@ class Node:
 
     async def send_text(self, text: str) -> int:
         """Send a message to the current stranger; returns its id. Raises if not chatting."""
+        if self.question_watch is not None:
+            raise LocalProtocolError("you are watching: only the two strangers talk")
         if not isinstance(text, str) or not text.strip():
             raise LocalProtocolError("cannot send an empty message")
         session = self.chats.session
@@ -215,6 +289,9 @@ class Node:
 
     async def next(self) -> None:
         """Leave the current stranger (if any) and look for the next one."""
+        if self.question_watch is not None:
+            await self.question_watch.next()
+            return
         if self.chats.session is not None:
             await self.chats.session.close("next")
         elif self.matcher.state is MatchState.IDLE and self.config.chat:
@@ -223,6 +300,8 @@ class Node:
     async def quit(self) -> None:
         """Say goodbye to the stranger and stop the node."""
         self.search.stopping = True
+        if self.question_watch is not None:
+            await self.question_watch.close("quit")
         await self.chats.close("quit")
         self._nursery.cancel_scope.cancel()
 
@@ -279,6 +358,10 @@ class Node:
         Never on a node that does not chat with strangers (``serve``, ``lobby``:
         a lobby's private chat ends without a search).
         """
+        if self.question_watch is not None:
+            if not self.search.stopping:
+                self.question_watch.start()
+            return
         if self.config.chat:
             self.search.start()
 
@@ -379,7 +462,11 @@ def _load_identity(config: NodeConfig, data: DataDir, bits: int) -> tuple[Identi
 
     Without ``--identity``, a chat node takes the identity the last run minted
     for it (proof included), so only the very first launch waits for a proof.
+    A kept contact's own key (``strangers contact NAME``) mints its proof as it
+    searches, like a first launch.
     """
+    if config.identity_seed is not None:  # a kept contact's own key (node/contacts.py)
+        return Identity(create_new_key_pair(config.identity_seed)), None
     if config.identity_file is None:
         taken = take_next_identity(data, bits) if config.chat else None
         return taken if taken is not None else (fresh_identity(), None)
@@ -498,4 +585,7 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
                 if session is not None:
                     with trio.CancelScope(shield=True):
                         await session.close("quit")
+                if node.question_watch is not None:
+                    with trio.CancelScope(shield=True), trio.move_on_after(2):
+                        await node.question_watch.close("quit")
                 nursery.cancel_scope.cancel()

@@ -129,7 +129,8 @@ class SearchService:
             if isinstance(action, search.Done):
                 return
             if isinstance(action, search.Searching):
-                await self._emit(events.Searching(self.matcher.interests, action.random))
+                await self._emit(events.Searching(self.matcher.interests, action.random,
+                                                  self.planner.lang))
             elif isinstance(action, search.Walk):
                 tasks.start_soon(self._walk_round, action)
             elif isinstance(action, search.Propose):

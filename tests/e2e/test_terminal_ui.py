@@ -256,3 +256,50 @@ def test_an_unexpected_failure_restores_the_terminal_and_says_one_line(workdir: 
         assert "[terminal: icanon echo ]" in screen
     finally:
         ui.close()
+
+
+def test_wrapping_keep_and_save_in_a_narrow_terminal(workdir: Path, bootstrap: str, procs: list[Strangers],
+                                                     monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Issue 12 in the terminal: words wrap whole at the pane's edge, /keep agrees with a
+    stranger who offers too, /save writes the log (never by itself)."""
+    saves = tmp_path / "saved"
+    monkeypatch.setenv("STRANGERS_SAVE_DIR", str(saves))
+    stranger = chat(bootstrap, "-i", "cinema", env={"STRANGERS_HOME": str(tmp_path / "other")})
+    procs.append(stranger)
+    ui = TmuxPane([*strangers_command(), "chat", "-i", "cinema", "--listen", LOOPBACK,
+                   "--bootstrap", bootstrap, "--no-mdns"], workdir, width=46)
+    try:
+        ui.wait_for("You both like cinema", timeout=MATCH_TIMEOUT)
+        words = [f"word{i:02d}" for i in range(40)]
+        stranger.send({"cmd": "send", "text": "lorem " + " ".join(words)})
+        ui.wait_for("word39")
+        shown = " ".join(ui.visible().split())
+        for word in words:  # never cut at the edge: each word whole on one line
+            assert f" {word} " in f" {shown} ", (word, ui.visible())
+        assert not saves.exists()  # nothing is saved unasked
+
+        ui.type("/keep ana")
+        ui.press("Enter")
+        ui.wait_for("You offered to keep in touch.")
+        stranger.wait_for(_event("keep_asked"), STEP_TIMEOUT)
+        stranger.send({"cmd": "keep", "name": "tui friend"})
+        ui.wait_for("saved as ana.")
+        kept = stranger.wait_for(lambda e: e.get("event") == "kept" and e.get("name") == "tui friend",
+                                 STEP_TIMEOUT)
+
+        ui.type("/save")
+        ui.press("Enter")
+        ui.wait_for("Chat log saved in")
+        [log] = list(saves.iterdir())
+        text = log.read_text(encoding="utf-8")
+        assert "You both like cinema." in text and "Stranger: lorem word00" in text
+
+        ui.type("/quit")
+        ui.press("Enter")
+        assert ui.wait_exit() == 0
+        listed = subprocess.run([*strangers_command(), "contacts", "--json"], capture_output=True,
+                                text=True, timeout=STEP_TIMEOUT, env={**os.environ})
+        [contact] = [line for line in listed.stdout.splitlines() if line.strip()]
+        assert '"name": "ana"' in contact and kept["peer_id"] not in contact  # each has the other's id
+    finally:
+        ui.close()

@@ -93,7 +93,8 @@ def test_not_an_object(line: str, shown: str) -> None:
     ],
 )
 def test_unknown_command_lists_the_known_ones(line: str, shown: str) -> None:
-    bad(line, f"unknown command {shown}", "(send, typing, next, quit, status, report, reveal, block)")
+    bad(line, f"unknown command {shown}",
+        "(send, typing, next, quit, status, report, reveal, block, save, lang, keep)")
 
 
 @pytest.mark.parametrize(
@@ -197,3 +198,20 @@ def test_report_and_reveal_commands() -> None:
             parse_command(bad)
     with pytest.raises(CommandError):
         parse_user_line("/report " + "x" * 1001)
+
+
+def test_save_and_lang_commands() -> None:
+    from strangers.cli.commands import Save, SetLang, parse_user_line
+
+    assert parse_command('{"cmd": "save"}') == Save(None)
+    assert parse_command('{"cmd": "save", "path": "/tmp/x.txt"}') == Save("/tmp/x.txt")
+    assert parse_command('{"cmd": "lang", "lang": "fr"}') == SetLang("fr")
+    assert parse_user_line("/save") == Save(None)
+    assert parse_user_line("/save  my chat.txt ") == Save("my chat.txt")
+    assert parse_user_line("/lang fr") == SetLang("fr")
+    assert parse_user_line("/lang") == SetLang("")
+    for line, fragment in (('{"cmd": "save", "path": 3}', "save takes"),
+                           ('{"cmd": "save", "path": "a\\u0000b"}', "save takes"),
+                           ('{"cmd": "lang"}', "lang needs"), ('{"cmd": "lang", "lang": 1}', "lang needs")):
+        with pytest.raises(CommandError, match=fragment):
+            parse_command(line)

@@ -75,3 +75,30 @@ def test_several_failures_at_once_are_still_one_line() -> None:
     assert cli_main.format_fatal(group) == "unexpected RuntimeError: first (and 1 more) (a bug in strangers)"
     assert cli_main.format_fatal(ExceptionGroup("x", [ValueError(), ConfigError("bad port")])) == (
         "bad port (and 1 more)")
+
+
+def test_ask_needs_a_question_and_lang_a_code(capsys) -> None:
+    from strangers.cli.main import main
+
+    assert main(["ask", "  ", "--no-bootstrap"]) == 1
+    assert "needs a question" in capsys.readouterr().err
+    assert main(["chat", "--lang", "french", "--no-bootstrap"]) == 1
+    assert "ISO 639-1" in capsys.readouterr().err
+
+
+def test_the_language_defaults_to_the_locale_and_lang_overrides_it(monkeypatch) -> None:
+    from strangers.cli.main import _config_from, build_parser
+
+    def lang(*argv: str) -> str:
+        return _config_from(build_parser().parse_args(["chat", "--no-bootstrap", *argv])).lang
+
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    assert lang() == ""
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    assert lang() == "fr"
+    monkeypatch.setenv("LC_ALL", "de_DE.UTF-8")
+    assert lang() == "de"
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    assert lang() == ""  # C: no lane
+    assert lang("--lang", "PT") == "pt" and lang("--lang", "") == ""
