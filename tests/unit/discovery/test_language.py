@@ -38,14 +38,14 @@ def test_the_default_comes_from_the_locale(locale: str | None, code: str) -> Non
 
 def test_a_lane_key_is_its_own_name_and_the_plain_keys_do_not_change() -> None:
     plain = TopicKey("jazz", 5, 0)
-    lane = TopicKey("jazz", 5, 0, "fr")
+    lane = TopicKey("jazz", 5, 0, lang="fr")
     assert plain.name == "strangers/v1/interest/jazz/5/0"  # unchanged for nodes without a lane
     assert lane.name == "strangers/v1/lang/fr/interest/jazz/5/0"
-    assert TopicKey(None, 5, 3, "fr").name == "strangers/v1/lang/fr/anyone/5/3"
+    assert TopicKey(None, 5, 3, lang="fr").name == "strangers/v1/lang/fr/anyone/5/3"
     assert lane.multihash == b"\x12\x20" + hashlib.sha256(lane.name.encode()).digest()
-    assert len({plain.multihash, lane.multihash, TopicKey("jazz", 5, 0, "de").multihash}) == 3
+    assert len({plain.multihash, lane.multihash, TopicKey("jazz", 5, 0, lang="de").multihash}) == 3
     with pytest.raises(ValueError, match="lang"):
-        TopicKey("jazz", 5, 0, "french")
+        TopicKey("jazz", 5, 0, lang="french")
 
 
 def test_a_lane_node_advertises_in_its_lane_and_on_the_plain_keys_when_anyone_may_find_it() -> None:
@@ -79,23 +79,23 @@ def test_a_large_network_keeps_the_shard_rounds_inside_each_lane() -> None:
 
 
 def test_the_proposal_and_the_acceptance_tell_the_language_only_when_there_is_one() -> None:
-    for message in (Propose(MATCH_ID, ("jazz",), "fr"), Accept(MATCH_ID, (), "de")):
+    for message in (Propose(MATCH_ID, ("jazz",), lang="fr"), Accept(MATCH_ID, (), lang="de")):
         assert decode(encode(message)[4:]) == message
     body = msgpack.unpackb(encode(Propose(MATCH_ID, ("jazz",)))[4:])
-    assert "l" not in body  # a node without a lane sends exactly what version 1 sent
+    assert "lang" not in body  # a node without a language sends exactly what version 1 sent
     assert decode(encode(Propose(MATCH_ID, ()))[4:]).lang == ""
     with pytest.raises(LocalProtocolError):
-        Propose(MATCH_ID, (), "french")
+        Propose(MATCH_ID, (), lang="french")
 
 
 @pytest.mark.parametrize("lang", ["", "FR", "fra", 7, None, b"fr", True])
 def test_a_bad_language_from_the_network_is_refused(lang: object) -> None:
-    body = msgpack.packb({"t": "accept", "m": MATCH_ID, "i": [], "l": lang}, use_bin_type=True)
+    body = msgpack.packb({"t": "accept", "m": MATCH_ID, "i": [], "lang": lang}, use_bin_type=True)
     with pytest.raises(RemoteProtocolError, match="language"):
         decode(body)
 
 
 def test_a_refusal_carries_no_language() -> None:
-    body = msgpack.packb({"t": "refuse", "m": MATCH_ID, "r": "busy", "l": "fr"}, use_bin_type=True)
+    body = msgpack.packb({"t": "refuse", "m": MATCH_ID, "r": "busy", "lang": "fr"}, use_bin_type=True)
     with pytest.raises(RemoteProtocolError, match="keys"):
         decode(body)
