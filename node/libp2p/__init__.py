@@ -260,7 +260,8 @@ securewrite.py
     why: a task cancelled between Noise's encryption and the socket send burns a nonce; the
     peer's next decryption fails and it closes the connection (a chat lost right after a match)
     canaries: ``test_canary_securewrite.py::test_py_libp2p_loses_the_connection_to_such_a_write``,
-    ``::test_a_write_cancelled_after_encrypting_leaves_the_connection_working``
+    ``::test_a_write_cancelled_after_encrypting_leaves_the_connection_working``,
+    ``::test_the_fix_is_installed_by_every_host``
 gossip.py
   ``GossipSub(spam_protection_enabled=False, adaptive_gossip_enabled=False, prune_back_off=5,
   degree=3, ...)``, ``Pubsub(strict_signing=True, seen_ttl=, max_inbound_rpc_size=)``, ``ScoreParams``
