@@ -21,6 +21,8 @@ Modules:
 * :mod:`.multistream`: pipelined and optimistic multistream-select (fewer
   round trips per connection and per stream).
 * :mod:`.gossip`: GossipSub for lobbies (tuned, and fixed where it lost messages).
+* :mod:`.securewrite`: a write on a Noise connection is never left half-done by a
+  cancellation (the nonce would desync and the peer drop the connection).
 
 Outside this package, ``node/`` may import py-libp2p's public names (peer
 ids, ``PeerInfo``, ``TProtocol``, ``background_trio_service``), never a
@@ -268,6 +270,13 @@ multistream.py
   the listener side (``Multiselect.negotiate``) left as it is
     why: it must read exactly the header and the protocol, and leave our data behind them
     canary: ``test_canary_multistream.py::test_the_listener_reads_the_header_then_the_protocol_and_nothing_more``
+securewrite.py
+  ``SecureSession.write`` replaced (class-wide, once) by a write shielded from cancellation
+    why: a task cancelled between Noise's encryption and the socket send burns a nonce; the
+    peer's next decryption fails and it closes the connection (a chat lost right after a match)
+    canaries: ``test_canary_securewrite.py::test_py_libp2p_loses_the_connection_to_such_a_write``,
+    ``::test_a_write_cancelled_after_encrypting_leaves_the_connection_working``,
+    ``::test_the_fix_is_installed_by_every_host``
 gossip.py
   ``GossipSub(spam_protection_enabled=False, adaptive_gossip_enabled=False, prune_back_off=5,
   degree=3, ...)``, ``Pubsub(strict_signing=True, seen_ttl=, max_inbound_rpc_size=)``, ``ScoreParams``

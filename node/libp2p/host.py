@@ -47,7 +47,7 @@ from multiaddr import Multiaddr  # noqa: E402
 
 from strangers.errors import ConfigError  # noqa: E402
 from strangers.node.identity import Identity  # noqa: E402
-from strangers.node.libp2p import multistream  # noqa: E402
+from strangers.node.libp2p import multistream, securewrite  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +90,7 @@ def build_host(identity: Identity, *, mdns: bool = False, optimistic: bool | Non
     # no watermark setting turns it off without also changing pruning: its
     # one entry point becomes a no-op instead.
     swarm.auto_connector.maybe_connect = _no_auto_connect  # type: ignore[method-assign]
+    securewrite.install()  # a cancelled write must not desync Noise (see the module)
     if optimistic:
         multistream.install(host)
     return host

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 
 import trio
+import trio.testing
 from libp2p.custom_types import TProtocol
 from libp2p.network.connection.swarm_connection import SwarmConn
 from libp2p.network.stream.exceptions import StreamEOF, StreamError, StreamReset
@@ -135,59 +136,60 @@ async def test_stream_helpers_over_real_hosts() -> None:
 
 async def test_a_reset_after_we_wrote_is_still_reported_as_eof_but_marked_on_the_stream() -> None:
     """A library fault streamio works around: once the client has written on a stream,
-    the peer's reset reaches read() as StreamEOF, not StreamReset; the Yamux stream's
+    the peer's reset reaches a read() that is waiting for it as StreamEOF, not StreamReset
+    (a reset taken in before the read gives StreamReset: which one is a race); the Yamux stream's
     ``reset_received`` still tells. read_exactly must say StreamFailed (a reset), which
     is what kad's ADD_PROVIDER check relies on (a reset means "not stored").
     If the first check fails, the library reports these resets itself now."""
     server, client = build_host(fresh_identity()), build_host(fresh_identity())
-    done = trio.Event()
+    go = trio.Event()
     mode = "reset"
 
     async def handler(stream: NetStream) -> None:
         await read_exactly(stream, 1)
+        await go.wait()
         if mode == "reset":
             await stream.reset()
         else:
             await stream.close()
-        done.set()
 
-    async def written_then_ended() -> NetStream:
-        nonlocal done
-        done = trio.Event()
+    async def ended_while_reading(read) -> tuple[NetStream, Exception | None]:
+        """Write, half-close (as ADD_PROVIDER does), and be reading when the RST or FIN
+        comes in (so the outcome does not hang on which of the two runs first)."""
+        nonlocal go
+        go = trio.Event()
         stream = await client.new_stream(server.get_id(), [ECHO])
         await stream.write(b"x")
-        await stream.close_write()  # as ADD_PROVIDER does
-        await done.wait()
-        return stream
+        await stream.close_write()
+        raised: list[Exception] = []
+
+        async def reader() -> None:
+            try:
+                await read(stream)
+            except Exception as exc:  # what the library says, whatever it is
+                raised.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reader)
+            await trio.testing.wait_all_tasks_blocked(cushion=0.05)
+            go.set()
+        return stream, raised[0] if raised else None
 
     server.set_stream_handler(ECHO, handler)
     with trio.fail_after(20):
         async with running_host(server, [LOOPBACK]), running_host(client, [LOOPBACK]):
             await client.connect(info_from_p2p_addr(server.get_addrs()[0]))
-            stream = await written_then_ended()
-            raised = None
-            try:
-                await stream.read(1)
-            except Exception as exc:  # what the library says, whatever it is
-                raised = exc
+            stream, raised = await ended_while_reading(lambda stream: stream.read(1))
             assert type(raised) is StreamEOF, changed(
                 "streamio._was_reset", f"a reset after a write now ends read() with {raised!r}, not StreamEOF"
             )
             assert getattr(stream.muxed_stream, "reset_received", None) is True, changed(
                 "streamio._was_reset", "the Yamux stream no longer records reset_received"
             )
-            stream = await written_then_ended()
-            try:
-                await read_exactly(stream, 1)
-            except StreamEnded as exc:
-                raised = exc
+            stream, raised = await ended_while_reading(lambda stream: read_exactly(stream, 1))
             assert isinstance(raised, StreamFailed), raised
 
             mode = "close"
-            stream = await written_then_ended()
-            try:
-                await read_exactly(stream, 1)
-            except StreamEnded as exc:
-                raised = exc
+            stream, raised = await ended_while_reading(lambda stream: read_exactly(stream, 1))
             assert type(raised) is StreamEnded, raised
             assert stream.muxed_stream.reset_received is False

@@ -17,6 +17,11 @@ original destination of a connection that iptables REDIRECTed to us
 namespace: ``python delayproxy.py --delay 0.15 --loss 0.01`` prints ``ready PORT``
 once it listens.
 
+Flights are counted as well as delayed (:class:`FlightClock`): each chunk
+carries one more than the deepest flight its sender had received when it
+sent it (a Lamport clock over the two sides), so a test can count the round
+trips of an exchange without the machine's CPU time in the count.
+
 Stops cleanly: cancelling :func:`serve_delay_proxy` closes the listener and
 every proxied connection.
 """
@@ -73,6 +78,43 @@ class ProxyStatistics:
     bytes: int = 0
 
 
+CLIENT = "client"
+"""The side that dials the proxy."""
+SERVER = "server"
+"""The side the proxy dials onward (the target)."""
+
+
+class FlightClock:
+    """How many one-way flights deep each side's knowledge is, counted as chunks cross the proxy.
+
+    A chunk read from one side is one flight deeper than the deepest chunk
+    already delivered to that side (what its sender could have waited for);
+    delivering it raises the receiving side to its depth. A new connection
+    is two flights (SYN, SYN-ACK) before its first chunk. With no CPU time
+    this equals ``floor(elapsed / delay)``; under load a late task adds wall
+    time but no flight, unless it sends only after an unrelated chunk came
+    in (so it counts at most what the wall clock would, and usually exactly
+    the round trips the protocol needs).
+    """
+
+    def __init__(self) -> None:
+        self.depth = {CLIENT: 0, SERVER: 0}
+
+    def reset(self) -> None:
+        """Start counting from here (both sides at flight 0)."""
+        self.depth = {CLIENT: 0, SERVER: 0}
+
+    def sent_by(self, side: str) -> int:
+        return self.depth[side] + 1
+
+    def delivered_to(self, side: str, flight: int) -> None:
+        self.depth[side] = max(self.depth[side], flight)
+
+
+def _other(side: str) -> str:
+    return SERVER if side == CLIENT else CLIENT
+
+
 def original_destination(sock: trio.socket.SocketType) -> tuple[str, int]:
     """Where a connection REDIRECTed by iptables was going (IPv4)."""
     raw = sock.getsockopt(socket.SOL_IP, SO_ORIGINAL_DST, 16)
@@ -89,6 +131,7 @@ class DelayProxy:
         self.target = target
         self.rng = rng or random.Random()
         self.stats = ProxyStatistics()
+        self.flights = FlightClock()
 
     def _due(self, now: float, last_due: float) -> float:
         settings = self.settings
@@ -100,9 +143,9 @@ class DelayProxy:
             due += settings.stall
         return max(due, last_due, now)
 
-    async def _pipe(self, source: trio.SocketStream, sink: trio.SocketStream) -> None:
-        """Copy ``source`` to ``sink``, each chunk when it is due; EOF passed on in order."""
-        send, receive = trio.open_memory_channel[tuple[float, bytes]](QUEUED_CHUNKS)
+    async def _pipe(self, source: trio.SocketStream, sink: trio.SocketStream, side: str = CLIENT) -> None:
+        """Copy ``source`` (``side``) to ``sink``, each chunk when it is due; EOF passed on in order."""
+        send, receive = trio.open_memory_channel[tuple[float, bytes, int]](QUEUED_CHUNKS)
 
         async def read() -> None:
             last_due = 0.0
@@ -113,7 +156,7 @@ class DelayProxy:
                     except (trio.BrokenResourceError, trio.ClosedResourceError):
                         data = b""
                     last_due = self._due(trio.current_time(), last_due)
-                    await send.send((last_due, data))
+                    await send.send((last_due, data, self.flights.sent_by(side)))
                     if not data:
                         return
                     self.stats.chunks += 1
@@ -121,7 +164,7 @@ class DelayProxy:
 
         async def write() -> None:
             async with receive:
-                async for due, data in receive:
+                async for due, data, flight in receive:
                     await trio.sleep_until(due)
                     if not data:
                         try:
@@ -130,6 +173,7 @@ class DelayProxy:
                             pass
                         return
                     await sink.send_all(data)
+                    self.flights.delivered_to(_other(side), flight)
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(read)
@@ -140,8 +184,11 @@ class DelayProxy:
         self.stats.connections += 1
         try:
             destination = self.target or original_destination(client.socket)
+            syn = self.flights.sent_by(CLIENT)
             if self.settings.handshake:
                 await trio.sleep(2 * self.settings.delay)
+                self.flights.delivered_to(SERVER, syn)
+                self.flights.delivered_to(CLIENT, syn + 1)  # the SYN-ACK
             try:
                 server = await trio.open_tcp_stream(*destination)
             except OSError:
@@ -151,8 +198,8 @@ class DelayProxy:
             async with server:
                 try:
                     async with trio.open_nursery() as nursery:
-                        nursery.start_soon(self._pipe, client, server)
-                        nursery.start_soon(self._pipe, server, client)
+                        nursery.start_soon(self._pipe, client, server, CLIENT)
+                        nursery.start_soon(self._pipe, server, client, SERVER)
                 except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                     _reset(client)
                     _reset(server)
