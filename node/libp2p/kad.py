@@ -134,8 +134,15 @@ _UNSUPPORTED = frozenset({"ws", "wss", "tls", "quic", "quic-v1", "webtransport",
 
 
 def can_dial(addr: Multiaddr) -> bool:
-    """Whether our host could dial ``addr``: TCP (possibly behind a relay) to a routable address."""
-    text = str(addr)
+    """Whether our host could dial ``addr``: TCP (possibly behind a relay) to a routable address.
+
+    ``Multiaddr(bytes)`` parses lazily: bytes from a peer that are not a
+    multiaddr fail only here, and are simply not dialable (found by fuzzing).
+    """
+    try:
+        text = str(addr)
+    except Exception:
+        return False
     if not addrscope.is_dialable(text):
         return False
     parts = text.split("/")[1:]
