@@ -1,7 +1,8 @@
 """The page of ``strangers web`` in a real browser: two headless Chromium windows, two
 ``strangers web`` processes and one ``strangers serve`` seed on 127.0.0.1, driven as two people
-would: interests, Start, match, typing, messages both ways, Stop / Really? (Esc Esc), New, and a
-stranger who goes away.
+would: interests and language, Start, match, typing, messages both ways, save the log, keep in
+touch, Stop / Really? (Esc Esc), New, and a stranger who goes away; and question mode's strangers'
+side (a page that discusses the question of a ``strangers ask``).
 
 Screenshots: written to ``docs/img/web-*.png`` when ``STRANGERS_SCREENSHOTS=1`` (to refresh the
 ones kept in the repository), otherwise to the test's temporary directory.
@@ -26,6 +27,7 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not in
 from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.select import Select  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -122,7 +124,8 @@ def webs() -> Iterator[list[WebProcess]]:
         web.stop()
 
 
-def test_two_people_chat_in_their_browsers(procs, webs, browsers, shots, tmp_path):
+def test_two_people_chat_in_their_browsers(procs, webs, browsers, shots, tmp_path, monkeypatch):
+    monkeypatch.setenv("STRANGERS_SAVE_DIR", str(tmp_path / "saved"))  # "Save the log" writes here
     seed, addr = serve()
     procs.append(seed)
     web_a = WebProcess(bootstrap=addr)
@@ -142,11 +145,15 @@ def test_two_people_chat_in_their_browsers(procs, webs, browsers, shots, tmp_pat
     a.add_interests("Cinema")
     b.add_interests("cinema")
     a.wait(lambda: a.driver.find_elements(By.CSS_SELECTOR, ".chip"), about="a chip for the interest")
+    # the language: the node's (--lang or the locale) on the front page, changeable before Start
+    a.wait(lambda: len(Select(a["lang"]).options) > 30, about="the languages")
+    Select(a["lang"]).select_by_value("fr")
+    Select(b["lang"]).select_by_value("fr")
     assert a["input"].get_attribute("disabled") is not None  # nothing to type into before a chat
     a.shot("front")
 
     a["start"].click()
-    a.wait_log("Looking for someone you can chat with...", MATCH_TIMEOUT)
+    a.wait_log("Looking for someone you can chat with... (French (fr) speakers first)", MATCH_TIMEOUT)
     assert a["stop"].text.startswith("Stop")
     a.shot("searching")
     b["start"].click()
@@ -157,6 +164,7 @@ def test_two_people_chat_in_their_browsers(procs, webs, browsers, shots, tmp_pat
     assert a["safety-code"].text and a["safety-code"].text == b["safety-code"].text
     assert a["path"].text == "direct connection"
     assert "Stranger has disconnected" not in a.log()
+    a.wait_log("The stranger speaks French (fr).")
 
     # typing, then messages both ways
     a["input"].send_keys("hello from a")
@@ -173,6 +181,26 @@ def test_two_people_chat_in_their_browsers(procs, webs, browsers, shots, tmp_pat
     a.wait_log("Stranger: héllo back <b>not bold</b>")  # text, never HTML
     assert not a.driver.find_elements(By.CSS_SELECTOR, "#log b")
     a.shot("chat")
+
+    # "Great chat? Save the log" writes the conversation, only when pressed
+    assert not (tmp_path / "saved").exists()
+    a["save"].click()
+    a.wait_log("The conversation is saved in ")
+    saved = list((tmp_path / "saved").iterdir())
+    assert len(saved) == 1 and "héllo back <b>not bold</b>" in saved[0].read_text(encoding="utf-8")
+    assert str(saved[0]) in a.log()
+
+    # Keep in touch, by mutual consent: A offers, B is asked and agrees with the button in its log
+    a["keep"].click()
+    a.wait_log("You offered to keep in touch. Nothing is exchanged unless the stranger agrees.")
+    b.wait_log("Stranger wants to keep in touch: Keep")
+    assert "kept in touch" not in a.log()
+    b.shot("keep")
+    b.driver.find_element(By.CSS_SELECTOR, "#log .keep button").click()
+    # (both pages share the test's data directory: the second contact saved there is "stranger-2")
+    for page in (a, b):
+        page.wait_log('You kept in touch: the stranger is saved as "stranger')
+        page.wait_log('Run "strangers contact stranger')
 
     # B's safety tools on the page: a warning before a link, a hidden word, Show it, Report
     a["input"].send_keys("add me on example.com/me", Keys.ENTER)
@@ -202,6 +230,7 @@ def test_two_people_chat_in_their_browsers(procs, webs, browsers, shots, tmp_pat
     # New, with one more interest (the page reopens its node with them): a third stranger, who
     # likes cinema too, arrives (the two who just parted do not meet again at once, §5.4)
     a.add_interests("jazz")
+    Select(a["lang"]).select_by_value("")  # any language: the third stranger told none
     third = chat(addr, "-i", "cinema")
     procs.append(third)
     third.wait_for("ready", timeout=MATCH_TIMEOUT)

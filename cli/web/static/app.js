@@ -8,6 +8,14 @@ const MAX_LINES = 2000; // the log keeps this many lines
 const WARNING_NAMES = {link: "a link", email: "an e-mail address", phone: "a phone number",
                        handle: "an account on another app"};
 
+// ISO 639-1 codes offered on the front page (the node's own, from --lang or the locale, is added if missing)
+const LANGUAGES = {ar: "Arabic", bn: "Bengali", cs: "Czech", da: "Danish", de: "German", el: "Greek",
+                   en: "English", es: "Spanish", fa: "Persian", fi: "Finnish", fr: "French", he: "Hebrew",
+                   hi: "Hindi", hu: "Hungarian", id: "Indonesian", it: "Italian", ja: "Japanese", ko: "Korean",
+                   nl: "Dutch", no: "Norwegian", pl: "Polish", pt: "Portuguese", ro: "Romanian", ru: "Russian",
+                   sv: "Swedish", th: "Thai", tl: "Tagalog", tr: "Turkish", uk: "Ukrainian", ur: "Urdu",
+                   vi: "Vietnamese", zh: "Chinese"};
+
 const token = new URLSearchParams(location.search).get("t") || "";
 const $ = (id) => document.getElementById(id);
 const page = {
@@ -19,6 +27,7 @@ const page = {
   typingTimer: null,
   sentLines: new Map(), // message id -> line, to mark it delivered
   commands: new Set(),
+  optionsChosen: false, // the person changed the language or the questions box: hello does not reset them
   socket: null,
 };
 
@@ -57,6 +66,10 @@ function handle(event) {
       page.commands = new Set(event.commands || []);
       for (const name of ["report", "block", "save", "keep"]) $(name).hidden = !page.commands.has(name);
       if (!page.interests.length && Array.isArray(event.interests)) setInterests(event.interests);
+      if (!page.optionsChosen) {
+        if (typeof event.lang === "string") setLang(event.lang);
+        $("questions").checked = event.questions === true;
+      }
       if (!event.running) setPhase("front");
       break;
     case "starting":
@@ -73,14 +86,22 @@ function handle(event) {
         system("Nobody who shares your interests is around, so the next stranger will be completely random. "
                + "Try adding more interests!");
       } else {
-        system("Looking for someone you can chat with...");
+        system("Looking for someone you can chat with..."
+               + (event.lang ? ` (${languageName(event.lang)} speakers first)` : ""));
       }
       break;
     case "matched":
       clearLog();
       setPhase("chatting");
       system("You're now chatting with a random stranger. Say hi!");
+      if (event.contact) system(`This is your contact ${event.contact}: you kept in touch.`);
       if (event.common_interests.length) system(`You both like ${humanList(event.common_interests)}.`);
+      if (event.lang) system(`The stranger speaks ${languageName(event.lang)}.`);
+      if (event.question) {
+        system(`Question to discuss: ${event.question}`, "question");
+        system("Someone is watching: a stranger asked this question and reads what you both write.",
+               "question");
+      }
       $("safety-code").textContent = event.safety_code;
       showPath(event.path, false);
       system(`Safety code: ${event.safety_code} (compare it with the stranger's to be sure nobody is in between)`);
@@ -137,8 +158,30 @@ function handle(event) {
     case "reported":
       system(`Report saved in ${event.path}. It stays on this computer unless you send it on.`);
       break;
-    case "saved": // save the log (issue 12 item 5): shown once the node has the command
+    case "saved": // save the log (issue 12 item 5): only when asked
       system(`The conversation is saved in ${event.path}.`);
+      break;
+    case "language":
+      setLang(event.lang);
+      system(event.lang ? `Language: ${languageName(event.lang)}. Strangers who speak it come first.`
+        : "Language: none. Any stranger.");
+      break;
+    case "keep_offered":
+      system("You offered to keep in touch. Nothing is exchanged unless the stranger agrees.");
+      break;
+    case "keep_asked": {
+      const line = system("Stranger wants to keep in touch: ", "keep");
+      const agree = document.createElement("button");
+      agree.type = "button";
+      agree.textContent = "Keep";
+      agree.title = "Agree: you both can find each other again later (ignore it to decline)";
+      agree.addEventListener("click", () => { agree.disabled = true; command({cmd: "keep"}); });
+      line.append(agree);
+      break;
+    }
+    case "kept":
+      system(`You kept in touch: the stranger is saved as "${event.name}". `
+             + `Run "strangers contact ${event.name}" to find them again.`);
       break;
     case "warning":
       system(`! ${event.message}`, "warning");
@@ -147,7 +190,7 @@ function handle(event) {
       system(`! error: ${event.message}`, "error");
       break;
     default:
-      // keep in touch (issue 12 item 6) and other events this page does not know yet: ignored
+      // events this page does not know yet: ignored
       break;
   }
 }
@@ -172,7 +215,7 @@ function start() {
   clearLog();
   system("Connecting...");
   setPhase("starting");
-  command({cmd: "start", interests: page.interests});
+  command({cmd: "start", interests: page.interests, lang: $("lang").value, questions: $("questions").checked});
 }
 
 function sendMessage() {
@@ -240,6 +283,37 @@ function renderInterests() {
     chip.append(remove);
     box.insertBefore(chip, $("interest-input"));
   }
+}
+
+// -- the language ---------------------------------------------------------------------------------
+
+function languageName(code) {
+  return LANGUAGES[code] ? `${LANGUAGES[code]} (${code})` : code;
+}
+
+function fillLanguages() {
+  const select = $("lang");
+  const none = document.createElement("option");
+  none.value = "";
+  none.textContent = "any (no language)";
+  select.append(none);
+  for (const [code, name] of Object.entries(LANGUAGES).sort((x, y) => x[1].localeCompare(y[1]))) {
+    const option = document.createElement("option");
+    option.value = code;
+    option.textContent = `${name} (${code})`;
+    select.append(option);
+  }
+}
+
+function setLang(code) {
+  const select = $("lang");
+  if (![...select.options].some((option) => option.value === code)) {
+    const option = document.createElement("option");
+    option.value = code;
+    option.textContent = code;
+    select.append(option);
+  }
+  select.value = code;
 }
 
 // -- the screen ---------------------------------------------------------------------------------------
@@ -348,6 +422,8 @@ document.addEventListener("DOMContentLoaded", () => {
       if (page.phase !== "starting" && page.phase !== "front") stopOrNew();
     }
   });
+  fillLanguages();
+  for (const id of ["lang", "questions"]) $(id).addEventListener("change", () => { page.optionsChosen = true; });
   renderStop();
   connect();
 });
