@@ -299,3 +299,55 @@ def test_other_sites_cannot_use_the_page_even_knowing_its_token(procs, webs, bro
         assert "wrong Host" in body and not driver.find_elements(By.ID, "log")
     finally:
         evil.shutdown()
+
+
+def test_question_mode_in_the_browser(procs, webs, browsers, shots):
+    """Omegle's question ("spy") mode on the page, both sides: one page asks a question and watches;
+    a page that ticked "Discuss questions" sees the question and that someone watches, and talks
+    with a terminal stranger through the watcher, who cannot type."""
+    seed, addr = serve()
+    procs.append(seed)
+    web_w = WebProcess("--interests-only", bootstrap=addr)
+    web_b = WebProcess("-i", "films", "--interests-only", bootstrap=addr)
+    webs += [web_w, web_b]
+    terminal = chat(addr, "-i", "books", "--interests-only", "--questions", "--lang", "fr")
+    procs.append(terminal)
+    w = Page(browsers(), "watcher", shots)
+    b = Page(browsers(), "B", shots)
+    w.driver.get(web_w.wait_url())
+    b.driver.get(web_b.wait_url())
+
+    b.wait(lambda: b.driver.find_elements(By.CSS_SELECTOR, ".chip"), about="the -i interest as a chip")
+    b["questions"].click()  # "Discuss questions": opt in
+    b["start"].click()
+    w.add_interests("books", "films")
+    w["question-input"].send_keys("Tea or coffee?")
+    w["ask"].click()
+    w.wait_log("Question to discuss: Tea or coffee?", MATCH_TIMEOUT)
+    w.wait(lambda: "Stranger 1 has joined" in w.log() and "Stranger 2 has joined" in w.log(), MATCH_TIMEOUT,
+           "both strangers")
+    assert "speaks French (fr)" in w.log()
+    assert w["input"].get_attribute("disabled") is not None  # the watcher cannot type
+
+    b.wait_log("Question to discuss: Tea or coffee?", MATCH_TIMEOUT)
+    b.wait_log("Someone is watching")
+    assert terminal.wait_for("matched", timeout=MATCH_TIMEOUT)["question"] == "Tea or coffee?"
+    terminal.send({"cmd": "send", "text": "tea, obviously"})
+    b.wait_log("Stranger: tea, obviously")
+    w.wait(lambda: "Stranger 1: tea, obviously" in w.log() or "Stranger 2: tea, obviously" in w.log(),
+           about="the terminal's message, labelled")
+    b["input"].send_keys("coffee")
+    w.wait(lambda: w["typing"].is_displayed() and "is typing" in w["typing"].text, about="typing, labelled")
+    b["input"].send_keys(Keys.ENTER)
+    assert terminal.wait_for("message")["text"] == "coffee"
+    w.wait(lambda: "Stranger 1: coffee" in w.log() or "Stranger 2: coffee" in w.log(), about="B's message")
+    b.shot("question")
+    w.shot("watching")
+
+    # B leaves (Esc, Esc): the watcher's question is over, the terminal stranger is told
+    b.press(Keys.ESCAPE)
+    b.press(Keys.ESCAPE)
+    b.wait_log("You have disconnected.")
+    w.wait(lambda: w["stop"].text.startswith("New"), about="the New button")
+    assert w.log().count("has disconnected.") >= 1
+    assert terminal.wait_for("stranger_left", timeout=STEP_TIMEOUT)["by_us"] is False

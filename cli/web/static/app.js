@@ -27,6 +27,8 @@ const page = {
   typingTimer: null,
   sentLines: new Map(), // message id -> line, to mark it delivered
   commands: new Set(),
+  asking: "", // the question this page asks (question mode: it watches and cannot type)
+  joined: new Set(), // question mode: the strangers (1, 2) here now
   optionsChosen: false, // the person changed the language or the questions box: hello does not reset them
   socket: null,
 };
@@ -70,6 +72,7 @@ function handle(event) {
         if (typeof event.lang === "string") setLang(event.lang);
         $("questions").checked = event.questions === true;
       }
+      if (event.running && event.question) page.asking = event.question; // a reload while asking
       if (!event.running) setPhase("front");
       break;
     case "starting":
@@ -80,6 +83,16 @@ function handle(event) {
     case "ready":
       break;
     case "searching":
+      if (page.asking && page.phase === "chatting") break; // the other slot looks on: the question goes on
+      if (page.asking) {
+        if (page.phase !== "searching") {
+          clearLog();
+          setPhase("searching");
+          system(`Question to discuss: ${page.asking}`, "question");
+          system("Looking for two strangers to discuss your question...");
+        }
+        break;
+      }
       if (page.phase !== "searching") clearLog();
       setPhase("searching");
       if (event.random && event.interests.length) {
@@ -155,6 +168,32 @@ function handle(event) {
         setPhase("ended");
       }
       break;
+    case "question_joined":
+      page.joined.add(event.stranger);
+      if (page.phase !== "chatting") {
+        setPhase("chatting");
+        system("You're now watching two strangers discuss your question! You cannot type: "
+               + "each stranger talks to the other through you, encrypted to you.", "question");
+      }
+      system(`Stranger ${event.stranger} has joined`
+             + (event.common_interests.length ? ` (likes ${humanList(event.common_interests)})` : "")
+             + (event.lang ? `, speaks ${languageName(event.lang)}` : "")
+             + `. Safety code of your chat with them: ${event.safety_code}`);
+      break;
+    case "question_message":
+      setQuestionTyping(event.stranger, false);
+      said(`stranger${event.stranger === 2 ? 2 : 1}`, `Stranger ${event.stranger}`, event.text);
+      break;
+    case "question_typing":
+      setQuestionTyping(event.stranger, event.active);
+      break;
+    case "question_left":
+      setQuestionTyping(event.stranger, false);
+      if (page.joined.delete(event.stranger) || !event.by_us) {
+        system(`Stranger ${event.stranger} has disconnected.`, "left");
+      }
+      if (!page.joined.size && page.phase === "chatting") setPhase("ended");
+      break;
     case "reported":
       system(`Report saved in ${event.path}. It stays on this computer unless you send it on.`);
       break;
@@ -215,7 +254,33 @@ function start() {
   clearLog();
   system("Connecting...");
   setPhase("starting");
-  command({cmd: "start", interests: page.interests, lang: $("lang").value, questions: $("questions").checked});
+  page.joined.clear();
+  const question = page.asking ? {question: page.asking} : {};
+  command({cmd: "start", interests: page.interests, lang: $("lang").value, questions: $("questions").checked,
+           ...question});
+}
+
+function ask() {
+  const question = $("question-input").value.trim();
+  if (!question) { $("question-input").focus(); return; }
+  page.asking = question;
+  document.body.classList.add("watching");
+  start();
+}
+
+function startChat() { // Start: a chat of one's own (after asking, the page chats again)
+  page.asking = "";
+  document.body.classList.remove("watching");
+  start();
+}
+
+function setQuestionTyping(stranger, active) {
+  page.typingOf = page.typingOf || new Set();
+  if (active) page.typingOf.add(stranger); else page.typingOf.delete(stranger);
+  const who = [...page.typingOf].sort().map((number) => `Stranger ${number}`);
+  $("typing").textContent = who.length ? `${humanList(who)} ${who.length > 1 ? "are" : "is"} typing...`
+    : "Stranger is typing...";
+  $("typing").hidden = !who.length;
 }
 
 function sendMessage() {
@@ -321,14 +386,15 @@ function setLang(code) {
 function setPhase(phase) {
   if (phase !== page.phase) page.confirming = false;
   page.phase = phase;
-  document.body.className = `phase-${phase}`;
+  document.body.className = `phase-${phase}${page.asking ? " watching" : ""}`;
   const chatting = phase === "chatting";
-  $("input").disabled = !chatting;
-  $("send").disabled = !chatting;
-  $("info").hidden = !(chatting || (phase === "ended" && $("safety-code").textContent));
+  $("input").disabled = !chatting || Boolean(page.asking);
+  $("send").disabled = !chatting || Boolean(page.asking);
+  $("info").hidden = Boolean(page.asking) || !(chatting || (phase === "ended" && $("safety-code").textContent));
   if (!chatting) {
     stopTyping();
     setTyping(false);
+    if (page.typingOf) page.typingOf.clear();
   }
   if (phase === "front" || phase === "starting" || phase === "searching") $("safety-code").textContent = "";
   renderStop();
@@ -393,7 +459,11 @@ function said(who, label, text) {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("stop").addEventListener("click", stopOrNew);
-  $("start").addEventListener("click", start);
+  $("start").addEventListener("click", startChat);
+  $("ask").addEventListener("click", ask);
+  $("question-input").addEventListener("keydown", (key) => {
+    if (key.key === "Enter" && !key.isComposing) { key.preventDefault(); ask(); }
+  });
   $("send").addEventListener("click", sendMessage);
   $("report").addEventListener("click", () => command({cmd: "report"}));
   $("block").addEventListener("click", () => command({cmd: "block"}));
