@@ -227,6 +227,15 @@ def test_two_people_chat_in_their_browsers(procs, webs, browsers, shots, tmp_pat
     assert a["input"].get_attribute("disabled") is not None
     a.shot("disconnected")
 
+    # B changes its language after the chat and presses New: the same node, searching in the new lane;
+    # then Stop (Esc, Esc) so that B keeps out of what follows
+    Select(b["lang"]).select_by_value("de")
+    b["stop"].click()
+    b.wait_log("Looking for someone you can chat with... (German (de) speakers first)")
+    b.press(Keys.ESCAPE)
+    b.press(Keys.ESCAPE)
+    b.wait_log("You stopped looking.")
+
     # New, with one more interest (the page reopens its node with them): a third stranger, who
     # likes cinema too, arrives (the two who just parted do not meet again at once, §5.4)
     a.add_interests("jazz")

@@ -202,6 +202,7 @@ function handle(event) {
       break;
     case "language":
       setLang(event.lang);
+      if (page.phase === "starting") break; // New with another language: "searching" says which
       system(event.lang ? `Language: ${languageName(event.lang)}. Strangers who speak it come first.`
         : "Language: none. Any stranger.");
       break;
