@@ -333,8 +333,13 @@ def test_question_mode_in_the_browser(procs, webs, browsers, shots):
     w["question-input"].send_keys("Tea or coffee?")
     w["ask"].click()
     w.wait_log("Question to discuss: Tea or coffee?", MATCH_TIMEOUT)
-    w.wait(lambda: "Stranger 1 has joined" in w.log() and "Stranger 2 has joined" in w.log(), MATCH_TIMEOUT,
-           "both strangers")
+    try:
+        w.wait(lambda: "Stranger 1 has joined" in w.log() and "Stranger 2 has joined" in w.log(), MATCH_TIMEOUT,
+               "both strangers")
+    except AssertionError as exc:
+        while terminal._pull(0.01):
+            pass
+        raise AssertionError(f"{exc}\nthe terminal stranger's events: {terminal.events}") from None
     assert "speaks French (fr)" in w.log()
     assert w["input"].get_attribute("disabled") is not None  # the watcher cannot type
 
