@@ -7,10 +7,15 @@ for ``commands.parse_command`` and ``actions.apply``, exactly as on stdin.
 Two commands and three events belong to the page alone (§7.4), because the page
 chooses its interests before the node looks for anyone:
 
-* ``{"cmd": "start", "interests": [...]}``: Start / New. The first one opens the
-  node with those interests; later ones look for the next stranger, and
-  reopen the node first when the interests changed (a node's interests are
-  fixed: they are what it announces on the DHT).
+* ``{"cmd": "start", "interests": [...], "lang": "fr", "questions": false}``:
+  Start / New. The first one opens the node with those interests; later ones
+  look for the next stranger, and reopen the node first when the interests or
+  ``questions`` changed (a node's interests are fixed: they are what it
+  announces on the DHT). ``lang`` (optional, ISO 639-1, ``""`` for none) is
+  the language lane, changed on a running node as ``{"cmd": "lang"}`` does;
+  ``questions`` (optional) is ``--questions``. With ``"question": "..."`` the
+  page asks it (``strangers ask``): the node watches two strangers discuss it
+  (the ``question_*`` events) and the page cannot type.
 * ``{"cmd": "stop"}``: Stop. In a chat it leaves, like ``next``, but the node
   does not look for another stranger (``auto_next`` is off for the page);
   while searching it stops searching.
@@ -47,6 +52,8 @@ BACKLOG = 1000
 OPTIONAL_COMMANDS = ("report", "reveal", "block", "save", "keep")
 """Commands that get a button when this version of ``parse_command`` knows them."""
 MAX_INTERESTS = 32
+MAX_QUESTION = 4096
+"""A bound on the page's question before the node checks it (its own limit is smaller, §8)."""
 CHAT_END_WAIT = 3.0
 """How long New waits for a chat that is ending (its Bye takes at most 2 s, §6.6)."""
 CHAT_END_POLL = 0.02
@@ -61,6 +68,12 @@ class StartCommandError(commands.CommandError):
 @dataclasses.dataclass(frozen=True)
 class Start:
     interests: tuple[str, ...]
+    lang: str | None = None
+    """None: the language the node has (from ``--lang`` or the locale)."""
+    questions: bool | None = None
+    """None: as the node has it (``--questions``)."""
+    question: str = ""
+    """Not empty: ask this question and watch two strangers discuss it (``strangers ask``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +97,17 @@ def parse_page_command(line: str | bytes) -> Start | Stop | commands.Command:
                 or not all(isinstance(item, str) for item in interests)):
             raise StartCommandError(f"start needs \"interests\": a list of at most {MAX_INTERESTS}"
                                     f" strings, got {interests!r:.80}")
-        return Start(tuple(item for item in interests if item.strip()))
+        lang = obj.get("lang")
+        if lang is not None and (not isinstance(lang, str) or len(lang) > 16):
+            raise StartCommandError(f"start takes a \"lang\" code like \"fr\" (\"\" for none), got {lang!r:.80}")
+        questions = obj.get("questions")
+        if questions is not None and not isinstance(questions, bool):
+            raise StartCommandError(f"start takes \"questions\": true or false, got {questions!r:.80}")
+        question = obj.get("question", "")
+        if not isinstance(question, str) or len(question) > MAX_QUESTION:
+            raise StartCommandError(f"start takes a \"question\" of at most {MAX_QUESTION} characters,"
+                                    f" got {question!r:.80}")
+        return Start(tuple(item for item in interests if item.strip()), lang, questions, question.strip())
     return commands.parse_command(line)
 
 
@@ -121,7 +144,9 @@ class WebSession:
 
     def hello(self) -> dict[str, Any]:
         return {"event": "hello", "version": __version__, "interests": list(self.config.interests),
-                "running": self.node is not None, "commands": known_commands()}
+                "running": self.node is not None, "commands": known_commands(),
+                "lang": self.config.lang, "questions": self.config.questions,
+                "question": self.config.question}
 
     def attach(self, publish: Publish) -> list[dict[str, Any]]:
         """A page connected: what to send it first (``hello``, then the backlog)."""
@@ -152,7 +177,7 @@ class WebSession:
             return
         try:
             if isinstance(command, Start):
-                await self.start(command.interests)
+                await self.start(command.interests, command.lang, command.questions, command.question)
             elif isinstance(command, Stop):
                 await self.stop()
             elif self.node is None:
@@ -160,17 +185,29 @@ class WebSession:
                                                                      " looking for anyone yet"})
             else:
                 answer = await apply(self.node, command)
+                if isinstance(command, commands.SetLang) and self.node is not None:
+                    self.config = dataclasses.replace(self.config, lang=self.node.lang)  # the next Start's
                 if isinstance(answer, StatusReply):
                     (reply or self.publish)(status_to_json(answer.peer_id, answer.statistics))
         except StrangersError as exc:
             self.publish({"event": "error", "message": str(exc)})
 
-    async def start(self, interests: tuple[str, ...]) -> None:
-        """Start / New: look for a stranger with ``interests``."""
+    async def start(self, interests: tuple[str, ...], lang: str | None = None,
+                    questions: bool | None = None, question: str = "") -> None:
+        """Start / New: look for a stranger with ``interests``, in the language lane ``lang``."""
         async with self._lock:
-            config = dataclasses.replace(self.config, interests=interests)  # ConfigError: shown
-            if self.node is not None and self.node.config.interests == config.interests:
+            config = dataclasses.replace(  # ConfigError (a bad language code): shown
+                self.config, interests=interests,
+                lang=self.config.lang if lang is None else lang,
+                questions=self.config.questions if questions is None else questions,
+                question=question)  # ConfigError (an empty or too long question): shown
+            if (self.node is not None and self.node.config.interests == config.interests
+                    and self.node.config.questions == config.questions
+                    and self.node.config.question == config.question):
                 self._backlog.clear()
+                if config.lang != self.config.lang:
+                    self.config = dataclasses.replace(self.config, lang=config.lang)
+                    await self.node.set_lang(config.lang)  # a `language` event
                 # a chat that just ended may still be saying goodbye: New waits for it (briefly)
                 with trio.move_on_after(CHAT_END_WAIT):
                     while self.node is not None and self.node.statistics().state == "matched":
@@ -194,6 +231,10 @@ class WebSession:
         node = self.node
         if node is None:
             self._stop_when_ready = self._starting
+            return
+        if node.question_watch is not None:  # asking: both strangers are told, nobody else is asked
+            await node.question_watch.close("next")
+            self.publish({"event": "idle"})
             return
         state = node.statistics().state
         if state == "matched":

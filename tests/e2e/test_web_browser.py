@@ -1,7 +1,8 @@
 """The page of ``strangers web`` in a real browser: two headless Chromium windows, two
 ``strangers web`` processes and one ``strangers serve`` seed on 127.0.0.1, driven as two people
-would: interests, Start, match, typing, messages both ways, Stop / Really? (Esc Esc), New, and a
-stranger who goes away.
+would: interests and language, Start, match, typing, messages both ways, save the log, keep in
+touch, Stop / Really? (Esc Esc), New, and a stranger who goes away; and question mode's strangers'
+side (a page that discusses the question of a ``strangers ask``).
 
 Screenshots: written to ``docs/img/web-*.png`` when ``STRANGERS_SCREENSHOTS=1`` (to refresh the
 ones kept in the repository), otherwise to the test's temporary directory.
@@ -26,6 +27,7 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not in
 from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.select import Select  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -122,7 +124,8 @@ def webs() -> Iterator[list[WebProcess]]:
         web.stop()
 
 
-def test_two_people_chat_in_their_browsers(procs, webs, browsers, shots, tmp_path):
+def test_two_people_chat_in_their_browsers(procs, webs, browsers, shots, tmp_path, monkeypatch):
+    monkeypatch.setenv("STRANGERS_SAVE_DIR", str(tmp_path / "saved"))  # "Save the log" writes here
     seed, addr = serve()
     procs.append(seed)
     web_a = WebProcess(bootstrap=addr)
@@ -142,11 +145,15 @@ def test_two_people_chat_in_their_browsers(procs, webs, browsers, shots, tmp_pat
     a.add_interests("Cinema")
     b.add_interests("cinema")
     a.wait(lambda: a.driver.find_elements(By.CSS_SELECTOR, ".chip"), about="a chip for the interest")
+    # the language: the node's (--lang or the locale) on the front page, changeable before Start
+    a.wait(lambda: len(Select(a["lang"]).options) > 30, about="the languages")
+    Select(a["lang"]).select_by_value("fr")
+    Select(b["lang"]).select_by_value("fr")
     assert a["input"].get_attribute("disabled") is not None  # nothing to type into before a chat
     a.shot("front")
 
     a["start"].click()
-    a.wait_log("Looking for someone you can chat with...", MATCH_TIMEOUT)
+    a.wait_log("Looking for someone you can chat with... (French (fr) speakers first)", MATCH_TIMEOUT)
     assert a["stop"].text.startswith("Stop")
     a.shot("searching")
     b["start"].click()
@@ -157,6 +164,7 @@ def test_two_people_chat_in_their_browsers(procs, webs, browsers, shots, tmp_pat
     assert a["safety-code"].text and a["safety-code"].text == b["safety-code"].text
     assert a["path"].text == "direct connection"
     assert "Stranger has disconnected" not in a.log()
+    a.wait_log("The stranger speaks French (fr).")
 
     # typing, then messages both ways
     a["input"].send_keys("hello from a")
@@ -173,6 +181,26 @@ def test_two_people_chat_in_their_browsers(procs, webs, browsers, shots, tmp_pat
     a.wait_log("Stranger: héllo back <b>not bold</b>")  # text, never HTML
     assert not a.driver.find_elements(By.CSS_SELECTOR, "#log b")
     a.shot("chat")
+
+    # "Great chat? Save the log" writes the conversation, only when pressed
+    assert not (tmp_path / "saved").exists()
+    a["save"].click()
+    a.wait_log("The conversation is saved in ")
+    saved = list((tmp_path / "saved").iterdir())
+    assert len(saved) == 1 and "héllo back <b>not bold</b>" in saved[0].read_text(encoding="utf-8")
+    assert str(saved[0]) in a.log()
+
+    # Keep in touch, by mutual consent: A offers, B is asked and agrees with the button in its log
+    a["keep"].click()
+    a.wait_log("You offered to keep in touch. Nothing is exchanged unless the stranger agrees.")
+    b.wait_log("Stranger wants to keep in touch: Keep")
+    assert "kept in touch" not in a.log()
+    b.shot("keep")
+    b.driver.find_element(By.CSS_SELECTOR, "#log .keep button").click()
+    # (both pages share the test's data directory: the second contact saved there is "stranger-2")
+    for page in (a, b):
+        page.wait_log('You kept in touch: the stranger is saved as "stranger')
+        page.wait_log('Run "strangers contact stranger')
 
     # B's safety tools on the page: a warning before a link, a hidden word, Show it, Report
     a["input"].send_keys("add me on example.com/me", Keys.ENTER)
@@ -199,9 +227,19 @@ def test_two_people_chat_in_their_browsers(procs, webs, browsers, shots, tmp_pat
     assert a["input"].get_attribute("disabled") is not None
     a.shot("disconnected")
 
+    # B changes its language after the chat and presses New: the same node, searching in the new lane;
+    # then Stop (Esc, Esc) so that B keeps out of what follows
+    Select(b["lang"]).select_by_value("de")
+    b["stop"].click()
+    b.wait_log("Looking for someone you can chat with... (German (de) speakers first)")
+    b.press(Keys.ESCAPE)
+    b.press(Keys.ESCAPE)
+    b.wait_log("You stopped looking.")
+
     # New, with one more interest (the page reopens its node with them): a third stranger, who
     # likes cinema too, arrives (the two who just parted do not meet again at once, §5.4)
     a.add_interests("jazz")
+    Select(a["lang"]).select_by_value("")  # any language: the third stranger told none
     third = chat(addr, "-i", "cinema")
     procs.append(third)
     third.wait_for("ready", timeout=MATCH_TIMEOUT)
@@ -270,3 +308,60 @@ def test_other_sites_cannot_use_the_page_even_knowing_its_token(procs, webs, bro
         assert "wrong Host" in body and not driver.find_elements(By.ID, "log")
     finally:
         evil.shutdown()
+
+
+def test_question_mode_in_the_browser(procs, webs, browsers, shots):
+    """Omegle's question ("spy") mode on the page, both sides: one page asks a question and watches;
+    a page that ticked "Discuss questions" sees the question and that someone watches, and talks
+    with a terminal stranger through the watcher, who cannot type."""
+    seed, addr = serve()
+    procs.append(seed)
+    web_w = WebProcess("--interests-only", bootstrap=addr)
+    web_b = WebProcess("-i", "films", "--interests-only", bootstrap=addr)
+    webs += [web_w, web_b]
+    terminal = chat(addr, "-i", "books", "--interests-only", "--questions", "--lang", "fr")
+    procs.append(terminal)
+    w = Page(browsers(), "watcher", shots)
+    b = Page(browsers(), "B", shots)
+    w.driver.get(web_w.wait_url())
+    b.driver.get(web_b.wait_url())
+
+    b.wait(lambda: b.driver.find_elements(By.CSS_SELECTOR, ".chip"), about="the -i interest as a chip")
+    b["questions"].click()  # "Discuss questions": opt in
+    b["start"].click()
+    w.add_interests("books", "films")
+    w["question-input"].send_keys("Tea or coffee?")
+    w["ask"].click()
+    w.wait_log("Question to discuss: Tea or coffee?", MATCH_TIMEOUT)
+    try:
+        w.wait(lambda: "Stranger 1 has joined" in w.log() and "Stranger 2 has joined" in w.log(), MATCH_TIMEOUT,
+               "both strangers")
+    except AssertionError as exc:
+        while terminal._pull(0.01):
+            pass
+        raise AssertionError(f"{exc}\nthe terminal stranger's events: {terminal.events}") from None
+    assert "speaks French (fr)" in w.log()
+    assert w["input"].get_attribute("disabled") is not None  # the watcher cannot type
+
+    b.wait_log("Question to discuss: Tea or coffee?", MATCH_TIMEOUT)
+    b.wait_log("Someone is watching")
+    assert terminal.wait_for("matched", timeout=MATCH_TIMEOUT)["question"] == "Tea or coffee?"
+    terminal.send({"cmd": "send", "text": "tea, obviously"})
+    b.wait_log("Stranger: tea, obviously")
+    w.wait(lambda: "Stranger 1: tea, obviously" in w.log() or "Stranger 2: tea, obviously" in w.log(),
+           about="the terminal's message, labelled")
+    b["input"].send_keys("coffee")
+    w.wait(lambda: w["typing"].is_displayed() and "is typing" in w["typing"].text, about="typing, labelled")
+    b["input"].send_keys(Keys.ENTER)
+    assert terminal.wait_for("message")["text"] == "coffee"
+    w.wait(lambda: "Stranger 1: coffee" in w.log() or "Stranger 2: coffee" in w.log(), about="B's message")
+    b.shot("question")
+    w.shot("watching")
+
+    # B leaves (Esc, Esc): the watcher's question is over, the terminal stranger is told
+    b.press(Keys.ESCAPE)
+    b.press(Keys.ESCAPE)
+    b.wait_log("You have disconnected.")
+    w.wait(lambda: w["stop"].text.startswith("New"), about="the New button")
+    assert w.log().count("has disconnected.") >= 1
+    assert terminal.wait_for("stranger_left", timeout=STEP_TIMEOUT)["by_us"] is False

@@ -8,6 +8,14 @@ const MAX_LINES = 2000; // the log keeps this many lines
 const WARNING_NAMES = {link: "a link", email: "an e-mail address", phone: "a phone number",
                        handle: "an account on another app"};
 
+// ISO 639-1 codes offered on the front page (the node's own, from --lang or the locale, is added if missing)
+const LANGUAGES = {ar: "Arabic", bn: "Bengali", cs: "Czech", da: "Danish", de: "German", el: "Greek",
+                   en: "English", es: "Spanish", fa: "Persian", fi: "Finnish", fr: "French", he: "Hebrew",
+                   hi: "Hindi", hu: "Hungarian", id: "Indonesian", it: "Italian", ja: "Japanese", ko: "Korean",
+                   nl: "Dutch", no: "Norwegian", pl: "Polish", pt: "Portuguese", ro: "Romanian", ru: "Russian",
+                   sv: "Swedish", th: "Thai", tl: "Tagalog", tr: "Turkish", uk: "Ukrainian", ur: "Urdu",
+                   vi: "Vietnamese", zh: "Chinese"};
+
 const token = new URLSearchParams(location.search).get("t") || "";
 const $ = (id) => document.getElementById(id);
 const page = {
@@ -19,6 +27,9 @@ const page = {
   typingTimer: null,
   sentLines: new Map(), // message id -> line, to mark it delivered
   commands: new Set(),
+  asking: "", // the question this page asks (question mode: it watches and cannot type)
+  joined: new Set(), // question mode: the strangers (1, 2) here now
+  optionsChosen: false, // the person changed the language or the questions box: hello does not reset them
   socket: null,
 };
 
@@ -57,6 +68,11 @@ function handle(event) {
       page.commands = new Set(event.commands || []);
       for (const name of ["report", "block", "save", "keep"]) $(name).hidden = !page.commands.has(name);
       if (!page.interests.length && Array.isArray(event.interests)) setInterests(event.interests);
+      if (!page.optionsChosen) {
+        if (typeof event.lang === "string") setLang(event.lang);
+        $("questions").checked = event.questions === true;
+      }
+      if (event.running && event.question) page.asking = event.question; // a reload while asking
       if (!event.running) setPhase("front");
       break;
     case "starting":
@@ -67,20 +83,38 @@ function handle(event) {
     case "ready":
       break;
     case "searching":
+      if (page.asking && page.phase === "chatting") break; // the other slot looks on: the question goes on
+      if (page.asking) {
+        if (page.phase !== "searching") {
+          clearLog();
+          setPhase("searching");
+          system(`Question to discuss: ${page.asking}`, "question");
+          system("Looking for two strangers to discuss your question...");
+        }
+        break;
+      }
       if (page.phase !== "searching") clearLog();
       setPhase("searching");
       if (event.random && event.interests.length) {
         system("Nobody who shares your interests is around, so the next stranger will be completely random. "
                + "Try adding more interests!");
       } else {
-        system("Looking for someone you can chat with...");
+        system("Looking for someone you can chat with..."
+               + (event.lang ? ` (${languageName(event.lang)} speakers first)` : ""));
       }
       break;
     case "matched":
       clearLog();
       setPhase("chatting");
       system("You're now chatting with a random stranger. Say hi!");
+      if (event.contact) system(`This is your contact ${event.contact}: you kept in touch.`);
       if (event.common_interests.length) system(`You both like ${humanList(event.common_interests)}.`);
+      if (event.lang) system(`The stranger speaks ${languageName(event.lang)}.`);
+      if (event.question) {
+        system(`Question to discuss: ${event.question}`, "question");
+        system("Someone is watching: a stranger asked this question and reads what you both write.",
+               "question");
+      }
       $("safety-code").textContent = event.safety_code;
       showPath(event.path, false);
       system(`Safety code: ${event.safety_code} (compare it with the stranger's to be sure nobody is in between)`);
@@ -134,11 +168,60 @@ function handle(event) {
         setPhase("ended");
       }
       break;
+    case "question_joined":
+      page.joined.add(event.stranger);
+      if (page.phase !== "chatting") {
+        setPhase("chatting");
+        system("You're now watching two strangers discuss your question! You cannot type: "
+               + "each stranger talks to the other through you, encrypted to you.", "question");
+      }
+      system(`Stranger ${event.stranger} has joined`
+             + (event.common_interests.length ? ` (likes ${humanList(event.common_interests)})` : "")
+             + (event.lang ? `, speaks ${languageName(event.lang)}` : "")
+             + `. Safety code of your chat with them: ${event.safety_code}`);
+      break;
+    case "question_message":
+      setQuestionTyping(event.stranger, false);
+      said(`stranger${event.stranger === 2 ? 2 : 1}`, `Stranger ${event.stranger}`, event.text);
+      break;
+    case "question_typing":
+      setQuestionTyping(event.stranger, event.active);
+      break;
+    case "question_left":
+      setQuestionTyping(event.stranger, false);
+      if (page.joined.delete(event.stranger) || !event.by_us) {
+        system(`Stranger ${event.stranger} has disconnected.`, "left");
+      }
+      if (!page.joined.size && page.phase === "chatting") setPhase("ended");
+      break;
     case "reported":
       system(`Report saved in ${event.path}. It stays on this computer unless you send it on.`);
       break;
-    case "saved": // save the log (issue 12 item 5): shown once the node has the command
+    case "saved": // save the log (issue 12 item 5): only when asked
       system(`The conversation is saved in ${event.path}.`);
+      break;
+    case "language":
+      setLang(event.lang);
+      if (page.phase === "starting") break; // New with another language: "searching" says which
+      system(event.lang ? `Language: ${languageName(event.lang)}. Strangers who speak it come first.`
+        : "Language: none. Any stranger.");
+      break;
+    case "keep_offered":
+      system("You offered to keep in touch. Nothing is exchanged unless the stranger agrees.");
+      break;
+    case "keep_asked": {
+      const line = system("Stranger wants to keep in touch: ", "keep");
+      const agree = document.createElement("button");
+      agree.type = "button";
+      agree.textContent = "Keep";
+      agree.title = "Agree: you both can find each other again later (ignore it to decline)";
+      agree.addEventListener("click", () => { agree.disabled = true; command({cmd: "keep"}); });
+      line.append(agree);
+      break;
+    }
+    case "kept":
+      system(`You kept in touch: the stranger is saved as "${event.name}". `
+             + `Run "strangers contact ${event.name}" to find them again.`);
       break;
     case "warning":
       system(`! ${event.message}`, "warning");
@@ -147,7 +230,7 @@ function handle(event) {
       system(`! error: ${event.message}`, "error");
       break;
     default:
-      // keep in touch (issue 12 item 6) and other events this page does not know yet: ignored
+      // events this page does not know yet: ignored
       break;
   }
 }
@@ -172,7 +255,33 @@ function start() {
   clearLog();
   system("Connecting...");
   setPhase("starting");
-  command({cmd: "start", interests: page.interests});
+  page.joined.clear();
+  const question = page.asking ? {question: page.asking} : {};
+  command({cmd: "start", interests: page.interests, lang: $("lang").value, questions: $("questions").checked,
+           ...question});
+}
+
+function ask() {
+  const question = $("question-input").value.trim();
+  if (!question) { $("question-input").focus(); return; }
+  page.asking = question;
+  document.body.classList.add("watching");
+  start();
+}
+
+function startChat() { // Start: a chat of one's own (after asking, the page chats again)
+  page.asking = "";
+  document.body.classList.remove("watching");
+  start();
+}
+
+function setQuestionTyping(stranger, active) {
+  page.typingOf = page.typingOf || new Set();
+  if (active) page.typingOf.add(stranger); else page.typingOf.delete(stranger);
+  const who = [...page.typingOf].sort().map((number) => `Stranger ${number}`);
+  $("typing").textContent = who.length ? `${humanList(who)} ${who.length > 1 ? "are" : "is"} typing...`
+    : "Stranger is typing...";
+  $("typing").hidden = !who.length;
 }
 
 function sendMessage() {
@@ -242,19 +351,51 @@ function renderInterests() {
   }
 }
 
+// -- the language ---------------------------------------------------------------------------------
+
+function languageName(code) {
+  return LANGUAGES[code] ? `${LANGUAGES[code]} (${code})` : code;
+}
+
+function fillLanguages() {
+  const select = $("lang");
+  const none = document.createElement("option");
+  none.value = "";
+  none.textContent = "any (no language)";
+  select.append(none);
+  for (const [code, name] of Object.entries(LANGUAGES).sort((x, y) => x[1].localeCompare(y[1]))) {
+    const option = document.createElement("option");
+    option.value = code;
+    option.textContent = `${name} (${code})`;
+    select.append(option);
+  }
+}
+
+function setLang(code) {
+  const select = $("lang");
+  if (![...select.options].some((option) => option.value === code)) {
+    const option = document.createElement("option");
+    option.value = code;
+    option.textContent = code;
+    select.append(option);
+  }
+  select.value = code;
+}
+
 // -- the screen ---------------------------------------------------------------------------------------
 
 function setPhase(phase) {
   if (phase !== page.phase) page.confirming = false;
   page.phase = phase;
-  document.body.className = `phase-${phase}`;
+  document.body.className = `phase-${phase}${page.asking ? " watching" : ""}`;
   const chatting = phase === "chatting";
-  $("input").disabled = !chatting;
-  $("send").disabled = !chatting;
-  $("info").hidden = !(chatting || (phase === "ended" && $("safety-code").textContent));
+  $("input").disabled = !chatting || Boolean(page.asking);
+  $("send").disabled = !chatting || Boolean(page.asking);
+  $("info").hidden = Boolean(page.asking) || !(chatting || (phase === "ended" && $("safety-code").textContent));
   if (!chatting) {
     stopTyping();
     setTyping(false);
+    if (page.typingOf) page.typingOf.clear();
   }
   if (phase === "front" || phase === "starting" || phase === "searching") $("safety-code").textContent = "";
   renderStop();
@@ -319,7 +460,11 @@ function said(who, label, text) {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("stop").addEventListener("click", stopOrNew);
-  $("start").addEventListener("click", start);
+  $("start").addEventListener("click", startChat);
+  $("ask").addEventListener("click", ask);
+  $("question-input").addEventListener("keydown", (key) => {
+    if (key.key === "Enter" && !key.isComposing) { key.preventDefault(); ask(); }
+  });
   $("send").addEventListener("click", sendMessage);
   $("report").addEventListener("click", () => command({cmd: "report"}));
   $("block").addEventListener("click", () => command({cmd: "block"}));
@@ -348,6 +493,8 @@ document.addEventListener("DOMContentLoaded", () => {
       if (page.phase !== "starting" && page.phase !== "front") stopOrNew();
     }
   });
+  fillLanguages();
+  for (const id of ["lang", "questions"]) $(id).addEventListener("change", () => { page.optionsChosen = true; });
   renderStop();
   connect();
 });
