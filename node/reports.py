@@ -10,10 +10,7 @@ user sends it on.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +20,7 @@ from strangers.crypto.session import ChatConnection
 from strangers.errors import ConfigError, LocalProtocolError
 from strangers.safety.report import ReportedText, ReportError, build_report, verify_report
 
-from .store import DataDir
+from .store import DataDir, write_private
 
 __all__ = ["MAX_REPORT_FILE", "REPORTS_DIR", "load_report", "save_report", "write_report"]
 
@@ -62,18 +59,7 @@ def save_report(document: dict[str, Any], name: str, *, data: DataDir | None = N
         while path.exists():
             counter += 1
             path = root / f"{Path(name).stem}-{counter}.json"
-        fd, tmp = tempfile.mkstemp(prefix=".report.", dir=root)
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(body + b"\n")
-                file.flush()
-                os.fsync(file.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, path)
-        except BaseException:
-            with suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_private(path, body + b"\n")
     except OSError as exc:
         raise ConfigError(f"cannot write the report in {root}: {exc.strerror or exc}") from None
     return path

@@ -9,34 +9,20 @@ from __future__ import annotations
 
 import json
 import queue
-import shutil
 import subprocess
 import threading
 from pathlib import Path
+
+import npmpeers
+from npmpeers import Unavailable  # noqa: F401  (raised by install; the tests import it from here)
 
 DIALER_DIR = Path(__file__).resolve().parent / "dialer"
 ECHO = "/strangers-echo/1.0.0"
 
 
-class Unavailable(Exception):
-    """Node or npm is missing, or the packages could not be installed (the message says which)."""
-
-
 def install() -> None:
-    """``npm ci`` in ``tests/foreign/dialer`` unless its node_modules match the lock file already."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        raise Unavailable("node and npm are needed for the js-libp2p peer (Node 20 or later)")
-    version = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
-    if not version.startswith("v") or int(version[1:].split(".")[0]) < 20:
-        raise Unavailable(f"the js-libp2p peer needs Node 20 or later, this is {version!r}")
-    marker = DIALER_DIR / "node_modules" / ".package-lock.json"
-    lock = DIALER_DIR / "package-lock.json"
-    if marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime:
-        return
-    done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=DIALER_DIR,
-                          capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        raise Unavailable(f"npm ci failed in {DIALER_DIR}: {done.stderr.strip()[-500:]}")
+    """``npm ci`` in ``DIALER_DIR`` unless its node_modules match the lock file already."""
+    npmpeers.install(DIALER_DIR)
 
 
 class JsEchoPeer:
