@@ -90,6 +90,7 @@ def build_host(identity: Identity, *, mdns: bool = False, optimistic: bool | Non
     # no watermark setting turns it off without also changing pruning: its
     # one entry point becomes a no-op instead.
     swarm.auto_connector.maybe_connect = _no_auto_connect  # type: ignore[method-assign]
+    multistream.shield_security_writes(host)  # a cancelled write must not kill the connection
     if optimistic:
         multistream.install(host)
     return host

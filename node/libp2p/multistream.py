@@ -212,6 +212,44 @@ def _lazy_initiator_select(selector) -> None:
     selector.select = select
 
 
+WRITE_GUARD = 30.0
+"""Hang guard for a shielded write to a secure session (a peer that never reads)."""
+
+
+def shield_writes(session) -> None:
+    """Make every ``session.write`` run to its end even if its caller is cancelled.
+
+    Noise encrypts with the next nonce before it writes: a write cancelled
+    after that (a walk that ended early, its pooled request cancelled) leaves
+    the nonce used and the frame unsent or half sent, so the peer cannot
+    decrypt the next frame and drops the whole connection, with every other
+    stream on it. The cancellation is honoured at the caller's next checkpoint.
+    """
+    write = type(session).write.__get__(session)
+
+    async def shielded_write(data: bytes) -> None:
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(WRITE_GUARD) as guard:
+                await write(data)
+        if guard.cancelled_caught:
+            raise IOException(f"a write of {len(data)} bytes took over {WRITE_GUARD}s")
+
+    session.write = shielded_write
+
+
+def shield_security_writes(host) -> None:
+    """Every secure session of ``host`` gets :func:`shield_writes` (optimistic or not)."""
+    upgrader = host.get_network().upgrader
+    upgrade = upgrader.upgrade_security
+
+    async def upgrade_security(raw_conn, is_initiator, *args, **kwargs):
+        session = await upgrade(raw_conn, is_initiator, *args, **kwargs)
+        shield_writes(session)
+        return session
+
+    upgrader.upgrade_security = upgrade_security
+
+
 def install(host) -> None:
     """Pipelined and lazy multistream-select on ``host`` (see the module docstring)."""
     host.multiselect_client = PipelinedMultiselectClient()
@@ -252,6 +290,8 @@ __all__ = [
     "defer_echo",
     "echo_pending",
     "install",
+    "shield_security_writes",
+    "shield_writes",
     "proposal",
     "read_echo",
 ]

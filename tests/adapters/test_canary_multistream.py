@@ -86,3 +86,13 @@ def test_the_listener_reads_the_header_then_the_protocol_and_nothing_more() -> N
         PATCH, "the listener no longer reads the header, then commands")
     assert "read_varint_prefixed_bytes" in source_of(varint.read_delim), changed(
         PATCH, "read_delim no longer reads one length-prefixed message")
+
+
+def test_secure_sessions_write_through_a_method_we_can_shield() -> None:
+    """shield_security_writes wraps ``upgrade_security``'s session and its ``write``."""
+    from libp2p.transport.upgrader import TransportUpgrader
+    assert parameters_of(TransportUpgrader.upgrade_security)[:3] == ["self", "raw_conn", "is_initiator"], changed(
+        PATCH, "TransportUpgrader.upgrade_security takes other arguments")
+    assert "write" in vars(SecureSession), changed(PATCH, "SecureSession.write is gone")
+    host = build_host(fresh_identity(), optimistic=False)
+    assert "upgrade_security" in vars(host.get_network().upgrader)
