@@ -38,6 +38,17 @@ request on a new stream.
 Patches (canaries in ``tests/adapters/test_canary_multistream.py``):
 ``host.new_stream`` and ``host.multiselect_client`` on our host, and the
 ``select`` of the transport upgrader's security and muxer selectors.
+
+Also here, on every host (optimistic or not): :func:`shield_security_writes`.
+A write to a Noise session that is cancelled half-way (a Kademlia walk that
+ends early cancels its pooled requests while they open or write a stream)
+has already used its nonce, so the peer fails to decrypt the next frame and
+drops the connection, with every other stream on it: the "streams mixed on
+one connection" resets (a chat stream reset tens of milliseconds after DHT
+traffic, "Failed to parse protobuf message" in the peer's DHT handler, which
+logs any error under that text). Writes therefore run to their end, shielded;
+the caller's cancellation takes effect at its next checkpoint
+(``tests/adapters/test_mixed_streams.py``).
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ answer, a parse failure on the listener, or a reset. Streams are opened
 together, some through the Kademlia stream pool, writes and first reads
 interleaved, and some while the connection's own optimistic security/muxer
 echo is still unread (opened right after the dial returns).
+
+The bug these found: a pooled request cancelled while it opened or wrote its
+stream cancelled a Noise write after its nonce was used, and the peer dropped
+the whole connection (``multistream.shield_security_writes``).
 """
 
 from __future__ import annotations
@@ -178,4 +182,5 @@ async def test_cancelled_pooled_requests_leave_other_streams_alone(optimistic: b
                     nursery.start_soon(_exchange, chat, PROTOCOLS[0], turn, 200 + turn)
         assert not mixed
         assert cancelled > 0
+        assert len(dialer.get_network().get_connections(info.peer_id)) == 1
         owner.cancel_scope.cancel()
