@@ -223,8 +223,10 @@ def _lazy_initiator_select(selector) -> None:
     selector.select = select
 
 
-WRITE_GUARD = 30.0
-"""Hang guard for a shielded write to a secure session (a peer that never reads)."""
+WRITE_GUARD = 10.0
+"""Longest a shielded write to a secure session may wait for the peer to read
+(a stalled or hostile peer must not hold up a cancelled task, e.g. quitting);
+then the connection is closed: its nonce is spent, it cannot carry on."""
 
 
 def shield_writes(session) -> None:
@@ -243,7 +245,13 @@ def shield_writes(session) -> None:
             with trio.move_on_after(WRITE_GUARD) as guard:
                 await write(data)
         if guard.cancelled_caught:
-            raise IOException(f"a write of {len(data)} bytes took over {WRITE_GUARD}s")
+            with trio.CancelScope(shield=True), trio.move_on_after(1.0):
+                try:
+                    await session.close()
+                except Exception as exc:  # already broken: nothing more to do
+                    logger.debug("closing a stalled secure session: %r", exc)
+            raise IOException(f"the peer read nothing for {WRITE_GUARD}s: connection closed")
+        await trio.lowlevel.checkpoint_if_cancelled()  # the frame is out whole; now honour it
 
     session.write = shielded_write
 

@@ -184,3 +184,40 @@ async def test_cancelled_pooled_requests_leave_other_streams_alone(optimistic: b
         assert cancelled > 0
         assert len(dialer.get_network().get_connections(info.peer_id)) == 1
         owner.cancel_scope.cancel()
+
+
+class _Session:
+    """A secure session whose write takes ``delay`` seconds (the peer reads slowly or not at all)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.written: list[bytes] = []
+        self.closed = False
+
+    async def write(self, data: bytes) -> None:
+        await trio.sleep(self.delay)
+        self.written.append(data)
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_a_cancelled_write_still_goes_out_whole(autojump_clock):
+    session = _Session(delay=2.0)
+    multistream.shield_writes(session)
+    with trio.move_on_after(0.5) as scope:
+        await session.write(b"frame")
+    assert scope.cancelled_caught and session.written == [b"frame"] and not session.closed
+
+
+async def test_a_write_the_peer_never_reads_closes_the_connection(autojump_clock):
+    from libp2p.io.exceptions import IOException
+    session = _Session(delay=3600.0)
+    multistream.shield_writes(session)
+    started = trio.current_time()
+    with trio.CancelScope() as scope:
+        scope.cancel()  # even a cancelled caller waits at most the guard
+        with pytest.raises(IOException, match="read nothing"):
+            await session.write(b"frame")
+    assert trio.current_time() - started == pytest.approx(multistream.WRITE_GUARD)
+    assert session.closed and session.written == []
