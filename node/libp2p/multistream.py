@@ -38,6 +38,10 @@ request on a new stream.
 Patches (canaries in ``tests/adapters/test_canary_multistream.py``):
 ``host.new_stream`` and ``host.multiselect_client`` on our host, and the
 ``select`` of the transport upgrader's security and muxer selectors.
+
+A cancelled write to a Noise session (a walk that ends early cancels its
+pooled requests) used to break the whole connection: :mod:`.securewrite`
+makes every write atomic under cancellation, whatever the negotiation.
 """
 
 from __future__ import annotations

@@ -86,3 +86,4 @@ def test_the_listener_reads_the_header_then_the_protocol_and_nothing_more() -> N
         PATCH, "the listener no longer reads the header, then commands")
     assert "read_varint_prefixed_bytes" in source_of(varint.read_delim), changed(
         PATCH, "read_delim no longer reads one length-prefixed message")
+
