@@ -20,6 +20,7 @@ from strangers.node.libp2p.host import build_host, quiet_library_logs
 from strangers.node.libp2p.kad import KAD_PROTOCOL, StrangersDHT
 
 LOOPBACK = Multiaddr("/ip4/127.0.0.1/tcp/0")
+JOINING_AT_ONCE = 8
 
 
 @dataclass
@@ -71,9 +72,18 @@ async def dht_network(size: int, *, protocol=KAD_PROTOCOL):
         # ~10 s on an idle 2-core machine, and took over 30 s with the other
         # core busy.
         with trio.fail_after(120):
+            # a few at a time, as nodes that start at different moments: all at
+            # once, the seed answers ~30 joiners with one share of one core,
+            # requests time out and the joiners start over (a one-process artefact)
+            joining = trio.CapacityLimiter(JOINING_AT_ONCE)
+
+            async def join(peer: Peer) -> None:
+                async with joining:
+                    await peer.dht.bootstrap([seed])
+
             async with trio.open_nursery() as boot:
                 for peer in peers[1:]:
-                    boot.start_soon(peer.dht.bootstrap, [seed])
+                    boot.start_soon(join, peer)
         try:
             yield peers
         finally:
