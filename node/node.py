@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 import trio
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.custom_types import TProtocol
+from libp2p.kad_dht.kad_dht import DHTMode
 from libp2p.peer.id import ID
 from libp2p.tools.anyio_service import background_trio_service
 
@@ -57,7 +58,7 @@ from .invitations import Invitations
 from .libp2p.addresses import announcements, dialable_addrs
 from .libp2p.holepunch import HolePunch
 from .libp2p.host import build_host, ensure_port_free, running_host
-from .libp2p.kad import StrangersDHT, dht_mode
+from .libp2p.kad import PUBLIC_KAD_PROTOCOL, StrangersDHT, dht_mode
 from .libp2p.mdns import LocalDiscovery
 from .lists import ListSubscriptions, install_validator, parse_trusted
 from .lobby import Lobby, serve_lobby_counts
@@ -496,7 +497,11 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
         dht = StrangersDHT(host, dht_mode(config),
                            rtt=node_rtt_estimator())  # WAN timing: timeouts from round trips
         install_validator(dht)  # shared blocklist records (node/lists.py)
-        async with background_trio_service(dht), trio.open_nursery() as nursery:
+        # The front door's own client of the public libp2p DHT (§4.9): never
+        # serves nor advertises /ipfs/kad/1.0.0, keeps a routing table apart.
+        public_dht = StrangersDHT(host, DHTMode.CLIENT, protocol=PUBLIC_KAD_PROTOCOL, rtt=dht.rtt)
+        async with (background_trio_service(dht), background_trio_service(public_dht),
+                    trio.open_nursery() as nursery):
             safety = Safety(identity, data=data, difficulty=difficulty, lane=config.lane,
                             proof=proof)
             safety.disconnect = host.disconnect
@@ -531,7 +536,7 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
             # The front door (frontdoor.py): cached servers, the bootstrap peers
             # (/dnsaddr resolved), one rendezvous lookup on the public DHT.
             node.front_door = FrontDoor(host, own_connect=dht.connect_seeds,
-                                        public=KadDirectory(dht), data=DataDir())
+                                        public=KadDirectory(public_dht), data=DataDir())
             node.front_door.on_found = dht.fill_table  # a server found later: join through it
             arrival = None
             if config.bootstrap_peers:

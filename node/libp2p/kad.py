@@ -112,6 +112,16 @@ every store 10 minutes later (the public DHT: 48 h)."""
 DEAD_RECHECK = 0.5
 """Seconds after a failed request before looking again whether its peer's
 connection is gone (then it leaves the routing table)."""
+TIMEOUT_STRIKES = 3
+"""Timeouts in a row after which a peer whose connection is still open leaves
+the routing table. A peer that is gone fails at once (its connection closes);
+one that only answers late is busy, not dead: evicting it at its first timeout
+turned an overloaded network into an empty one (30 nodes in one process,
+``tests/integration/test_shards.py``: every timeout hit a live peer, tables
+shrank to a third, announcements stored nothing). Each timeout in a row also
+doubles the peer's next deadline (RFC 6298 §5.5), up to the ceiling."""
+MAX_STRUCK_PEERS = 1024
+"""Peers whose timeouts in a row are remembered (the oldest forgotten first)."""
 MAX_RECORDS_TOTAL = 50_000
 """Provider records a server keeps in all (the oldest go first): ~15 MB."""
 LEARNED_ADDR_TTL = 600
@@ -290,6 +300,8 @@ class StrangersDHT(KadDHT):
         self.stats = KadStatistics()
         self.streams = StreamPool(host, self.protocol, spawn=self._spawn, rtt=self.rtt)
         self._listing: set[ID] = set()
+        self._strikes: OrderedDict[ID, int] = OrderedDict()
+        """Timeouts in a row per peer on a live connection (:data:`TIMEOUT_STRIKES`)."""
 
     # -- server or client ------------------------------------------------------
 
@@ -494,7 +506,9 @@ class StrangersDHT(KadDHT):
         """The deadline of one request to ``peer``: from its measured round trips
         (the node's when it has none), dial included when we are not connected."""
         bounds = self._rpc_connected if has_open_connection(self.host, peer) else self._rpc_dial
-        return self.rtt.timeout(peer.to_bytes(), trio.current_time(), bounds)
+        timeout = self.rtt.timeout(peer.to_bytes(), trio.current_time(), bounds)
+        # each timeout in a row doubles the deadline (RFC 6298 §5.5), up to the ceiling
+        return min(bounds.ceiling, timeout * 2 ** self._strikes.get(peer, 0))
 
     async def _add_provider_rpc(self, peer: ID, data: bytes) -> None:
         forget_closed_connections(self.host, peer)
@@ -640,6 +654,7 @@ class StrangersDHT(KadDHT):
                     if reply is None:
                         query.on_failure(peer_bytes)
                         continue
+                    self._answered(peer)
                     closer = self._learn_peers(reply.closerPeers, key=key)
                     for info in closer:
                         by_bytes.setdefault(info.peer_id.to_bytes(), info.peer_id)
@@ -673,15 +688,30 @@ class StrangersDHT(KadDHT):
         if self.advertises(peer) is not False:
             await self.routing_table.add_peer(peer, skip_server_mode_check=True)
 
+    def _answered(self, peer: ID) -> None:
+        """A request to ``peer`` was answered: its timeouts in a row start again."""
+        self._strikes.pop(peer, None)
+
     def _failed(self, peer: ID, exc: BaseException) -> None:
         """A request to ``peer`` failed with ``exc``: it leaves the routing table
-        (unreachable, timed out, garbage), unless its stream was reset or
-        ended on a connection that is still up: a live server that shed our
-        request (§4.8) stays. A peer that just died may still show its
+        (unreachable, garbage, or no connection left), unless its connection is
+        still up and its stream was reset or ended (a live server that shed our
+        request, §4.8) or it timed out fewer than :data:`TIMEOUT_STRIKES` times
+        in a row (a busy server). A peer that just died may still show its
         connection for a moment: looked at again :data:`DEAD_RECHECK` s later."""
-        if not isinstance(exc, StreamFailed | StreamEnded) or not has_open_connection(self.host, peer):
+        live = has_open_connection(self.host, peer)
+        if live and isinstance(exc, trio.TooSlowError):
+            strikes = self._strikes.pop(peer, 0) + 1
+            if strikes >= TIMEOUT_STRIKES:
+                self.routing_table.remove_peer(peer)
+                return
+            self._strikes[peer] = strikes  # the newest last
+            while len(self._strikes) > MAX_STRUCK_PEERS:
+                self._strikes.popitem(last=False)
+        elif not live or not isinstance(exc, StreamFailed | StreamEnded):
             self.routing_table.remove_peer(peer)
-        elif self.routing_table.peer_in_table(peer):
+            return
+        if self.routing_table.peer_in_table(peer):
             self._spawn(self._remove_if_dead, peer)
 
     async def _remove_if_dead(self, peer: ID) -> None:
@@ -725,6 +755,7 @@ class StrangersDHT(KadDHT):
                 logger.debug("ADD_PROVIDER to %s failed: %r", peer, exc)
                 self._failed(peer, exc)
                 return
+            self._answered(peer)
             stored += 1
 
         async with trio.open_nursery() as nursery:

@@ -28,7 +28,7 @@ from strangers.discovery.rtt import (
     RttEstimator,
     backoff,
 )
-from strangers.node.libp2p.kad import StrangersDHT
+from strangers.node.libp2p.kad import KAD_PROTOCOL, StrangersDHT
 from strangers.node.libp2p.kadpool import StreamPool
 from strangers.node.libp2p.streamio import read_uvarint_frame, uvarint
 from strangers.node.matching import (
@@ -130,9 +130,9 @@ async def test_kademlia_exchanges_feed_the_estimate(autojump_clock):
     async with trio.open_nursery() as nursery:
         client, other = FakeHost(ALICE.peer_id, nursery), FakeHost(BOB.peer_id, nursery)
         client.connect(other)
-        other.set_stream_handler("/ipfs/kad/1.0.0", server)
+        other.set_stream_handler(KAD_PROTOCOL, server)
         client.dial_delay = SETUP_ROUND_TRIPS * delay  # not connected: a dial first
-        pool = StreamPool(client, "/ipfs/kad/1.0.0", spawn=nursery.start_soon, rtt=rtt)
+        pool = StreamPool(client, KAD_PROTOCOL, spawn=nursery.start_soon, rtt=rtt)
         assert await pool.request(BOB.peer_id, b"one", 1024) == b"one"
         first = rtt.estimate(BOB.peer_id.to_bytes(), trio.current_time())
         assert first is not None and first.srtt == pytest.approx(delay, rel=0.05)

@@ -20,6 +20,7 @@ from strangers.node import NodeConfig, events, open_node
 from strangers.node import config as node_config
 from strangers.node.libp2p import dnsaddr
 from strangers.node.libp2p.host import quiet_library_logs
+from strangers.node.libp2p.kad import PUBLIC_KAD_PROTOCOL
 
 from dhtnet import dht_network, next_event
 
@@ -45,7 +46,7 @@ async def test_a_newcomer_finds_servers_on_the_public_dht_then_uses_its_cache_fi
         monkeypatch, tmp_path):
     quiet_library_logs()
     async with AsyncExitStack() as stack:
-        public = await stack.enter_async_context(dht_network(3))
+        public = await stack.enter_async_context(dht_network(3, protocol=PUBLIC_KAD_PROTOCOL))
         dns = await _public_list(monkeypatch, public, stack)
         seed = (str(public[2].host.get_addrs()[0]),)  # servers join through a public node
         servers = []
@@ -59,8 +60,11 @@ async def test_a_newcomer_finds_servers_on_the_public_dht_then_uses_its_cache_fi
                 while server.front_door.announcements < 1:
                     await trio.sleep(0.05)
         server_ids = {server.peer_id for server in servers}
+        for server in servers:  # a client of the public DHT: it never serves its protocol
+            assert PUBLIC_KAD_PROTOCOL not in server.host.get_mux().handlers
+            assert server.front_door.public.dht is not server.dht
         with trio.fail_after(10):  # the announcements reached the public nodes
-            while not all(server.dht.stats.rpcs.get("ADD_PROVIDER") for server in servers):
+            while not all(server.front_door.public.dht.stats.rpcs.get("ADD_PROVIDER") for server in servers):
                 await trio.sleep(0.05)
             await trio.sleep(0.5)
 
@@ -89,7 +93,7 @@ async def test_a_newcomer_finds_servers_on_the_public_dht_then_uses_its_cache_fi
 async def test_no_strangers_server_on_the_public_dht_is_said(monkeypatch):
     quiet_library_logs()
     async with AsyncExitStack() as stack:
-        public = await stack.enter_async_context(dht_network(3))
+        public = await stack.enter_async_context(dht_network(3, protocol=PUBLIC_KAD_PROTOCOL))
         await _public_list(monkeypatch, public, stack)
         async with open_node(NodeConfig(listen=LOOPBACK, mdns=False, behind_nat=True)) as lonely:
             warning = await next_event(lonely, events.Warning, timeout=30)

@@ -196,3 +196,30 @@ async def test_when_every_bootstrap_peer_died_walks_go_on_through_the_table_and_
         with trio.fail_after(kad.DEAD_RECHECK + 5):
             while announcer.dht.routing_table.peer_in_table(seed.id):
                 await trio.sleep(0.05)
+
+
+async def test_a_busy_server_that_times_out_stays_listed_until_it_times_out_three_times_in_a_row():
+    """A timeout on a live connection is a busy server, not a dead one: it stays in
+    the table (its next deadline doubled) until TIMEOUT_STRIKES timeouts in a row;
+    an answer in between starts the count again. A peer whose connection is
+    gone leaves at its first failure (test above)."""
+    from dhtnet import connected_pair
+
+    async with connected_pair() as (asker, server):
+        with trio.fail_after(10):
+            while not await asker.dht.add_peer(server.id):  # once identify has told
+                await trio.sleep(0.05)
+        table = asker.dht.routing_table
+        first = asker.dht.rpc_timeout_for(server.id)
+        for strike in range(1, kad.TIMEOUT_STRIKES):
+            asker.dht._failed(server.id, trio.TooSlowError())
+            assert table.peer_in_table(server.id), strike
+            assert asker.dht.rpc_timeout_for(server.id) == min(first * 2**strike,
+                                                               kad.RPC_CONNECTED.ceiling)
+        asker.dht._answered(server.id)  # it answered: the count starts again
+        assert asker.dht.rpc_timeout_for(server.id) == first
+        for _ in range(kad.TIMEOUT_STRIKES - 1):
+            asker.dht._failed(server.id, trio.TooSlowError())
+        assert table.peer_in_table(server.id)
+        asker.dht._failed(server.id, trio.TooSlowError())
+        assert not table.peer_in_table(server.id)
