@@ -1,26 +1,25 @@
-"""The js-libp2p lobby peer: ``npm ci`` here when its node_modules are missing."""
+"""The js-libp2p lobby peer: ``npm ci`` here unless its node_modules match the lock file."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # tests/foreign: the shared npm installer
+
+import npmpeers  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def js_lobby_peer() -> Path:
-    """The path of lobby.mjs, its dependencies installed (skips without Node.js/npm)."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("Node.js and npm are needed for the js-libp2p peer")
-    if not (HERE / "node_modules" / "@libp2p" / "gossipsub").is_dir():
-        result = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE,
-                                capture_output=True, text=True, timeout=600)
-        if result.returncode != 0:
-            pytest.skip(f"npm ci failed (no registry?): {result.stderr[-500:]}")
+    """The path of lobby.mjs, its dependencies installed (skips without Node.js 20+/npm)."""
+    try:
+        npmpeers.install(HERE)
+    except npmpeers.Unavailable as exc:
+        pytest.skip(str(exc))
     return HERE / "lobby.mjs"
 
 
