@@ -26,5 +26,9 @@ class ConfigError(StrangersError):
     """A setting given by the user is invalid (bad multiaddr, bad interest, unreadable identity...)."""
 
 
+class HostFailed(StrangersError):
+    """The libp2p host under the node stopped on an error of its own: the node cannot go on."""
+
+
 class DiscoveryError(StrangersError):
     """A discovery record (a shared blocklist, say) is malformed, forged or out of bounds."""

@@ -17,6 +17,11 @@ Choices and the library faults they work around (``../shared/notes``):
   every read, an extra encrypted write per message;
 * the library logs ERROR tracebacks on ordinary stream resets and shutdown:
   :func:`quiet_library_logs` keeps them out of the user's terminal;
+* an exception in the handling of one inbound stream (py-libp2p's own
+  handlers, or its multistream-select on bytes that are not UTF-8) stops
+  the whole host in 0.8.1: :func:`guard_inbound_streams` ends that stream
+  only, and :func:`running_host` turns a host that failed anyway into a
+  :class:`~strangers.errors.HostFailed` instead of a silent cancellation;
 * ``host.run()`` is entered and left by hand in :func:`running_host`, so that
   the caller's errors never travel through the library's nurseries (where
   trio would wrap them in ``ExceptionGroup``) and its shutdown noise never
@@ -45,7 +50,7 @@ from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID  # 
 from libp2p.security.noise.transport import Transport as NoiseTransport  # noqa: E402
 from multiaddr import Multiaddr  # noqa: E402
 
-from strangers.errors import ConfigError  # noqa: E402
+from strangers.errors import ConfigError, HostFailed  # noqa: E402
 from strangers.node.identity import Identity  # noqa: E402
 from strangers.node.libp2p import multistream, securewrite  # noqa: E402
 
@@ -91,9 +96,50 @@ def build_host(identity: Identity, *, mdns: bool = False, optimistic: bool | Non
     # one entry point becomes a no-op instead.
     swarm.auto_connector.maybe_connect = _no_auto_connect  # type: ignore[method-assign]
     securewrite.install()  # a cancelled write must not desync Noise (see the module)
+    multistream.install_tolerant_reads()  # a non-UTF-8 protocol id is a refusal, not a crash
+    guard_inbound_streams(swarm)
     if optimistic:
         multistream.install(host)
     return host
+
+
+STREAM_RESET_TIMEOUT = 1.0
+"""Seconds to reset an inbound stream whose handling failed."""
+
+
+def guard_inbound_streams(swarm) -> None:
+    """A failure while handling one inbound stream ends that stream, never the host.
+
+    py-libp2p 0.8.1 runs every inbound stream (negotiation, then the
+    protocol's handler) in the connection's nursery with nothing around it:
+    any exception there (a ``UnicodeDecodeError`` from multistream-select on
+    a protocol id that is not UTF-8, a library handler's bug) cancels the
+    swarm and so the whole node. Our own handlers are supervised already
+    (``node/supervise.py``); this is the net under the library's.
+    """
+    handle = swarm.common_stream_handler
+
+    async def guarded(stream) -> None:
+        try:
+            await handle(stream)
+        except Exception as exc:
+            peer = getattr(getattr(stream, "muxed_conn", None), "peer_id", "?")
+            logger.info("inbound stream from %s failed, reset: %r", peer, exc)
+            with trio.CancelScope(shield=True), trio.move_on_after(STREAM_RESET_TIMEOUT):
+                try:
+                    await stream.reset()
+                except Exception:  # already gone
+                    pass
+
+    guarded.guarded = handle  # type: ignore[attr-defined]
+    swarm.common_stream_handler = guarded
+
+
+def _host_failure(host) -> BaseException | None:
+    """The error that stopped ``host``'s swarm service, if one did."""
+    manager = getattr(host.get_network(), "_manager", None)
+    errors = getattr(manager, "_errors", None) or []
+    return errors[0][1] if errors else None
 
 
 async def _no_auto_connect() -> None:
@@ -110,6 +156,9 @@ async def running_host(host, listen_addrs: Sequence[Multiaddr]) -> AsyncIterator
     checks that first). On the way out the library gets at most
     :data:`SHUTDOWN_TIMEOUT` seconds, shielded from cancellation, errors of its
     shutdown are logged, not raised, and the listening sockets are closed.
+    If the host's own services failed while the body ran (which cancels the
+    body), the way out raises :class:`~strangers.errors.HostFailed` naming
+    the library's error instead of passing on a bare cancellation.
 
     ``host.run()`` is entered by hand rather than with ``async with``: the
     body's exceptions (and cancellation) then stay in the caller's scopes
@@ -137,6 +186,9 @@ async def running_host(host, listen_addrs: Sequence[Multiaddr]) -> AsyncIterator
                     logger.debug("host shutdown: %r", exc)
             with trio.move_on_after(LISTENER_CLOSE_TIMEOUT):
                 await _close_listeners(host)
+        failure = _host_failure(host)
+        if failure is not None:
+            raise HostFailed(f"the libp2p host stopped on an error: {failure!r}") from failure
 
 
 async def _close_listeners(host) -> None:

@@ -54,8 +54,13 @@ from libp2p.custom_types import TProtocol
 from libp2p.host.exceptions import StreamFailure
 from libp2p.io.exceptions import IOException
 from libp2p.network.stream.exceptions import StreamError
-from libp2p.protocol_muxer.exceptions import MultiselectClientError, ProtocolNotSupportedError
+from libp2p.protocol_muxer.exceptions import (
+    MultiselectClientError,
+    MultiselectCommunicatorError,
+    ProtocolNotSupportedError,
+)
 from libp2p.protocol_muxer.multiselect_client import MultiselectClient
+from libp2p.protocol_muxer.multiselect_communicator import MultiselectCommunicator
 from libp2p.utils import encode_delim
 
 logger = logging.getLogger(__name__)
@@ -198,6 +203,50 @@ class PipelinedMultiselectClient(MultiselectClient):
         raise MultiselectClientError(f"protocol negotiation timed out after {negotiate_timeout}s")
 
 
+def install_tolerant_reads() -> None:
+    """A multistream-select message that is not UTF-8 is a failed negotiation, not a crash.
+
+    py-libp2p 0.8.1's ``MultiselectCommunicator.read`` ends in a bare
+    ``bytes.decode()``: its ``UnicodeDecodeError`` is none of the errors the
+    negotiation catches, so it escapes (on a listener, into the connection's
+    nursery: the host stops). Here it becomes the library's own
+    ``MultiselectCommunicatorError``, which every caller handles (the stream
+    or connection is refused). Patches the class, once per process;
+    canary in ``tests/adapters/test_canary_multistream.py``.
+    """
+    read = MultiselectCommunicator.read
+    if getattr(read, "tolerant", False):
+        return
+
+    async def tolerant_read(self) -> str:
+        try:
+            return await read(self)
+        except UnicodeDecodeError as exc:
+            raise MultiselectCommunicatorError("a multistream-select message that is not UTF-8") from exc
+
+    tolerant_read.tolerant = True  # type: ignore[attr-defined]
+    MultiselectCommunicator.read = tolerant_read  # type: ignore[method-assign]
+
+
+def may_send_early(host, peer_id, protocol: str) -> bool:
+    """Whether a stream for ``protocol`` may carry its first data before the peer's echo.
+
+    As go-libp2p decides: only when the peer is known to speak it (identify
+    listed it in the peerstore). A peer that refuses answers ``na`` and then
+    reads our data as its next multistream-select message, which some
+    implementations do not survive (py-libp2p 0.8.1 stopped on it). Before
+    identify has told us anything, a strangers protocol is sent early (the
+    peer was found as a strangers node); a foreign one is negotiated.
+    """
+    try:
+        known = host.get_peerstore().get_protocols(peer_id)
+    except Exception:  # no record of the peer at all
+        known = []
+    if known:
+        return protocol in known
+    return protocol.startswith("/strangers/")
+
+
 def _lazy_initiator_select(selector) -> None:
     """Replace ``selector.select`` (a GenericMultistreamSelector): optimistic when we initiate."""
     negotiate = selector.select
@@ -228,7 +277,7 @@ def install(host) -> None:
 
 def _lazy_new_stream(host, negotiated_new_stream):
     async def new_stream(peer_id, protocol_ids: Sequence[TProtocol]):
-        if len(protocol_ids) != 1:
+        if len(protocol_ids) != 1 or not may_send_early(host, peer_id, str(protocol_ids[0])):
             return await negotiated_new_stream(peer_id, protocol_ids)
         protocol = protocol_ids[0]
         net_stream = await host.get_network().new_stream(peer_id)
@@ -256,6 +305,8 @@ __all__ = [
     "defer_echo",
     "echo_pending",
     "install",
+    "install_tolerant_reads",
+    "may_send_early",
     "proposal",
     "read_echo",
 ]

@@ -17,7 +17,7 @@ from libp2p.stream_muxer.yamux import yamux
 from libp2p.transport.tcp import tcp
 from multiaddr import Multiaddr
 
-from strangers.errors import ConfigError
+from strangers.errors import ConfigError, HostFailed
 from strangers.node.identity import fresh_identity
 from strangers.node.libp2p import host as adapter
 from strangers.node.libp2p.host import build_host, ensure_port_free, running_host
@@ -214,6 +214,32 @@ async def test_cancellation_of_the_body_ends_the_host_cleanly() -> None:
         async with running_host(host, [LOOPBACK]):
             await trio.sleep_forever()
     assert scope.cancelled_caught
+
+
+async def test_a_failure_inside_the_library_comes_out_as_host_failed() -> None:
+    """A task of the swarm's service that raises stops the host and cancels the body:
+    running_host must say so (HostFailed, naming the error), not pass on a bare
+    cancellation (a test would pass on it, a CLI would stop without a word)."""
+
+    async def boom() -> None:
+        raise RuntimeError("boom in the library")
+
+    host = build_host(fresh_identity())
+    with pytest.raises(HostFailed, match="boom in the library"):
+        async with running_host(host, [LOOPBACK]):
+            host.get_network().manager.run_task(boom)
+            await trio.sleep_forever()
+
+
+async def test_a_failing_inbound_stream_ends_alone() -> None:
+    """guard_inbound_streams: the swarm still hands every inbound stream to
+    common_stream_handler, and a failure there no longer stops the host."""
+    from libp2p.network.connection.swarm_connection import SwarmConn
+
+    assert "common_stream_handler(" in source_of(SwarmConn._handle_muxed_stream), changed(
+        "guard_inbound_streams", "inbound streams no longer go through swarm.common_stream_handler")
+    host = build_host(fresh_identity())
+    assert getattr(host.get_network().common_stream_handler, "guarded", None) is not None
 
 
 async def test_the_library_still_swallows_a_failed_listen() -> None:

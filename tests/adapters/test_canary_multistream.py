@@ -10,6 +10,7 @@ and leave what follows in the stream for the next reader.
 
 from __future__ import annotations
 
+import pytest
 from libp2p.host.basic_host import BasicHost
 from libp2p.network.connection.raw_connection import RawConnection
 from libp2p.network.stream.net_stream import NetStream
@@ -87,3 +88,33 @@ def test_the_listener_reads_the_header_then_the_protocol_and_nothing_more() -> N
     assert "read_varint_prefixed_bytes" in source_of(varint.read_delim), changed(
         PATCH, "read_delim no longer reads one length-prefixed message")
 
+
+
+async def test_the_library_still_decodes_protocol_ids_strictly() -> None:
+    """Why install_tolerant_reads exists: py-libp2p's communicator decodes with a bare
+    ``bytes.decode()``. If this fails, the library handles bad UTF-8 itself now."""
+    from libp2p.protocol_muxer.exceptions import MultiselectCommunicatorError
+    from libp2p.protocol_muxer.multiselect_communicator import MultiselectCommunicator
+
+    build_host(fresh_identity())  # installs the patch
+    patched = MultiselectCommunicator.read
+    assert getattr(patched, "tolerant", False)
+
+    class Bytes:
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        async def read(self, n: int = -1) -> bytes:
+            chunk, self.data = self.data[:n], self.data[n:]
+            return chunk
+
+    unreadable = bytes([5]) + b"\xd6\xff\xfe!\n"
+    original = patched.__closure__[0].cell_contents  # py-libp2p's own read
+    try:
+        await original(MultiselectCommunicator(Bytes(unreadable)))
+    except UnicodeDecodeError:
+        pass
+    else:
+        raise AssertionError(changed(PATCH, "MultiselectCommunicator.read no longer raises UnicodeDecodeError"))
+    with pytest.raises(MultiselectCommunicatorError, match="not UTF-8"):
+        await patched(MultiselectCommunicator(Bytes(unreadable)))

@@ -22,6 +22,7 @@ from libp2p.peer.peerinfo import PeerInfo
 from multiaddr import Multiaddr
 
 from strangers.node.identity import fresh_identity
+from strangers.node.libp2p import multistream
 from strangers.node.libp2p.host import build_host, quiet_library_logs, running_host
 from strangers.node.libp2p.streamio import StreamEnded, read_exactly
 
@@ -70,13 +71,16 @@ async def test_a_js_listener_answers_our_optimistic_dial_in_three_round_trips(js
     assert phases.flights() == {"fresh": 6, "stream": 2, "request": 2}
 
 
-async def test_a_protocol_the_js_peer_refuses_fails_our_stream_cleanly(js_peer):
+async def test_a_protocol_the_js_peer_refuses_fails_our_stream_cleanly(js_peer, monkeypatch):
+    # Sent early whatever identify said: the lazy refusal path (after identify the
+    # stream would be negotiated and refused before any data, test_round_trips.py).
+    monkeypatch.setattr(multistream, "may_send_early", lambda *_args: True)
     dialer = build_host(fresh_identity())
     async with running_host(dialer, [LOOPBACK]):
         info = PeerInfo(ID.from_base58(js_peer.peer_id), [Multiaddr(f"/ip4/127.0.0.1/tcp/{js_peer.port}")])
         with trio.fail_after(20):
             await dialer.connect(info)
-            stream = await dialer.new_stream(info.peer_id, [TProtocol("/strangers-nobody/1.0.0")])
+            stream = await dialer.new_stream(info.peer_id, [TProtocol("/strangers/nobody/1.0.0")])
             await stream.write(b"\x00\x00\x00\x02hi")
             # js answers "na", then resets the stream (our request is no protocol name to it):
             # either way the read fails, with no data taken for the protocol's

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import trio
 from libp2p.custom_types import TProtocol
+from libp2p.host.exceptions import StreamFailure
 from libp2p.peer.peerinfo import PeerInfo
 from multiaddr import Multiaddr
 
@@ -71,23 +72,25 @@ async def test_a_plain_dialer_is_answered():
     assert phases.fresh > 0
 
 
-async def test_a_refused_protocol_fails_the_stream_cleanly_and_the_connection_lives_on():
+async def test_a_refused_protocol_fails_the_stream_cleanly_and_the_connection_lives_on(monkeypatch):
+    # Sent early whatever identify said (may_send_early has its own test): the refusal path.
+    monkeypatch.setattr(multistream, "may_send_early", lambda *_args: True)
     dialer, listener = build_host(fresh_identity()), build_host(fresh_identity())
     listener.set_stream_handler(ECHO, echo_handler)
     async with running_host(listener, [LOOPBACK]), running_host(dialer, [LOOPBACK]):
         info = PeerInfo(listener.get_id(), listener.get_transport_addrs())
         with trio.fail_after(10):
             await dialer.connect(info)
-            stream = await dialer.new_stream(info.peer_id, [TProtocol("/strangers-nobody/1.0.0")])
+            stream = await dialer.new_stream(info.peer_id, [TProtocol("/strangers/nobody/1.0.0")])
             assert multistream.echo_pending(stream)
-            with pytest.raises(StreamEnded, match="does not support /strangers-nobody/1.0.0"):
+            with pytest.raises(StreamEnded, match="does not support /strangers/nobody/1.0.0"):
                 await read_exactly(stream, 4)
             with pytest.raises(StreamEnded, match="does not support"):  # and stays failed
                 await read_exactly(stream, 4)
             await stream.reset()
             # A request sent before the refusal is known: the listener reads it as the next
             # protocol name and may reset the stream before its "na" is read; failed either way.
-            stream = await dialer.new_stream(info.peer_id, [TProtocol("/strangers-nobody/1.0.0")])
+            stream = await dialer.new_stream(info.peer_id, [TProtocol("/strangers/nobody/1.0.0")])
             await stream.write(b"\x00\x00\x00\x02hi")
             with pytest.raises(StreamEnded):
                 await read_exactly(stream, 4)
@@ -97,6 +100,57 @@ async def test_a_refused_protocol_fails_the_stream_cleanly_and_the_connection_li
             assert not multistream.echo_pending(stream)
 
 
+async def _identified(host, peer_id, protocol) -> None:
+    while protocol not in host.get_peerstore().supports_protocols(peer_id, [protocol]):
+        await trio.sleep(0.01)
+
+
+async def test_data_goes_early_only_to_a_peer_known_to_speak_the_protocol():
+    """As go-libp2p does: after identify, a protocol the peer did not list is negotiated
+    (its refusal arrives before any data of ours), a listed one is sent early."""
+    dialer, listener = build_host(fresh_identity()), build_host(fresh_identity())
+    listener.set_stream_handler(ECHO, echo_handler)
+    async with running_host(listener, [LOOPBACK]), running_host(dialer, [LOOPBACK]):
+        info = PeerInfo(listener.get_id(), listener.get_transport_addrs())
+        with trio.fail_after(10):
+            await dialer.connect(info)
+            await _identified(dialer, info.peer_id, str(ECHO))
+            with pytest.raises(StreamFailure, match="failed to open a stream"):  # at once, before any data
+                await dialer.new_stream(info.peer_id, [TProtocol("/strangers/nobody/1.0.0")])
+            stream = await dialer.new_stream(info.peer_id, [ECHO])
+            assert multistream.echo_pending(stream)
+            assert await request(stream) == b"hello"
+
+
+class _Peerstore:
+    def __init__(self, known):
+        self.known = known
+
+    def get_protocols(self, _peer_id):
+        if self.known is None:
+            raise KeyError("peer ID not found")
+        return self.known
+
+
+class _Host:
+    def __init__(self, known):
+        self.store = _Peerstore(known)
+
+    def get_peerstore(self):
+        return self.store
+
+
+@pytest.mark.parametrize(("known", "protocol", "early"), [
+    (None, "/strangers/match/2.0.0", True),           # not identified yet: found as a strangers node
+    ([], "/strangers/kad/1.0.0", True),
+    (None, "/ipfs/kad/1.0.0", False),                 # a foreign protocol: negotiated
+    (["/ipfs/id/1.0.0"], "/strangers/kad/1.0.0", False),  # identified, not listed
+    (["/ipfs/kad/1.0.0"], "/ipfs/kad/1.0.0", True),   # identified and listed
+])
+def test_when_data_may_ride_with_the_proposal(known, protocol, early):
+    assert multistream.may_send_early(_Host(known), "peer", protocol) is early
+
+
 async def test_several_protocols_are_negotiated_with_the_first_proposal_pipelined():
     dialer, listener = build_host(fresh_identity()), build_host(fresh_identity())
     listener.set_stream_handler(ECHO, echo_handler)
@@ -104,10 +158,10 @@ async def test_several_protocols_are_negotiated_with_the_first_proposal_pipeline
         info = PeerInfo(listener.get_id(), listener.get_transport_addrs())
         with trio.fail_after(10):
             await dialer.connect(info)
-            stream = await dialer.new_stream(info.peer_id, [TProtocol("/strangers-nobody/1.0.0"), ECHO])
+            stream = await dialer.new_stream(info.peer_id, [TProtocol("/strangers/nobody/1.0.0"), ECHO])
             assert stream.get_protocol() == ECHO and not multistream.echo_pending(stream)
             assert await request(stream) == b"hello"
-            stream = await dialer.new_stream(info.peer_id, [ECHO, TProtocol("/strangers-nobody/1.0.0")])
+            stream = await dialer.new_stream(info.peer_id, [ECHO, TProtocol("/strangers/nobody/1.0.0")])
             assert await request(stream) == b"hello"
 
 
@@ -172,10 +226,10 @@ class _HeaderThenNothing:
 
 async def test_a_read_cancelled_during_the_echo_fails_the_stream_instead_of_misreading_it(autojump_clock):
     conn = _HeaderThenNothing()
-    multistream.defer_echo(conn, "/strangers-echo/1.0.0")
+    multistream.defer_echo(conn, "/strangers/echo/1.0.0")
     with trio.move_on_after(1):  # the header is read, then the wait for the answer is cancelled
         await conn.read(4)
     assert not conn.data and multistream.echo_pending(conn)
-    conn.data += b"\x16/strangers-echo/1.0.0\n"  # the answer arrives: too late, the header is gone
+    conn.data += b"\x16/strangers/echo/1.0.0\n"  # the answer arrives: too late, the header is gone
     with pytest.raises(multistream.ProtocolRefused, match="cancelled while the protocol echo came in"):
         await conn.read(4)

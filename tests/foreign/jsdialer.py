@@ -17,7 +17,7 @@ import npmpeers
 from npmpeers import Unavailable  # noqa: F401  (raised by install; the tests import it from here)
 
 DIALER_DIR = Path(__file__).resolve().parent / "dialer"
-ECHO = "/strangers-echo/1.0.0"
+ECHO = "/strangers/echo/1.0.0"
 
 
 def install() -> None:
@@ -26,7 +26,7 @@ def install() -> None:
 
 
 class JsEchoPeer:
-    """``node peer.mjs``: a js-libp2p node on 127.0.0.1 answering /strangers-echo/1.0.0."""
+    """``node peer.mjs``: a js-libp2p node on 127.0.0.1 answering /strangers/echo/1.0.0."""
 
     def __init__(self) -> None:
         self.proc = subprocess.Popen(["node", "peer.mjs"], cwd=DIALER_DIR, stdin=subprocess.PIPE,

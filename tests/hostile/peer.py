@@ -317,12 +317,36 @@ async def open_hostile_peer(listen: str = "/ip4/127.0.0.1/tcp/0") -> AsyncIterat
     connector = getattr(host.get_network(), "auto_connector", None)
     if connector is not None:
         connector.maybe_connect = _never_connect
+    _refuse_unreadable_streams(host.get_network())
     async with host.run(listen_addrs=[Multiaddr(listen)]):
         yield HostilePeer(host, Ed25519PrivateKey.from_private_bytes(seed), host.get_id())
 
 
 async def _never_connect(*_args, **_kwargs) -> None:
     return None
+
+
+def _refuse_unreadable_streams(swarm) -> None:
+    """A stream this host cannot read ends alone, as any libp2p peer's would.
+
+    py-libp2p 0.8.1 stops the whole host when an inbound stream's handling
+    raises, e.g. on a protocol id that is not UTF-8: the data a victim sends
+    right behind a proposal we refuse (multistream-select's lazy mode) reads
+    as one. The tests attack the victim, not this host.
+    """
+    handle = swarm.common_stream_handler
+
+    async def refusing(stream) -> None:
+        try:
+            await handle(stream)
+        except Exception:
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                try:
+                    await stream.reset()
+                except Exception:
+                    pass
+
+    swarm.common_stream_handler = refusing
 
 
 __all__ = [

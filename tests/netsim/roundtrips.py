@@ -40,7 +40,7 @@ from strangers.node.identity import fresh_identity
 from strangers.node.libp2p.host import build_host, running_host
 from strangers.node.libp2p.streamio import read_exactly
 
-ECHO = TProtocol("/strangers-echo/1.0.0")
+ECHO = TProtocol("/strangers/echo/1.0.0")
 LOOPBACK = Multiaddr("/ip4/127.0.0.1/tcp/0")
 
 

@@ -2,7 +2,7 @@
 // does our optimistic multistream-select work against js-libp2p, both ways?
 //
 // Usage: node peer.mjs      listens on 127.0.0.1 (a free TCP port) and answers
-//                           /strangers-echo/1.0.0 (every byte sent back, until the stream ends).
+//                           /strangers/echo/1.0.0 (every byte sent back, until the stream ends).
 // Prints one JSON line once listening: {"peer": "<id>", "addrs": [...], "protocols": [...]}.
 // Then reads one JSON command per line on stdin:
 //   {"dial": "<multiaddr with /p2p/>", "protocol": "<id>", "payload": "<hex>"}
@@ -26,7 +26,7 @@ const { identify } = await import('@libp2p/identify')
 const { multiaddr } = await import('@multiformats/multiaddr')
 const readline = await import('node:readline')
 
-const ECHO = '/strangers-echo/1.0.0'
+const ECHO = '/strangers/echo/1.0.0'
 
 const node = await createLibp2p({
   addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
