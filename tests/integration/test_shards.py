@@ -117,8 +117,11 @@ async def test_the_records_of_a_popular_interest_spread_over_more_than_k_nodes()
     large network probe, are held by more than K nodes (one key has K holders)."""
     quiet_library_logs()
     rng = random.Random(7)
-    epoch = epoch_at(time.time())
     async with dht_network(NODES) as peers:
+        # One moment for every announcement and for the keys checked: the network
+        # takes ~20 s to come up, and an epoch that turns in between changes the keys.
+        now = time.time()
+        epoch = epoch_at(now)
         # Thirty nodes share this one process (and its core): announcing all
         # 60 keys at once queues ~4,000 requests behind each other, every one
         # late, which no real network of separate machines does. A few at a
@@ -132,7 +135,7 @@ async def test_the_records_of_a_popular_interest_spread_over_more_than_k_nodes()
         with trio.fail_after(120):  # a hang guard: ~20-40 s on a busy 2-core machine
             async with trio.open_nursery() as nursery:
                 for peer in peers:
-                    for key in advertise_keys(("music",), anyone=False, now=time.time(),
+                    for key in advertise_keys(("music",), anyone=False, now=now,
                                               shard=draw_shard(rng)):
                         nursery.start_soon(announce, peer, key.multihash)
         keys = {TopicKey("music", epoch, shard).multihash for shard in range(SHARDS)
