@@ -61,6 +61,15 @@ host.py
     why: the body's errors stay out of the library's nurseries (no ``ExceptionGroup``)
     canaries: ``test_canary_host.py::test_host_run_is_still_an_async_context_manager_over_listen_addrs``,
     ``::test_an_error_in_the_body_comes_out_unwrapped``
+  ``swarm.common_stream_handler`` wrapped (``guard_inbound_streams``)
+    why: an exception while one inbound stream is negotiated or handled
+    stopped the whole host (the connection's nursery has nothing around it)
+    canary: ``test_canary_host.py::test_a_failing_inbound_stream_ends_alone``;
+    attack: ``tests/hostile/test_negotiation.py``
+  the swarm service's ``_manager._errors`` read in ``running_host``
+    why: a failed host cancels the body with a bare ``Cancelled``; we raise
+    ``HostFailed`` naming the library's error instead
+    canary: ``test_canary_host.py::test_a_failure_inside_the_library_comes_out_as_host_failed``
   ``_close_listeners`` after ``host.run()``
     why: ``host.run()`` leaves the listening socket open when it ends
     canaries: ``test_canary_host.py::test_host_run_still_leaves_its_listener_open``,
@@ -270,6 +279,14 @@ multistream.py
   the listener side (``Multiselect.negotiate``) left as it is
     why: it must read exactly the header and the protocol, and leave our data behind them
     canary: ``test_canary_multistream.py::test_the_listener_reads_the_header_then_the_protocol_and_nothing_more``
+  ``MultiselectCommunicator.read`` wrapped (class-wide, once: ``install_tolerant_reads``)
+    why: its bare ``bytes.decode()`` raised ``UnicodeDecodeError``, which no caller
+    catches (on a listener it stopped the host); now a ``MultiselectCommunicatorError``
+    canary: ``test_canary_multistream.py::test_the_library_still_decodes_protocol_ids_strictly``
+  peerstore protocols read before a stream goes optimistic (``may_send_early``)
+    why: a peer that refuses reads our data as its next protocol id
+    tests: ``test_round_trips.py::test_data_goes_early_only_to_a_peer_known_to_speak_the_protocol``,
+    ``::test_when_data_may_ride_with_the_proposal``
 securewrite.py
   ``SecureSession.write`` replaced (class-wide, once) by a write shielded from cancellation
     why: a task cancelled between Noise's encryption and the socket send burns a nonce; the
