@@ -42,6 +42,7 @@ from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.patch_stdout import patch_stdout
+from prompt_toolkit.utils import get_cwidth
 
 from strangers.errors import StrangersError
 from strangers.node import Node, NodeConfig, events, open_node
@@ -59,6 +60,7 @@ from .display import (
     toolbar_fragments,
 )
 from .format import HELP, format_status
+from .input_wrap import WordWrap
 from .typing_state import TypingState, is_draft
 
 logger = logging.getLogger(__name__)
@@ -175,16 +177,7 @@ class _Prompt:
                 pass
 
     async def _main(self) -> None:
-        session: PromptSession[str] = PromptSession(
-            message=[("class:prompt", "> ")],
-            bottom_toolbar=self._toolbar,
-            style=STYLE,
-            include_default_pygments_style=False,
-            key_bindings=self._key_bindings(),
-            history=InMemoryHistory(),
-            reserve_space_for_menu=0,
-            erase_when_done=True,
-        )
+        session = prompt_session(self._toolbar, self._key_bindings())
         self._session = session
         session.default_buffer.on_text_changed += self._on_text_changed
         with patch_stdout(), _logs_above_prompt():
@@ -280,6 +273,26 @@ class _Prompt:
             self._hand(_Next())
 
         return bindings
+
+
+PROMPT = "> "
+
+
+def prompt_session(toolbar: Callable[[], FormattedText], key_bindings: KeyBindings) -> PromptSession[str]:
+    """The input line: ``> `` and what is typed, wrapped at word boundaries (rows after
+    the first indented under the text), with the status toolbar under it."""
+    return PromptSession(
+        message=[("class:prompt", PROMPT)],
+        prompt_continuation=lambda width, _line, _wrap: " " * width,
+        input_processors=[WordWrap(get_cwidth(PROMPT))],
+        bottom_toolbar=toolbar,
+        style=STYLE,
+        include_default_pygments_style=False,
+        key_bindings=key_bindings,
+        history=InMemoryHistory(),
+        reserve_space_for_menu=0,
+        erase_when_done=True,
+    )
 
 
 def _print_now(text: FormattedText) -> None:
