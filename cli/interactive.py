@@ -448,10 +448,13 @@ class _TerminalUI:
     def _on_event(self, event: events.Event) -> None:
         if isinstance(event, (events.Matched, events.StrangerLeft)):
             self.typing.forget()  # a new stranger was told nothing yet
+        before = self._status_line()
         if isinstance(event, (events.Searching, events.Matched, events.QuestionJoined)):
             self._stopped = False
-        if self.status.apply(event):
-            self.prompt.set_status(self._status_line())
+        self.status.apply(event)
+        line = self._status_line()
+        if line != before:
+            self.prompt.set_status(line)
         text = styled_event(event, shutil.get_terminal_size().columns)
         if text is not None:
             self.prompt.show(text)

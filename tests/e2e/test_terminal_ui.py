@@ -311,6 +311,9 @@ def test_wrapping_keep_and_save_in_a_narrow_terminal(workdir: Path, bootstrap: s
         stranger.wait_for(_event("stranger_left", reason="next"), STEP_TIMEOUT)
         ui.wait_for("You have disconnected.")
         ui.wait_for("Stopped. Esc Esc or /next looks again")
+        ui.press("Escape", "Escape")  # looks again: the status bar says so
+        ui.wait_until("the status bar looks again", lambda: "Stopped." not in ui.visible()
+                      and "Looking for the next" in ui.visible())
 
         ui.type("/quit")
         ui.press("Enter")
