@@ -186,6 +186,8 @@ class Node:
             if self.config.contact_name:  # the rendezvous is nobody's interest: do not show it
                 event = replace(event, common_interests=(), contact=self.config.contact_name)
             self._chatting = event
+            if self._stopped:  # matched a moment before Stop, the chat opened after it: leave
+                spawn(self._nursery, "chat after stop", self.chats.close, "next")
         elif isinstance(event, events.StrangerLeft):
             self._chatting = None
             if self._blocking and event.by_us:  # the stranger heard an ordinary "next"

@@ -4,6 +4,7 @@ leave the stranger, both strangers of a question, or the search, and look for no
 
 from __future__ import annotations
 
+import trio
 from test_node_pair import _network
 
 from strangers.discovery.matcher import MatchState
@@ -56,3 +57,18 @@ async def test_stop_ends_a_question_for_both_strangers_and_asks_nobody_else():
         assert all(slot.active for slot in slots)
         assert await watcher.stop() in ("question", "chat")
         assert not any(slot.active for slot in slots)
+
+
+async def test_stop_between_the_match_and_the_chat_leaves_as_soon_as_the_chat_opens():
+    async with _network({"interests": ("chess",)}, {"interests": ("chess",)}) as (_s, (a, b)):
+        with trio.fail_after(30):  # the moment the match is agreed, before any chat is open
+            while not (a.matcher.state is MatchState.MATCHED and a.chats.session is None):
+                await trio.sleep(0)
+        assert await a.stop() == ""  # nothing to leave yet
+        assert (await next_event(a, events.Matched)).peer_id == b.peer_id
+        assert (await next_event(a, events.StrangerLeft)).by_us  # left at once
+        assert not (await next_event(b, events.StrangerLeft)).by_us
+        with trio.fail_after(5):
+            while a.chats.session is not None:
+                await trio.sleep(0.01)
+        assert a.statistics().state == "idle"
