@@ -42,6 +42,7 @@ from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.patch_stdout import patch_stdout
+from prompt_toolkit.utils import get_cwidth
 
 from strangers.errors import StrangersError
 from strangers.node import Node, NodeConfig, events, open_node
@@ -59,11 +60,15 @@ from .display import (
     toolbar_fragments,
 )
 from .format import HELP, format_status
+from .input_wrap import WordWrap
 from .typing_state import TypingState, is_draft
 
 logger = logging.getLogger(__name__)
 
 EXIT_INTERRUPTED = 130
+STOP_LINE = "/stop"
+"""Omegle's Stop, as on the page: leave (or stop looking) and wait for /next (this UI's own line)."""
+STOP_HELP = "  /stop   leave this stranger (or stop looking) and wait: /next looks again"
 INPUT_QUEUE = 256
 """What the person did and trio has not handled yet (lines, keystrokes)."""
 PROMPT_EXIT_TIMEOUT = 2.0
@@ -175,16 +180,7 @@ class _Prompt:
                 pass
 
     async def _main(self) -> None:
-        session: PromptSession[str] = PromptSession(
-            message=[("class:prompt", "> ")],
-            bottom_toolbar=self._toolbar,
-            style=STYLE,
-            include_default_pygments_style=False,
-            key_bindings=self._key_bindings(),
-            history=InMemoryHistory(),
-            reserve_space_for_menu=0,
-            erase_when_done=True,
-        )
+        session = prompt_session(self._toolbar, self._key_bindings())
         self._session = session
         session.default_buffer.on_text_changed += self._on_text_changed
         with patch_stdout(), _logs_above_prompt():
@@ -282,6 +278,26 @@ class _Prompt:
         return bindings
 
 
+PROMPT = "> "
+
+
+def prompt_session(toolbar: Callable[[], FormattedText], key_bindings: KeyBindings) -> PromptSession[str]:
+    """The input line: ``> `` and what is typed, wrapped at word boundaries (rows after
+    the first indented under the text), with the status toolbar under it."""
+    return PromptSession(
+        message=[("class:prompt", PROMPT)],
+        prompt_continuation=lambda width, _line, _wrap: " " * width,
+        input_processors=[WordWrap(get_cwidth(PROMPT))],
+        bottom_toolbar=toolbar,
+        style=STYLE,
+        include_default_pygments_style=False,
+        key_bindings=key_bindings,
+        history=InMemoryHistory(),
+        reserve_space_for_menu=0,
+        erase_when_done=True,
+    )
+
+
 def _print_now(text: FormattedText) -> None:
     try:
         print_formatted_text(text, style=STYLE)
@@ -335,6 +351,8 @@ class _TerminalUI:
         self._node_scope = trio.CancelScope()
         self._quitting = False
         """Leaving: the node was told to quit."""
+        self._stopped = False
+        """/stop: nobody is looked for until /next (the status bar says so)."""
         self._interrupted = False
         """Ctrl-C (or SIGINT) was pressed once; pressing it again leaves at once."""
         self._failure: BaseException | None = None
@@ -393,7 +411,7 @@ class _TerminalUI:
             self.prompt.show(FormattedText([("class:left", "You have disconnected.")]))
         if self.status.phase is not Phase.LEAVING:
             self.status.leaving()
-            self.prompt.set_status(self.status.line())
+            self.prompt.set_status(self._status_line())
 
     # -- tasks ------------------------------------------------------------------------
 
@@ -420,11 +438,23 @@ class _TerminalUI:
             except Exception:  # a bad event must not end the chat
                 logger.exception("could not show %r", event)
 
+    def _status_line(self) -> StatusLine:
+        line = self.status.line()
+        if self._stopped and line.phase is Phase.SEARCHING:
+            return StatusLine(line.phase, "Stopped. Esc Esc or /next looks again",
+                              line.details, "left")
+        return line
+
     def _on_event(self, event: events.Event) -> None:
         if isinstance(event, (events.Matched, events.StrangerLeft)):
             self.typing.forget()  # a new stranger was told nothing yet
-        if self.status.apply(event):
-            self.prompt.set_status(self.status.line())
+        before = self._status_line()
+        if isinstance(event, (events.Searching, events.Matched, events.QuestionJoined)):
+            self._stopped = False
+        self.status.apply(event)
+        line = self._status_line()
+        if line != before:
+            self.prompt.set_status(line)
         text = styled_event(event, shutil.get_terminal_size().columns)
         if text is not None:
             self.prompt.show(text)
@@ -455,6 +485,9 @@ class _TerminalUI:
                 await self._quit(interrupted)
 
     async def _handle_line(self, text: str) -> None:
+        if text.strip().lower() == STOP_LINE:
+            await self._stop()
+            return
         try:
             command = parse_user_line(text)
         except CommandError as exc:
@@ -462,7 +495,8 @@ class _TerminalUI:
                              or system_line(str(exc)))
             return
         if isinstance(command, Help):
-            self.prompt.show(system_line(HELP + "\n" + KEYS, shutil.get_terminal_size().columns))
+            self.prompt.show(system_line(HELP.replace("  /quit", STOP_HELP + "\n  /quit", 1) + "\n" + KEYS,
+                                         shutil.get_terminal_size().columns))
             return
         if isinstance(command, Quit):
             await self._quit(interrupted=False)
@@ -475,6 +509,19 @@ class _TerminalUI:
         reply = await apply(node, command)
         if isinstance(reply, StatusReply):
             self.prompt.show(system_line(format_status(reply.statistics), shutil.get_terminal_size().columns))
+
+    async def _stop(self) -> None:
+        """/stop: Omegle's Stop (``Node.stop``), as the page's Stop button."""
+        node = self.node
+        if node is None:
+            self.prompt.show(system_line("Still connecting to the network; one moment.",
+                                         shutil.get_terminal_size().columns))
+            return
+        self._stopped = True
+        stopped = await node.stop()
+        if stopped in ("search", "question"):  # a chat's end is told by its stranger_left
+            self.prompt.show(FormattedText([("class:left", "You stopped looking.")]))
+        self.prompt.set_status(self._status_line())
 
     async def _tell_typing(self, change: bool | None) -> None:
         if change is not None and self.node is not None:

@@ -139,7 +139,7 @@ class Node:
         """Shared blocklists the user trusts (node/lists.py): nobody on them is matched."""
         self.safety.gate.add(self._refuses)  # trusted lists; looking for a contact, all but it
         self.chats = Conversations(host, identity, self.matcher, self.matching, emit=self.emit,
-                                   start_search=self.start_search, auto_next=config.auto_next,
+                                   start_search=self._search_again, auto_next=config.auto_next,
                                    nursery=nursery)
         self.contacts = ContactBook()
         """Contacts kept by mutual consent (node/contacts.py, ``contacts.json``)."""
@@ -150,6 +150,8 @@ class Node:
         self.matching.discusses_questions = self.search.planner.discusses_questions = (
             config.questions)
         self._watched = False
+        self._stopped = False
+        """Stopped (:meth:`stop`): a chat's end searches again only after :meth:`next`."""
         self.question_watch = QuestionWatch(self, config.question) if config.question else None
         """Question mode (node/question.py): two strangers, relayed, watched; no typing."""
 
@@ -184,6 +186,8 @@ class Node:
             if self.config.contact_name:  # the rendezvous is nobody's interest: do not show it
                 event = replace(event, common_interests=(), contact=self.config.contact_name)
             self._chatting = event
+            if self._stopped:  # matched a moment before Stop, the chat opened after it: leave
+                spawn(self._nursery, "chat after stop", self.chats.close, "next")
         elif isinstance(event, events.StrangerLeft):
             self._chatting = None
             if self._blocking and event.by_us:  # the stranger heard an ordinary "next"
@@ -290,12 +294,37 @@ class Node:
 
     async def next(self) -> None:
         """Leave the current stranger (if any) and look for the next one."""
+        self._stopped = False
         if self.question_watch is not None:
             await self.question_watch.next()
             return
         if self.chats.session is not None:
             await self.chats.session.close("next")
         elif self.matcher.state is MatchState.IDLE and self.config.chat:
+            self.start_search()
+
+    async def stop(self) -> str:
+        """Stop (Omegle's Stop): leave the stranger, or both strangers of our question, or
+        stop looking; then look for nobody until :meth:`next` (even with ``auto_next``).
+        The node stays up. Returns what was stopped: "chat" (a ``stranger_left`` follows, or
+        ``question_left`` for each stranger), "question" (asking, nobody was there yet),
+        "search", or "" (nothing was going on)."""
+        self._stopped = True
+        if self.question_watch is not None:
+            here = any(slot.joined for slot in self.question_watch.slots)
+            searching = any(slot.active for slot in self.question_watch.slots)
+            await self.question_watch.close("next")
+            return "chat" if here else "question" if searching else ""
+        searching = self.matcher.state in (MatchState.SEARCHING, MatchState.PROPOSING)
+        self.stop_search()
+        if self.chats.session is not None:
+            await self.chats.close("next")
+            return "chat"
+        return "search" if searching else ""
+
+    def _search_again(self) -> None:
+        """A chat ended (or never began): search again, unless the user pressed Stop."""
+        if not self._stopped:
             self.start_search()
 
     async def quit(self) -> None:
@@ -359,6 +388,7 @@ class Node:
         Never on a node that does not chat with strangers (``serve``, ``lobby``:
         a lobby's private chat ends without a search).
         """
+        self._stopped = False
         if self.question_watch is not None:
             if not self.search.stopping:
                 self.question_watch.start()

@@ -40,6 +40,7 @@ from . import events
 from .conversation import Conversations
 from .matching import MatchService, PendingMatch
 from .searching import SearchService
+from .supervision import spawn
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +157,8 @@ class QuestionWatch:
     async def on_slot_event(self, slot: _Slot, event: events.Event) -> None:
         other = self.slots[2 - slot.number]
         match event:
+            case events.Matched() if not slot.active:  # matched just before Stop (or the end)
+                spawn(self.node._nursery, "chat after the question", slot.chats.close, "next")
             case events.Matched(peer_id, common, safety_code, _initiator, _path, lang):
                 slot.joined = True
                 await self._emit(events.QuestionJoined(slot.number, peer_id, common,

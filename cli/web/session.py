@@ -232,15 +232,8 @@ class WebSession:
         if node is None:
             self._stop_when_ready = self._starting
             return
-        if node.question_watch is not None:  # asking: both strangers are told, nobody else is asked
-            await node.question_watch.close("next")
-            self.publish({"event": "idle"})
-            return
-        state = node.statistics().state
-        if state == "matched":
-            await node.next()  # auto_next is off: it does not search again
-        elif state in ("searching", "proposing"):
-            node.stop_search()
+        stopped = await node.stop()  # a chat's end says so itself (stranger_left, question_left)
+        if stopped in ("search", "question"):
             self.publish({"event": "idle"})
 
     async def close(self) -> None:

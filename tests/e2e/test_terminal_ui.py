@@ -260,8 +260,9 @@ def test_an_unexpected_failure_restores_the_terminal_and_says_one_line(workdir: 
 
 def test_wrapping_keep_and_save_in_a_narrow_terminal(workdir: Path, bootstrap: str, procs: list[Strangers],
                                                      monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Issue 12 in the terminal: words wrap whole at the pane's edge, /keep agrees with a
-    stranger who offers too, /save writes the log (never by itself)."""
+    """Issue 12 in the terminal: words wrap whole at the pane's edge (in the transcript and in
+    the line being typed), /keep agrees with a stranger who offers too, /save writes the log
+    (never by itself), /stop leaves and waits."""
     saves = tmp_path / "saved"
     monkeypatch.setenv("STRANGERS_SAVE_DIR", str(saves))
     stranger = chat(bootstrap, "-i", "cinema", env={"STRANGERS_HOME": str(tmp_path / "other")})
@@ -293,6 +294,26 @@ def test_wrapping_keep_and_save_in_a_narrow_terminal(workdir: Path, bootstrap: s
         [log] = list(saves.iterdir())
         text = log.read_text(encoding="utf-8")
         assert "You both like cinema." in text and "Stranger: lorem word00" in text
+
+        # the line being typed wraps at word boundaries too, under the text after "> "
+        drafts = [f"draft{i:02d}" for i in range(14)]
+        ui.type(" ".join(drafts))
+        ui.wait_for("draft13")
+        rows = [row for row in ui.visible().splitlines() if "draft" in row]
+        assert len(rows) >= 2 and rows[0].startswith("> ") and all(row.startswith("  ") for row in rows[1:])
+        assert " ".join(" ".join(rows).split()) == "> " + " ".join(drafts), ui.visible()
+        ui.press("C-u")  # the draft is discarded
+        ui.wait_until("the draft is gone", lambda: "draft" not in ui.visible())
+
+        # /stop: Omegle's Stop, as the page's button; nobody is looked for until /next
+        ui.type("/stop")
+        ui.press("Enter")
+        stranger.wait_for(_event("stranger_left", reason="next"), STEP_TIMEOUT)
+        ui.wait_for("You have disconnected.")
+        ui.wait_for("Stopped. Esc Esc or /next looks again")
+        ui.press("Escape", "Escape")  # looks again: the status bar says so
+        ui.wait_until("the status bar looks again", lambda: "Stopped." not in ui.visible()
+                      and "Looking for the next" in ui.visible())
 
         ui.type("/quit")
         ui.press("Enter")

@@ -75,6 +75,17 @@ class Page:
     def press(self, key: str) -> None:
         self.driver.find_element(By.TAG_NAME, "body").send_keys(key)
 
+    def in_view(self, element_id: str) -> bool:
+        """Whether the element is shown inside the window (nobody has to scroll to it)."""
+        return self.driver.execute_script(
+            "const box = document.getElementById(arguments[0]).getBoundingClientRect();"
+            "return box.height > 0 && box.top >= 0 && box.bottom <= window.innerHeight;", element_id)
+
+    def log_at_bottom(self) -> bool:
+        return self.driver.execute_script(
+            "const log = document.getElementById('log');"
+            "return log.scrollHeight - log.scrollTop - log.clientHeight < 2;")
+
     def shot(self, name: str) -> None:
         self.driver.save_screenshot(str(self.shots / f"web-{name}.png"))
 
@@ -225,6 +236,11 @@ def test_two_people_chat_in_their_browsers(procs, webs, browsers, shots, tmp_pat
     a.wait_log("Stranger has disconnected.")
     a.wait(lambda: a["stop"].text.startswith("New"), about="the New button")
     assert a["input"].get_attribute("disabled") is not None
+    # after a chat: the log's end and New in sight (the interests come back between them), the log
+    # can still be saved and the stranger reported, but not kept in touch with nor blocked
+    a.wait(lambda: a.in_view("stop") and a.log_at_bottom(), about="New and the log's end in sight")
+    assert a["save"].is_displayed() and a["report"].is_displayed()
+    assert not a["keep"].is_displayed() and not a["block"].is_displayed()
     a.shot("disconnected")
 
     # B changes its language after the chat and presses New: the same node, searching in the new lane;
@@ -310,10 +326,11 @@ def test_other_sites_cannot_use_the_page_even_knowing_its_token(procs, webs, bro
         evil.shutdown()
 
 
-def test_question_mode_in_the_browser(procs, webs, browsers, shots):
+def test_question_mode_in_the_browser(procs, webs, browsers, shots, tmp_path, monkeypatch):
     """Omegle's question ("spy") mode on the page, both sides: one page asks a question and watches;
     a page that ticked "Discuss questions" sees the question and that someone watches, and talks
-    with a terminal stranger through the watcher, who cannot type."""
+    with a terminal stranger through the watcher, who cannot type; the watcher saves the log."""
+    monkeypatch.setenv("STRANGERS_SAVE_DIR", str(tmp_path / "saved"))  # the watcher's "Save the log"
     seed, addr = serve()
     procs.append(seed)
     web_w = WebProcess("--interests-only", bootstrap=addr)
@@ -345,6 +362,7 @@ def test_question_mode_in_the_browser(procs, webs, browsers, shots):
 
     b.wait_log("Question to discuss: Tea or coffee?", MATCH_TIMEOUT)
     b.wait_log("Someone is watching")
+    assert not b["keep"].is_displayed()  # keeping in touch is for one-to-one chats
     assert terminal.wait_for("matched", timeout=MATCH_TIMEOUT)["question"] == "Tea or coffee?"
     terminal.send({"cmd": "send", "text": "tea, obviously"})
     b.wait_log("Stranger: tea, obviously")
@@ -364,4 +382,13 @@ def test_question_mode_in_the_browser(procs, webs, browsers, shots):
     b.wait_log("You have disconnected.")
     w.wait(lambda: w["stop"].text.startswith("New"), about="the New button")
     assert w.log().count("has disconnected.") >= 1
+    w.wait_log("The question is over. New asks it again, to two new strangers.")
     assert terminal.wait_for("stranger_left", timeout=STEP_TIMEOUT)["by_us"] is False
+
+    # the watcher saves the log: both strangers' words, labelled
+    w["save"].click()
+    w.wait_log("The conversation is saved in ")
+    [saved] = list((tmp_path / "saved").iterdir())
+    text = saved.read_text(encoding="utf-8")
+    assert "Tea or coffee?" in text and "tea, obviously" in text and "coffee" in text
+    assert "Stranger 1" in text and "Stranger 2" in text

@@ -29,6 +29,9 @@ const page = {
   commands: new Set(),
   asking: "", // the question this page asks (question mode: it watches and cannot type)
   joined: new Set(), // question mode: the strangers (1, 2) here now
+  hadChat: false, // since the last Start: someone was here (the log can be saved, the last stranger reported)
+  leaving: false, // Stop was confirmed: what ends now, we ended
+  watched: false, // our chat is watched (someone asked a question)
   optionsChosen: false, // the person changed the language or the questions box: hello does not reset them
   socket: null,
 };
@@ -76,6 +79,7 @@ function handle(event) {
       if (!event.running) setPhase("front");
       break;
     case "starting":
+      page.hadChat = false;
       clearLog();
       setPhase("starting");
       system("Connecting to the strangers network...");
@@ -105,6 +109,9 @@ function handle(event) {
       break;
     case "matched":
       clearLog();
+      page.hadChat = true;
+      page.watched = Boolean(event.question); // keeping in touch is for one-to-one chats: no Keep button
+      $("keep").disabled = false;
       setPhase("chatting");
       system("You're now chatting with a random stranger. Say hi!");
       if (event.contact) system(`This is your contact ${event.contact}: you kept in touch.`);
@@ -156,6 +163,7 @@ function handle(event) {
       setTyping(event.active);
       break;
     case "stranger_left":
+      page.leaving = false;
       setTyping(false);
       system(event.reason === "blocked" && event.by_us
         ? "You blocked this stranger: you will not be matched with them again."
@@ -170,6 +178,7 @@ function handle(event) {
       break;
     case "question_joined":
       page.joined.add(event.stranger);
+      page.hadChat = true;
       if (page.phase !== "chatting") {
         setPhase("chatting");
         system("You're now watching two strangers discuss your question! You cannot type: "
@@ -187,13 +196,21 @@ function handle(event) {
     case "question_typing":
       setQuestionTyping(event.stranger, event.active);
       break;
-    case "question_left":
+    case "question_left": {
       setQuestionTyping(event.stranger, false);
-      if (page.joined.delete(event.stranger) || !event.by_us) {
+      const wasHere = page.joined.delete(event.stranger);
+      if (!event.by_us) {
         system(`Stranger ${event.stranger} has disconnected.`, "left");
+      } else if (wasHere && page.leaving) {
+        page.leaving = false; // our Stop: said once for both
+        system("You have disconnected.", "left");
       }
-      if (!page.joined.size && page.phase === "chatting") setPhase("ended");
+      if (!page.joined.size && page.phase === "chatting") {
+        setPhase("ended");
+        system("The question is over. New asks it again, to two new strangers.");
+      }
       break;
+    }
     case "reported":
       system(`Report saved in ${event.path}. It stays on this computer unless you send it on.`);
       break;
@@ -220,6 +237,7 @@ function handle(event) {
       break;
     }
     case "kept":
+      $("keep").disabled = true;
       system(`You kept in touch: the stranger is saved as "${event.name}". `
              + `Run "strangers contact ${event.name}" to find them again.`);
       break;
@@ -245,6 +263,7 @@ function stopOrNew() {
     renderStop();
   } else {
     page.confirming = false;
+    page.leaving = true;
     command({cmd: "stop"});
     renderStop();
   }
@@ -256,6 +275,9 @@ function start() {
   system("Connecting...");
   setPhase("starting");
   page.joined.clear();
+  page.hadChat = false;
+  page.leaving = false;
+  page.watched = false;
   const question = page.asking ? {question: page.asking} : {};
   command({cmd: "start", interests: page.interests, lang: $("lang").value, questions: $("questions").checked,
            ...question});
@@ -387,11 +409,14 @@ function setLang(code) {
 function setPhase(phase) {
   if (phase !== page.phase) page.confirming = false;
   page.phase = phase;
-  document.body.className = `phase-${phase}${page.asking ? " watching" : ""}`;
+  const log = $("log");
+  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  document.body.className = `phase-${phase}${page.asking ? " watching" : ""}${page.watched ? " watched" : ""}`;
+  if (atBottom) log.scrollTop = log.scrollHeight; // the log may have shrunk (the interests come back)
   const chatting = phase === "chatting";
   $("input").disabled = !chatting || Boolean(page.asking);
   $("send").disabled = !chatting || Boolean(page.asking);
-  $("info").hidden = Boolean(page.asking) || !(chatting || (phase === "ended" && $("safety-code").textContent));
+  $("info").hidden = !(chatting || (phase === "ended" && page.hadChat));
   if (!chatting) {
     stopTyping();
     setTyping(false);
@@ -469,7 +494,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("report").addEventListener("click", () => command({cmd: "report"}));
   $("block").addEventListener("click", () => command({cmd: "block"}));
   $("save").addEventListener("click", () => command({cmd: "save"}));
-  $("keep").addEventListener("click", () => command({cmd: "keep"}));
+  $("keep").addEventListener("click", () => { $("keep").disabled = true; command({cmd: "keep"}); });
   $("input").addEventListener("input", onInput);
   $("input").addEventListener("keydown", (key) => {
     if (key.key === "Enter" && !key.shiftKey && !key.isComposing) {
