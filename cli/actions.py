@@ -26,6 +26,7 @@ from .commands import (
     SetLang,
     SetTyping,
     Status,
+    Stop,
 )
 from .format import HELP
 
@@ -62,6 +63,9 @@ async def apply(node: Node, command: Command) -> Reply | None:
                 await node.set_typing(active)
             case Next():
                 await node.next()
+            case Stop():
+                if await node.stop() in ("search", "question"):  # a chat's end says so itself
+                    await node.emit(events.Idle())
             case Block():
                 await node.block()
             case Quit():

@@ -7,6 +7,8 @@ One JSON object per line on stdin::
     {"cmd": "send", "text": "hi"}      -> answered by {"event": "sent", "id": ...}
     {"cmd": "typing", "active": true}
     {"cmd": "next"}
+    {"cmd": "stop"}                    -> Omegle's Stop: leave (stranger_left) or stop looking
+                                          ({"event": "idle"}); nobody is looked for until next
     {"cmd": "quit"}
     {"cmd": "status"}                  -> {"event": "status", ...}
     {"cmd": "report", "reason": "..."} -> {"event": "reported", "path": ...}
@@ -100,16 +102,22 @@ class SetLang:
 
 
 @dataclass(frozen=True)
+class Stop:
+    """Omegle's Stop: leave the stranger (or stop looking); nobody is looked for until ``next``."""
+
+
+@dataclass(frozen=True)
 class Help:
     """``/help`` (typed lines only)."""
 
 
-Command = (Send | SetTyping | Next | Quit | Status | Help | Report | Reveal | Block | Save | SetLang
-           | Keep)
+Command = (Send | SetTyping | Next | Stop | Quit | Status | Help | Report | Reveal | Block | Save
+           | SetLang | Keep)
 
-USER_COMMANDS: dict[str, type[Next | Quit | Status | Help | Reveal | Block]] = {
+USER_COMMANDS: dict[str, type[Next | Stop | Quit | Status | Help | Reveal | Block]] = {
     "/reveal": Reveal,
     "/next": Next, "/n": Next, "/new": Next,
+    "/stop": Stop,
     "/quit": Quit, "/exit": Quit, "/q": Quit,
     "/status": Status,
     "/block": Block,
@@ -117,8 +125,8 @@ USER_COMMANDS: dict[str, type[Next | Quit | Status | Help | Reveal | Block]] = {
 }
 """Slash commands a person can type, and their short forms."""
 
-_SIMPLE: dict[str, type[Next | Quit | Status | Reveal | Block]] = {
-    "next": Next, "quit": Quit, "status": Status, "reveal": Reveal, "block": Block}
+_SIMPLE: dict[str, type[Next | Stop | Quit | Status | Reveal | Block]] = {
+    "next": Next, "stop": Stop, "quit": Quit, "status": Status, "reveal": Reveal, "block": Block}
 
 
 def parse_command(line: str | bytes) -> Command:
@@ -166,7 +174,7 @@ def parse_command(line: str | bytes) -> Command:
             raise CommandError(f"typing needs \"active\": true or false, got {active!r:.80}")
         return SetTyping(active)
     raise CommandError(f"unknown command {cmd!r:.80}"
-                       " (send, typing, next, quit, status, report, reveal, block, save, lang, keep)")
+                       " (send, typing, next, stop, quit, status, report, reveal, block, save, lang, keep)")
 
 
 def parse_user_line(text: str) -> Command:

@@ -87,6 +87,8 @@ def event_to_json(event: events.Event) -> dict[str, Any]:
             return {"event": "error", "message": message}
         case events.Stopped():
             return {"event": "stopped"}
+        case events.Idle():
+            return {"event": "idle"}
         case events.Reachability(reachable, addrs, relays):
             return {"event": "reachability", "reachable": reachable, "addrs": list(addrs),
                     "relays": relays}
@@ -188,6 +190,8 @@ def format_event(event: events.Event) -> str | None:
             return f"! error: {message}"
         case events.Stopped():
             return None
+        case events.Idle():
+            return "You stopped looking. /next looks again."
         case events.Reachability(reachable, _addrs, relays):
             if reachable:
                 return "Strangers can reach you directly."
@@ -252,6 +256,7 @@ def format_lobby_counts(counts: tuple[tuple[str, int], ...]) -> str | None:
 
 HELP = """Commands:
   /next   leave this stranger and meet another one
+  /stop   leave this stranger (or stop looking) and wait: /next looks again
   /quit   leave and exit (Ctrl-D or Ctrl-C too)
   /block  leave this stranger and never meet them again (strangers unblock undoes it)
   /status what this node is doing

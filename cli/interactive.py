@@ -68,7 +68,6 @@ logger = logging.getLogger(__name__)
 EXIT_INTERRUPTED = 130
 STOP_LINE = "/stop"
 """Omegle's Stop, as on the page: leave (or stop looking) and wait for /next (this UI's own line)."""
-STOP_HELP = "  /stop   leave this stranger (or stop looking) and wait: /next looks again"
 INPUT_QUEUE = 256
 """What the person did and trio has not handled yet (lines, keystrokes)."""
 PROMPT_EXIT_TIMEOUT = 2.0
@@ -495,7 +494,7 @@ class _TerminalUI:
                              or system_line(str(exc)))
             return
         if isinstance(command, Help):
-            self.prompt.show(system_line(HELP.replace("  /quit", STOP_HELP + "\n  /quit", 1) + "\n" + KEYS,
+            self.prompt.show(system_line(HELP + "\n" + KEYS,
                                          shutil.get_terminal_size().columns))
             return
         if isinstance(command, Quit):

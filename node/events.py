@@ -126,6 +126,11 @@ class Stopped:
 
 
 @dataclass(frozen=True)
+class Idle:
+    """Stop while searching (or asking): nobody is looked for until ``next``."""
+
+
+@dataclass(frozen=True)
 class Reachability:
     """Whether strangers can dial us directly, and the addresses we announce.
 
@@ -286,7 +291,7 @@ class QuestionLeft:
 
 Event = (
     Ready | Searching | Advertised | Matched | PathChanged | MessageReceived | Sent | Delivered
-    | Typing | StrangerLeft | Warning | Error | Stopped | Reachability | Reported | Revealed
+    | Typing | StrangerLeft | Warning | Error | Stopped | Idle | Reachability | Reported | Revealed
     | LobbyJoined | LobbyMessage | LobbySent | LobbyMembers | LobbyCounts | ChatInvited | Blocked
     | Saved | Language | KeepOffered | KeepAsked | Kept
     | QuestionJoined | QuestionMessage | QuestionTyping | QuestionLeft

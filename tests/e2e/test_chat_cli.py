@@ -289,3 +289,23 @@ def test_an_unexpected_failure_is_one_error_line_and_exit_1_not_a_traceback(proc
     assert node.wait_exit(timeout=10) == 1
     lines = node.stderr.splitlines()
     assert lines == ["strangers: error: unexpected RuntimeError: injected by the test (a bug in strangers)"]
+
+
+def test_stop_leaves_and_waits_for_next(procs):
+    """Omegle's Stop over --json: {"cmd":"stop"} leaves the stranger (or stops looking, then an
+    "idle" event) and nobody is looked for until {"cmd":"next"}."""
+    _server, a, b = _matched_pair(procs, "tango")
+    a.wait_for("matched", timeout=20)
+    b.wait_for("matched", timeout=20)
+    a.send({"cmd": "stop"})
+    assert a.wait_for("stranger_left", timeout=10)["by_us"] is True
+    assert b.wait_for("stranger_left", timeout=10)["by_us"] is False
+    b.wait_for("searching")  # the stranger goes on looking (auto-next)...
+    a.send({"cmd": "status"})
+    assert a.wait_for("status")["state"] == "idle"  # ...we do not
+    b.send({"cmd": "stop"})
+    b.wait_for("idle")
+    b.send({"cmd": "status"})
+    assert b.wait_for("status")["state"] == "idle"
+    a.send({"cmd": "next"})  # now it looks again (events after the status answer only)
+    a.wait_for("searching")

@@ -94,7 +94,7 @@ def test_not_an_object(line: str, shown: str) -> None:
 )
 def test_unknown_command_lists_the_known_ones(line: str, shown: str) -> None:
     bad(line, f"unknown command {shown}",
-        "(send, typing, next, quit, status, report, reveal, block, save, lang, keep)")
+        "(send, typing, next, stop, quit, status, report, reveal, block, save, lang, keep)")
 
 
 @pytest.mark.parametrize(

@@ -79,6 +79,7 @@ JSON_CASES = [
     (events.Warning("no DHT peers yet"), {"event": "warning", "message": "no DHT peers yet"}),
     (events.Error("bad command"), {"event": "error", "message": "bad command"}),
     (events.Stopped(), {"event": "stopped"}),
+    (events.Idle(), {"event": "idle"}),
     (events.Reachability(True, (ADDR,)), {"event": "reachability", "reachable": True, "addrs": [ADDR],
                                           "relays": 0}),
     (events.Reachability(False, (f"/ip4/10.0.0.1/tcp/1/p2p/{PEER}/p2p-circuit/p2p/{PEER}",), 2),
@@ -116,7 +117,7 @@ def test_every_event_type_has_a_json_form_and_a_text_rule() -> None:
     names = {expected["event"] for _event, expected in JSON_CASES}
     assert names == {
         "ready", "searching", "advertised", "matched", "path", "message", "sent", "delivered",
-        "typing", "stranger_left", "warning", "error", "stopped", "reachability", "reported",
+        "typing", "stranger_left", "warning", "error", "stopped", "idle", "reachability", "reported",
         "revealed",
         "joined", "lobby_message", "lobby_sent", "members", "lobby_counts", "chat_invited",
         "blocked",
@@ -171,6 +172,7 @@ def test_unknown_events_are_a_type_error(function, thing: object) -> None:  # ty
         (events.StrangerLeft("next", by_us=True), "You have disconnected."),
         (events.Warning("no DHT peers yet"), "! no DHT peers yet"),
         (events.Error("bad command"), "! error: bad command"),
+        (events.Idle(), "You stopped looking. /next looks again."),
     ],
 )
 def test_format_event(event: events.Event, text: str) -> None:
