@@ -17,7 +17,7 @@ import json
 import sys
 import time
 
-from run import crowd, start_network, stop_all
+from loopback import crowd, start_network, stop_all
 
 
 def main() -> None:
