@@ -93,6 +93,17 @@ def _record_ips(addrs: list[Multiaddr]) -> list[str]:
     return ips or ["127.0.0.1"]
 
 
+def _multiaddrs(texts) -> list[Multiaddr]:
+    """The texts that parse as multiaddrs (a neighbour may announce anything)."""
+    out: list[Multiaddr] = []
+    for text in texts:
+        try:
+            out.append(Multiaddr(text))
+        except Exception:  # not a multiaddr py-libp2p can read: skipped, not fatal
+            logger.debug("mDNS address %r skipped", text)
+    return out
+
+
 class LocalDiscovery:
     """Announces us on the local link and connects to the peers it hears of."""
 
@@ -170,7 +181,7 @@ class LocalDiscovery:
                 nursery.start_soon(self._keep_announced, zc)
                 nursery.start_soon(self._watch)
                 async for name in receive:
-                    nursery.start_soon(self._read, zc, name)
+                    nursery.start_soon(self._read_safely, zc, name)
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(STOP_TIMEOUT):
                 stop = functools.partial(self._stop, zc, browser)
@@ -199,6 +210,13 @@ class LocalDiscovery:
         records = zc.cache.get_all_by_details(name.lower(), _TYPE_TXT, _CLASS_IN)
         return [record.text for record in records if isinstance(record, DNSText)]
 
+    async def _read_safely(self, zc: Zeroconf, name: str) -> None:
+        """:meth:`_read`, where a neighbour's bad record ends the reading of that record only."""
+        try:
+            await self._read(zc, name)
+        except Exception as exc:  # whatever a record makes of us, the listener goes on
+            logger.info("mDNS record %r not read: %r", name, exc)
+
     async def _read(self, zc: Zeroconf, name: str) -> None:
         records = self._txt_records(zc, name)
         if not records:  # the announcement came without its TXT record: ask
@@ -215,7 +233,7 @@ class LocalDiscovery:
             if peer == local:
                 continue
             self.heard += 1
-            usable = [Multiaddr(a) for a in addrs if addrscope.is_dialable(a)]
+            usable = _multiaddrs(a for a in addrs if addrscope.is_dialable(a))
             if not usable:
                 continue
             self.host.get_peerstore().add_addrs(peer, usable, ADDR_TTL)

@@ -6,6 +6,7 @@ The mDNS round trip between two machines is ``tests/e2e/test_lan.py``.
 
 from __future__ import annotations
 
+import logging
 import random
 from types import SimpleNamespace
 
@@ -134,3 +135,32 @@ def test_our_record_has_a_dnsaddr_per_address_with_our_id_and_no_wildcard() -> N
     assert "/ip4/10.1.0.9/tcp/4002" in addrs
     assert not any("0.0.0.0" in a or "/127." in a for a in addrs), addrs
     assert 32 <= len(discovery.name.split(".")[0]) <= 63
+
+
+async def test_a_record_with_addresses_py_libp2p_cannot_parse_is_read_for_the_rest(autojump_clock) -> None:
+    """A neighbour's TXT strings as raw bytes (libp2p mDNS spec: ``dnsaddr=<multiaddr>``):
+    one address our scope check accepts but multiaddr cannot parse stopped the whole
+    listener (StringParseError out of a task of its nursery)."""
+    host, _book, dht, _dials, discovery = _discovery(neighbour_serves=True)
+    neighbour = fresh_identity().peer_id.to_base58()
+    name = "hostile0123456789abcdefghijklmnopqrs." + SERVICE
+    strings = [f"dnsaddr={addr}/p2p/{neighbour}".encode() for addr in (
+        "/ip4/10.1.0.7/tcp/1/garbage", "/ip4/10.1.0.7/tcp/1/http-path/%zz", "/ip4/10.1.0.9/tcp/4001")]
+    cache = DNSCache()
+    cache.async_add_records([DNSText(name, _TYPE_TXT, _CLASS_IN, 120, encode_txt(strings))])
+    await discovery._read(SimpleNamespace(cache=cache), name)  # type: ignore[arg-type]
+    [peer] = dht.listed
+    assert [str(a) for a in host.get_peerstore().addrs(peer)] == ["/ip4/10.1.0.9/tcp/4001"]
+
+
+async def test_a_record_that_breaks_reading_ends_that_read_only(autojump_clock, caplog) -> None:
+    """Whatever goes wrong reading one neighbour's record, the listener's task does not raise."""
+    caplog.set_level(logging.INFO, logger="strangers.node.libp2p.mdns")
+    _host, _book, _dht, _dials, discovery = _discovery()
+
+    class Broken:
+        def get_all_by_details(self, *_args):
+            raise RuntimeError("a cache that cannot be read")
+
+    await discovery._read_safely(SimpleNamespace(cache=Broken()), "x." + SERVICE)  # type: ignore[arg-type]
+    assert "not read" in caplog.text
