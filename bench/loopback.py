@@ -250,13 +250,20 @@ def crowd(addrs: list[str], people: int = 50, interests: int = 5, seconds: float
     after_ready = sorted(m - r for p in crowd_procs
                          if (r := p.arrival_of("ready")) is not None
                          and (m := p.arrival_of("matched")) is not None)
+    advertised = sorted(a - r for p in crowd_procs
+                        if (r := p.arrival_of("ready")) is not None
+                        and (a := p.arrival_of("advertised")) is not None)
+    warnings = sorted({e.get("message", "") for p in crowd_procs for e in p.events
+                       if e.get("event") == "warning"})
     return {"people": people, "interests": interests, "matched": len(partners),
             "unmatched": unmatched, "seconds_until_all_matched": all_matched if not unmatched else None,
             "matched_by_end": len(every), "seconds": seconds,
             "double_matches": double, "asymmetric_matches": asymmetric, "one_sided_matches": one_sided,
             "launch_to_ready": summary(ready) | {"last": ready[-1]} if ready else None,
             "launch_to_matched": summary(matched) | {"last": matched[-1]} if matched else None,
-            "ready_to_matched": summary(after_ready) | {"max": after_ready[-1]} if after_ready else None}
+            "ready_to_matched": summary(after_ready) | {"max": after_ready[-1]} if after_ready else None,
+            "ready_to_advertised": summary(advertised) | {"max": advertised[-1]} if advertised else None,
+            "warnings": warnings}
 
 
 def cold_start(rounds: int = 5) -> dict:
