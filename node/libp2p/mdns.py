@@ -20,9 +20,10 @@ loop for about 2 s of every start-up.
 * lists a local peer in the DHT routing table once identify says it serves
   our DHT protocol (issue 9: only servers enter routing tables; a client,
   for instance a chat node AutoNAT has not yet found reachable, does not
-  advertise it). Identify needs a connection, so one side of each pair
-  dials: the one with the smaller peer id at once, the other only if no
-  connection came within :data:`DIAL_WAIT` (one handshake per pair, at most
+  advertise it). Identify needs a connection: when none came within
+  :data:`DIAL_GRACE` (the first search connects to most neighbours anyway),
+  the side with the smaller peer id dials, the other only if still none
+  came within :data:`DIAL_WAIT` (one handshake per pair, at most
   :data:`DIALS_AT_ONCE` at a time, no walks). A local client is watched
   (:data:`WATCH_INTERVAL`) and listed when an identify push says it now
   serves (AutoNAT found it reachable through that very connection). The
@@ -67,8 +68,12 @@ ADDRESS_POLL = 5.0
 ADDR_TTL = 600
 MAX_LOCAL_PEERS = 1024
 """Local peers remembered (listed or waiting to be); beyond that, new ones are ignored."""
+DIAL_GRACE = 1.0
+"""Seconds the peer with the smaller id waits for a connection (a walk, a bootstrap) before
+dialling: with a DHT to join, the first search connects to most neighbours anyway, and
+dials at once raced it for the CPU at start-up."""
 DIAL_WAIT = 3.0
-"""Seconds the peer with the greater id waits for the other's dial before dialling itself."""
+"""Seconds the peer with the greater id waits for a connection before dialling itself."""
 DIAL_TIMEOUT = 10.0
 DIALS_AT_ONCE = 4
 IDENTIFY_WAIT = 5.0
@@ -249,10 +254,11 @@ class LocalDiscovery:
     async def _meet(self, peer: ID, addrs: list[Multiaddr]) -> None:
         """Get identify from a new local peer (one connection per pair), then list it if it serves."""
         if not has_open_connection(self.host, peer):
-            if self.host.get_id().to_bytes() > peer.to_bytes():  # the other side dials us
-                with trio.move_on_after(DIAL_WAIT):
-                    while not has_open_connection(self.host, peer):
-                        await trio.sleep(0.05)
+            # the smaller id dials first; the other waits longer for that dial
+            wait = DIAL_GRACE if self.host.get_id().to_bytes() < peer.to_bytes() else DIAL_WAIT
+            with trio.move_on_after(wait):
+                while not has_open_connection(self.host, peer):
+                    await trio.sleep(0.05)
             if not has_open_connection(self.host, peer):
                 try:
                     async with self._dials:
