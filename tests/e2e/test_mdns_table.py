@@ -35,8 +35,11 @@ class Peer:
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
-        self.id = self._next(timeout=30)["id"]
+        self.id = ""
         self.last: dict = {"table": [], "ever": [], "identified": {}}
+
+    def wait_ready(self) -> None:
+        self.id = self._next(timeout=30)["id"]
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None
@@ -73,6 +76,8 @@ def test_mdns_lists_servers_and_never_a_client(lab):
     try:
         for host, mode in zip(hosts, ("server", "server", "client"), strict=True):
             peers.append(Peer(host.prefix, host.ip, mode))
+        for peer in peers:  # started together, as neighbours on a LAN
+            peer.wait_ready()
         first, second, client = peers
 
         def settled() -> bool:
