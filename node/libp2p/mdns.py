@@ -295,7 +295,10 @@ class LocalDiscovery:
         except Exception as exc:  # a full bucket whose oldest peer answered, a peer gone
             logger.debug("mDNS peer %s not listed: %r", peer, exc)
             return
-        if not listed or peer not in self._waiting:
+        if not listed:  # a full bucket kept its peers: not asked again every second
+            self._waiting.pop(peer, None)
+            return
+        if peer not in self._waiting:
             return
         del self._waiting[peer]
         self._listed.add(peer)
