@@ -1,6 +1,6 @@
 """The 50-stranger crowd: ``--people`` strangers on ``--interests`` interests, launched within a second.
 
-    python bench/crowd.py [--servers 10] [--people 50] [--interests 5]
+    python bench/crowd.py [--servers 10] [--people 50] [--interests 5] [--seconds 120]
 
 Real processes on loopback: ``--servers`` serve nodes (the DHT), then the
 crowd, each with one of the interests and ``--interests-only``, bootstrapped
@@ -17,7 +17,7 @@ import json
 import sys
 import time
 
-from run import crowd, start_network, stop_all
+from loopback import crowd, start_network, stop_all
 
 
 def main() -> None:
@@ -25,11 +25,12 @@ def main() -> None:
     parser.add_argument("--servers", type=int, default=10)
     parser.add_argument("--people", type=int, default=50)
     parser.add_argument("--interests", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=120.0, help="the deadline after the launch")
     args = parser.parse_args()
     began = time.time()
     servers, addrs = start_network(args.servers)
     try:
-        result = crowd(addrs, args.people, args.interests)
+        result = crowd(addrs, args.people, args.interests, args.seconds)
     finally:
         stop_all(servers)
     result["servers"] = args.servers

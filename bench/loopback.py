@@ -202,8 +202,14 @@ def chat_round_trip(addrs: list[str], messages: int) -> dict:
     return result
 
 
-def crowd(addrs: list[str], people: int = 50, interests: int = 5) -> dict:
-    """``people`` strangers on ``interests`` interests, all launched within a second."""
+def crowd(addrs: list[str], people: int = 50, interests: int = 5, seconds: float = 120.0) -> dict:
+    """``people`` strangers on ``interests`` interests, all launched within a second.
+
+    ``matched``: strangers whose ``matched`` came within ``seconds`` of the
+    launch. Double and asymmetric matches are counted on every event of every
+    process (read to the end), so a partner whose event came after the
+    deadline is not taken for an asymmetric match; ``one_sided``: a stranger
+    whose partner never said ``matched`` (with anyone) by the end."""
     tag = uuid.uuid4().hex[:6]
     launched = time.perf_counter()
     crowd_procs = []
@@ -213,7 +219,7 @@ def crowd(addrs: list[str], people: int = 50, interests: int = 5) -> dict:
         time.sleep(1.0 / people)
     partners: dict[str, str] = {}
     ids: dict[Strangers, str] = {}
-    deadline = launched + 120
+    deadline = launched + seconds
     unmatched = 0
     for proc in crowd_procs:
         try:
@@ -225,10 +231,17 @@ def crowd(addrs: list[str], people: int = 50, interests: int = 5) -> dict:
     all_matched = time.perf_counter() - launched
     time.sleep(1.0)  # let any second, illegal match show up
     double = 0
+    every: dict[str, str] = {}  # first partner of each stranger, whenever it came
     for proc in crowd_procs:
-        proc._pull(0.05)
-        double += max(0, sum(1 for e in proc.events if e.get("event") == "matched") - 1)
-    asymmetric = sum(1 for me, other in partners.items() if partners.get(other) != me)
+        while proc._pull(0.05):  # every event that arrived
+            pass
+        me = next((e["peer_id"] for e in proc.events if e.get("event") == "ready"), None)
+        matches = [e["peer_id"] for e in proc.events if e.get("event") == "matched"]
+        double += max(0, len(matches) - 1)
+        if me is not None and matches:
+            every[me] = matches[0]
+    asymmetric = sum(1 for me, other in every.items() if other in every and every[other] != me)
+    one_sided = sum(1 for other in every.values() if other not in every)
     stop_all(crowd_procs)
     # where the time goes: seconds from launch to each process's ready and matched
     start = time.monotonic() - (time.perf_counter() - launched)
@@ -237,12 +250,20 @@ def crowd(addrs: list[str], people: int = 50, interests: int = 5) -> dict:
     after_ready = sorted(m - r for p in crowd_procs
                          if (r := p.arrival_of("ready")) is not None
                          and (m := p.arrival_of("matched")) is not None)
+    advertised = sorted(a - r for p in crowd_procs
+                        if (r := p.arrival_of("ready")) is not None
+                        and (a := p.arrival_of("advertised")) is not None)
+    warnings = sorted({e.get("message", "") for p in crowd_procs for e in p.events
+                       if e.get("event") == "warning"})
     return {"people": people, "interests": interests, "matched": len(partners),
             "unmatched": unmatched, "seconds_until_all_matched": all_matched if not unmatched else None,
-            "double_matches": double, "asymmetric_matches": asymmetric,
+            "matched_by_end": len(every), "seconds": seconds,
+            "double_matches": double, "asymmetric_matches": asymmetric, "one_sided_matches": one_sided,
             "launch_to_ready": summary(ready) | {"last": ready[-1]} if ready else None,
             "launch_to_matched": summary(matched) | {"last": matched[-1]} if matched else None,
-            "ready_to_matched": summary(after_ready) | {"max": after_ready[-1]} if after_ready else None}
+            "ready_to_matched": summary(after_ready) | {"max": after_ready[-1]} if after_ready else None,
+            "ready_to_advertised": summary(advertised) | {"max": advertised[-1]} if advertised else None,
+            "warnings": warnings}
 
 
 def cold_start(rounds: int = 5) -> dict:

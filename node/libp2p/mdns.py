@@ -17,12 +17,19 @@ loop for about 2 s of every start-up.
   straight from zeroconf's cache (go-libp2p packs them in one record, js-libp2p
   in one record each), and gives the addresses to the peerstore (where the
   announce filter drops unroutable ones);
-* lists each new local peer in the DHT routing table, so the usual provider
-  lookups reach it, without dialling it (lookups dial whom they need). The
-  old service dialled every neighbour and then walked the DHT twice (a
-  self-lookup and a random lookup) per neighbour: with ten neighbours, ten
-  handshakes (and ten more as each dialled the newcomer back) and twenty
-  walks racing the user's first search.
+* lists a local peer in the DHT routing table once identify says it serves
+  our DHT protocol (issue 9: only servers enter routing tables; a client,
+  for instance a chat node AutoNAT has not yet found reachable, does not
+  advertise it). Identify needs a connection: when none came within
+  :data:`DIAL_GRACE` (the first search connects to most neighbours anyway),
+  the side with the smaller peer id dials, the other only if still none
+  came within :data:`DIAL_WAIT` (one handshake per pair, at most
+  :data:`DIALS_AT_ONCE` at a time, no walks). A local client is watched
+  (:data:`WATCH_INTERVAL`) and listed when an identify push says it now
+  serves (AutoNAT found it reachable through that very connection). The
+  old py-libp2p service dialled every neighbour and then walked the DHT
+  twice per neighbour; the first version of this one listed every
+  neighbour without asking, clients included.
 
 Zeroconf runs in its own threads (``# type: ignore[call-arg]`` below: the
 trio_typing stubs do not know ``abandon_on_cancel``); everything blocking (start, probing,
@@ -39,6 +46,7 @@ from collections.abc import Callable
 
 import trio
 from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo
 from multiaddr import Multiaddr
 from zeroconf import DNSText, IPVersion, ServiceBrowser, ServiceInfo, ServiceStateChange, Zeroconf
 from zeroconf.const import _CLASS_IN, _TYPE_TXT
@@ -46,6 +54,7 @@ from zeroconf.const import _CLASS_IN, _TYPE_TXT
 from strangers.discovery import addrscope
 
 from .announce import Announcements
+from .kadpool import has_open_connection
 from .mdns_records import SERVICE, encode_txt, parse_records, peer_name, txt_strings
 
 logger = logging.getLogger(__name__)
@@ -58,6 +67,19 @@ ADDRESS_POLL = 5.0
 """Seconds between two checks of what our record should say."""
 ADDR_TTL = 600
 MAX_LOCAL_PEERS = 1024
+"""Local peers remembered (listed or waiting to be); beyond that, new ones are ignored."""
+DIAL_GRACE = 1.0
+"""Seconds the peer with the smaller id waits for a connection (a walk, a bootstrap) before
+dialling: with a DHT to join, the first search connects to most neighbours anyway, and
+dials at once raced it for the CPU at start-up."""
+DIAL_WAIT = 3.0
+"""Seconds the peer with the greater id waits for a connection before dialling itself."""
+DIAL_TIMEOUT = 10.0
+DIALS_AT_ONCE = 4
+IDENTIFY_WAIT = 5.0
+"""Seconds to wait for identify on a new connection before leaving the peer to the watch."""
+WATCH_INTERVAL = 1.0
+"""Seconds between two looks at local peers not listed yet (an identify push may list them)."""
 STOP_TIMEOUT = 1.0
 SRV_PORT = 4001
 """The SRV record needs a port; libp2p reads only the TXT strings (go-libp2p uses 4001 too)."""
@@ -76,6 +98,17 @@ def _record_ips(addrs: list[Multiaddr]) -> list[str]:
     return ips or ["127.0.0.1"]
 
 
+def _multiaddrs(texts) -> list[Multiaddr]:
+    """The texts that parse as multiaddrs (a neighbour may announce anything)."""
+    out: list[Multiaddr] = []
+    for text in texts:
+        try:
+            out.append(Multiaddr(text))
+        except Exception:  # not a multiaddr py-libp2p can read: skipped, not fatal
+            logger.debug("mDNS address %r skipped", text)
+    return out
+
+
 class LocalDiscovery:
     """Announces us on the local link and connects to the peers it hears of."""
 
@@ -89,10 +122,14 @@ class LocalDiscovery:
         self.name = f"{peer_name(rng or random.Random())}.{SERVICE}"
         self.interfaces = interfaces
         self.found = 0
-        """Local peers connected to (statistics, tests)."""
+        """Local peers listed in the routing table (statistics, tests)."""
         self.heard = 0
         """Announcements of other peers read."""
-        self._joined: set[ID] = set()
+        self._waiting: dict[ID, float] = {}
+        """Local peers heard of, not listed (yet): when we last heard of each."""
+        self._listed: set[ID] = set()
+        """Local peers we listed (until they leave the routing table)."""
+        self._dials = trio.CapacityLimiter(DIALS_AT_ONCE)
         self._zeroconf: Zeroconf | None = None
         self._info: ServiceInfo | None = None
 
@@ -147,8 +184,9 @@ class LocalDiscovery:
             browser = ServiceBrowser(zc, SERVICE, handlers=[on_change])
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._keep_announced, zc)
+                nursery.start_soon(self._watch)
                 async for name in receive:
-                    nursery.start_soon(self._read, zc, name)
+                    nursery.start_soon(self._read_safely, zc, name)
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(STOP_TIMEOUT):
                 stop = functools.partial(self._stop, zc, browser)
@@ -177,6 +215,13 @@ class LocalDiscovery:
         records = zc.cache.get_all_by_details(name.lower(), _TYPE_TXT, _CLASS_IN)
         return [record.text for record in records if isinstance(record, DNSText)]
 
+    async def _read_safely(self, zc: Zeroconf, name: str) -> None:
+        """:meth:`_read`, where a neighbour's bad record ends the reading of that record only."""
+        try:
+            await self._read(zc, name)
+        except Exception as exc:  # whatever a record makes of us, the listener goes on
+            logger.info("mDNS record %r not read: %r", name, exc)
+
     async def _read(self, zc: Zeroconf, name: str) -> None:
         records = self._txt_records(zc, name)
         if not records:  # the announcement came without its TXT record: ask
@@ -193,30 +238,71 @@ class LocalDiscovery:
             if peer == local:
                 continue
             self.heard += 1
-            usable = [Multiaddr(a) for a in addrs if addrscope.is_dialable(a)]
+            usable = _multiaddrs(a for a in addrs if addrscope.is_dialable(a))
             if not usable:
                 continue
             self.host.get_peerstore().add_addrs(peer, usable, ADDR_TTL)
-            if peer not in self._joined and len(self._joined) < MAX_LOCAL_PEERS:
-                self._joined.add(peer)
-                await self._list(peer)
+            if peer in self._listed:
+                continue
+            known = peer in self._waiting
+            if not known and len(self._waiting) + len(self._listed) >= MAX_LOCAL_PEERS:
+                continue
+            self._waiting[peer] = trio.current_time()
+            if not known:
+                await self._meet(peer, usable)
+
+    async def _meet(self, peer: ID, addrs: list[Multiaddr]) -> None:
+        """Get identify from a new local peer (one connection per pair), then list it if it serves."""
+        if not has_open_connection(self.host, peer):
+            # the smaller id dials first; the other waits longer for that dial
+            wait = DIAL_GRACE if self.host.get_id().to_bytes() < peer.to_bytes() else DIAL_WAIT
+            with trio.move_on_after(wait):
+                while not has_open_connection(self.host, peer):
+                    await trio.sleep(0.05)
+            if not has_open_connection(self.host, peer):
+                try:
+                    async with self._dials:
+                        with trio.fail_after(DIAL_TIMEOUT):
+                            await self.host.connect(PeerInfo(peer, addrs))
+                except Exception as exc:  # gone, or not dialable from here: the watch may list it later
+                    logger.debug("mDNS peer %s not reached: %r", peer, exc)
+                    return
+        with trio.move_on_after(IDENTIFY_WAIT):
+            while self.dht.advertises(peer) is None:
+                await trio.sleep(0.05)
+        await self._list(peer)
+
+    async def _watch(self) -> None:
+        """List waiting peers that have since become servers; forget the stale ones."""
+        while True:
+            await trio.sleep(WATCH_INTERVAL)
+            now = trio.current_time()
+            for peer, heard in list(self._waiting.items()):
+                if self.dht.advertises(peer) is True:
+                    await self._list(peer)
+                elif now - heard > ADDR_TTL and not has_open_connection(self.host, peer):
+                    self._waiting.pop(peer, None)
+            for peer in list(self._listed):
+                if not self.dht.routing_table.peer_in_table(peer):  # dead or evicted: met again when heard
+                    self._listed.discard(peer)
 
     async def _list(self, peer: ID) -> None:
-        """List a local peer in the routing table, without dialling it.
-
-        The lookups that need it dial it; dialling every neighbour at once
-        (and each of them dialling us back when it hears our announcement)
-        meant a burst of Noise handshakes exactly when a new node starts its
-        first search.
-        """
+        """List a local peer in the routing table if identify says it serves our DHT."""
+        if peer not in self._waiting or self.dht.advertises(peer) is not True:
+            return
         try:
-            listed = await self.dht.routing_table.add_peer(peer, skip_server_mode_check=True)
+            listed = await self.dht.add_peer(peer)
         except Exception as exc:  # a full bucket whose oldest peer answered, a peer gone
             logger.debug("mDNS peer %s not listed: %r", peer, exc)
-            self._joined.discard(peer)
             return
-        if listed:
-            self.found += 1
-            logger.info("mDNS peer %s listed", peer)
-            if self.on_listed is not None:
-                self.on_listed()
+        if not listed:  # a full bucket kept its peers: not asked again every second
+            self._waiting.pop(peer, None)
+            return
+        if peer not in self._waiting:
+            return
+        del self._waiting[peer]
+        self._listed.add(peer)
+        self.found += 1
+        logger.info("mDNS peer %s listed", peer)
+        if self.on_listed is not None:
+            self.on_listed()

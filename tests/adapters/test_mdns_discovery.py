@@ -6,9 +6,11 @@ The mDNS round trip between two machines is ``tests/e2e/test_lan.py``.
 
 from __future__ import annotations
 
+import logging
 import random
 from types import SimpleNamespace
 
+import trio
 from multiaddr import Multiaddr
 from zeroconf import DNSCache, DNSText
 from zeroconf.const import _CLASS_IN, _TYPE_TXT
@@ -16,56 +18,101 @@ from zeroconf.const import _CLASS_IN, _TYPE_TXT
 from strangers.node.identity import fresh_identity
 from strangers.node.libp2p.addresses import announcements
 from strangers.node.libp2p.host import build_host
-from strangers.node.libp2p.mdns import LocalDiscovery
+from strangers.node.libp2p.mdns import WATCH_INTERVAL, LocalDiscovery
 from strangers.node.libp2p.mdns_records import SERVICE, encode_txt, parse_records
 
 
-class FakeTable:
+class FakeDHT:
+    """What LocalDiscovery uses of StrangersDHT: identify's verdict and admission."""
+
     def __init__(self) -> None:
         self.listed: list = []
+        self.serves: dict = {}
+        """peer -> whether identify lists our DHT protocol (absent: not identified yet)."""
+        self.routing_table = self
 
-    async def add_peer(self, peer, *, skip_server_mode_check: bool = False) -> bool:
-        assert skip_server_mode_check
-        self.listed.append(peer)
+    def advertises(self, peer):
+        return self.serves.get(peer)
+
+    async def add_peer(self, peer) -> bool:
+        if self.advertises(peer) is not True:  # StrangersDHT.add_peer's rule
+            return False
+        if peer not in self.listed:
+            self.listed.append(peer)
         return True
 
+    def peer_in_table(self, peer) -> bool:
+        return peer in self.listed
 
-def _discovery():
+
+def _discovery(*, neighbour_serves: bool | None = True):
+    """A discovery whose host's dials "succeed" and bring identify's verdict on the neighbour."""
     host = build_host(fresh_identity())
     book = announcements(host)
+    dht = FakeDHT()
     dials: list = []
 
     async def connect(info) -> None:
         dials.append(info)
+        dht.serves[info.peer_id] = neighbour_serves
 
     host.connect = connect  # type: ignore[method-assign]
-    dht = SimpleNamespace(routing_table=FakeTable())
     return host, book, dht, dials, LocalDiscovery(host, dht, book, rng=random.Random(1))
 
 
-async def test_a_neighbours_records_are_all_read_filtered_and_listed_without_a_dial() -> None:
-    host, _book, dht, dials, discovery = _discovery()
-    wakes: list[int] = []
-    discovery.on_listed = lambda: wakes.append(1)
+def _neighbour_records(*ips: str):
     neighbour = fresh_identity().peer_id.to_base58()
     name = "neighbour0123456789abcdefghijklmnopq." + SERVICE
     cache = DNSCache()
+
     def txt(*ips: str) -> DNSText:
         strings = [f"dnsaddr=/ip4/{ip}/tcp/4001/p2p/{neighbour}".encode() for ip in ips]
         return DNSText(name, _TYPE_TXT, _CLASS_IN, 120, encode_txt(strings))
 
     # one record per address (js-libp2p), several strings in one (go-libp2p), a wildcard
     cache.async_add_records([txt("10.1.0.7"), txt("0.0.0.0", "10.1.0.8")])
-    zc = SimpleNamespace(cache=cache)
+    return neighbour, name, SimpleNamespace(cache=cache)
+
+
+async def test_a_serving_neighbour_is_read_filtered_met_once_and_listed(autojump_clock) -> None:
+    host, _book, dht, dials, discovery = _discovery(neighbour_serves=True)
+    wakes: list[int] = []
+    discovery.on_listed = lambda: wakes.append(1)
+    neighbour, name, zc = _neighbour_records()
     await discovery._read(zc, name)  # type: ignore[arg-type]
-    peer = dht.routing_table.listed[0]
+    peer = dht.listed[0]
     assert peer.to_base58() == neighbour and discovery.found == 1
     known = sorted(str(a) for a in host.get_peerstore().addrs(peer))
     assert known == ["/ip4/10.1.0.7/tcp/4001", "/ip4/10.1.0.8/tcp/4001"]
-    assert dials == []
-    await discovery._read(zc, name)  # heard again: listed once
-    assert len(dht.routing_table.listed) == 1 and discovery.heard == 2
+    # one dial (identify needs a connection), to the dialable addresses only
+    assert len(dials) == 1 and sorted(str(a) for a in dials[0].addrs) == known
+    await discovery._read(zc, name)  # heard again: listed once, not dialled again
+    assert len(dht.listed) == 1 and discovery.heard == 2 and len(dials) == 1
     assert wakes == [1]  # the search was told once: it looks again at once
+
+
+async def test_a_client_neighbour_is_not_listed_until_identify_says_it_serves(autojump_clock) -> None:
+    _host, _book, dht, dials, discovery = _discovery(neighbour_serves=False)
+    wakes: list[int] = []
+    discovery.on_listed = lambda: wakes.append(1)
+    _neighbour, name, zc = _neighbour_records()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(discovery._watch)
+        await discovery._read(zc, name)  # type: ignore[arg-type]
+        await trio.sleep(60)
+        assert dht.listed == [] and discovery.found == 0 and wakes == [] and len(dials) == 1
+        peer = dials[0].peer_id
+        dht.serves[peer] = True  # an identify push: AutoNAT found it reachable, it serves now
+        await trio.sleep(WATCH_INTERVAL * 2)
+        assert dht.listed == [peer] and discovery.found == 1 and wakes == [1]
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_unidentified_neighbour_is_not_listed(autojump_clock) -> None:
+    _host, _book, dht, _dials, discovery = _discovery(neighbour_serves=None)  # identify never came
+    _neighbour, name, zc = _neighbour_records()
+    await discovery._read(zc, name)  # type: ignore[arg-type]
+    assert dht.listed == [] and discovery.found == 0
 
 
 async def test_our_own_record_is_ignored() -> None:
@@ -75,7 +122,7 @@ async def test_our_own_record_is_ignored() -> None:
     cache.async_add_records([DNSText(discovery.name, _TYPE_TXT, _CLASS_IN, 120,
                                      encode_txt([f"dnsaddr=/ip4/10.1.0.9/tcp/1/p2p/{me}".encode()]))])
     await discovery._read(SimpleNamespace(cache=cache), discovery.name)  # type: ignore[arg-type]
-    assert dht.routing_table.listed == [] and discovery.heard == 0
+    assert dht.listed == [] and discovery.heard == 0
 
 
 def test_our_record_has_a_dnsaddr_per_address_with_our_id_and_no_wildcard() -> None:
@@ -88,3 +135,32 @@ def test_our_record_has_a_dnsaddr_per_address_with_our_id_and_no_wildcard() -> N
     assert "/ip4/10.1.0.9/tcp/4002" in addrs
     assert not any("0.0.0.0" in a or "/127." in a for a in addrs), addrs
     assert 32 <= len(discovery.name.split(".")[0]) <= 63
+
+
+async def test_a_record_with_addresses_py_libp2p_cannot_parse_is_read_for_the_rest(autojump_clock) -> None:
+    """A neighbour's TXT strings as raw bytes (libp2p mDNS spec: ``dnsaddr=<multiaddr>``):
+    one address our scope check accepts but multiaddr cannot parse stopped the whole
+    listener (StringParseError out of a task of its nursery)."""
+    host, _book, dht, _dials, discovery = _discovery(neighbour_serves=True)
+    neighbour = fresh_identity().peer_id.to_base58()
+    name = "hostile0123456789abcdefghijklmnopqrs." + SERVICE
+    strings = [f"dnsaddr={addr}/p2p/{neighbour}".encode() for addr in (
+        "/ip4/10.1.0.7/tcp/1/garbage", "/ip4/10.1.0.7/tcp/1/http-path/%zz", "/ip4/10.1.0.9/tcp/4001")]
+    cache = DNSCache()
+    cache.async_add_records([DNSText(name, _TYPE_TXT, _CLASS_IN, 120, encode_txt(strings))])
+    await discovery._read(SimpleNamespace(cache=cache), name)  # type: ignore[arg-type]
+    [peer] = dht.listed
+    assert [str(a) for a in host.get_peerstore().addrs(peer)] == ["/ip4/10.1.0.9/tcp/4001"]
+
+
+async def test_a_record_that_breaks_reading_ends_that_read_only(autojump_clock, caplog) -> None:
+    """Whatever goes wrong reading one neighbour's record, the listener's task does not raise."""
+    caplog.set_level(logging.INFO, logger="strangers.node.libp2p.mdns")
+    _host, _book, _dht, _dials, discovery = _discovery()
+
+    class Broken:
+        def get_all_by_details(self, *_args):
+            raise RuntimeError("a cache that cannot be read")
+
+    await discovery._read_safely(SimpleNamespace(cache=Broken()), "x." + SERVICE)  # type: ignore[arg-type]
+    assert "not read" in caplog.text
