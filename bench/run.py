@@ -52,6 +52,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -70,9 +71,14 @@ from benchstats import (  # noqa: E402
 from delayproxy import PathSettings  # noqa: E402
 from delayrouter import DelayRouter, NetHost, namespaces_unavailable  # noqa: E402
 
+from strangers.crypto import pow  # noqa: E402
+from strangers.node.identity import fresh_identity, keep_next_identity  # noqa: E402
+from strangers.node.store import DataDir  # noqa: E402
 from strangers.testing import Strangers  # noqa: E402
 
 HYPERSWARM = HERE / "hyperswarm" / "bench.mjs"
+FIRST_LAUNCH = "first-launch"
+"""The flag set label whose strangers start with an empty data directory (no identity yet)."""
 
 
 class JsonProcess(Strangers):
@@ -102,27 +108,71 @@ class JsonProcess(Strangers):
                 self.proc.wait()
 
 
+def premint(home: Path) -> None:
+    """Leave in ``home`` an identity and its proof for the next launch, as a previous run does."""
+    identity = fresh_identity()
+    bits = pow.Difficulty.from_env(os.environ).identity
+    nonce = pow.mint_identity(identity.peer_id.to_bytes(), bits)
+    assert nonce is not None
+    keep_next_identity(DataDir(home), identity, pow.encode_nonce(nonce))
+
+
 # -- the tools, behind one driver ------------------------------------------------------
 
 
 class StrangersTool:
     name = "strangers"
 
-    def __init__(self, flags: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(self, flags: list[str], env: dict[str, str] | None = None, *,
+                 first_launch: bool = False, label: str = "default") -> None:
         self.flags, self.seed_flags = split_seed_flags(flags)
         self.env = env or {}
+        self.first_launch = first_launch
+        self.label = label
+        self.homes: list[str] = []
+        self._ready_homes: list[str] = []
+
+    def prepare(self, count: int) -> None:
+        """Data directories for the next ``count`` strangers, made before any clock starts.
+
+        Each stranger gets its own directory. A returning user's (the default
+        here): it holds the identity and proof that the previous run minted
+        for this one (``next-identity.json``, protocol §5.9), as a second
+        launch finds it. ``first_launch``: an empty directory, as on the very
+        first launch on a machine (the node mints its proof before its first
+        proposal).
+        """
+        for _ in range(count):
+            home = tempfile.mkdtemp(prefix="strangers-bench-")
+            self.homes.append(home)
+            if not self.first_launch:
+                premint(Path(home))
+            self._ready_homes.append(home)
+
+    def _home_env(self) -> dict[str, str]:
+        if not self._ready_homes:
+            self.prepare(1)
+        return {**self.env, "STRANGERS_HOME": self._ready_homes.pop(0)}
+
+    def cleanup(self) -> None:
+        for home in self.homes:
+            shutil.rmtree(home, ignore_errors=True)
+        self.homes.clear()
+        self._ready_homes.clear()
 
     def seed(self, host: NetHost | None, prefix: list[str],
              earlier: list[str] = ()) -> tuple[Strangers, str]:
         """A ``serve`` node, bootstrapping through the ``earlier`` ones (the first: none)."""
         boot = [arg for addr in earlier[-3:] for arg in ("--bootstrap", addr)] or ["--no-bootstrap"]
+        home = tempfile.mkdtemp(prefix="strangers-bench-seed-")
+        self.homes.append(home)
         proc = Strangers("serve", "--json", *self._listen(host), *boot, *self.flags,
-                         *self.seed_flags, prefix=prefix, env=self.env)
+                         *self.seed_flags, prefix=prefix, env={**self.env, "STRANGERS_HOME": home})
         return proc, proc.wait_for("ready", timeout=60)["addrs"][0]
 
     def peer(self, host: NetHost | None, prefix: list[str], seed: str, topic: str) -> Strangers:
         return Strangers("chat", "--json", *self._listen(host), "--bootstrap", seed, "-i", topic,
-                         "--interests-only", *self.flags, prefix=prefix, env=self.env)
+                         "--interests-only", *self.flags, prefix=prefix, env=self._home_env())
 
     @staticmethod
     def _listen(host: NetHost | None) -> list[str]:
@@ -140,18 +190,29 @@ class StrangersTool:
 
 class HyperswarmTool:
     name = "hyperswarm"
+    label = "hyperswarm"
+
+    def prepare(self, count: int) -> None:
+        """Nothing to make ahead: a Hyperswarm peer has no identity to prove."""
+
+    def cleanup(self) -> None:
+        pass
+
+    @staticmethod
+    def _host(host: NetHost | None) -> list[str]:
+        return ["--host", host.ip] if host else []
 
     def seed(self, host: NetHost | None, prefix: list[str],
              earlier: list[dict] = ()) -> tuple[JsonProcess, dict]:
         """A HyperDHT node (``ephemeral: false``), bootstrapping through the ``earlier`` ones."""
-        proc = JsonProcess(["node", str(HYPERSWARM), "--role", "dht", "--bootstrap",
-                            json.dumps(list(earlier[-3:]))], prefix)
+        proc = JsonProcess(["node", str(HYPERSWARM), "--role", "dht", *self._host(host),
+                            "--bootstrap", json.dumps(list(earlier[-3:]))], prefix)
         ready = proc.wait_for("ready", timeout=60)
         return proc, {"host": ready["host"], "port": ready["port"]}
 
     def peer(self, host: NetHost | None, prefix: list[str], seed: dict, topic: str) -> JsonProcess:
-        return JsonProcess(["node", str(HYPERSWARM), "--role", "peer", "--bootstrap",
-                            json.dumps([seed])], prefix)
+        return JsonProcess(["node", str(HYPERSWARM), "--role", "peer", *self._host(host),
+                            "--bootstrap", json.dumps([seed])], prefix)
 
     def after_ready(self, proc: JsonProcess, topic: str, *, flush: bool = False) -> None:
         proc.send({"cmd": "join", "topic": topic, "flush": flush})
@@ -172,6 +233,7 @@ def scenario_waiting(tool, hosts: list[NetHost | None], prefixes: list[list[str]
     """One peer waits (listed); the other is launched: times from the launch, read here."""
     topic = _topic(tool)
     procs = []
+    tool.prepare(2)
     try:
         waiting = tool.peer(hosts[1], prefixes[1], seed, topic)
         procs.append(waiting)
@@ -185,13 +247,14 @@ def scenario_waiting(tool, hosts: list[NetHost | None], prefixes: list[list[str]
         joining.wait_for("ready", timeout=give_up)
         tool.after_ready(joining, topic)
         try:
-            joining.wait_for(tool.matched_event(), timeout=give_up)
+            event = joining.wait_for(tool.matched_event(), timeout=give_up)
         except AssertionError:
             return {"matched": False}
         ready = joining.arrival_of("ready")
         matched = joining.arrival_of(tool.matched_event())
         result = {"matched": True, "launch_to_ready": ready - launched,
-                  "ready_to_matched": matched - ready, "launch_to_matched": matched - launched}
+                  "ready_to_matched": matched - ready, "launch_to_matched": matched - launched,
+                  "path": event.get("path") or event.get("remote")}
         if isinstance(tool, StrangersTool) and messages:
             waiting.wait_for("matched", timeout=30)
             rtts = []
@@ -214,6 +277,7 @@ def scenario_together(tool, hosts: list[NetHost | None], prefixes: list[list[str
     """Both peers launched at the same moment: launch -> both matched."""
     topic = _topic(tool)
     procs = []
+    tool.prepare(2)
     try:
         launched = time.monotonic()
         procs = [tool.peer(hosts[i], prefixes[i], seed, topic) for i in (1, 2)]
@@ -235,6 +299,9 @@ def scenario_together(tool, hosts: list[NetHost | None], prefixes: list[list[str
 def summarise(runs: list[dict], rtt: float) -> dict:
     done = [run for run in runs if run.get("matched")]
     row: dict = {"runs": len(runs), "matched": len(done)}
+    paths = [str(run["path"]) for run in done if run.get("path")]
+    if paths:
+        row["paths"] = {path: paths.count(path) for path in sorted(set(paths))}
     for name in ("launch_to_ready", "ready_to_matched", "launch_to_matched", "chat_rtt",
                  "launch_to_both_matched"):
         values = [run[name] for run in done if name in run]
@@ -249,33 +316,49 @@ def summarise(runs: list[dict], rtt: float) -> dict:
 
 
 def wan_part(rtts: list[int], flag_sets: list[tuple[str, list[str]]], runs: int, *,
-             give_up: float, messages: int, loss: float, jitter: float, stall: float) -> list[dict]:
+             give_up: float, messages: int, loss: float, jitter: float, hyperswarm: bool,
+             seeds: int) -> list[dict]:
+    """Per RTT and run, one delay router; in it, back to back, each strangers flag set, then Hyperswarm."""
+    def tools() -> list:
+        made: list = [StrangersTool(flags, first_launch=label == FIRST_LAUNCH, label=label)
+                      for label, flags in flag_sets]
+        return made + ([HyperswarmTool()] if hyperswarm else [])
+
     rows = []
     for rtt_ms in rtts:
         rtt = rtt_ms / 1000
-        settings = PathSettings.for_rtt(rtt, jitter=min(jitter, rtt / 4),
-                                        loss=loss if rtt else 0.0, stall=stall)
-        for label, flags in flag_sets:
-            tool = StrangersTool(flags)
-            waiting, together = [], []
-            for run in range(runs):
-                with DelayRouter(settings, hosts_wanted=3, seed=run) as net:
-                    prefixes = [host.prefix for host in net.hosts]
-                    seed_proc, seed = tool.seed(net.hosts[0], prefixes[0])
+        settings = PathSettings.for_rtt(rtt, jitter=min(jitter, rtt / 4), loss=loss if rtt else 0.0)
+        raw: dict[str, dict[str, list[dict]]] = {}
+        for run in range(runs):
+            with DelayRouter(settings, hosts_wanted=3, seed=run) as net:
+                prefixes = [host.prefix for host in net.hosts]
+                for tool in tools():
+                    entry = raw.setdefault(tool.label, {"waiting": [], "together": []})
+                    seed_procs, addrs = [], []
                     try:
-                        waiting.append(scenario_waiting(tool, net.hosts, prefixes, seed,
-                                                        give_up=give_up, messages=messages))
-                        together.append(scenario_together(tool, net.hosts, prefixes, seed,
-                                                          give_up=give_up))
+                        # strangers: one serve node; HyperDHT finds nobody with fewer than 3
+                        for _ in range(seeds if isinstance(tool, HyperswarmTool) else 1):
+                            proc, addr = tool.seed(net.hosts[0], prefixes[0], addrs)
+                            seed_procs.append(proc)
+                            addrs.append(addr)
+                        entry["waiting"].append(scenario_waiting(
+                            tool, net.hosts, prefixes, addrs[0], give_up=give_up,
+                            messages=messages if isinstance(tool, StrangersTool) else 0))
+                        entry["together"].append(scenario_together(
+                            tool, net.hosts, prefixes, addrs[0], give_up=give_up))
                     finally:
-                        seed_proc.stop()
-                log(f"rtt {rtt_ms:>3} ms [{label}] run {run + 1}: waiting {brief(waiting[-1])}, "
-                    f"together {brief(together[-1])}")
-            rows.append({"rtt_ms": rtt_ms, "flags": label, "extra_flags": flags,
+                        for proc in seed_procs:
+                            proc.stop()
+                        tool.cleanup()
+                    log(f"rtt {rtt_ms:>3} ms [{tool.label}] run {run + 1}: "
+                        f"waiting {brief(entry['waiting'][-1])}, together {brief(entry['together'][-1])}")
+        for label, entry in raw.items():
+            rows.append({"rtt_ms": rtt_ms, "flags": label,
+                         "extra_flags": dict(flag_sets).get(label, []),
                          "settings": settings.__dict__,
-                         "waiting": summarise(waiting, rtt), "together": summarise(together, rtt),
-                         "raw": {"waiting": waiting, "together": together}})
-    for label, _ in flag_sets:
+                         "waiting": summarise(entry["waiting"], rtt),
+                         "together": summarise(entry["together"], rtt), "raw": entry})
+    for label in {row["flags"] for row in rows}:
         points = [(row["rtt_ms"] / 1000, run["ready_to_matched"]) for row in rows
                   if row["flags"] == label for run in row["raw"]["waiting"] if run.get("matched")]
         fit = fit_round_trips(points)
@@ -346,13 +429,14 @@ def log(message: str) -> None:
 def brief(run: dict) -> str:
     if not run.get("matched"):
         return "no match"
-    return ", ".join(f"{name} {value:.2f} s" for name, value in run.items() if name != "matched")
+    return ", ".join(f"{name} {value:.2f} s" if isinstance(value, float) else f"{name} {value}"
+                     for name, value in run.items() if name != "matched")
 
 
 def format_tables(result: dict) -> str:
-    lines = ["| RTT | flags | launch -> ready | ready -> matched (round trips) | launch -> matched "
-             "| both launched together -> matched | chat RTT |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| RTT | tool / flags | launch -> ready | ready -> matched (round trips) | launch -> matched "
+             "| both launched together -> matched | chat RTT | matched | paths |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in result["wan"]:
         waiting, together = row["waiting"], row["together"]
         trips = waiting.get("ready_to_matched_round_trips")
@@ -361,7 +445,9 @@ def format_tables(result: dict) -> str:
             f"| {show(waiting.get('ready_to_matched', {}))}{f' ({trips:.0f} RTT)' if trips else ''} "
             f"| {show(waiting.get('launch_to_matched', {}))} "
             f"| {show(together.get('launch_to_both_matched', {}))} "
-            f"| {show(waiting.get('chat_rtt', {}), 'ms', 1000, 0)} |")
+            f"| {show(waiting.get('chat_rtt', {}), 'ms', 1000, 0)} "
+            f"| {waiting['matched']}/{waiting['runs']}, {together['matched']}/{together['runs']} "
+            f"| {waiting.get('paths', '')} |")
     fits = {row["flags"]: row.get("ready_to_matched_fit") for row in result["wan"]}
     for label, fit in fits.items():
         if fit:
@@ -387,20 +473,22 @@ def main() -> None:
                         help="3 runs, 0 and 150 ms, defaults only, 2 chat messages (a few minutes)")
     parser.add_argument("--rtts", default="0,50,150", help="round-trip times in ms")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--flag-sets", default="default;no-mdns=--no-mdns",
-                        help='"label=flags;..."; the defaults always run first; "seed:--flag" '
-                             'goes to the seed only (e.g. "direct=seed:--no-relay": the seed '
-                             'relays nobody, so the chat nodes meet directly)')
+    parser.add_argument("--flag-sets", default=f"default;{FIRST_LAUNCH}=",
+                        help='"label=flags;..."; the defaults always run first (each stranger '
+                             'with its own data directory holding a pre-minted identity, as a '
+                             f'second launch); "{FIRST_LAUNCH}=..." starts from an empty data '
+                             'directory (the very first launch: the node mints its proof); '
+                             '"seed:--flag" goes to the seed only (e.g. "relay-less=seed:--no-relay")')
     parser.add_argument("--messages", type=int, default=5)
     parser.add_argument("--loss", type=float, default=0.01)
     parser.add_argument("--jitter", type=float, default=0.01, help="seconds, each way")
-    parser.add_argument("--stall", type=float, default=0.5)
     parser.add_argument("--give-up", type=float, default=60.0)
     parser.add_argument("--no-hyperswarm", action="store_true")
     parser.add_argument("--seeds", type=int, default=3,
                         help="DHT nodes of the side-by-side part, for both tools (HyperDHT needs 3)")
     parser.add_argument("--no-wan", action="store_true", help="only the side-by-side part")
-    parser.add_argument("--no-side-by-side", action="store_true", help="only the WAN part")
+    parser.add_argument("--side-by-side", action="store_true",
+                        help="also the older 0 ms private-loopback comparison (part 2)")
     args = parser.parse_args()
     if args.quick:
         args.rtts, args.flag_sets, args.messages = "0,150", "default", 2
@@ -418,8 +506,9 @@ def main() -> None:
         "%Y-%m-%d %H:%M:%S", time.gmtime()), "load_average": os.getloadavg()}
     result["wan"] = [] if args.no_wan else wan_part(
         parse_rtts(args.rtts), parse_flag_sets(args.flag_sets), args.runs, give_up=args.give_up,
-        messages=args.messages, loss=args.loss, jitter=args.jitter, stall=args.stall)
-    result["side_by_side"] = {} if args.no_side_by_side else side_by_side(
+        messages=args.messages, loss=args.loss, jitter=args.jitter, hyperswarm=hyperswarm,
+        seeds=args.seeds)
+    result["side_by_side"] = {} if not (args.side_by_side or args.no_wan) else side_by_side(
         args.runs, seeds=args.seeds, give_up=args.give_up, hyperswarm=hyperswarm)
     result["runtime_seconds"] = round(time.monotonic() - began, 1)
     log("\n" + format_tables(result))
