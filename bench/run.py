@@ -72,7 +72,7 @@ from delayproxy import PathSettings  # noqa: E402
 from delayrouter import DelayRouter, NetHost, namespaces_unavailable  # noqa: E402
 
 from strangers.crypto import pow  # noqa: E402
-from strangers.node.identity import fresh_identity, keep_next_identity  # noqa: E402
+from strangers.node.identity import Identity, fresh_identity, keep_next_identity  # noqa: E402
 from strangers.node.store import DataDir  # noqa: E402
 from strangers.testing import Strangers  # noqa: E402
 
@@ -108,13 +108,34 @@ class JsonProcess(Strangers):
                 self.proc.wait()
 
 
-def premint(home: Path) -> None:
-    """Leave in ``home`` an identity and its proof for the next launch, as a previous run does."""
+def mint_next_identity(_index: int = 0) -> tuple[bytes, bytes]:
+    """A fresh identity (its serialized private key) and its proof, as a run mints them for the next."""
     identity = fresh_identity()
     bits = pow.Difficulty.from_env(os.environ).identity
     nonce = pow.mint_identity(identity.peer_id.to_bytes(), bits)
     assert nonce is not None
-    keep_next_identity(DataDir(home), identity, pow.encode_nonce(nonce))
+    return identity.key_pair.private_key.serialize(), pow.encode_nonce(nonce)
+
+
+MINTED: list[tuple[bytes, bytes]] = []
+"""Identities minted ahead (:func:`mint_ahead`), used once each."""
+
+
+def mint_ahead(count: int) -> None:
+    """Mint ``count`` identities before any clock starts, on every core (not a measured cost)."""
+    import multiprocessing
+    with multiprocessing.Pool(os.cpu_count() or 2) as pool:
+        MINTED.extend(pool.map(mint_next_identity, range(count)))
+
+
+def premint(home: Path) -> None:
+    """Leave in ``home`` an identity and its proof for the next launch, as a previous run does."""
+    from libp2p.crypto.keys import KeyPair
+    from libp2p.crypto.serialization import deserialize_private_key
+
+    key, proof = MINTED.pop() if MINTED else mint_next_identity()
+    private = deserialize_private_key(key)
+    keep_next_identity(DataDir(home), Identity(KeyPair(private, private.get_public_key())), proof)
 
 
 # -- the tools, behind one driver ------------------------------------------------------
@@ -237,24 +258,30 @@ def scenario_waiting(tool, hosts: list[NetHost | None], prefixes: list[list[str]
     try:
         waiting = tool.peer(hosts[1], prefixes[1], seed, topic)
         procs.append(waiting)
-        waiting.wait_for("ready", timeout=give_up)
-        if isinstance(tool, HyperswarmTool):
-            tool.after_ready(waiting, topic, flush=True)
-        tool.wait_listed(waiting, timeout=give_up)
+        try:
+            waiting.wait_for("ready", timeout=give_up)
+            if isinstance(tool, HyperswarmTool):
+                tool.after_ready(waiting, topic, flush=True)
+            tool.wait_listed(waiting, timeout=give_up)
+        except AssertionError:
+            return {"matched": False, "failed": "the waiting peer was not listed in time"}
         launched = time.monotonic()
         joining = tool.peer(hosts[2], prefixes[2], seed, topic)
         procs.append(joining)
-        joining.wait_for("ready", timeout=give_up)
-        tool.after_ready(joining, topic)
         try:
+            joining.wait_for("ready", timeout=give_up)
+            cpu_at_ready = cpu_seconds(joining.proc.pid)
+            tool.after_ready(joining, topic)
             event = joining.wait_for(tool.matched_event(), timeout=give_up)
         except AssertionError:
-            return {"matched": False}
+            return {"matched": False, "failed": "the joining peer did not match in time"}
         ready = joining.arrival_of("ready")
         matched = joining.arrival_of(tool.matched_event())
         result = {"matched": True, "launch_to_ready": ready - launched,
                   "ready_to_matched": matched - ready, "launch_to_matched": matched - launched,
                   "path": event.get("path") or event.get("remote")}
+        if cpu_at_ready is not None:
+            result["cpu_at_ready"] = cpu_at_ready
         if isinstance(tool, StrangersTool) and messages:
             waiting.wait_for("matched", timeout=30)
             rtts = []
@@ -281,10 +308,10 @@ def scenario_together(tool, hosts: list[NetHost | None], prefixes: list[list[str
     try:
         launched = time.monotonic()
         procs = [tool.peer(hosts[i], prefixes[i], seed, topic) for i in (1, 2)]
-        for proc in procs:  # the same driver: each joins as soon as it is ready
-            proc.wait_for("ready", timeout=give_up)
-            tool.after_ready(proc, topic)
         try:
+            for proc in procs:  # the same driver: each joins as soon as it is ready
+                proc.wait_for("ready", timeout=give_up)
+                tool.after_ready(proc, topic)
             for proc in procs:
                 proc.wait_for(tool.matched_event(), timeout=give_up)
         except AssertionError:
@@ -296,18 +323,41 @@ def scenario_together(tool, hosts: list[NetHost | None], prefixes: list[list[str
             proc.stop()
 
 
+def import_cost(times: int = 3) -> dict:
+    """What importing the CLI and the node costs a fresh interpreter (wall and CPU), in this run's load."""
+    code = ("import os, time\nw, c = time.monotonic(), time.process_time()\n"
+            "import strangers.cli.main, strangers.node.node\n"
+            "print(time.monotonic() - w, time.process_time() - c)")
+    walls, cpus = [], []
+    for _ in range(times):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        wall, cpu = (float(value) for value in done.stdout.split())
+        walls.append(wall)
+        cpus.append(cpu)
+    return {"wall": spread(walls), "cpu": spread(cpus)}
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far (Linux ``/proc``), None if unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def summarise(runs: list[dict], rtt: float) -> dict:
     done = [run for run in runs if run.get("matched")]
     row: dict = {"runs": len(runs), "matched": len(done)}
     paths = [str(run["path"]) for run in done if run.get("path")]
     if paths:
         row["paths"] = {path: paths.count(path) for path in sorted(set(paths))}
-    for name in ("launch_to_ready", "ready_to_matched", "launch_to_matched", "chat_rtt",
+    for name in ("launch_to_ready", "cpu_at_ready", "ready_to_matched", "launch_to_matched", "chat_rtt",
                  "launch_to_both_matched"):
         values = [run[name] for run in done if name in run]
         if values:
             row[name] = spread(values)
-            if rtt > 0 and name != "launch_to_ready":
+            if rtt > 0 and name not in ("launch_to_ready", "cpu_at_ready"):
                 row[f"{name}_round_trips"] = round(round_trips(row[name]["median"], rtt), 1)
     return row
 
@@ -501,6 +551,11 @@ def main() -> None:
     if hyperswarm and not (shutil.which("node") and (HYPERSWARM.parent / "node_modules").is_dir()):
         sys.exit("bench/run.py: Hyperswarm needs Node.js and `npm ci` in bench/hyperswarm "
                  "(or pass --no-hyperswarm)")
+    if not args.no_wan:
+        premints = sum(1 for label, _ in parse_flag_sets(args.flag_sets) if label != FIRST_LAUNCH)
+        count = len(parse_rtts(args.rtts)) * args.runs * 4 * premints
+        log(f"minting {count} identities ahead (a returning user's, not timed)")
+        mint_ahead(count)
     began = time.monotonic()
     result: dict = {"command": " ".join(sys.argv), "started_utc": time.strftime(
         "%Y-%m-%d %H:%M:%S", time.gmtime()), "load_average": os.getloadavg()}
@@ -510,6 +565,8 @@ def main() -> None:
         seeds=args.seeds)
     result["side_by_side"] = {} if not (args.side_by_side or args.no_wan) else side_by_side(
         args.runs, seeds=args.seeds, give_up=args.give_up, hyperswarm=hyperswarm)
+    result["import_cost"] = import_cost()
+    result["load_average_end"] = os.getloadavg()
     result["runtime_seconds"] = round(time.monotonic() - began, 1)
     log("\n" + format_tables(result))
     print(json.dumps(result, indent=2))
