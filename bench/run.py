@@ -1,46 +1,52 @@
 """Time to match as a user gets it: default flags, real processes, added latency, beside Hyperswarm.
 
     sudo .venv/bin/python bench/run.py [--quick] [--rtts 0,50,150] [--runs 3]
-                                       [--flag-sets "default;no-mdns=--no-mdns"]
-                                       [--no-hyperswarm] [--give-up 60]
+                                       [--flag-sets "default;first-launch="]
+                                       [--no-hyperswarm] [--give-up 60] [--side-by-side]
 
-Two parts, in one invocation:
+For each round-trip time and run, a fresh :class:`DelayRouter`
+(``tests/netsim``: three hosts in network namespaces behind a router whose
+TUN device holds every forwarded packet for half the RTT; TCP and UDP alike,
+source addresses kept, so paths are direct and nobody looks NATed; above
+0 ms, +-10 ms jitter and 1% packet loss). In it, back to back, with the same
+driver and the same start event (this process launches the peer and reads
+its JSON events; ``time.monotonic``):
 
-1. **strangers over added latency.** For each round-trip time, a fresh
-   :class:`DelayRouter` (``tests/netsim``: hosts in network namespaces whose
-   TCP crosses a delaying proxy, one proxy hop between any two; 1% of chunks
-   stall 0.5 s, ±10 ms jitter above 0 ms) with three hosts: a ``serve`` node
-   (the seed), and two chat nodes started the way a user starts them (default
-   flags, ``--bootstrap`` the seed, ``--listen`` the namespace's address).
-   Each flag set runs, the defaults first, the others beside them, labelled.
-   Two scenarios per run, timed in this process (``time.monotonic`` when the
-   process was launched, when its JSON events were read):
+* **strangers, default flags** (mDNS on; ``--bootstrap`` the seed, a
+  ``serve`` node on host 0; ``--listen`` the host's address). Each stranger
+  has its own data directory holding an identity and proof pre-minted for it
+  (``next-identity.json``), as on a second launch: what a returning user has.
+* **strangers, first launch** (label ``first-launch``): an empty data
+  directory, as on the very first launch on a machine: the node mints its
+  identity proof (protocol §5.9) before its first proposal.
+* **Hyperswarm** (``bench/hyperswarm/bench.mjs``'s processes bound to the
+  hosts' addresses; ``--seeds`` HyperDHT nodes on host 0, 3: HyperDHT finds
+  nobody with fewer): its UDP crosses the same delay. A Hyperswarm peer joins
+  the topic as soon as it reports ``ready`` (its DHT bootstrapped); a
+  strangers chat node searches from launch.
 
-   * **waiting**: one stranger waits (until ``advertised``), the other is
-     launched: launch -> ``ready``, ``ready`` -> ``matched``, launch ->
-     ``matched``; then the chat round trip (``send`` -> ``delivered``);
-   * **together**: both launched at the same moment: launch -> both ``matched``.
+Other flag sets run beside them, labelled (``"label=--flag ..."``). Two
+scenarios per tool and run:
 
-   Times are absolute, median [min-max] over ``--runs`` runs; round trips are
-   a time divided by the RTT, and fitted across RTTs (slope: the round trips
-   waited for; intercept: CPU and pacing).
+* **waiting**: one stranger waits (until ``advertised`` / ``announced``), the
+  other is launched: launch -> ``ready``, ``ready`` -> ``matched``, launch ->
+  ``matched``, the path (``direct`` / ``relayed``; Hyperswarm: the remote
+  address), the CPU the process had used when it reported ``ready``; then the
+  chat round trip (``send`` -> ``delivered``);
+* **together**: both launched at the same moment: launch -> both matched.
 
-2. **strangers and Hyperswarm back to back, the same driver.** In a private
-   network namespace (loopback only; mDNS stays inside it), for each run one
-   strangers run then one Hyperswarm run (``bench/hyperswarm/bench.mjs``'s
-   processes, driven from here over their JSON lines): the same number of
-   processes (``--seeds`` DHT nodes, 3: HyperDHT finds nobody with one; and two
-   peers bootstrapping through the first), the same start event (this
-   process launches the peer), the same scenarios. A Hyperswarm peer joins
-   the topic as soon as it reports ``ready`` (its DHT bootstrapped); a
-   strangers chat node searches from launch. Only at 0 ms: Hyperswarm speaks
-   UDP, which the delaying proxy does not delay, so a "50 ms" Hyperswarm figure
-   would be a 0 ms one.
+Times are absolute, median [min-max] over ``--runs`` runs; round trips are a
+time divided by the RTT, and fitted across RTTs (slope: the round trips
+waited for; intercept: CPU and pacing). The run also measures what importing
+the CLI and the node costs a fresh interpreter (``import_cost``), and the
+load average at its start and end: on a shared machine CPU-bound phases
+stretch with the load.
 
-Needs root (namespaces), iproute2 and iptables; Node.js 20+ and ``npm ci`` in
-``bench/hyperswarm`` for part 2. Prints progress and tables on stderr, one
-JSON object on stdout. The older loopback suite (crowds, throughput, idle
-CPU) is ``bench/loopback.py``.
+``--side-by-side`` adds the older comparison in a private loopback namespace
+(0 ms, no router). Needs root (namespaces, ``/dev/net/tun``), iproute2;
+Node.js 20+ and ``npm ci`` in ``bench/hyperswarm`` for Hyperswarm. Prints
+progress and tables on stderr, one JSON object on stdout. The older loopback
+suite (crowds, throughput, idle CPU) is ``bench/loopback.py``.
 """
 
 from __future__ import annotations
@@ -118,7 +124,10 @@ def mint_next_identity(_index: int = 0) -> tuple[bytes, bytes]:
 
 
 MINTED: list[tuple[bytes, bytes]] = []
-"""Identities minted ahead (:func:`mint_ahead`), used once each."""
+"""Identities minted ahead (:func:`mint_ahead`), handed out in turn. A key used again in a
+later run is one no node of that run has seen (fresh namespaces, processes and data
+directories), and minting one per launch would cost minutes of the machine's CPU."""
+_next_minted = 0
 
 
 def mint_ahead(count: int) -> None:
@@ -133,7 +142,12 @@ def premint(home: Path) -> None:
     from libp2p.crypto.keys import KeyPair
     from libp2p.crypto.serialization import deserialize_private_key
 
-    key, proof = MINTED.pop() if MINTED else mint_next_identity()
+    global _next_minted
+    if MINTED:
+        key, proof = MINTED[_next_minted % len(MINTED)]
+        _next_minted += 1
+    else:
+        key, proof = mint_next_identity()
     private = deserialize_private_key(key)
     keep_next_identity(DataDir(home), Identity(KeyPair(private, private.get_public_key())), proof)
 
@@ -530,7 +544,7 @@ def main() -> None:
                              'directory (the very first launch: the node mints its proof); '
                              '"seed:--flag" goes to the seed only (e.g. "relay-less=seed:--no-relay")')
     parser.add_argument("--messages", type=int, default=5)
-    parser.add_argument("--loss", type=float, default=0.01)
+    parser.add_argument("--loss", type=float, default=0.01, help="packet loss, each way")
     parser.add_argument("--jitter", type=float, default=0.01, help="seconds, each way")
     parser.add_argument("--give-up", type=float, default=60.0)
     parser.add_argument("--no-hyperswarm", action="store_true")
@@ -553,7 +567,7 @@ def main() -> None:
                  "(or pass --no-hyperswarm)")
     if not args.no_wan:
         premints = sum(1 for label, _ in parse_flag_sets(args.flag_sets) if label != FIRST_LAUNCH)
-        count = len(parse_rtts(args.rtts)) * args.runs * 4 * premints
+        count = 4 * premints  # one run's strangers; the next runs take them again
         log(f"minting {count} identities ahead (a returning user's, not timed)")
         mint_ahead(count)
     began = time.monotonic()
