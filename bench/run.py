@@ -549,7 +549,8 @@ def main() -> None:
     parser.add_argument("--give-up", type=float, default=60.0)
     parser.add_argument("--no-hyperswarm", action="store_true")
     parser.add_argument("--seeds", type=int, default=3,
-                        help="DHT nodes of the side-by-side part, for both tools (HyperDHT needs 3)")
+                        help="HyperDHT nodes for Hyperswarm (it finds nobody with fewer than 3); "
+                             "--side-by-side gives strangers as many")
     parser.add_argument("--no-wan", action="store_true", help="only the side-by-side part")
     parser.add_argument("--side-by-side", action="store_true",
                         help="also the older 0 ms private-loopback comparison (part 2)")
