@@ -329,7 +329,7 @@ def scenario_together(tool, hosts: list[NetHost | None], prefixes: list[list[str
             for proc in procs:
                 proc.wait_for(tool.matched_event(), timeout=give_up)
         except AssertionError:
-            return {"matched": False}
+            return {"matched": False, "failed": "not both ready and matched in time"}
         last = max(proc.arrival_of(tool.matched_event()) for proc in procs)
         return {"matched": True, "launch_to_both_matched": last - launched}
     finally:
