@@ -3,9 +3,9 @@
     sudo python bench/wan.py [--rtts 0,50,150,300] [--runs 3] [--loss 0.01] [--jitter 0.01]
                              [--fixed] [--no-mdns]
 
-For each round-trip time, three namespaces behind a router namespace whose
-TCP crosses the delaying proxy of ``tests/netsim`` (one proxy hop: the round
-trip between any two hosts is the figure asked for). Each run starts fresh
+For each round-trip time, three namespaces behind a router namespace that
+holds every forwarded packet for half the round trip (``tests/netsim``'s
+delay router: a TUN device; TCP and UDP, source addresses kept). Each run starts fresh
 processes: a ``serve`` node, a chat node that waits (until ``advertised``),
 then a chat node that joins; measured:
 
@@ -99,7 +99,6 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--loss", type=float, default=0.01)
     parser.add_argument("--jitter", type=float, default=0.01, help="seconds, each way")
-    parser.add_argument("--stall", type=float, default=0.5)
     parser.add_argument("--messages", type=int, default=5)
     parser.add_argument("--give-up", type=float, default=60.0)
     parser.add_argument("--fixed", action="store_true", help="pin the old fixed timeouts")
@@ -113,7 +112,7 @@ def main() -> None:
     for rtt_ms in (int(text) for text in args.rtts.split(",")):
         rtt = rtt_ms / 1000
         settings = PathSettings.for_rtt(rtt, jitter=min(args.jitter, rtt / 4),
-                                        loss=args.loss if rtt else 0.0, stall=args.stall)
+                                        loss=args.loss if rtt else 0.0)
         runs = []
         for run in range(args.runs):
             with DelayRouter(settings, hosts_wanted=3, seed=run) as net:

@@ -76,8 +76,15 @@ function summary (valuesMs) {
 
 const guard = { count: 0, samples: [] }
 
+// --host ADDR (a lab address in network namespaces of bench/run.py's delay router):
+// bind there instead, and count as local the lab's own /16 (10.201.x.x), which
+// exists only inside those namespaces
+let BIND = LOOPBACK
+let LAB_PREFIX = null
+
 function isLoopback (host) {
-  return typeof host === 'string' && (host.startsWith('127.') || host === '::1' || host === 'localhost')
+  return typeof host === 'string' && (host.startsWith('127.') || host === '::1' || host === 'localhost' ||
+    (LAB_PREFIX !== null && host.startsWith(LAB_PREFIX)))
 }
 
 function note (host, port, what) {
@@ -134,7 +141,7 @@ async function dhtNodeMain (bootstrap) {
   installGuard()
   const DHT = require('hyperdht')
   // like createTestnet() in hyperdht/testnet.js, but one node per process
-  const dht = new DHT({ ephemeral: false, firewalled: false, bootstrap, host: LOOPBACK })
+  const dht = new DHT({ ephemeral: false, firewalled: false, bootstrap, host: BIND })
   await dht.fullyBootstrapped()
   const { host, port } = dht.address()
   emit({ event: 'ready', host, port })
@@ -149,7 +156,7 @@ async function peerMain (bootstrap) {
   const DHT = require('hyperdht')
   const Hyperswarm = require('hyperswarm')
   // Hyperswarm does not pass `host` to its DHT, so give it one bound to loopback
-  const dht = new DHT({ bootstrap, host: LOOPBACK })
+  const dht = new DHT({ bootstrap, host: BIND })
   const swarm = new Hyperswarm({ dht })
   const conns = []
   const pending = new Map() // id -> resolve
@@ -507,6 +514,7 @@ function parseArgs (argv) {
     else if (a === '--messages') args.messages = Number(argv[++i])
     else if (a === '--role') args.role = argv[++i]
     else if (a === '--bootstrap') args.bootstrap = JSON.parse(argv[++i])
+    else if (a === '--host') args.host = argv[++i]
     else throw new Error(`unknown argument ${a}`)
   }
   if (args.quick) { args.rounds = 3; args.messages = 50 }
@@ -515,6 +523,11 @@ function parseArgs (argv) {
 
 async function main () {
   const args = parseArgs(process.argv.slice(2))
+  if (args.host) {
+    if (!/^10\.201\.\d+\.\d+$/.test(args.host)) throw new Error(`--host must be a delay-router lab address (10.201.x.x): ${args.host}`)
+    BIND = args.host
+    LAB_PREFIX = '10.201.'
+  }
   if (args.role === 'dht') return dhtNodeMain(args.bootstrap)
   if (args.role === 'peer') return peerMain(args.bootstrap)
 

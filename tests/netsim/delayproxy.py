@@ -13,7 +13,9 @@ request and its reply take ``2 * delay``, a new connection one more.
 
 Two ways to say where to go: a fixed ``target`` (tests on loopback), or the
 original destination of a connection that iptables REDIRECTed to us
-(``SO_ORIGINAL_DST``; see :mod:`router`). Run as a program for a router
+(``SO_ORIGINAL_DST``). The delay router of the benchmarks no longer uses
+it (it delays packets, keeping their addresses: ``tundelay.py``); the
+round-trip counters do, in-process. Run as a program for a router
 namespace: ``python delayproxy.py --delay 0.15 --loss 0.01`` prints ``ready PORT``
 once it listens.
 
@@ -259,5 +261,5 @@ def main(argv: list[str] | None = None) -> None:
     print(f"stats {proxy.stats}", file=sys.stderr, flush=True)
 
 
-if __name__ == "__main__":  # pragma: no cover - run in a router namespace by delayrouter.py
+if __name__ == "__main__":  # pragma: no cover - a proxy in a namespace of one's own
     main()

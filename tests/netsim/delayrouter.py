@@ -1,23 +1,29 @@
-"""A "delay router": hosts in network namespaces whose TCP crosses the delaying proxy.
+"""A "delay router": hosts in network namespaces whose packets cross a delaying TUN device.
 
 Topology (all namespaces created here, removed on exit)::
 
     host0 (10.201.0.2) --veth-- +
-    host1 (10.201.1.2) --veth-- + router ns: ip_forward, iptables REDIRECT of
-    host2 (10.201.2.2) --veth-- +   forwarded TCP to delayproxy.py (0.0.0.0:PORT)
+    host1 (10.201.1.2) --veth-- + router ns: ip_forward; policy routing sends every
+    host2 (10.201.2.2) --veth-- +   packet from a host link into TUN ``dly0``, where
+                                    tundelay.py holds it, then writes it back
 
-Every host has its own /24 and the router as its default gateway; the router
-REDIRECTs every TCP connection that arrives on a host link to the proxy, which
-learns the original destination (``SO_ORIGINAL_DST``) and connects onward from
-the router's own address. So between any two hosts a round trip takes
-``2 * delay`` (one proxy hop), with the jitter and loss stalls of
-:class:`~delayproxy.PathSettings`. Only TCP is delayed (the node speaks
-nothing else here); the onward connection's source is the router, which
-strangers does not rely on (it announces its listen addresses).
+Every host has its own /24 and the router as its default gateway. The router
+sends every packet that arrives on a host link into a TUN device (``ip rule
+iif HOSTLINK lookup 100``, table 100: ``default dev dly0``); ``tundelay.py``
+holds each packet for the one-way delay (with the jitter and loss of
+:class:`~delayproxy.PathSettings`) and writes it back into the device, from
+where the main table forwards it to the destination's link. So between any
+two hosts a round trip takes ``2 * delay``, for TCP, UDP and ICMP alike, and
+every packet keeps its addresses: a host sees the others' own addresses
+(nobody looks NATed, AutoNAT and observed addresses work as on a routed
+network). Loss is real packet loss (TCP retransmits); ``PathSettings.stall``
+and ``handshake`` belong to the userspace proxy (``delayproxy.py``, still used
+in-process by the round-trip counters) and mean nothing here: TCP's own
+handshake costs its real round trip.
 
 Use::
 
-    with DelayRouter(PathSettings.for_rtt(0.3, loss=0.01), hosts=3) as net:
+    with DelayRouter(PathSettings.for_rtt(0.3, loss=0.01), hosts_wanted=3) as net:
         net.hosts[0].prefix  # ["ip", "netns", "exec", name]: run a command there
         net.hosts[0].ip
 """
@@ -35,17 +41,20 @@ from pathlib import Path
 
 from delayproxy import PathSettings
 
-PROXY = Path(__file__).with_name("delayproxy.py")
+DELAYER = Path(__file__).with_name("tundelay.py")
 SUBNET = "10.201"
+TUN = "dly0"
+TABLE = "100"
 
 
 def namespaces_unavailable() -> str | None:
     """Why this machine cannot build the topology (None: it can)."""
     if os.geteuid() != 0:
         return "needs root to create network namespaces"
-    for tool in ("ip", "iptables"):
-        if shutil.which(tool) is None:
-            return f"needs {tool} (iproute2, iptables)"
+    if shutil.which("ip") is None:
+        return "needs ip (iproute2)"
+    if not os.path.exists("/dev/net/tun"):
+        return "needs /dev/net/tun (the TUN driver) for the packet delay"
     probe = f"wanprobe-{uuid.uuid4().hex[:6]}"
     made = subprocess.run(["ip", "netns", "add", probe], capture_output=True)
     if made.returncode:
@@ -77,10 +86,10 @@ class DelayRouter:
     seed: int | None = None
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
     hosts: list[NetHost] = field(default_factory=list)
-    proxy_port: int = 0
-    proxy_stderr: list[str] = field(default_factory=list)
+    delayer_stderr: list[str] = field(default_factory=list)
     _namespaces: list[str] = field(default_factory=list)
-    _proxy: subprocess.Popen[bytes] | None = None
+    _delayer: subprocess.Popen[bytes] | None = None
+    _drain: threading.Thread | None = None
 
     @property
     def router(self) -> str:
@@ -104,7 +113,15 @@ class DelayRouter:
 
     def _build(self) -> None:
         self._netns(self.router)
-        _run("ip", "netns", "exec", self.router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        in_router = ("ip", "netns", "exec", self.router)
+        # forward, and accept packets back from the TUN whose source lives on another link
+        for setting in ("net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0",
+                        "net.ipv4.conf.default.rp_filter=0"):
+            _run(*in_router, "sysctl", "-qw", setting)
+        self._start_delayer()
+        _run("ip", "-n", self.router, "link", "set", TUN, "up")
+        _run(*in_router, "sysctl", "-qw", f"net.ipv4.conf.{TUN}.rp_filter=0")
+        _run("ip", "-n", self.router, "route", "add", "default", "dev", TUN, "table", TABLE)
         for index in range(self.hosts_wanted):
             name = f"wan{self.tag}h{index}"
             self._netns(name)
@@ -114,48 +131,47 @@ class DelayRouter:
             gateway, ip = f"{SUBNET}.{index}.1", f"{SUBNET}.{index}.2"
             _run("ip", "-n", self.router, "addr", "add", f"{gateway}/24", "dev", outside)
             _run("ip", "-n", self.router, "link", "set", outside, "up")
+            _run("ip", "-n", self.router, "rule", "add", "iif", outside, "lookup", TABLE)
             _run("ip", "-n", name, "addr", "add", f"{ip}/24", "dev", inside)
             _run("ip", "-n", name, "link", "set", inside, "up")
             _run("ip", "-n", name, "route", "add", "default", "via", gateway)
             self.hosts.append(NetHost(name, ip))
-        self._start_proxy()
-        _run("ip", "netns", "exec", self.router, "iptables", "-t", "nat", "-A", "PREROUTING",
-             "-p", "tcp", "-j", "REDIRECT", "--to-ports", str(self.proxy_port))
 
-    def _start_proxy(self) -> None:
+    def _start_delayer(self) -> None:
         settings = self.settings
-        cmd = ["ip", "netns", "exec", self.router, sys.executable, str(PROXY),
-               "--listen", "0.0.0.0", "--delay", repr(settings.delay),
-               "--jitter", repr(settings.jitter), "--loss", repr(settings.loss),
-               "--stall", repr(settings.stall)]
+        cmd = ["ip", "netns", "exec", self.router, sys.executable, str(DELAYER),
+               "--name", TUN, "--delay", repr(settings.delay),
+               "--jitter", repr(settings.jitter), "--loss", repr(settings.loss)]
         if self.seed is not None:
             cmd += ["--seed", str(self.seed)]
-        self._proxy = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert self._proxy.stdout is not None and self._proxy.stderr is not None
-        line = self._proxy.stdout.readline().decode().split()
-        if len(line) != 2 or line[0] != "ready":
-            raise RuntimeError(f"delay proxy did not start: {self._proxy.stderr.read().decode()}")
-        self.proxy_port = int(line[1])
-        stderr = self._proxy.stderr
+        self._delayer = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert self._delayer.stdout is not None and self._delayer.stderr is not None
+        line = self._delayer.stdout.readline().decode().split()
+        if line != ["ready", TUN]:
+            raise RuntimeError(f"tundelay.py did not start: {self._delayer.stderr.read().decode()}")
+        stderr = self._delayer.stderr
 
         def drain() -> None:
             for raw in stderr:
-                self.proxy_stderr.append(raw.decode("utf-8", "replace"))
+                self.delayer_stderr.append(raw.decode("utf-8", "replace"))
 
-        threading.Thread(target=drain, daemon=True).start()
+        self._drain = threading.Thread(target=drain, daemon=True)
+        self._drain.start()
 
-    def proxy_statistics(self) -> str:
-        """The proxy's counters, after :meth:`close` (it prints them when it stops)."""
-        return "".join(line for line in self.proxy_stderr if line.startswith("stats"))
+    def statistics(self) -> str:
+        """The delayer's counters, after :meth:`close` (it prints them when it stops)."""
+        return "".join(line for line in self.delayer_stderr if line.startswith("stats"))
 
     def close(self) -> None:
-        if self._proxy is not None and self._proxy.poll() is None:
-            self._proxy.terminate()
+        if self._delayer is not None and self._delayer.poll() is None:
+            self._delayer.terminate()
             try:
-                self._proxy.wait(timeout=5)
+                self._delayer.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                self._proxy.kill()
-                self._proxy.wait(timeout=5)
+                self._delayer.kill()
+                self._delayer.wait(timeout=5)
+        if self._drain is not None:
+            self._drain.join(timeout=5)
         for name in reversed(self._namespaces):  # veths go with their namespaces
             subprocess.run(["ip", "netns", "delete", name], capture_output=True)
         self._namespaces.clear()
