@@ -1,9 +1,10 @@
 """End to end over slow paths: strangers processes in namespaces behind the delay router.
 
 Three hosts, each in its own namespace and subnet, joined by a router
-namespace whose every forwarded TCP connection crosses the delaying proxy
-(``tests/netsim``): 300 ms round trips (and 450 ms), 20 ms jitter, 1% of
-chunks "lost" (their direction stalls 0.5 s, as a retransmission would). A
+namespace that holds every forwarded packet for the path's delay
+(``tests/netsim/delayrouter.py``, a TUN device; sources kept, TCP and UDP
+alike): 300 ms round trips (and 450 ms), 20 ms jitter, 1% of packets lost
+(TCP retransmits them). A
 ``serve`` node, a chat node waiting, and a chat node that joins later and must
 match it, then chat.
 
