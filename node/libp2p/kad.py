@@ -400,11 +400,21 @@ class StrangersDHT(KadDHT):
         while True:
             await trio.sleep(MAINTENANCE_INTERVAL)
             self.streams.sweep()
+            self.drop_former_servers()
             self.provider_store.cleanup_expired()
             self.value_store.cleanup_expired()
             if trio.current_time() >= next_refresh:
                 next_refresh = trio.current_time() + REFRESH_INTERVAL
                 await self.refresh()
+
+    def drop_former_servers(self) -> list[ID]:
+        """Take out of the routing table every peer whose identify no longer lists our
+        protocol (it went behind a NAT and became a client, and told us with an identify
+        push); returns them. Peers identify has not told us about stay."""
+        gone = [peer for peer in self.routing_table.get_peer_ids() if self.advertises(peer) is False]
+        for peer in gone:
+            self.routing_table.remove_peer(peer)
+        return gone
 
     async def refresh(self, *, random_lookup: bool = True) -> int:
         """A self-lookup and one random lookup: keeps our buckets populated.

@@ -88,6 +88,10 @@ async def test_switching_to_server_mode_is_pushed_and_the_peer_lists_us():
             assert late.dht.routing_table.size() >= 1  # a client keeps its table
             while server.dht.advertises(late.id) is not False:
                 await trio.sleep(0.01)
+            # the maintenance round takes the former server out of the table
+            assert server.dht.routing_table.peer_in_table(late.id)
+            assert server.dht.drop_former_servers() == [late.id]
+            assert not server.dht.routing_table.peer_in_table(late.id)
         nursery.cancel_scope.cancel()
 
 
