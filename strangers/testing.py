@@ -107,12 +107,21 @@ class Strangers:
                 )
 
     def assert_no_event(self, predicate: Callable[[dict], bool], seconds: float) -> None:
-        """No matching event shows up within ``seconds`` (used sparingly: negative checks)."""
+        """No matching event shows up within ``seconds`` (used sparingly: negative checks).
+
+        The process must still be running at the end: one that died shows no
+        event either, and the check would pass for a crash.
+        """
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             self._pull(0.1)
         bad = [e for e in self.events if predicate(e)]
         assert not bad, f"unexpected events {bad}"
+        exit_code = self.proc.poll()
+        assert exit_code is None, (
+            f"{self.args} exited ({exit_code}) while no event was expected; events: {self.events}; "
+            f"stderr: {''.join(self.stderr_lines)[-2000:]}"
+        )
 
     def send(self, obj: dict | str) -> None:
         assert self.proc.stdin is not None

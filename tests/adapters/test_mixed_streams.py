@@ -28,7 +28,7 @@ from strangers.node.libp2p.kadpool import StreamPool
 from strangers.node.libp2p.streamio import StreamEnded, read_uvarint_frame, uvarint
 
 LOOPBACK = Multiaddr("/ip4/127.0.0.1/tcp/0")
-PROTOCOLS = [TProtocol(f"/strangers-mix-{name}/1.0.0") for name in ("chat", "kad", "match")]
+PROTOCOLS = [TProtocol(f"/strangers/mix-{name}/1.0.0") for name in ("chat", "kad", "match")]
 MAX_FRAME = 4096
 
 
