@@ -12,8 +12,6 @@ that a node a full relay turns away holds its slot on another relay.
 
 from __future__ import annotations
 
-import time
-
 import trio
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.relay.circuit_v2.pb.circuit_pb2 import HopMessage
@@ -69,8 +67,8 @@ async def test_a_full_relay_refuses_a_reservation_and_the_node_holds_one_on_anot
             while not second.reservations:
                 await trio.sleep(0.02)
             assert list(second.reservations) == [spare_host.get_id()]
-            assert all(spare_host.get_id().to_base58() in str(a) for a in second.reservations[
-                spare_host.get_id()].addrs)
+            relayed = second.reservations[spare_host.get_id()].addrs
+            assert relayed and all(spare_host.get_id().to_base58() in str(a) for a in relayed)
             # Among connected peers, the full relay is not asked again for a while.
             assert full_host.get_id() not in second.relay_candidates()
             nursery.cancel_scope.cancel()
@@ -183,11 +181,14 @@ async def test_a_circuit_is_reset_past_its_bytes() -> None:
 async def test_a_circuit_is_reset_past_its_duration() -> None:
     async def body(relay_host, dest_host, sources, relayed) -> None:
         ((source_host, source),) = sources
+        opened = trio.current_time()
         stream, _conn = await _open_circuit(source_host, source, dest_host.get_id(), relayed)
+        # DURATION leaves a loaded machine seconds to open the circuit and echo once
         assert await _echoes(stream, b"within its time")
-        started = time.monotonic()
-        await trio.sleep(1.2)  # the relay checks its deadline as data flows
+        await trio.sleep_until(opened + DURATION + 0.5)  # the relay checks its deadline as data flows
         assert not await _echoes(stream, b"after its time")
-        assert time.monotonic() - started < 10
 
-    await _run_circuits(_fits_a_chat(duration=1), body)
+    await _run_circuits(_fits_a_chat(duration=DURATION), body)
+
+
+DURATION = 4
