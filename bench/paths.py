@@ -244,6 +244,7 @@ def loopback(nodes: int, rounds: int, messages: int, homes: Homes) -> dict:
     the network's difficulty while it searches, as on a machine's very first run).
     """
     runs: dict[str, list[dict]] = {mode: [] for mode in LOOPBACK_MODES}
+    failures: dict[str, list[str]] = {mode: [] for mode in LOOPBACK_MODES}
     with namespace() as prefix:
         network, addrs = start_network(prefix, nodes)
         try:
@@ -254,13 +255,23 @@ def loopback(nodes: int, rounds: int, messages: int, homes: Homes) -> dict:
                         return lambda interest: Strangers(
                             "chat", "--json", "--bootstrap", boot, "-i", interest, "--interests-only",
                             *flags, prefix=prefix, env=homes.env(returning))
-                    runs[mode].append(one_round(
-                        chat(addrs[index % len(addrs)], True), chat(addrs[(index + 5) % len(addrs)], returning),
-                        lambda node: event(node, "advertised"), messages))
+                    try:
+                        runs[mode].append(one_round(
+                            chat(addrs[index % len(addrs)], True),
+                            chat(addrs[(index + 5) % len(addrs)], returning),
+                            lambda node: event(node, "advertised", timeout=60), messages))
+                    except AssertionError as exc:  # a round that timed out: counted, the others go on
+                        failures[mode].append(str(exc)[:600])
         finally:
             for node in network:
                 node.stop()
-    return {mode: collect(found) for mode, found in runs.items()}
+    out = {}
+    for mode, found in runs.items():
+        out[mode] = collect(found) if found else {}
+        out[mode]["failed_rounds"] = len(failures[mode])
+        if failures[mode]:
+            out[mode]["first_failure"] = failures[mode][0]
+    return out
 
 
 def collect(found: list[dict]) -> dict:
