@@ -14,7 +14,13 @@ table on stderr):
    default settings; per round a stranger waits (``advertised``), a second one
    starts; its ``ready`` -> ``matched`` and its launch -> ``matched`` (parent
    clock, when the events are read), then ``send`` -> ``delivered`` round
-   trips. Default settings (mDNS on) and ``--no-mdns``, rounds interleaved.
+   trips. Default settings (mDNS on) and ``--no-mdns``, rounds interleaved,
+   then a **first launch** with default settings. Every stranger has its own
+   data directory (``$STRANGERS_HOME``); a returning user's holds the identity
+   its previous run pre-minted (``next-identity.json``, at the network's
+   difficulty, minted before anything is measured), so it proposes from
+   ``ready``; a first launch's is empty, so it mints its identity proof while
+   it searches (what a machine's very first run does).
 3. **Paths** in a lab of namespaces (tests/netlab.py; 10.77.0.0/24 WAN with a
    public ``serve`` node, home routers that masquerade and drop unsolicited
    inbound SYNs; a separate bridged LAN segment):
