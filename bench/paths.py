@@ -14,7 +14,13 @@ table on stderr):
    default settings; per round a stranger waits (``advertised``), a second one
    starts; its ``ready`` -> ``matched`` and its launch -> ``matched`` (parent
    clock, when the events are read), then ``send`` -> ``delivered`` round
-   trips. Default settings (mDNS on) and ``--no-mdns``, rounds interleaved.
+   trips. Default settings (mDNS on) and ``--no-mdns``, rounds interleaved,
+   then a **first launch** with default settings. Every stranger has its own
+   data directory (``$STRANGERS_HOME``); a returning user's holds the identity
+   its previous run pre-minted (``next-identity.json``, at the network's
+   difficulty, minted before anything is measured), so it proposes from
+   ``ready``; a first launch's is empty, so it mints its identity proof while
+   it searches (what a machine's very first run does).
 3. **Paths** in a lab of namespaces (tests/netlab.py; 10.77.0.0/24 WAN with a
    public ``serve`` node, home routers that masquerade and drop unsolicited
    inbound SYNs; a separate bridged LAN segment):
@@ -40,12 +46,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,9 +62,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from lan import namespace, start_network  # noqa: E402
+from libp2p.crypto.keys import KeyPair  # noqa: E402
+from libp2p.crypto.serialization import deserialize_private_key  # noqa: E402
 from netlab import Host, Lab  # noqa: E402
 
 import strangers.testing  # noqa: E402
+from strangers.crypto import pow  # noqa: E402
+from strangers.node.identity import Identity, fresh_identity, keep_next_identity  # noqa: E402
+from strangers.node.store import ENV_HOME, DataDir  # noqa: E402
 from strangers.testing import Strangers  # noqa: E402
 
 HYPERSWARM = ROOT / "bench" / "hyperswarm"
@@ -144,6 +158,51 @@ def one_round(start_waiting: Callable[[str], Strangers], start_joiner: Callable[
             joiner.stop()
 
 
+# -- data directories: a returning user's, or a first launch's ---------------------------
+
+
+def _mint(bits: int) -> tuple[bytes, bytes]:
+    """A fresh identity (serialized private key) and its proof at ``bits`` (a worker process)."""
+    identity = fresh_identity()
+    nonce = pow.mint_identity(identity.peer_id.to_bytes(), bits)
+    assert nonce is not None  # the whole nonce space: a proof exists
+    return identity.key_pair.private_key.serialize(), pow.encode_nonce(nonce)
+
+
+class Homes:
+    """One data directory (``$STRANGERS_HOME``) per stranger, as on two users' machines.
+
+    A *returning* stranger's directory holds the identity its previous run
+    pre-minted (``next-identity.json``, node/safety.py), at the network's
+    difficulty (or ``$STRANGERS_POW_BITS``): it proposes from ``ready``. A
+    *first launch*'s directory is empty: it mints its proof while it searches.
+    Identities are minted before anything is measured, two at a time.
+    """
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="strangers-bench-homes-"))
+        self.bits = pow.Difficulty.from_env(os.environ).identity
+        self._minted: list[tuple[bytes, bytes]] = []
+
+    def premint(self, count: int) -> float:
+        """Mint ``count`` identities ahead; the seconds it took."""
+        started = time.monotonic()
+        with ProcessPoolExecutor(max_workers=2) as pool:
+            self._minted += list(pool.map(_mint, [self.bits] * count))
+        return time.monotonic() - started
+
+    def env(self, returning: bool) -> dict[str, str]:
+        home = Path(tempfile.mkdtemp(dir=self.root))
+        if returning:
+            key, proof = self._minted.pop() if self._minted else _mint(self.bits)
+            private = deserialize_private_key(key)
+            keep_next_identity(DataDir(home), Identity(KeyPair(private, private.get_public_key())), proof)
+        return {ENV_HOME: str(home)}
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 # -- 1. Hyperswarm ------------------------------------------------------------------------
 
 
@@ -174,26 +233,51 @@ def hyperswarm(nodes: int, rounds: int, messages: int) -> dict:
 # -- 2. loopback, ten nodes ---------------------------------------------------------------
 
 
-def loopback(nodes: int, rounds: int, messages: int) -> dict:
-    modes = {"default": [], "no_mdns": ["--no-mdns"]}
-    runs: dict[str, list[dict]] = {mode: [] for mode in modes}
+LOOPBACK_MODES = {
+    # name: (flags, whether the joiner is a returning user with a pre-minted identity)
+    "default": ([], True),
+    "no_mdns": (["--no-mdns"], True),
+    "first_launch": ([], False),
+}
+
+
+def loopback(nodes: int, rounds: int, messages: int, homes: Homes) -> dict:
+    """Per round: default flags, ``--no-mdns``, then a first launch with default flags.
+
+    Every stranger has its own data directory; the waiting one is always a
+    returning user (it proposes and accepts from ``ready``), the joiner too
+    except in ``first_launch`` (no pre-minted identity: it mints its proof at
+    the network's difficulty while it searches, as on a machine's very first run).
+    """
+    runs: dict[str, list[dict]] = {mode: [] for mode in LOOPBACK_MODES}
+    failures: dict[str, list[str]] = {mode: [] for mode in LOOPBACK_MODES}
     with namespace() as prefix:
         network, addrs = start_network(prefix, nodes)
         try:
             time.sleep(2)  # let the network settle (routing tables, mDNS announcements)
             for index in range(rounds):
-                for mode, flags in modes.items():
-                    def chat(boot: str, flags: list[str] = flags) -> Callable[[str], Strangers]:
+                for mode, (flags, returning) in LOOPBACK_MODES.items():
+                    def chat(boot: str, returning: bool, flags: list[str] = flags) -> Callable[[str], Strangers]:
                         return lambda interest: Strangers(
                             "chat", "--json", "--bootstrap", boot, "-i", interest, "--interests-only",
-                            *flags, prefix=prefix)
-                    runs[mode].append(one_round(
-                        chat(addrs[index % len(addrs)]), chat(addrs[(index + 5) % len(addrs)]),
-                        lambda node: event(node, "advertised"), messages))
+                            *flags, prefix=prefix, env=homes.env(returning))
+                    try:
+                        runs[mode].append(one_round(
+                            chat(addrs[index % len(addrs)], True),
+                            chat(addrs[(index + 5) % len(addrs)], returning),
+                            lambda node: event(node, "advertised", timeout=60), messages))
+                    except AssertionError as exc:  # a round that timed out: counted, the others go on
+                        failures[mode].append(str(exc)[:600])
         finally:
             for node in network:
                 node.stop()
-    return {mode: collect(found) for mode, found in runs.items()}
+    out = {}
+    for mode, found in runs.items():
+        out[mode] = collect(found) if found else {}
+        out[mode]["failed_rounds"] = len(failures[mode])
+        if failures[mode]:
+            out[mode]["first_failure"] = failures[mode][0]
+    return out
 
 
 def collect(found: list[dict]) -> dict:
@@ -218,7 +302,7 @@ def interface_of(host: Host) -> str:
     return next(line.split()[1] for line in out.splitlines() if f" {host.ip}/" in line)
 
 
-def paths(rounds: int, messages: int, move_wait: float, only: list[str] | None = None) -> dict:
+def paths(rounds: int, messages: int, move_wait: float, homes: Homes, only: list[str] | None = None) -> dict:
     results: dict[str, dict] = {}
     procs: list[Strangers] = []
     with Lab() as lab:
@@ -246,7 +330,7 @@ def paths(rounds: int, messages: int, move_wait: float, only: list[str] | None =
             def wan_chat(host: Host) -> Callable[[str], Strangers]:
                 return lambda interest: Strangers(
                     "chat", "--json", "--listen", f"/ip4/{host.ip}/tcp/0", "--no-mdns", "--bootstrap", relay,
-                    "-i", interest, "--interests-only", "-v", prefix=host.prefix)
+                    "-i", interest, "--interests-only", "-v", prefix=host.prefix, env=homes.env(True))
 
             def lan_chat(host: Host) -> Callable[[str], Strangers]:
                 return lambda interest: Strangers(
@@ -320,7 +404,8 @@ def table(result: dict) -> str:
                      f"   (range {spread}, n={entry['ready_to_matched']['n']})")
 
     for mode, label in (("default", "loopback 10 nodes, default (mDNS on)"),
-                        ("no_mdns", "loopback 10 nodes, --no-mdns")):
+                        ("no_mdns", "loopback 10 nodes, --no-mdns"),
+                        ("first_launch", "loopback 10, default, FIRST launch (mints)")):
         if mode in result.get("loopback", {}):
             row(label, result["loopback"][mode])
     for name, entry in result.get("paths", {}).items():
@@ -357,11 +442,20 @@ def main() -> None:
                     "load_average_at_start": os.getloadavg()}
     if not options.no_hyperswarm:
         result["hyperswarm"] = hyperswarm(options.nodes, options.rounds, 4 * options.messages)
-    if not options.no_loopback:
-        result["loopback"] = loopback(options.nodes, options.rounds, options.messages)
-    if not options.no_paths:
-        result["paths"] = paths(options.path_rounds, options.messages, options.move_wait,
-                                options.only_paths.split(","))
+    homes = Homes()
+    try:
+        # every returning stranger's identity minted before anything is measured
+        wanted = 2 * options.rounds * len(LOOPBACK_MODES) if not options.no_loopback else 0
+        wanted += 0 if options.no_paths else 2 * options.path_rounds * len(options.only_paths.split(","))
+        result["identity_bits"] = homes.bits
+        result["identities_preminted_in_s"] = round(homes.premint(wanted), 1)
+        if not options.no_loopback:
+            result["loopback"] = loopback(options.nodes, options.rounds, options.messages, homes)
+        if not options.no_paths:
+            result["paths"] = paths(options.path_rounds, options.messages, options.move_wait, homes,
+                                    options.only_paths.split(","))
+    finally:
+        homes.close()
     base = result.get("hyperswarm", {}).get("join_to_connection_s", {}).get("median")
     if base:
         result["ratio_to_hyperswarm_join_to_connection"] = {
