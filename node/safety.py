@@ -22,7 +22,6 @@ pre-mints the next run's identity.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
@@ -48,6 +47,7 @@ from .identity import (
     keep_next_identity,
     save_proof,
 )
+from .minter import mint_proof
 from .store import DataDir
 
 logger = logging.getLogger(__name__)
@@ -56,8 +56,6 @@ MAX_PENDING_PROPOSALS = 16
 """Incoming proposals being read or answered at once (every peer together)."""
 MAX_PENDING_PER_PEER = 2
 """... and of one peer (an honest one has one, two when dials cross)."""
-MINT_SLICE = 1 << 15
-"""Nonces tried per worker-thread call (about 50 ms): minting stops within one."""
 INLINE_BITS = 10
 """A proof this easy (tests' difficulties) is minted at once, before the node starts."""
 NEXT_IDENTITY_DELAY = 5.0
@@ -67,17 +65,6 @@ NEXT_IDENTITY_DELAY = 5.0
 
 def difficulty_from(environ: Mapping[str, str] | None = None) -> pow.Difficulty:
     return pow.Difficulty.from_env(os.environ if environ is None else environ)
-
-
-async def mint_proof(peer_id: bytes, bits: int) -> bytes:
-    """An identity proof for ``peer_id``, minted in a worker thread, slice by slice."""
-    start = 0
-    while True:
-        nonce = await trio.to_thread.run_sync(functools.partial(
-            pow.mint_identity, peer_id, bits, start=start, count=MINT_SLICE))
-        if nonce is not None:
-            return pow.encode_nonce(nonce)
-        start += MINT_SLICE
 
 
 class Safety:
