@@ -54,11 +54,12 @@ logger = logging.getLogger(__name__)
 PROTOCOLS = [PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID]
 """meshsub 1.2, 1.1 and 1.0 (the newer ones the library offers are its own experiments)."""
 
-DEGREE, DEGREE_LOW, DEGREE_HIGH = 3, 2, 5
+DEGREE, DEGREE_LOW, DEGREE_HIGH = 3, 2, 4
 HEARTBEAT_SECONDS = 1
 PRUNE_BACK_OFF = 5
 IDONTWANT_MIN_BYTES = 1024
 MAX_RPC_BYTES = 256 * 1024
+FLOOD_PUBLISH_UNTIL_MESH = True
 SEEN_TTL = 120
 """Seconds a message id is remembered (a copy arriving later would be delivered twice)."""
 
@@ -111,6 +112,8 @@ class LobbyGossipSub(GossipSub):
         if pubsub is None or origin != msg_forwarder or origin != pubsub.my_id:
             return peers
         for topic in topic_ids:
+            if FLOOD_PUBLISH_UNTIL_MESH and len(self.mesh.get(topic, ())) >= self.degree_low:
+                continue  # our mesh is formed: it carries the message (see the docstring)
             for peer in pubsub.peer_topics.get(topic, ()):
                 if peer in self.peer_protocol and (
                         self.scorer is None or self.scorer.allow_publish(peer, [topic])):
@@ -132,10 +135,32 @@ def build_gossipsub() -> LobbyGossipSub:
     )
 
 
+class LobbyPubsub(Pubsub):
+    """Pubsub that drops a copy of a message it has seen as it reads it.
+
+    The library scheduled a task (``manager.run_task``, its heaviest step
+    per copy) for every message entry of every RPC, and only that task
+    checked the seen cache. A lobby message reaches a node several times;
+    every copy after the first is now dropped in the read loop, before any
+    task, signature check or validation (the first copy's task marks the
+    id seen before it yields, so the signature is checked once per id).
+    """
+
+    duplicates_dropped = 0
+
+    def _is_subscribed_to_msg(self, msg) -> bool:
+        if not super()._is_subscribed_to_msg(msg):
+            return False
+        if self._is_msg_seen(msg):
+            self.duplicates_dropped += 1
+            return False
+        return True
+
+
 def build_pubsub(host, router: GossipSub | None = None) -> Pubsub:
     """Pubsub over ``router`` (a :func:`build_gossipsub` one by default), strict signing on."""
     install_record_cache()
-    pubsub = Pubsub(host, router or build_gossipsub(), strict_signing=True,
+    pubsub = LobbyPubsub(host, router or build_gossipsub(), strict_signing=True,
                     seen_ttl=SEEN_TTL, max_inbound_rpc_size=MAX_RPC_BYTES)
     for protocol in pubsub.router.get_protocols():
         host.set_stream_handler(protocol, guarded_stream_handler(pubsub))
