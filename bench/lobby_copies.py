@@ -23,12 +23,20 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
 
 from lobbynet import lobby_network, meshed, send_at  # noqa: E402
+from libp2p.pubsub.gossipsub import GossipSub  # noqa: E402
 from libp2p.pubsub.pubsub import Pubsub  # noqa: E402
 
 from strangers.discovery.lobby import lobby_topic  # noqa: E402
 
 _copies = [0]
+_wanted = [0]
 _original = Pubsub._is_subscribed_to_msg
+_original_iwant = GossipSub.emit_iwant
+
+
+async def _counting_iwant(self, msg_ids, to_peer):
+    _wanted[0] += len(msg_ids)
+    await _original_iwant(self, msg_ids, to_peer)
 
 
 def _counting(self, msg):
@@ -38,13 +46,16 @@ def _counting(self, msg):
 
 async def measure(members: int, others: int, messages: int, rate: float) -> dict:
     Pubsub._is_subscribed_to_msg = _counting  # every received publish entry passes here once
+    GossipSub.emit_iwant = _counting_iwant  # copies asked for after an IHAVE
     interests = ["cinema"] * members + ["jazz"] * others
     async with lobby_network(*interests) as watches:
         cinema = watches[:members]
-        await meshed(cinema, lobby_topic("cinema"))
-        await meshed(watches[members:], lobby_topic("jazz"))
+        await meshed(cinema, lobby_topic("cinema"), timeout=180)
+        await meshed(watches[members:], lobby_topic("jazz"), timeout=180)
         await trio.sleep(2.0)
-        _copies[0] = 0
+        _copies[0] = _wanted[0] = 0
+        meshes = sorted(len(w.node.lobby.pubsub.router.mesh.get(lobby_topic("cinema"), ()))
+                        for w in cinema)
         cpu = time.process_time()
         async with trio.open_nursery() as nursery:
             for index, watch in enumerate(watches):
@@ -57,7 +68,7 @@ async def measure(members: int, others: int, messages: int, rate: float) -> dict
                 pass
         await trio.sleep(1.5)
         cpu = time.process_time() - cpu
-        copies = _copies[0]
+        copies, wanted = _copies[0], _wanted[0]
         latencies = [arrived - float(event.text.split()[2])
                      for watch in cinema for arrived, event in watch.received]
         delivered = sum(len({e.id for _t, e in w.received}) for w in cinema)
@@ -69,6 +80,8 @@ async def measure(members: int, others: int, messages: int, rate: float) -> dict
             "delivered": delivered, "expected": members * expected, "duplicates": duplicates,
             "copies_per_message": round(copies / published, 2),
             "useful_copies_per_message": round(useful / published, 2),
+            "asked_by_iwant_per_message": round(wanted / published, 2),
+            "mesh_sizes": meshes,
             "cpu_s": round(cpu, 2),
             "cpu_ms_per_copy": round(1000 * cpu / max(copies, 1), 2),
             "median_ms": round(1000 * statistics.median(latencies), 1),

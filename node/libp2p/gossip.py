@@ -49,12 +49,14 @@ from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V1
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.score import ScoreParams, TopicScoreParams
 
+from . import yamuxwindow
+
 logger = logging.getLogger(__name__)
 
 PROTOCOLS = [PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID]
 """meshsub 1.2, 1.1 and 1.0 (the newer ones the library offers are its own experiments)."""
 
-DEGREE, DEGREE_LOW, DEGREE_HIGH = 3, 2, 4
+DEGREE, DEGREE_LOW, DEGREE_HIGH = 3, 2, 5
 HEARTBEAT_SECONDS = 1
 PRUNE_BACK_OFF = 5
 IDONTWANT_MIN_BYTES = 1024
@@ -160,6 +162,7 @@ class LobbyPubsub(Pubsub):
 def build_pubsub(host, router: GossipSub | None = None) -> Pubsub:
     """Pubsub over ``router`` (a :func:`build_gossipsub` one by default), strict signing on."""
     install_record_cache()
+    yamuxwindow.install()
     pubsub = LobbyPubsub(host, router or build_gossipsub(), strict_signing=True,
                     seen_ttl=SEEN_TTL, max_inbound_rpc_size=MAX_RPC_BYTES)
     for protocol in pubsub.router.get_protocols():
