@@ -22,9 +22,9 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
 
-from lobbynet import lobby_network, meshed, send_at  # noqa: E402
 from libp2p.pubsub.gossipsub import GossipSub  # noqa: E402
 from libp2p.pubsub.pubsub import Pubsub  # noqa: E402
+from lobbynet import lobby_network, meshed, send_at  # noqa: E402
 
 from strangers.discovery.lobby import lobby_topic  # noqa: E402
 

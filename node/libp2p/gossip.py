@@ -13,9 +13,18 @@ and why (each with a canary in ``tests/adapters/test_canary_gossip.py``):
   one to every mesh peer for every message, which filled the per-peer
   outbound queues (32 RPCs) with control messages and dropped data.
   Patched by overriding ``_emit_idontwant_for_message`` (:class:`LobbyGossipSub`).
-* flood publishing of our own messages (go-libp2p's default; absent from
-  0.8.1): to every peer in the topic, not only the mesh, so a message said
-  right after joining is not lost (:meth:`LobbyGossipSub._get_peers_to_send`).
+* flood publishing of our own messages (absent from 0.8.1) only while our
+  mesh of the topic is not formed (fewer than D_low peers): a message said
+  right after joining still reaches every member we know, and once the mesh
+  is formed it carries our messages like everyone else's
+  (:meth:`LobbyGossipSub._get_peers_to_send`). go-libp2p floods every own
+  message to all topic peers by default; in a lobby, where most members are
+  direct peers, that added N-1 sends at the origin without saving any
+  forwarding downstream (docs/protocol.md §10.4).
+* a copy of a message already seen is dropped as the RPC is read, before
+  the library schedules a task for it (:class:`LobbyPubsub`).
+* Yamux window updates once per half window read (:mod:`.yamuxwindow`): the
+  library sent one per read, as many frames as the messages themselves.
 * ``adaptive_gossip_enabled=False``: after 30 s it judged loopback meshes
   unhealthy and set the heartbeat to 60 s; ``prune_back_off`` 5 s (60 s left
   meshes empty after a prune at 20 nodes); heartbeat 1 s.
@@ -62,6 +71,7 @@ PRUNE_BACK_OFF = 5
 IDONTWANT_MIN_BYTES = 1024
 MAX_RPC_BYTES = 256 * 1024
 FLOOD_PUBLISH_UNTIL_MESH = True
+"""False: flood every message we publish to all topic peers (go-libp2p's default; for measuring)."""
 SEEN_TTL = 120
 """Seconds a message id is remembered (a copy arriving later would be delivered twice)."""
 
@@ -85,7 +95,7 @@ def score_params() -> ScoreParams:
 
 
 class LobbyGossipSub(GossipSub):
-    """GossipSub with IDONTWANT only for large messages (see the module docstring)."""
+    """GossipSub with IDONTWANT only for large messages, flood publishing until the mesh forms."""
 
     _publishing_size = 0
 
@@ -102,12 +112,13 @@ class LobbyGossipSub(GossipSub):
 
     def _get_peers_to_send(self, topic_ids, msg_forwarder: ID, origin: ID,
                            msg_id: bytes | None = None):
-        """Mesh peers; and for our own messages every peer in the topic (flood publishing).
+        """Mesh peers; for our own messages while the mesh is not formed, every topic peer.
 
-        py-libp2p 0.8.1 has no ``flood_publish`` (go-libp2p's default): a
-        message we publish went to our mesh only, so one said in the first
-        second after joining (no mesh yet) reached nobody, and gossip
-        repaired it seconds later if at all.
+        py-libp2p 0.8.1 has no ``flood_publish``: a message we publish went
+        to our mesh only, so one said in the first second after joining (no
+        mesh yet) reached nobody, and gossip repaired it seconds later if at
+        all. Flooding every own message (go-libp2p's default) cost a lobby
+        of 6 ~17 copies per message instead of ~11 (bench/lobby_copies.py).
         """
         peers = set(super()._get_peers_to_send(topic_ids, msg_forwarder, origin, msg_id))
         pubsub = self.pubsub

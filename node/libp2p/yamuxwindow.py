@@ -36,7 +36,7 @@ def _batched(original):
                 return
         await original(self, bytes_read=bytes_read)
 
-    _auto_tune_and_send_window_update.wrapped = original  # type: ignore[attr-defined]
+    _auto_tune_and_send_window_update.wrapped = original
     return _auto_tune_and_send_window_update
 
 
