@@ -117,8 +117,9 @@ class LobbyGossipSub(GossipSub):
         py-libp2p 0.8.1 has no ``flood_publish``: a message we publish went
         to our mesh only, so one said in the first second after joining (no
         mesh yet) reached nobody, and gossip repaired it seconds later if at
-        all. Flooding every own message (go-libp2p's default) cost a lobby
-        of 6 ~17 copies per message instead of ~11 (bench/lobby_copies.py).
+        all. Flooding every own message (go-libp2p's default) added the
+        topic peers outside our mesh to every send, and the mesh forwarding
+        went on anyway (docs/protocol.md §10.4).
         """
         peers = set(super()._get_peers_to_send(topic_ids, msg_forwarder, origin, msg_id))
         pubsub = self.pubsub
