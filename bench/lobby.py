@@ -216,6 +216,9 @@ def main() -> None:
                                  senders=args.senders)}
     if not args.no_chat:
         result["chat"] = run_chat(args.messages, args.rate)
+        # the machine's load weighs on both: the ratio is the lobby's own cost
+        result["lobby_median_over_chat"] = round(
+            result["lobby"]["median_ms"] / max(result["chat"]["median_ms"], 0.1), 1)
     print(json.dumps(result, indent=2))
 
 

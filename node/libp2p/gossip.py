@@ -13,9 +13,18 @@ and why (each with a canary in ``tests/adapters/test_canary_gossip.py``):
   one to every mesh peer for every message, which filled the per-peer
   outbound queues (32 RPCs) with control messages and dropped data.
   Patched by overriding ``_emit_idontwant_for_message`` (:class:`LobbyGossipSub`).
-* flood publishing of our own messages (go-libp2p's default; absent from
-  0.8.1): to every peer in the topic, not only the mesh, so a message said
-  right after joining is not lost (:meth:`LobbyGossipSub._get_peers_to_send`).
+* flood publishing of our own messages (absent from 0.8.1) only while our
+  mesh of the topic is not formed (fewer than D_low peers): a message said
+  right after joining still reaches every member we know, and once the mesh
+  is formed it carries our messages like everyone else's
+  (:meth:`LobbyGossipSub._get_peers_to_send`). go-libp2p floods every own
+  message to all topic peers by default; in a lobby, where most members are
+  direct peers, that added N-1 sends at the origin without saving any
+  forwarding downstream (docs/protocol.md §10.4).
+* a copy of a message already seen is dropped as the RPC is read, before
+  the library schedules a task for it (:class:`LobbyPubsub`).
+* Yamux window updates once per half window read (:mod:`.yamuxwindow`): the
+  library sent one per read, as many frames as the messages themselves.
 * ``adaptive_gossip_enabled=False``: after 30 s it judged loopback meshes
   unhealthy and set the heartbeat to 60 s; ``prune_back_off`` 5 s (60 s left
   meshes empty after a prune at 20 nodes); heartbeat 1 s.
@@ -49,6 +58,8 @@ from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V1
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.score import ScoreParams, TopicScoreParams
 
+from . import yamuxwindow
+
 logger = logging.getLogger(__name__)
 
 PROTOCOLS = [PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID]
@@ -59,6 +70,8 @@ HEARTBEAT_SECONDS = 1
 PRUNE_BACK_OFF = 5
 IDONTWANT_MIN_BYTES = 1024
 MAX_RPC_BYTES = 256 * 1024
+FLOOD_PUBLISH_UNTIL_MESH = True
+"""False: flood every message we publish to all topic peers (go-libp2p's default; for measuring)."""
 SEEN_TTL = 120
 """Seconds a message id is remembered (a copy arriving later would be delivered twice)."""
 
@@ -82,7 +95,7 @@ def score_params() -> ScoreParams:
 
 
 class LobbyGossipSub(GossipSub):
-    """GossipSub with IDONTWANT only for large messages (see the module docstring)."""
+    """GossipSub with IDONTWANT only for large messages, flood publishing until the mesh forms."""
 
     _publishing_size = 0
 
@@ -99,18 +112,22 @@ class LobbyGossipSub(GossipSub):
 
     def _get_peers_to_send(self, topic_ids, msg_forwarder: ID, origin: ID,
                            msg_id: bytes | None = None):
-        """Mesh peers; and for our own messages every peer in the topic (flood publishing).
+        """Mesh peers; for our own messages while the mesh is not formed, every topic peer.
 
-        py-libp2p 0.8.1 has no ``flood_publish`` (go-libp2p's default): a
-        message we publish went to our mesh only, so one said in the first
-        second after joining (no mesh yet) reached nobody, and gossip
-        repaired it seconds later if at all.
+        py-libp2p 0.8.1 has no ``flood_publish``: a message we publish went
+        to our mesh only, so one said in the first second after joining (no
+        mesh yet) reached nobody, and gossip repaired it seconds later if at
+        all. Flooding every own message (go-libp2p's default) added the
+        topic peers outside our mesh to every send, and the mesh forwarding
+        went on anyway (docs/protocol.md §10.4).
         """
         peers = set(super()._get_peers_to_send(topic_ids, msg_forwarder, origin, msg_id))
         pubsub = self.pubsub
         if pubsub is None or origin != msg_forwarder or origin != pubsub.my_id:
             return peers
         for topic in topic_ids:
+            if FLOOD_PUBLISH_UNTIL_MESH and len(self.mesh.get(topic, ())) >= self.degree_low:
+                continue  # our mesh is formed: it carries the message (see the docstring)
             for peer in pubsub.peer_topics.get(topic, ()):
                 if peer in self.peer_protocol and (
                         self.scorer is None or self.scorer.allow_publish(peer, [topic])):
@@ -132,10 +149,33 @@ def build_gossipsub() -> LobbyGossipSub:
     )
 
 
+class LobbyPubsub(Pubsub):
+    """Pubsub that drops a copy of a message it has seen as it reads it.
+
+    The library scheduled a task (``manager.run_task``, its heaviest step
+    per copy) for every message entry of every RPC, and only that task
+    checked the seen cache. A lobby message reaches a node several times;
+    every copy after the first is now dropped in the read loop, before any
+    task, signature check or validation (the first copy's task marks the
+    id seen before it yields, so the signature is checked once per id).
+    """
+
+    duplicates_dropped = 0
+
+    def _is_subscribed_to_msg(self, msg) -> bool:
+        if not super()._is_subscribed_to_msg(msg):
+            return False
+        if self._is_msg_seen(msg):
+            self.duplicates_dropped += 1
+            return False
+        return True
+
+
 def build_pubsub(host, router: GossipSub | None = None) -> Pubsub:
     """Pubsub over ``router`` (a :func:`build_gossipsub` one by default), strict signing on."""
     install_record_cache()
-    pubsub = Pubsub(host, router or build_gossipsub(), strict_signing=True,
+    yamuxwindow.install()
+    pubsub = LobbyPubsub(host, router or build_gossipsub(), strict_signing=True,
                     seen_ttl=SEEN_TTL, max_inbound_rpc_size=MAX_RPC_BYTES)
     for protocol in pubsub.router.get_protocols():
         host.set_stream_handler(protocol, guarded_stream_handler(pubsub))

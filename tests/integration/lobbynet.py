@@ -67,10 +67,16 @@ async def lobby_network(*lobbies: str):
 async def meshed(watches, topic: str, timeout: float = 40.0) -> None:
     """Until every member's GossipSub mesh of ``topic`` holds 2 peers (or all others)."""
     want = min(2, len(watches) - 1)
-    with trio.fail_after(timeout):
-        while not all(len(w.node.lobby.pubsub.router.mesh.get(topic, ())) >= want
-                      for w in watches):
-            await trio.sleep(0.1)
+    try:
+        with trio.fail_after(timeout):
+            while not all(len(w.node.lobby.pubsub.router.mesh.get(topic, ())) >= want
+                          for w in watches):
+                await trio.sleep(0.1)
+    except trio.TooSlowError:
+        raise trio.TooSlowError("meshes (mesh, topic peers, connected) " + repr([
+            (len(w.node.lobby.pubsub.router.mesh.get(topic, ())),
+             len(w.node.lobby.pubsub.peer_topics.get(topic, ())),
+             len(w.node.lobby.host.get_connected_peers())) for w in watches])) from None
 
 
 async def send_at(node, tag: str, count: int, rate: float) -> list[str]:
