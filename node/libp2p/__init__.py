@@ -20,7 +20,9 @@ Modules:
   (the swarm refuses them: "No supported transport"); no library internal;
 * :mod:`.multistream`: pipelined and optimistic multistream-select (fewer
   round trips per connection and per stream).
-* :mod:`.gossip`: GossipSub for lobbies (tuned, and fixed where it lost messages).
+* :mod:`.gossip`: GossipSub for lobbies (tuned, and fixed where it lost messages);
+  :mod:`.pubsub_guard`: a peer's message that makes pubsub raise is dropped;
+* :mod:`.yamuxwindow`: Yamux window updates once per half window read.
 * :mod:`.securewrite`: a write on a Noise connection is never left half-done by a
   cancellation (the nonce would desync and the peer drop the connection).
 
@@ -48,6 +50,9 @@ host.py
   ``PY_YAMUX_RELEASE_ON_READ=0``
     why: otherwise Yamux sends a window update on every read (``yamux._yamux_release_on_read``)
     canary: ``test_canary_host.py::test_yamux_still_reads_release_on_read_from_the_environment``
+  ``YamuxStream._auto_tune_and_send_window_update`` wrapped (class-wide, once: ``yamuxwindow.install``)
+    why: its "partial slack" branch still sent a window update per read; now one per half window
+    canary: ``test_lobby_yamuxwindow.py::test_the_library_still_has_the_branch_and_counters_we_rely_on``
   ``new_host(...)`` options and Noise ``Transport(noise_privkey=)``
     why: Noise only, Yamux first, mDNS on request
     canary: ``test_canary_host.py::test_new_host_takes_the_options_build_host_passes``
@@ -286,7 +291,7 @@ multistream.py
   peerstore protocols read before a stream goes optimistic (``may_send_early``)
     why: a peer that refuses reads our data as its next protocol id
     tests: ``test_round_trips.py::test_data_goes_early_only_to_a_peer_known_to_speak_the_protocol``,
-    ``::test_when_data_may_ride_with_the_proposal``
+    ``test_round_trips.py::test_when_data_may_ride_with_the_proposal``
 securewrite.py
   ``SecureSession.write`` replaced (class-wide, once) by a write shielded from cancellation
     why: a task cancelled between Noise's encryption and the socket send burns a nonce; the

@@ -59,6 +59,7 @@ from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.score import ScoreParams, TopicScoreParams
 
 from . import yamuxwindow
+from .pubsub_guard import GuardedPubsub
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ def build_gossipsub() -> LobbyGossipSub:
     )
 
 
-class LobbyPubsub(Pubsub):
+class LobbyPubsub(GuardedPubsub):
     """Pubsub that drops a copy of a message it has seen as it reads it.
 
     The library scheduled a task (``manager.run_task``, its heaviest step

@@ -13,8 +13,8 @@ Choices and the library faults they work around (``../shared/notes``):
 * multistream-select pipelined, and optimistic where we propose one
   protocol (:mod:`.multistream`): 3 round trips from a TCP connect to the
   answer of a first request instead of 9, 1 on a new stream instead of 3;
-* ``PY_YAMUX_RELEASE_ON_READ=0``: otherwise Yamux sends a window update on
-  every read, an extra encrypted write per message;
+* ``PY_YAMUX_RELEASE_ON_READ=0`` and :mod:`.yamuxwindow`: otherwise Yamux
+  sends a window update on every read, an extra encrypted write per message;
 * the library logs ERROR tracebacks on ordinary stream resets and shutdown:
   :func:`quiet_library_logs` keeps them out of the user's terminal;
 * an exception in the handling of one inbound stream (py-libp2p's own
@@ -52,7 +52,7 @@ from multiaddr import Multiaddr  # noqa: E402
 
 from strangers.errors import ConfigError, HostFailed  # noqa: E402
 from strangers.node.identity import Identity  # noqa: E402
-from strangers.node.libp2p import multistream, securewrite  # noqa: E402
+from strangers.node.libp2p import multistream, securewrite, yamuxwindow  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,7 @@ def build_host(identity: Identity, *, mdns: bool = False, optimistic: bool | Non
     # one entry point becomes a no-op instead.
     swarm.auto_connector.maybe_connect = _no_auto_connect  # type: ignore[method-assign]
     securewrite.install()  # a cancelled write must not desync Noise (see the module)
+    yamuxwindow.install()  # one window update per half window read, not one per read
     multistream.install_tolerant_reads()  # a non-UTF-8 protocol id is a refusal, not a crash
     guard_inbound_streams(swarm)
     if optimistic:

@@ -9,7 +9,6 @@ drops such a message and keeps serving.
 
 from __future__ import annotations
 
-import pytest
 import trio
 from libp2p.custom_types import TProtocol
 from libp2p.peer.peerinfo import info_from_p2p_addr
@@ -84,8 +83,5 @@ async def test_a_message_with_a_key_that_is_no_public_key_is_dropped_and_pubsub_
     assert await _attack(_guarded)
 
 
-@pytest.mark.xfail(strict=True, raises=BaseException,
-                   reason="gossip.build_pubsub (the lobby helper's file) still builds the library's "
-                          "Pubsub: build pubsub_guard.GuardedPubsub there, then drop this mark")
 async def test_the_lobby_pubsub_survives_it():
     assert await _attack(gossip.build_pubsub)
