@@ -19,6 +19,8 @@ import threading
 import time
 import uuid
 
+from homes import Homes
+
 from strangers.testing import LOOPBACK, Strangers, chat
 
 MIB = 1024 * 1024
@@ -202,8 +204,13 @@ def chat_round_trip(addrs: list[str], messages: int) -> dict:
     return result
 
 
-def crowd(addrs: list[str], people: int = 50, interests: int = 5, seconds: float = 120.0) -> dict:
+def crowd(addrs: list[str], people: int = 50, interests: int = 5, seconds: float = 120.0,
+          homes=None, returning: bool = True) -> dict:
     """``people`` strangers on ``interests`` interests, all launched within a second.
+
+    ``homes`` (``bench/homes.py``): each stranger its own data directory, a
+    returning user's (``returning``: an identity pre-minted in it) or a first
+    launch's; without it they share the caller's (all but one then mint).
 
     ``matched``: strangers whose ``matched`` came within ``seconds`` of the
     launch. Double and asymmetric matches are counted on every event of every
@@ -215,7 +222,8 @@ def crowd(addrs: list[str], people: int = 50, interests: int = 5, seconds: float
     crowd_procs = []
     for index in range(people):
         crowd_procs.append(chat(addrs[index % len(addrs)], "-i", f"crowd-{tag}-{index % interests}",
-                                "--interests-only"))
+                                "--interests-only",
+                                env=homes.env(returning) if homes is not None else None))
         time.sleep(1.0 / people)
     partners: dict[str, str] = {}
     ids: dict[Strangers, str] = {}
@@ -306,7 +314,13 @@ def main() -> None:
             entry["match_waiting"] = waiting | extra
             entry["match_together"] = time_to_match_together(addrs, args.rounds)
             if size == args.nodes[0] and not args.no_crowd:
-                entry["crowd"] = crowd(addrs, people=10 if args.quick else 50)
+                people = 10 if args.quick else 50
+                homes = Homes()  # returning users, each with its own directory (bench/homes.py)
+                try:
+                    homes.premint(people)
+                    entry["crowd"] = crowd(addrs, people=people, homes=homes)
+                finally:
+                    homes.close()
             if size == args.nodes[0]:
                 entry["chat"] = chat_round_trip(addrs, args.messages)
                 entry["rss_mib_per_serve_process"] = statistics.mean(rss_mib(n.proc.pid) for n in nodes)

@@ -46,30 +46,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from homes import Homes  # noqa: E402
 from lan import namespace, start_network  # noqa: E402
-from libp2p.crypto.keys import KeyPair  # noqa: E402
-from libp2p.crypto.serialization import deserialize_private_key  # noqa: E402
 from netlab import Host, Lab  # noqa: E402
 
 import strangers.testing  # noqa: E402
-from strangers.crypto import pow  # noqa: E402
-from strangers.node.identity import Identity, fresh_identity, keep_next_identity  # noqa: E402
-from strangers.node.store import ENV_HOME, DataDir  # noqa: E402
 from strangers.testing import Strangers  # noqa: E402
 
 HYPERSWARM = ROOT / "bench" / "hyperswarm"
@@ -156,51 +149,6 @@ def one_round(start_waiting: Callable[[str], Strangers], start_joiner: Callable[
         waiting.stop()
         if joiner is not None:
             joiner.stop()
-
-
-# -- data directories: a returning user's, or a first launch's ---------------------------
-
-
-def _mint(bits: int) -> tuple[bytes, bytes]:
-    """A fresh identity (serialized private key) and its proof at ``bits`` (a worker process)."""
-    identity = fresh_identity()
-    nonce = pow.mint_identity(identity.peer_id.to_bytes(), bits)
-    assert nonce is not None  # the whole nonce space: a proof exists
-    return identity.key_pair.private_key.serialize(), pow.encode_nonce(nonce)
-
-
-class Homes:
-    """One data directory (``$STRANGERS_HOME``) per stranger, as on two users' machines.
-
-    A *returning* stranger's directory holds the identity its previous run
-    pre-minted (``next-identity.json``, node/safety.py), at the network's
-    difficulty (or ``$STRANGERS_POW_BITS``): it proposes from ``ready``. A
-    *first launch*'s directory is empty: it mints its proof while it searches.
-    Identities are minted before anything is measured, two at a time.
-    """
-
-    def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="strangers-bench-homes-"))
-        self.bits = pow.Difficulty.from_env(os.environ).identity
-        self._minted: list[tuple[bytes, bytes]] = []
-
-    def premint(self, count: int) -> float:
-        """Mint ``count`` identities ahead; the seconds it took."""
-        started = time.monotonic()
-        with ProcessPoolExecutor(max_workers=2) as pool:
-            self._minted += list(pool.map(_mint, [self.bits] * count))
-        return time.monotonic() - started
-
-    def env(self, returning: bool) -> dict[str, str]:
-        home = Path(tempfile.mkdtemp(dir=self.root))
-        if returning:
-            key, proof = self._minted.pop() if self._minted else _mint(self.bits)
-            private = deserialize_private_key(key)
-            keep_next_identity(DataDir(home), Identity(KeyPair(private, private.get_public_key())), proof)
-        return {ENV_HOME: str(home)}
-
-    def close(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 # -- 1. Hyperswarm ------------------------------------------------------------------------

@@ -76,10 +76,8 @@ from benchstats import (  # noqa: E402
 )
 from delayproxy import PathSettings  # noqa: E402
 from delayrouter import DelayRouter, NetHost, namespaces_unavailable  # noqa: E402
+from homes import Minted  # noqa: E402
 
-from strangers.crypto import pow  # noqa: E402
-from strangers.node.identity import Identity, fresh_identity, keep_next_identity  # noqa: E402
-from strangers.node.store import DataDir  # noqa: E402
 from strangers.testing import Strangers  # noqa: E402
 
 HYPERSWARM = HERE / "hyperswarm" / "bench.mjs"
@@ -114,42 +112,9 @@ class JsonProcess(Strangers):
                 self.proc.wait()
 
 
-def mint_next_identity(_index: int = 0) -> tuple[bytes, bytes]:
-    """A fresh identity (its serialized private key) and its proof, as a run mints them for the next."""
-    identity = fresh_identity()
-    bits = pow.Difficulty.from_env(os.environ).identity
-    nonce = pow.mint_identity(identity.peer_id.to_bytes(), bits)
-    assert nonce is not None
-    return identity.key_pair.private_key.serialize(), pow.encode_nonce(nonce)
-
-
-MINTED: list[tuple[bytes, bytes]] = []
-"""Identities minted ahead (:func:`mint_ahead`), handed out in turn. A key used again in a
-later run is one no node of that run has seen (fresh namespaces, processes and data
-directories), and minting one per launch would cost minutes of the machine's CPU."""
-_next_minted = 0
-
-
-def mint_ahead(count: int) -> None:
-    """Mint ``count`` identities before any clock starts, on every core (not a measured cost)."""
-    import multiprocessing
-    with multiprocessing.Pool(os.cpu_count() or 2) as pool:
-        MINTED.extend(pool.map(mint_next_identity, range(count)))
-
-
-def premint(home: Path) -> None:
-    """Leave in ``home`` an identity and its proof for the next launch, as a previous run does."""
-    from libp2p.crypto.keys import KeyPair
-    from libp2p.crypto.serialization import deserialize_private_key
-
-    global _next_minted
-    if MINTED:
-        key, proof = MINTED[_next_minted % len(MINTED)]
-        _next_minted += 1
-    else:
-        key, proof = mint_next_identity()
-    private = deserialize_private_key(key)
-    keep_next_identity(DataDir(home), Identity(KeyPair(private, private.get_public_key())), proof)
+MINTED = Minted(reuse=True)
+"""Identities minted ahead (``bench/homes.py``), handed out in turn: minting one per launch
+would cost minutes of the machine's CPU."""
 
 
 # -- the tools, behind one driver ------------------------------------------------------
@@ -181,7 +146,7 @@ class StrangersTool:
             home = tempfile.mkdtemp(prefix="strangers-bench-")
             self.homes.append(home)
             if not self.first_launch:
-                premint(Path(home))
+                MINTED.premint_into(Path(home))
             self._ready_homes.append(home)
 
     def _home_env(self) -> dict[str, str]:
@@ -570,7 +535,7 @@ def main() -> None:
         premints = sum(1 for label, _ in parse_flag_sets(args.flag_sets) if label != FIRST_LAUNCH)
         count = 4 * premints  # one run's strangers; the next runs take them again
         log(f"minting {count} identities ahead (a returning user's, not timed)")
-        mint_ahead(count)
+        MINTED.ahead(count)
     began = time.monotonic()
     result: dict = {"command": " ".join(sys.argv), "started_utc": time.strftime(
         "%Y-%m-%d %H:%M:%S", time.gmtime()), "load_average": os.getloadavg()}

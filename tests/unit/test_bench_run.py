@@ -9,6 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import run  # noqa: E402  (bench/ is not a package)
+from homes import Minted  # noqa: E402
 
 from strangers.crypto import pow  # noqa: E402
 from strangers.node.identity import take_next_identity  # noqa: E402
@@ -17,12 +18,13 @@ from strangers.node.store import DataDir  # noqa: E402
 
 def test_a_premint_home_gives_the_next_launch_a_proven_identity(tmp_path, monkeypatch):
     monkeypatch.setenv(pow.POW_BITS_ENV, "6")
-    monkeypatch.setattr(run, "MINTED", [run.mint_next_identity() for _ in range(2)])
-    monkeypatch.setattr(run, "_next_minted", 0)
+    minted = Minted(reuse=True)
+    minted.ahead(2)
+    monkeypatch.setattr(run, "MINTED", minted)
     homes = [tmp_path / name for name in ("a", "b", "c")]
     for home in homes:
         home.mkdir()
-        run.premint(home)
+        run.MINTED.premint_into(home)
     taken = [take_next_identity(DataDir(home), 6) for home in homes]
     assert all(entry is not None for entry in taken)  # a valid proof at the network's bits
     ids = [entry[0].peer_id for entry in taken if entry is not None]
