@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from pathlib import Path
 
 import trio
 
@@ -13,19 +15,16 @@ from strangers.node.identity import fresh_identity
 BITS = 12
 
 
-async def test_a_child_process_mints_a_valid_proof(monkeypatch):
-    used = []
-    original = minter._mint_in_child
-
-    async def spy(peer_id, bits):
-        used.append("child")
-        return await original(peer_id, bits)
-
-    monkeypatch.setattr(minter, "_mint_in_child", spy)
+async def test_a_child_process_mints_a_valid_proof(monkeypatch, tmp_path):
+    """In the child, not in the fallback thread; from any directory, a checkout of strangers
+    included (its own ``strangers/`` must not shadow the installed package)."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[3])  # the checkout's root
+    threads = []
+    monkeypatch.setattr(minter, "_mint_in_thread", lambda *args: threads.append(args))
     peer = fresh_identity().peer_id.to_bytes()
     with trio.fail_after(60):
         proof = await minter.mint_proof(peer, BITS)
-    assert used == ["child"] and pow.identity_valid(peer, proof, BITS)
+    assert not threads and pow.identity_valid(peer, proof, BITS)
 
 
 async def test_without_a_child_the_thread_mints_it(monkeypatch):
@@ -56,9 +55,7 @@ async def test_cancelling_the_mint_stops_the_child():
     assert scope.cancelled_caught
 
 
-def test_the_command_line_of_the_child(capsys):
+def test_the_child_on_its_own(tmp_path):
     peer = fresh_identity().peer_id.to_bytes()
-    assert minter.main([peer.hex(), "8"]) == 0
-    nonce = int(capsys.readouterr().out)
-    assert pow.identity_valid(peer, pow.encode_nonce(nonce), 8)
-    assert minter.main([]) == 2
+    done = subprocess.run(minter.child_command(peer, 8), capture_output=True, cwd=tmp_path, check=True)
+    assert pow.identity_valid(peer, pow.encode_nonce(int(done.stdout)), 8)
