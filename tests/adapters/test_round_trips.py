@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -72,32 +73,39 @@ async def test_a_plain_dialer_is_answered():
     assert phases.fresh > 0
 
 
-async def test_a_refused_protocol_fails_the_stream_cleanly_and_the_connection_lives_on(monkeypatch):
-    # Sent early whatever identify said (may_send_early has its own test): the refusal path.
-    monkeypatch.setattr(multistream, "may_send_early", lambda *_args: True)
+@asynccontextmanager
+async def _connected():
+    """A dialer connected to a listener that answers ECHO: (dialer, the listener's PeerInfo)."""
     dialer, listener = build_host(fresh_identity()), build_host(fresh_identity())
     listener.set_stream_handler(ECHO, echo_handler)
     async with running_host(listener, [LOOPBACK]), running_host(dialer, [LOOPBACK]):
         info = PeerInfo(listener.get_id(), listener.get_transport_addrs())
         with trio.fail_after(10):
             await dialer.connect(info)
-            stream = await dialer.new_stream(info.peer_id, [TProtocol("/strangers/nobody/1.0.0")])
-            assert multistream.echo_pending(stream)
-            with pytest.raises(StreamEnded, match="does not support /strangers/nobody/1.0.0"):
-                await read_exactly(stream, 4)
-            with pytest.raises(StreamEnded, match="does not support"):  # and stays failed
-                await read_exactly(stream, 4)
-            await stream.reset()
-            # A request sent before the refusal is known: the listener reads it as the next
-            # protocol name and may reset the stream before its "na" is read; failed either way.
-            stream = await dialer.new_stream(info.peer_id, [TProtocol("/strangers/nobody/1.0.0")])
-            await stream.write(b"\x00\x00\x00\x02hi")
-            with pytest.raises(StreamEnded):
-                await read_exactly(stream, 4)
-            await stream.reset()
-            stream = await dialer.new_stream(info.peer_id, [ECHO])
-            assert await request(stream) == b"hello"
-            assert not multistream.echo_pending(stream)
+            yield dialer, info
+
+
+async def test_a_refused_protocol_fails_the_stream_cleanly_and_the_connection_lives_on(monkeypatch):
+    # Sent early whatever identify said (may_send_early has its own test): the refusal path.
+    monkeypatch.setattr(multistream, "may_send_early", lambda *_args: True)
+    async with _connected() as (dialer, info):
+        stream = await dialer.new_stream(info.peer_id, [TProtocol("/strangers/nobody/1.0.0")])
+        assert multistream.echo_pending(stream)
+        with pytest.raises(StreamEnded, match="does not support /strangers/nobody/1.0.0"):
+            await read_exactly(stream, 4)
+        with pytest.raises(StreamEnded, match="does not support"):  # and stays failed
+            await read_exactly(stream, 4)
+        await stream.reset()
+        # A request sent before the refusal is known: the listener reads it as the next
+        # protocol name and may reset the stream before its "na" is read; failed either way.
+        stream = await dialer.new_stream(info.peer_id, [TProtocol("/strangers/nobody/1.0.0")])
+        await stream.write(b"\x00\x00\x00\x02hi")
+        with pytest.raises(StreamEnded):
+            await read_exactly(stream, 4)
+        await stream.reset()
+        stream = await dialer.new_stream(info.peer_id, [ECHO])
+        assert await request(stream) == b"hello"
+        assert not multistream.echo_pending(stream)
 
 
 async def _identified(host, peer_id, protocol) -> None:
@@ -108,18 +116,13 @@ async def _identified(host, peer_id, protocol) -> None:
 async def test_data_goes_early_only_to_a_peer_known_to_speak_the_protocol():
     """As go-libp2p does: after identify, a protocol the peer did not list is negotiated
     (its refusal arrives before any data of ours), a listed one is sent early."""
-    dialer, listener = build_host(fresh_identity()), build_host(fresh_identity())
-    listener.set_stream_handler(ECHO, echo_handler)
-    async with running_host(listener, [LOOPBACK]), running_host(dialer, [LOOPBACK]):
-        info = PeerInfo(listener.get_id(), listener.get_transport_addrs())
-        with trio.fail_after(10):
-            await dialer.connect(info)
-            await _identified(dialer, info.peer_id, str(ECHO))
-            with pytest.raises(StreamFailure, match="failed to open a stream"):  # at once, before any data
-                await dialer.new_stream(info.peer_id, [TProtocol("/strangers/nobody/1.0.0")])
-            stream = await dialer.new_stream(info.peer_id, [ECHO])
-            assert multistream.echo_pending(stream)
-            assert await request(stream) == b"hello"
+    async with _connected() as (dialer, info):
+        await _identified(dialer, info.peer_id, str(ECHO))
+        with pytest.raises(StreamFailure, match="failed to open a stream"):  # at once, before any data
+            await dialer.new_stream(info.peer_id, [TProtocol("/strangers/nobody/1.0.0")])
+        stream = await dialer.new_stream(info.peer_id, [ECHO])
+        assert multistream.echo_pending(stream)
+        assert await request(stream) == b"hello"
 
 
 class _Peerstore:
@@ -152,17 +155,12 @@ def test_when_data_may_ride_with_the_proposal(known, protocol, early):
 
 
 async def test_several_protocols_are_negotiated_with_the_first_proposal_pipelined():
-    dialer, listener = build_host(fresh_identity()), build_host(fresh_identity())
-    listener.set_stream_handler(ECHO, echo_handler)
-    async with running_host(listener, [LOOPBACK]), running_host(dialer, [LOOPBACK]):
-        info = PeerInfo(listener.get_id(), listener.get_transport_addrs())
-        with trio.fail_after(10):
-            await dialer.connect(info)
-            stream = await dialer.new_stream(info.peer_id, [TProtocol("/strangers/nobody/1.0.0"), ECHO])
-            assert stream.get_protocol() == ECHO and not multistream.echo_pending(stream)
-            assert await request(stream) == b"hello"
-            stream = await dialer.new_stream(info.peer_id, [ECHO, TProtocol("/strangers/nobody/1.0.0")])
-            assert await request(stream) == b"hello"
+    async with _connected() as (dialer, info):
+        stream = await dialer.new_stream(info.peer_id, [TProtocol("/strangers/nobody/1.0.0"), ECHO])
+        assert stream.get_protocol() == ECHO and not multistream.echo_pending(stream)
+        assert await request(stream) == b"hello"
+        stream = await dialer.new_stream(info.peer_id, [ECHO, TProtocol("/strangers/nobody/1.0.0")])
+        assert await request(stream) == b"hello"
 
 
 async def _refusing_listener(server: trio.SocketStream) -> None:
