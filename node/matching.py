@@ -53,7 +53,12 @@ from strangers.discovery.rtt import (
 )
 from strangers.errors import RemoteProtocolError, StrangersError
 from strangers.node.libp2p.kadpool import has_open_connection
-from strangers.node.libp2p.streamio import StreamEnded, forget_closed_connections, read_exactly
+from strangers.node.libp2p.streamio import (
+    StreamEnded,
+    allow_redial,
+    forget_closed_connections,
+    read_exactly,
+)
 from strangers.node.safety import Safety
 
 logger = logging.getLogger(__name__)
@@ -293,6 +298,8 @@ class MatchService:
         if info.addrs:
             self.host.get_peerstore().add_addrs(info.peer_id, info.addrs, ADDR_TTL)
         for attempt in range(PROPOSAL_ATTEMPTS):
+            if not has_open_connection(self.host, info.peer_id):
+                allow_redial(self.host, info.peer_id)  # an earlier failed dial must not refuse this one
             try:
                 answer = await self._ask(info, proposal, INVITE_TIMEOUT + ANSWER_TIMEOUT
                                          if invite else None)

@@ -168,6 +168,10 @@ announce.py
     may be dialled again
     canaries: ``test_canary_announce.py::test_the_negative_cache_and_its_public_way_out``,
     ``::test_learned_addresses_are_filtered_and_a_new_one_unblocks_the_peer``
+  ``swarm.unblock_peer`` before each proposal's dial (``streamio.allow_redial``)
+    why: a walk's failed dial to old addresses refused the proposal to a peer whose record
+    had just given the same, good ones (seen in CI behind a port forward)
+    test: ``tests/integration/test_node_survives.py::test_a_failed_dial_before_the_proposal_does_not_refuse_it``
   ``swarm.dial_peer`` wrapped (``Announcements.dial_every_address``), ``swarm.dial_addr``
     why: the library dials one address per transport class (a peer's first TCP
     address only): a stranger behind a port forward that lists its LAN address

@@ -112,6 +112,19 @@ def forget_closed_connections(host, peer_id) -> int:
     return dropped
 
 
+def allow_redial(host, peer_id) -> None:
+    """Take ``peer_id`` out of the swarm's negative cache ("recently failed all addresses").
+
+    py-libp2p refuses every dial to a peer for a while after one dial to it
+    failed, even one made by a DHT walk to an address the peer does not hold
+    any more. A proposal is one deliberate dial, to addresses its provider
+    record has just given: it deserves a try of its own.
+    """
+    unblock = getattr(host.get_network(), "unblock_peer", None)
+    if unblock is not None:
+        unblock(peer_id)
+
+
 async def reset_quietly(stream: object, timeout: float = 0.5) -> None:
     """Reset ``stream`` (shielded from cancellation, at most ``timeout`` s); errors ignored."""
     with trio.move_on_after(timeout) as scope:

@@ -162,3 +162,21 @@ async def test_a_chat_that_fails_unexpectedly_ends_alone_and_the_node_matches_ag
                 async with open_node(_chat(boot)) as c:
                     await _match(a, c)
     assert len(failed) == 1
+
+
+async def test_a_failed_dial_before_the_proposal_does_not_refuse_it():
+    """py-libp2p refuses every dial to a peer for a while after one failed ("recently failed
+    all addresses"), e.g. a DHT walk's dial to an address the peer no longer holds. The
+    proposal to that peer, with the addresses its record just gave, still dials (seen in
+    CI: a stranger behind a port forward was refused by the joiner's negative cache)."""
+    async with _server() as boot:
+        async with open_node(_chat(boot)) as waiter:
+            await next_event(waiter, events.Advertised)
+
+            async with open_node(_chat(boot)) as joiner:
+                # as if a walk had just failed to dial the waiter at the addresses it holds
+                joiner.host.get_peerstore().add_addrs(
+                    waiter.host.get_id(), waiter.host.get_transport_addrs(), 600)
+                joiner.host.get_network()._negative_peer_cache.mark_failed(str(waiter.peer_id))
+                matched = await next_event(joiner, events.Matched, 20)
+                assert matched.peer_id == waiter.peer_id and matched.initiator
