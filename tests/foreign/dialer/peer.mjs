@@ -9,14 +9,7 @@
 // opens a stream (a new connection if needed), writes the payload, reads as many bytes back,
 // and prints {"echo": "<hex>"} or {"error": "<message>"}. Stops when stdin closes or on SIGTERM.
 
-// js-libp2p calls Promise.withResolvers (Node 22+): define it on Node 20.
-if (typeof Promise.withResolvers !== 'function') {
-  Promise.withResolvers = function withResolvers () {
-    let resolve, reject
-    const promise = new Promise((res, rej) => { resolve = res; reject = rej })
-    return { promise, resolve, reject }
-  }
-}
+await import('../node20.mjs') // Promise.withResolvers on Node 20, before libp2p
 
 const { createLibp2p } = await import('libp2p')
 const { tcp } = await import('@libp2p/tcp')

@@ -6,13 +6,7 @@
 // events: {"event": "ready", "peer_id", "addrs"}, {"event": "subscribed", "peer_id"},
 //         {"event": "message", "from", "text"}, {"event": "published", "text", "recipients"},
 //         {"event": "error", "message"}
-if (typeof Promise.withResolvers !== 'function') { // Node 20: libp2p 3 calls it (Node 22+)
-  Promise.withResolvers = function () {
-    let resolve, reject
-    const promise = new Promise((res, rej) => { resolve = res; reject = rej })
-    return { promise, resolve, reject }
-  }
-}
+await import('../node20.mjs') // Promise.withResolvers on Node 20, before libp2p
 
 const { createLibp2p } = await import('libp2p')
 const { tcp } = await import('@libp2p/tcp')

@@ -5,14 +5,7 @@
 // Prints one JSON line on stdout once listening: {"peer": "<id>", "addrs": ["/ip4/.../p2p/<id>"]},
 // then one line per DHT peer it adds ({"added": "<id>"}); stops when stdin closes or on SIGTERM.
 
-// js-libp2p calls Promise.withResolvers (Node 22+): define it on Node 20.
-if (typeof Promise.withResolvers !== 'function') {
-  Promise.withResolvers = function withResolvers () {
-    let resolve, reject
-    const promise = new Promise((res, rej) => { resolve = res; reject = rej })
-    return { promise, resolve, reject }
-  }
-}
+await import('../node20.mjs') // Promise.withResolvers on Node 20, before libp2p
 
 const { createLibp2p } = await import('libp2p')
 const { tcp } = await import('@libp2p/tcp')
