@@ -303,17 +303,29 @@ def scenario_together(tool, hosts: list[NetHost | None], prefixes: list[list[str
 
 
 def import_cost(times: int = 3) -> dict:
-    """What importing the CLI and the node costs a fresh interpreter (wall and CPU), in this run's load."""
-    code = ("import os, time\nw, c = time.monotonic(), time.process_time()\n"
-            "import strangers.cli.main, strangers.node.node\n"
-            "print(time.monotonic() - w, time.process_time() - c)")
-    walls, cpus = [], []
-    for _ in range(times):
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        wall, cpu = (float(value) for value in done.stdout.split())
-        walls.append(wall)
-        cpus.append(cpu)
-    return {"wall": spread(walls), "cpu": spread(cpus)}
+    """What importing the CLI and the node costs a fresh interpreter (wall and CPU), in this run's load.
+
+    ``lean``: as the executable starts (``strangers.lean_imports`` first);
+    ``full``: all of py-libp2p, as a program importing the node gets it.
+    """
+    from strangers.testing import compile_bytecode
+
+    compile_bytecode()  # as installed: no module compiled at launch
+    result = {}
+    for label, first in (("lean", "from strangers import lean_imports; lean_imports.install()\n"),
+                         ("full", "")):
+        code = ("import os, time\nw, c = time.monotonic(), time.process_time()\n" + first +
+                "import strangers.cli.main, strangers.node.node\n"
+                "print(time.monotonic() - w, time.process_time() - c)")
+        walls, cpus = [], []
+        for _ in range(times):
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  check=True)
+            wall, cpu = (float(value) for value in done.stdout.split())
+            walls.append(wall)
+            cpus.append(cpu)
+        result[label] = {"wall": spread(walls), "cpu": spread(cpus)}
+    return result
 
 
 def cpu_seconds(pid: int) -> float | None:

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from strangers import __version__
+from strangers import __version__, lean_imports
 from strangers.errors import StrangersError
 
 logger = logging.getLogger(__name__)
@@ -342,6 +342,9 @@ def _only_interrupts(exc: BaseException) -> bool:
 
 def entry() -> None:
     """Console-script entry point: never a traceback, always an exit code."""
+    # Before anything imports py-libp2p: leave out its transports we never run
+    # (a third of its import time; see strangers.lean_imports).
+    lean_imports.install()
     try:
         code = main()
     except SystemExit as exc:  # argparse: --help, --version, usage errors

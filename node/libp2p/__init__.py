@@ -334,6 +334,16 @@ gossip.py
     why: members connected before we joined; dropping a flooder; the id of what we publish
     canary: ``test_canary_gossip.py::test_the_public_methods_the_lobby_uses_are_there``
 
+strangers/lean_imports.py (the executable only, before py-libp2p is imported)
+  ``libp2p.transport.quic``, ``libp2p.transport.websocket`` and ``libp2p.security.tls``
+  answered by stand-in modules; ``aioquic`` looks absent (dnspython's ``doq`` forced off)
+    why: every py-libp2p import loads QUIC, WebSocket, TLS and AutoTLS's ACME client
+    (aioquic, pyOpenSSL, requests, httpx, wsproto): ~15-20 % of a launch's import CPU
+    for code a TCP + Noise + Yamux host never runs
+    canaries: ``test_canary_lean_imports.py::test_a_lean_host_connects_and_carries_a_stream_without_the_left_out_packages``,
+    ``::test_a_stand_in_refuses_use_and_matches_nothing``, ``::test_the_executable_starts_lean``,
+    ``::test_the_full_library_is_one_variable_away``, ``::test_install_refuses_once_py_libp2p_is_imported``
+
 Not used (and so not patched): ``swarm._negative_peer_cache`` (a peer whose
 every address failed is refused for a while, see ``../shared/notes``).
 """

@@ -1,0 +1,142 @@
+"""Start the ``strangers`` executable without the parts of py-libp2p it never runs.
+
+py-libp2p 0.8.1 imports every transport and security protocol it has as soon as
+any of its modules is imported: ``libp2p.custom_types`` (imported by nearly
+everything) names the QUIC stream type, so ``aioquic``, ``service_identity``,
+pyOpenSSL and ``cryptography.x509`` load; ``libp2p.host.basic_host`` imports
+AutoTLS's ACME client (``requests``, ``httpx``, ``urllib3``); the package
+``__init__`` files import the WebSocket transport (``trio_websocket``,
+``wsproto``, ``h11``) and TLS. A strangers host runs TCP, Noise and Yamux only
+(:func:`strangers.node.libp2p.host.build_host`), so a third of the CPU a
+launch spends importing went on code it never executes (docs/performance.md,
+"Start-up imports").
+
+:func:`install` puts a finder first on ``sys.meta_path`` that answers the
+modules under :data:`UNUSED` with stand-ins. Any name read from a stand-in is a
+class (an ``Exception`` subclass, so type unions, ``isinstance`` checks and
+``except`` clauses that mention it keep working and never match); calling or
+instantiating it raises :class:`NotLoaded`, naming what was asked for. Nothing
+else changes: the library's own ``__init__`` files run as before.
+
+Only the executable installs it (``cli/main.py``, before it imports the
+node), and only if py-libp2p has not been imported yet. Programs and tests
+that import :mod:`strangers.node` get the whole library; the end-to-end tests
+run the executable, so they run the lean process. ``STRANGERS_FULL_LIBP2P=1``
+turns it off. ``tests/adapters/test_canary_lean_imports.py`` checks that the library
+still reaches these modules only through names it does not call on our path.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import os
+import sys
+import types
+from collections.abc import Sequence
+
+UNUSED: tuple[str, ...] = (
+    "libp2p.transport.quic",  # QUIC (aioquic, pyOpenSSL, service_identity, x509)
+    "libp2p.transport.websocket",  # WebSocket (trio_websocket, wsproto, h11)
+    "libp2p.security.tls",  # TLS 1.3 security and AutoTLS (ACME: requests, httpx)
+)
+"""Module trees of py-libp2p that a strangers host never runs."""
+
+ABSENT: tuple[str, ...] = ("aioquic",)
+"""Optional packages that look not installed: dnspython (``multiaddr``'s DNS
+resolver) loads ``aioquic`` for DNS over QUIC when its metadata says it can
+(we tell it not to, with ``dns._features.force``, its documented override),
+and py-libp2p's QUIC, its only other user, is a stand-in."""
+
+FULL_ENV = "STRANGERS_FULL_LIBP2P"
+
+
+class NotLoaded(RuntimeError):
+    """A part of py-libp2p that the strangers executable does not load was used."""
+
+
+def _stand_in_class(module: str, name: str) -> type:
+    qualified = f"{module}.{name}"
+
+    def refuse(*_args: object, **_kwargs: object) -> object:
+        raise NotLoaded(
+            f"{qualified} is part of py-libp2p that strangers does not load "
+            f"(strangers.lean_imports; {FULL_ENV}=1 loads it)"
+        )
+
+    return type(name, (Exception,), {"__new__": refuse, "__module__": module})
+
+
+class StandIn(types.ModuleType):
+    """A module of :data:`UNUSED`: every public name is a class that refuses use."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, f"stand-in for {name} (strangers.lean_imports)")
+        self.__path__: list[str] = []  # a package: its submodules are stand-ins too
+
+    def __getattr__(self, name: str) -> type:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        value = _stand_in_class(self.__name__, name)
+        setattr(self, name, value)
+        return value
+
+
+class _Loader(importlib.abc.Loader):
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        return StandIn(spec.name)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        return None
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    def __init__(self, prefixes: Sequence[str], absent: Sequence[str]) -> None:
+        self.prefixes = tuple(prefixes)
+        self.absent = tuple(absent)
+
+    def covers(self, name: str) -> bool:
+        return _under(name, self.prefixes)
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: types.ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if _under(fullname, self.absent):
+            raise ModuleNotFoundError(
+                f"No module named {fullname!r} (strangers.lean_imports)", name=fullname
+            )
+        if not self.covers(fullname):
+            return None
+        return importlib.machinery.ModuleSpec(fullname, _Loader(), is_package=True)
+
+
+def _under(name: str, prefixes: Sequence[str]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def installed() -> bool:
+    return any(isinstance(f, _Finder) for f in sys.meta_path)
+
+
+def install(prefixes: Sequence[str] = UNUSED, absent: Sequence[str] = ABSENT) -> bool:
+    """Answer ``prefixes`` with stand-ins from now on; True if it took effect.
+
+    Does nothing (False) if ``STRANGERS_FULL_LIBP2P=1``, or if py-libp2p or any
+    module under ``prefixes`` was imported already (this process would then
+    hold real and stand-in classes side by side).
+    """
+    if os.environ.get(FULL_ENV, "") not in ("", "0"):
+        return False
+    if installed():
+        return True
+    if "libp2p" in sys.modules or any(_under(m, absent) for m in sys.modules):
+        return False
+    sys.meta_path.insert(0, _Finder(prefixes, absent))
+    if "aioquic" in absent:
+        import dns._features  # dnspython: DNS over QUIC needs aioquic
+
+        dns._features.force("doq", False)
+    return True

@@ -1,0 +1,127 @@
+"""The executable's lean start-up (``strangers.lean_imports``): left out, and never missed.
+
+Each check runs in a fresh interpreter: this test process imported all of
+py-libp2p long ago, so here ``install`` must (and does) refuse.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+from strangers import lean_imports
+
+LEFT_OUT = ("aioquic", "requests", "httpx", "urllib3", "wsproto", "trio_websocket",
+            "service_identity", "OpenSSL")
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k != lean_imports.FULL_ENV}
+    environment.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True, text=True, timeout=120, env=environment,
+    )
+
+
+def test_a_lean_host_connects_and_carries_a_stream_without_the_left_out_packages() -> None:
+    result = run_python(f"""
+        import sys
+        from strangers import lean_imports
+        assert lean_imports.install()
+        import trio
+        from multiaddr import Multiaddr
+        from strangers.node.identity import fresh_identity
+        from strangers.node.libp2p.host import build_host, running_host
+        from libp2p.peer.peerinfo import PeerInfo
+
+        async def main():
+            a, b = build_host(fresh_identity()), build_host(fresh_identity())
+            async def echo(stream):
+                await stream.write(await stream.read(5))
+                await stream.close()
+            b.set_stream_handler("/strangers/echo/1.0.0", echo)
+            loopback = [Multiaddr("/ip4/127.0.0.1/tcp/0")]
+            async with running_host(a, loopback), running_host(b, loopback):
+                await a.connect(PeerInfo(b.get_id(), b.get_addrs()))
+                stream = await a.new_stream(b.get_id(), ["/strangers/echo/1.0.0"])
+                await stream.write(b"hello")
+                print("echo", (await stream.read(5)).decode())
+
+        trio.run(main)
+        print("loaded", sorted(m for m in {LEFT_OUT!r} if m in sys.modules))
+        print("stand-in", type(sys.modules["libp2p.transport.quic"]).__name__)
+    """)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert "echo hello" in lines
+    assert "loaded []" in lines
+    assert "stand-in StandIn" in lines
+
+
+def test_a_stand_in_refuses_use_and_matches_nothing() -> None:
+    result = run_python("""
+        from strangers import lean_imports
+        assert lean_imports.install()
+        from libp2p.transport.quic.transport import QUICTransport
+        from libp2p.transport.quic.exceptions import QUICStreamClosedError
+        try:
+            QUICTransport(None)
+        except lean_imports.NotLoaded as exc:
+            print("refused", "libp2p.transport.quic.transport.QUICTransport" in str(exc))
+        try:
+            raise ValueError("x")
+        except QUICStreamClosedError:
+            print("matched")
+        except ValueError:
+            print("not matched")
+        print("isinstance", isinstance(object(), QUICTransport))
+        try:
+            import aioquic
+        except ImportError:
+            print("aioquic absent")
+        import dns._features
+        print("doq", dns._features.have("doq"))
+    """)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines() == [
+        "refused True", "not matched", "isinstance False", "aioquic absent", "doq False",
+    ]
+
+
+def test_the_full_library_is_one_variable_away() -> None:
+    result = run_python("""
+        import sys
+        from strangers import lean_imports
+        print(lean_imports.install())
+        import strangers.node
+        print("quic" , type(sys.modules["libp2p.transport.quic"]).__name__)
+    """, **{lean_imports.FULL_ENV: "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines() == ["False", "quic module"]
+
+
+def test_install_refuses_once_py_libp2p_is_imported() -> None:
+    import libp2p  # noqa: F401  (this process: long since imported)
+
+    before = list(sys.meta_path)
+    assert lean_imports.install() is False
+    assert sys.meta_path == before
+
+
+def test_the_executable_starts_lean(tmp_path) -> None:
+    executable = os.path.join(os.path.dirname(sys.executable), "strangers")
+    environment = {k: v for k, v in os.environ.items() if k != lean_imports.FULL_ENV}
+    environment["STRANGERS_HOME"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", executable, "chat", "--json", "--no-bootstrap",
+         "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "-i", "cinema"],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, env=environment,
+    )
+    assert '"event": "ready"' in result.stdout, result.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "libp2p.host.basic_host" in imported  # the measurement saw the node start
+    assert not {m for m in LEFT_OUT if m in imported}
