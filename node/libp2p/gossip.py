@@ -50,10 +50,12 @@ import logging
 import time
 from collections import OrderedDict
 
+import trio
 from libp2p.peer.envelope import consume_envelope
 from libp2p.peer.id import ID
 from libp2p.pubsub import gossipsub as _gossipsub_module
 from libp2p.pubsub import pubsub as _pubsub_module
+from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.score import ScoreParams, TopicScoreParams
@@ -73,6 +75,16 @@ IDONTWANT_MIN_BYTES = 1024
 MAX_RPC_BYTES = 256 * 1024
 FLOOD_PUBLISH_UNTIL_MESH = True
 """False: flood every message we publish to all topic peers (go-libp2p's default; for measuring)."""
+SEND_RECORDS = False
+"""True: every RPC carries our signed peer record, as py-libp2p sends it (for measuring).
+
+py-libp2p 0.8.1 attaches the sender's signed peer record (``senderRecord``,
+~160 bytes, a field of its own that go- and js-libp2p do not send) to every
+RPC: a third of the bytes of each lobby message copy. Our peers learn
+addresses from identify and the DHT, never from pubsub, and a receiver of
+an RPC without it accepts the RPC as it accepts a js or go peer's."""
+HELD_IDS_PER_PEER = 1024
+"""Ids of the messages each peer sent us, remembered so as not to send them back."""
 SEEN_TTL = 120
 """Seconds a message id is remembered (a copy arriving later would be delivered twice)."""
 
@@ -151,7 +163,7 @@ def build_gossipsub() -> LobbyGossipSub:
 
 
 class LobbyPubsub(GuardedPubsub):
-    """Pubsub that drops a copy of a message it has seen as it reads it.
+    """Pubsub that drops a copy of a message it has seen as it reads it, and sends fewer.
 
     The library scheduled a task (``manager.run_task``, its heaviest step
     per copy) for every message entry of every RPC, and only that task
@@ -159,13 +171,98 @@ class LobbyPubsub(GuardedPubsub):
     every copy after the first is now dropped in the read loop, before any
     task, signature check or validation (the first copy's task marks the
     id seen before it yields, so the signature is checked once per id).
+
+    A copy is also not *sent* to a peer that already sent us that message:
+    each read copy notes its sender, and when an RPC reaches the front of
+    a peer's outbound queue (:meth:`write_msg`) the messages that peer
+    already has are taken out (an RPC left empty is not written). In a
+    small lobby every member is in every mesh and each message crosses
+    each link both ways; the busier the node, the longer its queue and the
+    more of these copies it skips. Nothing changes on the wire: a peer may
+    always not forward (IDONTWANT without the control message).
     """
 
     duplicates_dropped = 0
+    copies_skipped = 0
+    """Messages not sent to a peer because it had sent them to us."""
+    _key_in_id: bool | None = None
+    _holders: dict[ID, OrderedDict[bytes, None]] | None = None
+    _reader_peers: dict[object, ID] | None = None
+
+    async def continuously_read_stream(self, stream) -> None:
+        task = trio.lowlevel.current_task()
+        readers = self._reader_peers
+        if readers is None:
+            readers = self._reader_peers = {}
+        readers[task] = stream.muxed_conn.peer_id
+        try:
+            await super().continuously_read_stream(stream)
+        finally:
+            readers.pop(task, None)
+
+    def _note_holder(self, msg) -> None:
+        """The peer whose RPC is being read (this task's) has ``msg``."""
+        if self._reader_peers is None:
+            return
+        peer = self._reader_peers.get(trio.lowlevel.current_task())
+        if peer is None:
+            return
+        if self._holders is None:
+            self._holders = {}
+        had = self._holders.get(peer)
+        if had is None:
+            had = self._holders[peer] = OrderedDict()
+        had[self._msg_id_constructor(msg)] = None
+        if len(had) > HELD_IDS_PER_PEER:
+            had.popitem(last=False)
+
+    def _handle_dead_peer(self, peer_id: ID) -> None:
+        if self._holders is not None:
+            self._holders.pop(peer_id, None)
+        super()._handle_dead_peer(peer_id)
+
+    async def push_msg(self, msg_forwarder: ID, msg) -> None:
+        if msg_forwarder == self.my_id and msg.key and self._my_key_in_id():
+            # the library sets ``key`` on every message it signs; from an
+            # Ed25519 peer id every implementation derives the key (go-libp2p
+            # leaves it out in that case), and ``key`` is not signed
+            msg.ClearField("key")
+        await super().push_msg(msg_forwarder, msg)
+
+    def _my_key_in_id(self) -> bool:
+        if self._key_in_id is None:
+            try:
+                self._key_in_id = self.my_id.extract_public_key() is not None
+            except Exception:  # not an identity multihash: the key must go with each message
+                self._key_in_id = False
+        return self._key_in_id
+
+    async def write_msg(self, stream, rpc_msg) -> bool:
+        """Write ``rpc_msg`` without the messages the peer has, and without ``senderRecord``.
+
+        (``senderRecord``: see :data:`SEND_RECORDS`.)
+        """
+        if not SEND_RECORDS and rpc_msg.HasField("senderRecord"):
+            rpc_msg.ClearField("senderRecord")
+        if rpc_msg.publish and self._holders:
+            had = self._holders.get(stream.muxed_conn.peer_id)
+            if had:
+                keep = [m for m in rpc_msg.publish if self._msg_id_constructor(m) not in had]
+                if len(keep) < len(rpc_msg.publish):
+                    self.copies_skipped += len(rpc_msg.publish) - len(keep)
+                    if not keep and not rpc_msg.subscriptions and not rpc_msg.HasField("control"):
+                        return True
+                    slimmer = rpc_pb2.RPC()
+                    slimmer.CopyFrom(rpc_msg)  # the caller's RPC may be queued for others too
+                    del slimmer.publish[:]
+                    slimmer.publish.extend(keep)
+                    rpc_msg = slimmer
+        return await super().write_msg(stream, rpc_msg)
 
     def _is_subscribed_to_msg(self, msg) -> bool:
         if not super()._is_subscribed_to_msg(msg):
             return False
+        self._note_holder(msg)
         if self._is_msg_seen(msg):
             self.duplicates_dropped += 1
             return False
