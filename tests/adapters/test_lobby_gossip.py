@@ -11,7 +11,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import trio
-
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11
@@ -149,8 +148,8 @@ def test_the_library_takes_an_rpc_without_a_signed_peer_record():
 
 
 async def test_our_messages_go_out_without_the_key_our_peer_id_carries(monkeypatch):
-    from libp2p.pubsub.validators import signature_validator
     from libp2p.pubsub.pubsub import PUBSUB_SIGNING_PREFIX
+    from libp2p.pubsub.validators import signature_validator
 
     from strangers.node.libp2p.pubsub_guard import GuardedPubsub
 
