@@ -215,3 +215,59 @@ def test_the_read_loop_is_entered_through_continuously_read_stream_and_writes_th
         "LobbyPubsub.continuously_read_stream", "the stream handler reads another way")
     assert "self.write_msg(stream, rpc)" in sender, changed(
         "LobbyPubsub.write_msg", "the sending loop writes another way")
+
+
+async def test_the_rpcs_waiting_for_a_peer_go_out_in_one_write_in_order():
+    from libp2p.pubsub.rpc_queue import RpcQueue
+
+    pubsub, neighbour = _reader(), _peer()
+    pubsub._reader_peers = {trio.lowlevel.current_task(): neighbour}
+    held = _message(_peer(), 9)
+    assert pubsub._is_subscribed_to_msg(held)  # the neighbour sent us this one
+    queue = RpcQueue()
+    waiting = [_message(_peer(), seqno) for seqno in range(3)]
+    for msg in waiting[:2]:
+        queue.push(rpc_pb2.RPC(publish=[msg]))
+    queue.push(rpc_pb2.RPC(publish=[held]))
+    queue.push(rpc_pb2.RPC(publish=[waiting[2]], senderRecord=b"\x0a" * 100))
+    queue.close()
+    stream = _Stream(neighbour)
+    await pubsub.handle_sending_messages(neighbour, stream, queue)
+    assert len(stream.written) == 1
+    sent = _split(stream.written[0])
+    assert [m.seqno for r in sent for m in r.publish] == [m.seqno for m in waiting]
+    assert not any(r.HasField("senderRecord") for r in sent)
+    assert pubsub.rpcs_batched == 4 and pubsub.copies_skipped == 1
+
+
+async def test_a_batch_is_bounded_and_the_rest_follows_in_the_next_write(monkeypatch):
+    from libp2p.pubsub.rpc_queue import RpcQueue
+
+    monkeypatch.setattr(gossip, "BATCH_BYTES", 300)
+    pubsub, queue, stream = _reader(), RpcQueue(), _Stream(_peer())
+    for seqno in range(6):  # ~110 bytes each: 3 fill a write past 300
+        queue.push(rpc_pb2.RPC(publish=[_message(_peer(), seqno)]))
+    queue.close()
+    await pubsub.handle_sending_messages(stream.muxed_conn.peer_id, stream, queue)
+    assert [len(_split(w)) for w in stream.written] == [3, 3]
+
+
+def _split(raw: bytes) -> list[rpc_pb2.RPC]:
+    out = []
+    while raw:
+        length, used = _uvarint(raw)
+        rpc = rpc_pb2.RPC()
+        rpc.ParseFromString(raw[used:used + length])
+        out.append(rpc)
+        raw = raw[used + length:]
+    return out
+
+
+def test_the_outbound_queue_still_has_the_pop_that_does_not_wait():
+    from libp2p.pubsub.rpc_queue import RpcQueue
+
+    queue = RpcQueue()
+    assert queue._queue.pop() is None, changed(
+        "LobbyPubsub.handle_sending_messages", "RpcQueue._queue.pop() no longer returns None when empty")
+    queue.push(rpc_pb2.RPC(publish=[_message(_peer(), 1)]))
+    assert queue._queue.pop() is not None
