@@ -7,7 +7,8 @@ the driver counts, per receiver, the other members' messages delivered
 (ratio), duplicates, leaks between the two lobbies, latency (driver clock:
 the command written -> the event read, so it includes both processes'
 stdin/stdout), and the TCP bytes each node sent and received (``ss``) per
-message published in its lobby.
+message published in its lobby, and the CPU seconds all the processes (seed
+included) used from the first message sent to the last delivered.
 
 Then the same figures for the one-to-one chat: two ``chat`` nodes, matched,
 each sending ``--messages`` at ``--rate``.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -52,6 +54,18 @@ def _traffic() -> dict[int, int]:
                 received.group(1) if received else 0)
             pid = None
     return totals
+
+
+def _cpu_seconds(procs: list[Strangers]) -> float:
+    """User + system CPU of ``procs`` so far (``/proc/PID/stat``)."""
+    total = 0
+    for proc in procs:
+        try:
+            fields = Path(f"/proc/{proc.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _send(proc: Strangers, obj: dict) -> None:
@@ -109,6 +123,7 @@ def run_lobby(nodes: int, others: int, messages: int, rate: float, settle: float
         for proc in members:
             _drain(proc)
         io_before = _traffic()
+        cpu_before = _cpu_seconds(procs)
         seen_before = {id(p): len(p.events) for p in members}
         speaking = [(i, p) for i, p in enumerate(members) if i < talkers or i >= nodes]
         sent = _send_all(speaking, messages, rate, "m", "send")
@@ -121,11 +136,13 @@ def run_lobby(nodes: int, others: int, messages: int, rate: float, settle: float
                    >= per_node for p in members[:nodes]):
                 break
             time.sleep(0.2)
+        cpu_s = _cpu_seconds(procs) - cpu_before
         time.sleep(1.0)
         for proc in members:
             _drain(proc)
         io_after = _traffic()
         ratios, latencies, duplicates, leaks, traffic = [], [], 0, 0, []
+        delivered = 0
         for index, proc in enumerate(members):
             mine = index < nodes
             got = [(e, t) for e, t in zip(proc.events[seen_before[id(proc)]:],
@@ -137,6 +154,7 @@ def run_lobby(nodes: int, others: int, messages: int, rate: float, settle: float
             same = {f"m{i} {k}" for i in (range(talkers) if mine else range(nodes, nodes + others))
                     if i != index for k in range(messages)}
             leaks += len(texts - same)
+            delivered += len(texts & same)
             if mine:
                 ratios.append(len(texts & same) / len(same))
                 latencies += [t - sent[e["text"]] for e, t in got if e["text"] in same]
@@ -152,6 +170,8 @@ def run_lobby(nodes: int, others: int, messages: int, rate: float, settle: float
             "p99_ms": round(1000 * _quantile(latencies, 0.99), 1),
             "duplicates": duplicates, "leaks": leaks,
             "bytes_per_message_per_node": round(statistics.median(traffic)),
+            "cpu_s": round(cpu_s, 2),
+            "cpu_ms_per_delivery": round(1000 * cpu_s / max(1, delivered), 2),
         }
     finally:
         for proc in procs:
