@@ -39,6 +39,12 @@ and why (each with a canary in ``tests/adapters/test_canary_gossip.py``):
   forwarder score; below :data:`PUBLISH_THRESHOLD` its messages are refused
   before validation, below :data:`GRAYLIST_THRESHOLD` it is pruned.
 * inbound RPCs bounded to :data:`MAX_RPC_BYTES`.
+* fewer bytes and copies on the wire (:class:`LobbyPubsub`, docs/protocol.md
+  §10.8): no ``senderRecord`` on our RPCs (py-libp2p's own field, ~160
+  bytes, a third of each copy), no ``key`` on our messages (our Ed25519 peer
+  id carries it), no message sent to a peer that already sent it to us, and
+  the RPCs waiting in a peer's outbound queue leave in one write (one Yamux
+  and one Noise frame instead of one each).
 
 ``PY_YAMUX_RELEASE_ON_READ=0`` (a Yamux window update per read, the worst of
 the faults) is set by :mod:`.host` for every stream.
