@@ -338,8 +338,8 @@ gossip.py
     every RPC and wrote each queued RPC alone (a Yamux and a Noise frame each); now no record,
     no message back to a peer that sent it to us, and a peer's waiting RPCs in one write
     canaries: ``test_lobby_gossip.py::test_the_library_takes_an_rpc_without_a_signed_peer_record``,
-    ``::test_the_outbound_queue_still_has_the_pop_that_does_not_wait``,
-    ``::test_the_read_loop_is_entered_through_continuously_read_stream_and_writes_through_write_msg``
+    ``test_lobby_gossip.py::test_the_outbound_queue_still_has_the_pop_that_does_not_wait``,
+    ``test_lobby_gossip.py::test_the_read_loop_is_entered_through_continuously_read_stream_and_writes_through_write_msg``
   ``LobbyPubsub.push_msg``: our messages without ``key`` (the library sets it on every signed message)
     why: 36 bytes per copy that an Ed25519 peer id already carries (go-libp2p leaves it out)
     canary: ``test_lobby_gossip.py::test_our_messages_go_out_without_the_key_our_peer_id_carries``
