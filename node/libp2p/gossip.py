@@ -158,6 +158,41 @@ class LobbyGossipSub(GossipSub):
         return peers
 
 
+    def gossip_heartbeat(self):
+        """IHAVE targets as the library picks them, plus topic peers it skipped for their back-off.
+
+        py-libp2p 0.8.1 leaves peers in prune back-off out of the IHAVE
+        gossip (``backoff_check=True`` in ``_handle_topic_heartbeat``);
+        go-libp2p gossips to every topic peer outside the mesh. A member
+        pruned from every mesh around it (meshes full at D_high) got no
+        IHAVE for the whole back-off, so the messages its own small mesh
+        did not carry were lost (440 of 600 delivered with D_high = 4 in a
+        lobby of 6). Back-off is about GRAFT, not gossip: they get IHAVE too,
+        up to the library's own count of gossip peers per topic.
+        """
+        peers_to_gossip = super().gossip_heartbeat()
+        pubsub = self.pubsub
+        if pubsub is None:
+            return peers_to_gossip
+        for topic, mesh in self.mesh.items():
+            msg_ids = self.mcache.window(topic)
+            if not msg_ids:
+                continue
+            in_topic = pubsub.peer_topics.get(topic, set())
+            chosen = sum(1 for peer in peers_to_gossip if topic in peers_to_gossip[peer])
+            room = self._get_adaptive_gossip_peers_count(topic, len(in_topic) - len(mesh)) - chosen
+            for peer in in_topic:
+                if room <= 0:
+                    break
+                if (peer in mesh or topic in peers_to_gossip.get(peer, {})
+                        or peer not in self.peer_protocol or not self._check_back_off(peer, topic)
+                        or (self.scorer is not None and not self.scorer.allow_gossip(peer, [topic]))):
+                    continue
+                peers_to_gossip[peer][topic] = list(msg_ids)
+                room -= 1
+        return peers_to_gossip
+
+
 def build_gossipsub() -> LobbyGossipSub:
     return LobbyGossipSub(
         protocols=PROTOCOLS,

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import trio
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.peer.id import ID
-from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11
+from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 
@@ -271,3 +271,25 @@ def test_the_outbound_queue_still_has_the_pop_that_does_not_wait():
         "LobbyPubsub.handle_sending_messages", "RpcQueue._queue.pop() no longer returns None when empty")
     queue.push(rpc_pb2.RPC(publish=[_message(_peer(), 1)]))
     assert queue._queue.pop() is not None
+
+
+def test_a_topic_peer_in_prune_back_off_still_gets_ihave_gossip():
+    me, members = _peer(), [_peer() for _ in range(5)]
+    router = _router(me, members, mesh=members[:3])
+    pruned = members[4]
+    router._add_back_off(pruned, TOPIC, False)  # we pruned it: no GRAFT for 5 s, gossip still
+    router.mcache.put(_message(members[0], 1))
+    gossip_to = router.gossip_heartbeat()
+    assert TOPIC in gossip_to[pruned]
+    assert TOPIC in gossip_to[members[3]]
+    assert not any(TOPIC in gossip_to.get(peer, {}) for peer in members[:3])  # the mesh has them
+
+
+def test_the_library_still_leaves_peers_in_back_off_out_of_its_gossip():
+    me, members = _peer(), [_peer() for _ in range(5)]
+    router = _router(me, members, mesh=members[:3])
+    router._add_back_off(members[4], TOPIC, False)
+    router.mcache.put(_message(members[0], 1))
+    library = GossipSub.gossip_heartbeat(router)
+    assert TOPIC not in library.get(members[4], {}), changed(
+        "LobbyGossipSub.gossip_heartbeat", "peers in back-off get IHAVE now: the override can go")
