@@ -7,19 +7,21 @@ the driver counts, per receiver, the other members' messages delivered
 (ratio), duplicates, leaks between the two lobbies, latency (driver clock:
 the command written -> the event read, so it includes both processes'
 stdin/stdout), and the TCP bytes each node sent and received (``ss``) per
-message published in its lobby.
+message published in its lobby, and the CPU seconds all the processes (seed
+included) used from the first message sent to the last delivered.
 
 Then the same figures for the one-to-one chat: two ``chat`` nodes, matched,
 each sending ``--messages`` at ``--rate``.
 
     .venv/bin/python bench/lobby.py [--nodes 50] [--others 2] [--messages 20] [--rate 10]
-                                    [--senders K]
+                                    [--senders K] [--flood] [--no-chat]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -54,6 +56,18 @@ def _traffic() -> dict[int, int]:
     return totals
 
 
+def _cpu_seconds(procs: list[Strangers]) -> float:
+    """User + system CPU of ``procs`` so far (``/proc/PID/stat``)."""
+    total = 0
+    for proc in procs:
+        try:
+            fields = Path(f"/proc/{proc.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _send(proc: Strangers, obj: dict) -> None:
     proc.send(obj)
 
@@ -83,9 +97,28 @@ def _send_all(senders: list[tuple[int, Strangers]], messages: int, rate: float,
     return sent
 
 
+def _start_flooder(members: list[Strangers], interest: str) -> subprocess.Popen:
+    """A flooding member (``bench/lobby_flooder.py``) connected to ``members``."""
+    from strangers.discovery.lobby import lobby_topic
+
+    addrs = []
+    for proc in members:
+        ready = next(e for e in proc.events if e["event"] == "ready")
+        addrs.append(f"{ready['addrs'][0]}/p2p/{ready['peer_id']}")
+    return subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("lobby_flooder.py")),
+         "--topic", lobby_topic(interest), "--seconds", "8", *addrs],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+
 def run_lobby(nodes: int, others: int, messages: int, rate: float, settle: float = 3.0,
-              senders: int | None = None) -> dict:
-    """``senders`` (default: everyone) of the ``nodes`` members talk, and the ``others``."""
+              senders: int | None = None, flood: bool = False) -> dict:
+    """``senders`` (default: everyone) of the ``nodes`` members talk, and the ``others``.
+
+    ``flood``: meanwhile one more member pours ~1000 signed messages a second
+    into the lobby (``bench/lobby_flooder.py``); its messages are counted
+    apart (``spam_shown_max``), never as leaks.
+    """
     talkers = nodes if senders is None else min(senders, nodes)
     procs: list[Strangers] = []
     server, addr = serve()
@@ -109,8 +142,12 @@ def run_lobby(nodes: int, others: int, messages: int, rate: float, settle: float
         for proc in members:
             _drain(proc)
         io_before = _traffic()
+        cpu_before = _cpu_seconds(procs)
         seen_before = {id(p): len(p.events) for p in members}
         speaking = [(i, p) for i, p in enumerate(members) if i < talkers or i >= nodes]
+        flooder = _start_flooder(members[:nodes], "bench lobby") if flood else None
+        if flooder is not None:
+            time.sleep(1.0)  # connected, and pouring
         sent = _send_all(speaking, messages, rate, "m", "send")
         deadline = time.monotonic() + 60
         per_node = (talkers - 1) * messages
@@ -121,11 +158,14 @@ def run_lobby(nodes: int, others: int, messages: int, rate: float, settle: float
                    >= per_node for p in members[:nodes]):
                 break
             time.sleep(0.2)
+        cpu_s = _cpu_seconds(procs) - cpu_before
         time.sleep(1.0)
         for proc in members:
             _drain(proc)
         io_after = _traffic()
+        flood_counts = json.loads(flooder.communicate(timeout=60)[0] or "{}") if flooder else {}
         ratios, latencies, duplicates, leaks, traffic = [], [], 0, 0, []
+        delivered, spam_shown = 0, []
         for index, proc in enumerate(members):
             mine = index < nodes
             got = [(e, t) for e, t in zip(proc.events[seen_before[id(proc)]:],
@@ -134,9 +174,13 @@ def run_lobby(nodes: int, others: int, messages: int, rate: float, settle: float
             ids = [e["id"] for e, _t in got]
             duplicates += len(ids) - len(set(ids))
             texts = {e["text"] for e, _t in got}
+            spam = {t for t in texts if t.startswith("spam ")} if flood else set()
+            texts -= spam
+            spam_shown.append(len(spam))
             same = {f"m{i} {k}" for i in (range(talkers) if mine else range(nodes, nodes + others))
                     if i != index for k in range(messages)}
             leaks += len(texts - same)
+            delivered += len(texts & same)
             if mine:
                 ratios.append(len(texts & same) / len(same))
                 latencies += [t - sent[e["text"]] for e, t in got if e["text"] in same]
@@ -152,6 +196,10 @@ def run_lobby(nodes: int, others: int, messages: int, rate: float, settle: float
             "p99_ms": round(1000 * _quantile(latencies, 0.99), 1),
             "duplicates": duplicates, "leaks": leaks,
             "bytes_per_message_per_node": round(statistics.median(traffic)),
+            "cpu_s": round(cpu_s, 2),
+            "cpu_ms_per_delivery": round(1000 * cpu_s / max(1, delivered), 2),
+            **({"flood_sent": flood_counts.get("sent"), "spam_shown_max": max(spam_shown),
+                "flooder_connected_after": flood_counts.get("connected_after")} if flood else {}),
         }
     finally:
         for proc in procs:
@@ -211,9 +259,11 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=None,
                         help="how many of the --nodes members talk (default: all)")
     parser.add_argument("--no-chat", action="store_true", help="skip the one-to-one figures")
+    parser.add_argument("--flood", action="store_true",
+                        help="one more member floods the lobby (~1000 msg/s) while the others talk")
     args = parser.parse_args()
     result = {"lobby": run_lobby(args.nodes, args.others, args.messages, args.rate,
-                                 senders=args.senders)}
+                                 senders=args.senders, flood=args.flood)}
     if not args.no_chat:
         result["chat"] = run_chat(args.messages, args.rate)
         # the machine's load weighs on both: the ratio is the lobby's own cost

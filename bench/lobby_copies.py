@@ -61,6 +61,8 @@ async def measure(members: int, others: int, messages: int, rate: float) -> dict
         _copies[0] = _wanted[0] = 0
         meshes = sorted(len(w.node.lobby.pubsub.router.mesh.get(lobby_topic("cinema"), ()))
                         for w in cinema)
+        skipped = sum(w.node.lobby.pubsub.copies_skipped for w in watches)
+        batched = sum(w.node.lobby.pubsub.rpcs_batched for w in watches)
         cpu = time.process_time()
         async with trio.open_nursery() as nursery:
             for index, watch in enumerate(watches):
@@ -74,6 +76,8 @@ async def measure(members: int, others: int, messages: int, rate: float) -> dict
         await trio.sleep(1.5)
         cpu = time.process_time() - cpu
         copies, wanted = _copies[0], _wanted[0]
+        skipped = sum(w.node.lobby.pubsub.copies_skipped for w in watches) - skipped
+        batched = sum(w.node.lobby.pubsub.rpcs_batched for w in watches) - batched
         latencies = [arrived - float(event.text.split()[2])
                      for watch in cinema for arrived, event in watch.received]
         delivered = sum(len({e.id for _t, e in w.received}) for w in cinema)
@@ -86,6 +90,8 @@ async def measure(members: int, others: int, messages: int, rate: float) -> dict
             "copies_per_message": round(copies / published, 2),
             "useful_copies_per_message": round(useful / published, 2),
             "asked_by_iwant_per_message": round(wanted / published, 2),
+            "skipped_per_message": round(skipped / published, 2),
+            "batched_per_message": round(batched / published, 2),
             "mesh_sizes": meshes,
             "cpu_s": round(cpu, 2),
             "cpu_ms_per_copy": round(1000 * cpu / max(copies, 1), 2),

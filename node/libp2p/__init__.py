@@ -333,6 +333,20 @@ gossip.py
   ``Pubsub.ensure_peer_stream``, blacklist methods, ``Pubsub.counter`` (message ids of our sends)
     why: members connected before we joined; dropping a flooder; the id of what we publish
     canary: ``test_canary_gossip.py::test_the_public_methods_the_lobby_uses_are_there``
+  ``LobbyPubsub.write_msg`` and ``.handle_sending_messages`` overridden (``RpcQueue._queue.pop``)
+    why: the library sends its own ``senderRecord`` (~160 bytes, a third of a lobby copy) on
+    every RPC and wrote each queued RPC alone (a Yamux and a Noise frame each); now no record,
+    no message back to a peer that sent it to us, and a peer's waiting RPCs in one write
+    canaries: ``test_lobby_gossip.py::test_the_library_takes_an_rpc_without_a_signed_peer_record``,
+    ``test_lobby_gossip.py::test_the_outbound_queue_still_has_the_pop_that_does_not_wait``,
+    ``test_lobby_gossip.py::test_the_read_loop_is_entered_through_continuously_read_stream_and_writes_through_write_msg``
+  ``LobbyGossipSub.gossip_heartbeat`` extended (IHAVE to topic peers in prune back-off too)
+    why: the library left them out of gossip (go-libp2p does not): a member pruned by every
+    mesh around it lost what its own small mesh did not carry (440 of 600 with D_high = 4)
+    canaries: ``test_lobby_gossip.py::test_the_library_still_leaves_peers_in_back_off_out_of_its_gossip``
+  ``LobbyPubsub.push_msg``: our messages without ``key`` (the library sets it on every signed message)
+    why: 36 bytes per copy that an Ed25519 peer id already carries (go-libp2p leaves it out)
+    canary: ``test_lobby_gossip.py::test_our_messages_go_out_without_the_key_our_peer_id_carries``
 
 strangers/lean_imports.py (the executable only, before py-libp2p is imported)
   ``libp2p.transport.quic``, ``libp2p.transport.websocket`` and ``libp2p.security.tls``

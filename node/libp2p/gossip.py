@@ -28,9 +28,12 @@ and why (each with a canary in ``tests/adapters/test_canary_gossip.py``):
 * ``adaptive_gossip_enabled=False``: after 30 s it judged loopback meshes
   unhealthy and set the heartbeat to 60 s; ``prune_back_off`` 5 s (60 s left
   meshes empty after a prune at 20 nodes); heartbeat 1 s.
-* mesh degree D=3 (2..5), as measured in the notes (100 % at 10 and 20
+* mesh degree D=3 (2..4), as measured in the notes (100 % at 10 and 20
   processes): every copy costs a Noise frame, a Yamux frame and a parse,
-  and with D=6 a node receives each message up to 6 times.
+  and with D=6 a node receives each message up to 6 times. D_high was 5:
+  in a lobby of 6 every mesh then held everyone and each message crossed
+  ~20 links; D_high=4 needs the gossip fix below (:meth:`LobbyGossipSub.gossip_heartbeat`).
+* IHAVE gossip also to topic peers in prune back-off (the library left them out).
 * the sender's signed peer record, which every RPC carries, is verified once
   per (peer, record) instead of on every RPC, and a valid record older than
   the one the peerstore holds (our identify signs newer ones) no longer makes
@@ -39,6 +42,12 @@ and why (each with a canary in ``tests/adapters/test_canary_gossip.py``):
   forwarder score; below :data:`PUBLISH_THRESHOLD` its messages are refused
   before validation, below :data:`GRAYLIST_THRESHOLD` it is pruned.
 * inbound RPCs bounded to :data:`MAX_RPC_BYTES`.
+* fewer bytes and copies on the wire (:class:`LobbyPubsub`, docs/protocol.md
+  §10.8): no ``senderRecord`` on our RPCs (py-libp2p's own field, ~160
+  bytes, a third of each copy), no ``key`` on our messages (our Ed25519 peer
+  id carries it), no message sent to a peer that already sent it to us, and
+  the RPCs waiting in a peer's outbound queue leave in one write (one Yamux
+  and one Noise frame instead of one each).
 
 ``PY_YAMUX_RELEASE_ON_READ=0`` (a Yamux window update per read, the worst of
 the faults) is set by :mod:`.host` for every stream.
@@ -50,13 +59,17 @@ import logging
 import time
 from collections import OrderedDict
 
+import trio
+from libp2p.network.stream.exceptions import StreamClosed, StreamReset
 from libp2p.peer.envelope import consume_envelope
 from libp2p.peer.id import ID
 from libp2p.pubsub import gossipsub as _gossipsub_module
 from libp2p.pubsub import pubsub as _pubsub_module
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
+from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.score import ScoreParams, TopicScoreParams
+from libp2p.utils.varint import encode_uvarint
 
 from . import yamuxwindow
 from .pubsub_guard import GuardedPubsub
@@ -66,13 +79,25 @@ logger = logging.getLogger(__name__)
 PROTOCOLS = [PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID]
 """meshsub 1.2, 1.1 and 1.0 (the newer ones the library offers are its own experiments)."""
 
-DEGREE, DEGREE_LOW, DEGREE_HIGH = 3, 2, 5
+DEGREE, DEGREE_LOW, DEGREE_HIGH = 3, 2, 4
 HEARTBEAT_SECONDS = 1
 PRUNE_BACK_OFF = 5
 IDONTWANT_MIN_BYTES = 1024
 MAX_RPC_BYTES = 256 * 1024
 FLOOD_PUBLISH_UNTIL_MESH = True
 """False: flood every message we publish to all topic peers (go-libp2p's default; for measuring)."""
+SEND_RECORDS = False
+"""True: every RPC carries our signed peer record, as py-libp2p sends it (for measuring).
+
+py-libp2p 0.8.1 attaches the sender's signed peer record (``senderRecord``,
+~160 bytes, a field of its own that go- and js-libp2p do not send) to every
+RPC: a third of the bytes of each lobby message copy. Our peers learn
+addresses from identify and the DHT, never from pubsub, and a receiver of
+an RPC without it accepts the RPC as it accepts a js or go peer's."""
+BATCH_BYTES = 32 * 1024
+"""At most this much of a peer's waiting RPCs goes out in one write (then the next write)."""
+HELD_IDS_PER_PEER = 1024
+"""Ids of the messages each peer sent us, remembered so as not to send them back."""
 SEEN_TTL = 120
 """Seconds a message id is remembered (a copy arriving later would be delivered twice)."""
 
@@ -136,6 +161,41 @@ class LobbyGossipSub(GossipSub):
         return peers
 
 
+    def gossip_heartbeat(self):
+        """IHAVE targets as the library picks them, plus topic peers it skipped for their back-off.
+
+        py-libp2p 0.8.1 leaves peers in prune back-off out of the IHAVE
+        gossip (``backoff_check=True`` in ``_handle_topic_heartbeat``);
+        go-libp2p gossips to every topic peer outside the mesh. A member
+        pruned from every mesh around it (meshes full at D_high) got no
+        IHAVE for the whole back-off, so the messages its own small mesh
+        did not carry were lost (440 of 600 delivered with D_high = 4 in a
+        lobby of 6). Back-off is about GRAFT, not gossip: they get IHAVE too,
+        up to the library's own count of gossip peers per topic.
+        """
+        peers_to_gossip = super().gossip_heartbeat()
+        pubsub = self.pubsub
+        if pubsub is None:
+            return peers_to_gossip
+        for topic, mesh in self.mesh.items():
+            msg_ids = self.mcache.window(topic)
+            if not msg_ids:
+                continue
+            in_topic = pubsub.peer_topics.get(topic, set())
+            chosen = sum(1 for peer in peers_to_gossip if topic in peers_to_gossip[peer])
+            room = self._get_adaptive_gossip_peers_count(topic, len(in_topic) - len(mesh)) - chosen
+            for peer in in_topic:
+                if room <= 0:
+                    break
+                if (peer in mesh or topic in peers_to_gossip.get(peer, {})
+                        or peer not in self.peer_protocol or not self._check_back_off(peer, topic)
+                        or (self.scorer is not None and not self.scorer.allow_gossip(peer, [topic]))):
+                    continue
+                peers_to_gossip[peer][topic] = list(msg_ids)
+                room -= 1
+        return peers_to_gossip
+
+
 def build_gossipsub() -> LobbyGossipSub:
     return LobbyGossipSub(
         protocols=PROTOCOLS,
@@ -151,7 +211,7 @@ def build_gossipsub() -> LobbyGossipSub:
 
 
 class LobbyPubsub(GuardedPubsub):
-    """Pubsub that drops a copy of a message it has seen as it reads it.
+    """Pubsub that drops a copy of a message it has seen as it reads it, and sends fewer.
 
     The library scheduled a task (``manager.run_task``, its heaviest step
     per copy) for every message entry of every RPC, and only that task
@@ -159,13 +219,157 @@ class LobbyPubsub(GuardedPubsub):
     every copy after the first is now dropped in the read loop, before any
     task, signature check or validation (the first copy's task marks the
     id seen before it yields, so the signature is checked once per id).
+
+    A copy is also not *sent* to a peer that already sent us that message:
+    each read copy notes its sender, and when an RPC reaches the front of
+    a peer's outbound queue (:meth:`write_msg`) the messages that peer
+    already has are taken out (an RPC left empty is not written). In a
+    small lobby every member is in every mesh and each message crosses
+    each link both ways; the busier the node, the longer its queue and the
+    more of these copies it skips. Nothing changes on the wire: a peer may
+    always not forward (IDONTWANT without the control message).
     """
 
     duplicates_dropped = 0
+    copies_skipped = 0
+    """Messages not sent to a peer because it had sent them to us."""
+    rpcs_batched = 0
+    """RPCs that went out in a write with others."""
+    _key_in_id: bool | None = None
+    _holders: dict[ID, OrderedDict[bytes, None]] | None = None
+    _reader_peers: dict[object, ID] | None = None
+
+    async def continuously_read_stream(self, stream) -> None:
+        task = trio.lowlevel.current_task()
+        readers = self._reader_peers
+        if readers is None:
+            readers = self._reader_peers = {}
+        readers[task] = stream.muxed_conn.peer_id
+        try:
+            await super().continuously_read_stream(stream)
+        finally:
+            readers.pop(task, None)
+
+    def _note_holder(self, msg) -> None:
+        """The peer whose RPC is being read (this task's) has ``msg``."""
+        if self._reader_peers is None:
+            return
+        peer = self._reader_peers.get(trio.lowlevel.current_task())
+        if peer is None:
+            return
+        if self._holders is None:
+            self._holders = {}
+        had = self._holders.get(peer)
+        if had is None:
+            had = self._holders[peer] = OrderedDict()
+        had[self._msg_id_constructor(msg)] = None
+        if len(had) > HELD_IDS_PER_PEER:
+            had.popitem(last=False)
+
+    def _handle_dead_peer(self, peer_id: ID) -> None:
+        if self._holders is not None:
+            self._holders.pop(peer_id, None)
+        super()._handle_dead_peer(peer_id)
+
+    async def push_msg(self, msg_forwarder: ID, msg) -> None:
+        if msg_forwarder == self.my_id and msg.key and self._my_key_in_id():
+            # the library sets ``key`` on every message it signs; from an
+            # Ed25519 peer id every implementation derives the key (go-libp2p
+            # leaves it out in that case), and ``key`` is not signed
+            msg.ClearField("key")
+        await super().push_msg(msg_forwarder, msg)
+
+    def _my_key_in_id(self) -> bool:
+        if self._key_in_id is None:
+            try:
+                self._key_in_id = self.my_id.extract_public_key() is not None
+            except Exception:  # not an identity multihash: the key must go with each message
+                self._key_in_id = False
+        return self._key_in_id
+
+    def _slim(self, peer: ID, rpc_msg):
+        """``rpc_msg`` without the messages ``peer`` has and without ``senderRecord``; None: nothing left.
+
+        (``senderRecord``: see :data:`SEND_RECORDS`.)
+        """
+        if not SEND_RECORDS and rpc_msg.HasField("senderRecord"):
+            rpc_msg.ClearField("senderRecord")
+        if rpc_msg.publish and self._holders:
+            had = self._holders.get(peer)
+            if had:
+                keep = [m for m in rpc_msg.publish if self._msg_id_constructor(m) not in had]
+                if len(keep) < len(rpc_msg.publish):
+                    self.copies_skipped += len(rpc_msg.publish) - len(keep)
+                    if not keep and not rpc_msg.subscriptions and not rpc_msg.HasField("control"):
+                        return None
+                    slimmer = rpc_pb2.RPC()
+                    slimmer.CopyFrom(rpc_msg)  # the caller's RPC may be queued for others too
+                    del slimmer.publish[:]
+                    slimmer.publish.extend(keep)
+                    return slimmer
+        return rpc_msg
+
+    async def write_msg(self, stream, rpc_msg) -> bool:
+        """Write ``rpc_msg`` as :meth:`_slim` leaves it (nothing when nothing is left)."""
+        slim = self._slim(stream.muxed_conn.peer_id, rpc_msg)
+        if slim is None:
+            return True
+        return await super().write_msg(stream, slim)
+
+    async def handle_sending_messages(self, peer_id: ID, stream, queue) -> None:
+        """The per-peer sending loop: every RPC waiting in the queue goes out in one write.
+
+        The library wrote each RPC on its own: a Yamux frame, a Noise frame
+        and a socket send each, and as many reads, decryptions and wake-ups
+        at the peer. When a node falls behind, several RPCs wait in a
+        peer's queue; they now leave as one write (up to
+        :data:`BATCH_BYTES`) of the same length-prefixed RPCs, so the busier
+        the node, the less each copy costs. The stream's bytes are what
+        they were: any reader sees the same RPCs in the same order.
+        """
+        try:
+            while True:
+                rpc = await queue.pop()
+                if rpc is None:
+                    return  # the queue was closed
+                batch = [rpc]
+                size = rpc.ByteSize()
+                while size < BATCH_BYTES:
+                    more = queue._queue.pop()  # what else is waiting, without waiting
+                    if more is None:
+                        break
+                    batch.append(more)
+                    size += more.ByteSize()
+                if not await self._write_batch(peer_id, stream, batch):
+                    return
+        except Exception as exc:  # the library's loop ends the same way
+            logger.debug("sending loop for %s ended: %r", peer_id, exc)
+            self._handle_dead_peer(peer_id)
+
+    async def _write_batch(self, peer_id: ID, stream, batch) -> bool:
+        chunks = []
+        for rpc in batch:
+            slim = self._slim(peer_id, rpc)
+            if slim is not None:
+                data = slim.SerializeToString()
+                chunks.append(encode_uvarint(len(data)))
+                chunks.append(data)
+        if not chunks:
+            return True
+        if len(batch) > 1:
+            self.rpcs_batched += len(batch)
+        try:
+            await stream.write(b"".join(chunks))
+        except (StreamClosed, StreamReset):
+            logger.debug("pubsub stream to %s closed or reset", peer_id)
+            self._handle_dead_peer(peer_id)
+            return False
+        return True
 
     def _is_subscribed_to_msg(self, msg) -> bool:
         if not super()._is_subscribed_to_msg(msg):
             return False
+        self._note_holder(msg)
         if self._is_msg_seen(msg):
             self.duplicates_dropped += 1
             return False
