@@ -80,6 +80,8 @@ BOOTSTRAP_RETRY_PAUSE = 2.0
 """Seconds before each of them (a seed that refused at once is not dialled in a loop)."""
 
 EVENT_QUEUE = 1024
+FIRST_CHAT_SETTLE = 2.0
+"""At most this long the routing table's fill waits for a chat the first search matched."""
 
 
 @dataclass(frozen=True)
@@ -428,6 +430,11 @@ class Node:
         if self.config.chat:
             with trio.move_on_after(FIRST_SEARCH_HEAD_START):
                 await self.search.head_start_over.wait()
+            if self.matcher.state is MatchState.MATCHED:
+                # The first search just matched: the chat's handshake first (the
+                # fill's dials took its CPU, docs/performance.md), then the fill.
+                with trio.move_on_after(FIRST_CHAT_SETTLE):
+                    await self.chats.first_settled.wait()
         # A chat node's own searches walk the network anyway: the self-lookup
         # is enough for it; a serve node also walks somewhere at random.
         await self.dht.fill_table(reached, random_lookup=not self.config.chat)
