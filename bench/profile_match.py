@@ -117,6 +117,14 @@ def trace(state: dict) -> None:
     wrap_async(announce.Announcements, "push", lambda self, peers=None: "identify push")
     wrap_async(matching.MatchService, "_ask", lambda self, info, *a, **k: f"propose {peer(info.peer_id)}")
     wrap_async(matching.MatchService, "_handle", lambda self, stream, p: f"answer {peer(p)}")
+    wrap_async(matching.MatchService, "handle_stream", lambda self, stream: "match stream")
+    from libp2p.host.basic_host import BasicHost
+    from libp2p.protocol_muxer.multiselect import Multiselect
+    wrap_async(BasicHost, "_identify_peer", lambda self, p, **k: f"identify {peer(p)}")
+    wrap_async(BasicHost, "new_stream", lambda self, p, protocols, **k: f"new_stream {peer(p)} {protocols[0]}")
+    wrap_async(BasicHost, "_swarm_stream_handler", lambda self, stream: "inbound stream")
+    wrap_async(Multiselect, "negotiate", lambda self, *a, **k: "negotiate")
+    wrap_async(announce.Announcements, "handle_identify", lambda self, stream: "identify answer")
     original_mint = pow.mint_stamp
 
     def mint(*args, **kwargs):

@@ -52,6 +52,7 @@ from strangers.discovery.rtt import (
     RttEstimator,
 )
 from strangers.errors import LocalProtocolError, RemoteProtocolError, StrangersError
+from strangers.node.libp2p.identifydefer import inbound_direct
 from strangers.node.libp2p.kadpool import has_open_connection
 from strangers.node.libp2p.streamio import (
     StreamEnded,
@@ -83,6 +84,8 @@ LANGS_KEPT = 64
 PROPOSAL_ATTEMPTS = 2
 PREPARED_CHATS = 16
 """Chat handshakes begun in proposals and kept for their chat stream (oldest dropped first)."""
+IDENTIFY_LATER = 0.5
+"""Seconds identify waits on a proposal's connection (it ran inside the match exchange)."""
 FIXED_TIMEOUTS_ENV = "STRANGERS_FIXED_TIMEOUTS"
 """Set to 1, every timeout derived from round trips keeps its floor (the fixed
 loopback-era constants): how tests and ``bench/wan.py`` show what adapting buys."""
@@ -204,6 +207,17 @@ class MatchService:
         self.discusses_questions = False
         """``--questions``: accept proposals that carry a question (someone will watch)."""
         self._questions: dict[ID, str] = {}
+        self.proposing: set[ID] = set()
+        """Peers a proposal of ours is on its way to (their identify waits: :meth:`identify_delay`)."""
+
+    def identify_delay(self, peer_id: ID) -> float | None:
+        """How long identify waits on a new connection to ``peer_id`` (node/libp2p/identifydefer.py):
+        :data:`IDENTIFY_LATER` for a proposal's connection, ours or maybe a stranger's, else None."""
+        if peer_id in self.proposing:
+            return IDENTIFY_LATER
+        if self.matcher.state is not MatchState.IDLE and inbound_direct(self.host, peer_id):
+            return IDENTIFY_LATER  # we wait for proposals: this may be one
+        return None
 
     def lang_of(self, peer_id: ID) -> str:
         """The language ``peer_id`` told in its last proposal or acceptance ("" if none)."""
@@ -305,9 +319,13 @@ class MatchService:
         # The proposal (chat commit, stamp) is made while the first dial runs:
         # the stamp's work fills the dial's waits instead of preceding them.
         built = _Proposal()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._build, built, info.peer_id, match_id, interests, invite)
-            return await self._attempts(info, match_id, built, invite)
+        self.proposing.add(info.peer_id)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._build, built, info.peer_id, match_id, interests, invite)
+                return await self._attempts(info, match_id, built, invite)
+        finally:
+            self.proposing.discard(info.peer_id)
 
     async def _build(self, built: _Proposal, peer_id: ID, match_id: bytes,
                      interests: tuple[str, ...], invite: bool) -> None:

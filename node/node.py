@@ -55,6 +55,7 @@ from .identity import (
     take_next_identity,
 )
 from .invitations import Invitations
+from .libp2p import identifydefer
 from .libp2p.addresses import announcements, dialable_addrs
 from .libp2p.holepunch import HolePunch
 from .libp2p.host import build_host, ensure_port_free, running_host
@@ -555,6 +556,7 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
                 node.invitations = Invitations(host, node.matcher, node.matching, emit=node.emit,
                                                on_matched=node._on_accepted_outgoing)
             if config.chat or lobby is not None:
+                identifydefer.install(host, node.matching.identify_delay)  # not inside a match
                 host.set_stream_handler(TProtocol(MATCH_PROTOCOL), supervised_handler(
                     "match stream", node.matching.handle_stream))
                 host.set_stream_handler(TProtocol(CHAT_PROTOCOL), supervised_handler(
