@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import trio
 
 logger = logging.getLogger(__name__)
 
 
-def install(host, delay_for: Callable[[object], float | None]) -> None:
+def install(host, delay_for: Callable[[Any], float | None]) -> None:
     """Wrap ``host._schedule_identify``: identify of a peer ``delay_for`` names runs later."""
     original = host._schedule_identify
 
