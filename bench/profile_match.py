@@ -15,7 +15,14 @@ the top functions by cumulative and own time of both strangers (summed over
 the rounds). cProfile slows Python code ~1.5-2x: read the shares, not the
 absolute times.
 
-    sudo .venv/bin/python bench/profile_match.py [--rounds 4] [--no-mdns] [--top 40]
+``--trace`` instead (no cProfile): both strangers log, with wall-clock
+times, the start and end of every dial, inbound upgrade, Kademlia request,
+stamp, identify (asked and answered), multistream negotiation, proposal and
+answer (``TRACE <unix time> start|end <what>`` lines in
+``joiner-N.log``/``waiting-N.log`` of the directory printed as
+``profiles``): a timeline of both sides of each match.
+
+    sudo .venv/bin/python bench/profile_match.py [--rounds 4] [--no-mdns] [--top 40] [--trace]
 """
 
 from __future__ import annotations
@@ -257,7 +264,7 @@ def main() -> None:
                     cc, nc, tt, ct, _ = stats.stats[func]  # type: ignore[attr-defined]
                     rows.append(f"{ct:8.3f} {tt:8.3f} {nc:7d} {Path(func[0]).name}:{func[1]}({func[2]})")
                 result[f"{role}_{key}"] = rows
-        result["profiles"] = str(work)
+    result["profiles"] = str(work)
     print(json.dumps(result, indent=1))
 
 
