@@ -95,7 +95,6 @@ def trace(state: dict) -> None:
     from strangers.crypto import pow
     from strangers.node import matching
     from strangers.node.libp2p import announce, kad
-    from strangers.node.libp2p.reachability import FreshDialAutoNAT  # noqa: F401
 
     def note(text: str) -> None:
         if state["wall"]:
