@@ -83,6 +83,8 @@ BOOTSTRAP_RETRY_PAUSE = 2.0
 EVENT_QUEUE = 1024
 FIRST_CHAT_SETTLE = 2.0
 """At most this long the routing table's fill waits for a chat the first search matched."""
+FILL_AFTER_CHAT = 0.5
+"""And this long after that chat is established."""
 
 
 @dataclass(frozen=True)
@@ -436,6 +438,9 @@ class Node:
                 # fill's dials took its CPU, docs/performance.md), then the fill.
                 with trio.move_on_after(FIRST_CHAT_SETTLE):
                     await self.chats.first_settled.wait()
+                # and the `matched` event out, and the first lines (the fill's dials
+                # are CPU in bursts: they held the event back ~60 ms on loopback)
+                await trio.sleep(FILL_AFTER_CHAT)
         # A chat node's own searches walk the network anyway: the self-lookup
         # is enough for it; a serve node also walks somewhere at random.
         await self.dht.fill_table(reached, random_lookup=not self.config.chat)
