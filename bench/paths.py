@@ -20,7 +20,10 @@ table on stderr):
    its previous run pre-minted (``next-identity.json``, at the network's
    difficulty, minted before anything is measured), so it proposes from
    ``ready``; a first launch's is empty, so it mints its identity proof while
-   it searches (what a machine's very first run does).
+   it searches (what a machine's very first run does). ``--baseline PATH``
+   adds the default and ``--no-mdns`` rows of another install's executable
+   (e.g. main's, before a change), returning users on the same network,
+   interleaved round by round with this install's: a before/after in one run.
 3. **Paths** in a lab of namespaces (tests/netlab.py; 10.77.0.0/24 WAN with a
    public ``serve`` node, home routers that masquerade and drop unsolicited
    inbound SYNs; a separate bridged LAN segment):
@@ -39,6 +42,7 @@ Needs root, iproute2, iptables. Everything stays in namespaces this script
 creates and removes.
 
     sudo .venv/bin/python bench/paths.py [--rounds 7] [--path-rounds 5] [--messages 20]
+        [--baseline /path/to/other/.venv/bin/strangers]
 """
 
 from __future__ import annotations
@@ -189,7 +193,20 @@ LOOPBACK_MODES = {
 }
 
 
-def loopback(nodes: int, rounds: int, messages: int, homes: Homes) -> dict:
+def started_with(command: list[str] | None, *args: str, **kwargs) -> Strangers:
+    """A ``Strangers`` process of ``command`` (another install: a baseline), or of this one."""
+    if command is None:
+        return Strangers(*args, **kwargs)
+    saved = strangers.testing.strangers_command
+    strangers.testing.strangers_command = lambda: command  # type: ignore[assignment]
+    try:
+        return Strangers(*args, **kwargs)
+    finally:
+        strangers.testing.strangers_command = saved  # type: ignore[assignment]
+
+
+def loopback(nodes: int, rounds: int, messages: int, homes: Homes,
+             baseline: list[str] | None = None) -> dict:
     """Per round: default flags, ``--no-mdns``, then a first launch with default flags.
 
     Every stranger has its own data directory; the waiting one is always a
@@ -197,17 +214,22 @@ def loopback(nodes: int, rounds: int, messages: int, homes: Homes) -> dict:
     except in ``first_launch`` (no pre-minted identity: it mints its proof at
     the network's difficulty while it searches, as on a machine's very first run).
     """
-    runs: dict[str, list[dict]] = {mode: [] for mode in LOOPBACK_MODES}
-    failures: dict[str, list[str]] = {mode: [] for mode in LOOPBACK_MODES}
+    modes = {mode: (flags, returning, None) for mode, (flags, returning) in LOOPBACK_MODES.items()}
+    if baseline is not None:  # the same rounds with another install, interleaved (an A/B in one run)
+        modes.update({f"baseline_{mode}": (flags, True, baseline)
+                      for mode, (flags, returning) in LOOPBACK_MODES.items() if returning})
+    runs: dict[str, list[dict]] = {mode: [] for mode in modes}
+    failures: dict[str, list[str]] = {mode: [] for mode in modes}
     with namespace() as prefix:
         network, addrs = start_network(prefix, nodes)
         try:
             time.sleep(2)  # let the network settle (routing tables, mDNS announcements)
             for index in range(rounds):
-                for mode, (flags, returning) in LOOPBACK_MODES.items():
-                    def chat(boot: str, returning: bool, flags: list[str] = flags) -> Callable[[str], Strangers]:
-                        return lambda interest: Strangers(
-                            "chat", "--json", "--bootstrap", boot, "-i", interest, "--interests-only",
+                for mode, (flags, returning, command) in modes.items():
+                    def chat(boot: str, returning: bool, flags: list[str] = flags,
+                             command: list[str] | None = command) -> Callable[[str], Strangers]:
+                        return lambda interest: started_with(
+                            command, "chat", "--json", "--bootstrap", boot, "-i", interest, "--interests-only",
                             *flags, prefix=prefix, env=homes.env(returning))
                     try:
                         runs[mode].append(one_round(
@@ -353,7 +375,9 @@ def table(result: dict) -> str:
 
     for mode, label in (("default", "loopback 10 nodes, default (mDNS on)"),
                         ("no_mdns", "loopback 10 nodes, --no-mdns"),
-                        ("first_launch", "loopback 10, default, FIRST launch (mints)")):
+                        ("first_launch", "loopback 10, default, FIRST launch (mints)"),
+                        ("baseline_default", "BASELINE install, default (mDNS on)"),
+                        ("baseline_no_mdns", "BASELINE install, --no-mdns")):
         if mode in result.get("loopback", {}):
             row(label, result["loopback"][mode])
     for name, entry in result.get("paths", {}).items():
@@ -379,6 +403,8 @@ def main() -> None:
     parser.add_argument("--only-paths", default="direct,relayed,lan",
                         help="comma-separated paths to measure (default: all three)")
     parser.add_argument("--strangers", help="the strangers executable to run (default: this install's)")
+    parser.add_argument("--baseline", help="another strangers executable (e.g. main's): its default and "
+                        "--no-mdns rounds run interleaved with this install's, returning users, same network")
     options = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root (network namespaces)")
@@ -393,12 +419,16 @@ def main() -> None:
     homes = Homes()
     try:
         # every returning stranger's identity minted before anything is measured
-        wanted = 2 * options.rounds * len(LOOPBACK_MODES) if not options.no_loopback else 0
+        wanted = 2 * options.rounds * (len(LOOPBACK_MODES) + 2 * bool(options.baseline)) \
+            if not options.no_loopback else 0
         wanted += 0 if options.no_paths else 2 * options.path_rounds * len(options.only_paths.split(","))
         result["identity_bits"] = homes.bits
         result["identities_preminted_in_s"] = round(homes.premint(wanted), 1)
         if not options.no_loopback:
-            result["loopback"] = loopback(options.nodes, options.rounds, options.messages, homes)
+            result["loopback"] = loopback(options.nodes, options.rounds, options.messages, homes,
+                                          [options.baseline] if options.baseline else None)
+            if options.baseline:
+                result["baseline"] = options.baseline
         if not options.no_paths:
             result["paths"] = paths(options.path_rounds, options.messages, options.move_wait, homes,
                                     options.only_paths.split(","))

@@ -105,6 +105,8 @@ class Conversations:
         self._established = False
         self._chat_over = trio.Event()
         self._chat_over.set()
+        self.first_settled = trio.Event()
+        """Set once a first chat was established or ended (the routing table's fill waits for it)."""
 
     # -- the way in --------------------------------------------------------------
 
@@ -205,6 +207,7 @@ class Conversations:
         finally:
             self.session = None
             self._chat_over.set()
+            self.first_settled.set()
             done.set()
             established = self._established
             if self.matcher.state is MatchState.MATCHED:
@@ -242,6 +245,7 @@ class Conversations:
             logger.info("chat with %s established (%s)", peer_id, session.path)
             self.chats += 1
             self._established = True
+            self.first_settled.set()
             self.last_connection = connection
             await self._emit(events.Matched(peer_id.to_base58(), common, safety_code,
                                             role is Role.INITIATOR, session.path,

@@ -51,7 +51,8 @@ from strangers.discovery.rtt import (
     STREAM_OPEN_ROUND_TRIPS,
     RttEstimator,
 )
-from strangers.errors import RemoteProtocolError, StrangersError
+from strangers.errors import LocalProtocolError, RemoteProtocolError, StrangersError
+from strangers.node.libp2p.identifydefer import inbound_direct
 from strangers.node.libp2p.kadpool import has_open_connection
 from strangers.node.libp2p.streamio import (
     StreamEnded,
@@ -83,6 +84,8 @@ LANGS_KEPT = 64
 PROPOSAL_ATTEMPTS = 2
 PREPARED_CHATS = 16
 """Chat handshakes begun in proposals and kept for their chat stream (oldest dropped first)."""
+IDENTIFY_LATER = 0.5
+"""Seconds identify waits on a proposal's connection (it ran inside the match exchange)."""
 FIXED_TIMEOUTS_ENV = "STRANGERS_FIXED_TIMEOUTS"
 """Set to 1, every timeout derived from round trips keeps its floor (the fixed
 loopback-era constants): how tests and ``bench/wan.py`` show what adapting buys."""
@@ -158,6 +161,17 @@ async def _close(stream, *, reset: bool = False) -> None:
             pass
 
 
+class _Proposal:
+    """Our proposal to one candidate, made beside its first dial."""
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.frame: bytes | None = None
+        """The encoded proposal (None until made, or if making it failed)."""
+        self.chat: ChatConnection | None = None
+        self.commit = b""
+
+
 class MatchService:
     """Proposes to candidates and answers proposals."""
 
@@ -193,6 +207,17 @@ class MatchService:
         self.discusses_questions = False
         """``--questions``: accept proposals that carry a question (someone will watch)."""
         self._questions: dict[ID, str] = {}
+        self.proposing: set[ID] = set()
+        """Peers a proposal of ours is on its way to (their identify waits: :meth:`identify_delay`)."""
+
+    def identify_delay(self, peer_id: ID) -> float | None:
+        """How long identify waits on a new connection to ``peer_id`` (node/libp2p/identifydefer.py):
+        :data:`IDENTIFY_LATER` for a proposal's connection, ours or maybe a stranger's, else None."""
+        if peer_id in self.proposing:
+            return IDENTIFY_LATER
+        if self.matcher.state is not MatchState.IDLE and inbound_direct(self.host, peer_id):
+            return IDENTIFY_LATER  # we wait for proposals: this may be one
+        return None
 
     def lang_of(self, peer_id: ID) -> str:
         """The language ``peer_id`` told in its last proposal or acceptance ("" if none)."""
@@ -289,24 +314,49 @@ class MatchService:
         This happens when both nodes dial each other at the same moment and
         the swarm keeps only one of the two connections.
         """
-        chat = self._begin_chat(Role.INITIATOR, info.peer_id, match_id)
-        commit = chat.start() if chat is not None else b""
-        base = (Propose(match_id, interests) if self.safety is None
-                else self.safety.proposal(info.peer_id, match_id, interests))
-        proposal = encode(replace(base, handshake=commit, invite=invite, lang=self.lang,
-                                       question=self.question))
         if info.addrs:
             self.host.get_peerstore().add_addrs(info.peer_id, info.addrs, ADDR_TTL)
+        # The proposal (chat commit, stamp) is made while the first dial runs:
+        # the stamp's work fills the dial's waits instead of preceding them.
+        built = _Proposal()
+        self.proposing.add(info.peer_id)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._build, built, info.peer_id, match_id, interests, invite)
+                return await self._attempts(info, match_id, built, invite)
+        finally:
+            self.proposing.discard(info.peer_id)
+
+    async def _build(self, built: _Proposal, peer_id: ID, match_id: bytes,
+                     interests: tuple[str, ...], invite: bool) -> None:
+        """Make our proposal to ``peer_id`` (in ``built``): chat commit, proof, stamp."""
+        try:
+            chat = self._begin_chat(Role.INITIATOR, peer_id, match_id)
+            commit = chat.start() if chat is not None else b""
+            base = (Propose(match_id, interests) if self.safety is None
+                    else await self.safety.proposal_beside(peer_id, match_id, interests))
+            built.chat, built.commit = chat, commit
+            built.frame = encode(replace(base, handshake=commit, invite=invite, lang=self.lang,
+                                         question=self.question))
+        except Exception as exc:  # e.g. a peer id no stamp can name: no proposal to this one
+            logger.info("no proposal for %s: %r", peer_id, exc)
+        finally:
+            built.done.set()
+
+    async def _attempts(self, info: PeerInfo, match_id: bytes, built: _Proposal,
+                        invite: bool) -> Accept | Refuse | None:
         for attempt in range(PROPOSAL_ATTEMPTS):
             if not has_open_connection(self.host, info.peer_id):
                 allow_redial(self.host, info.peer_id)  # an earlier failed dial must not refuse this one
             try:
-                answer = await self._ask(info, proposal, INVITE_TIMEOUT + ANSWER_TIMEOUT
+                answer = await self._ask(info, built, INVITE_TIMEOUT + ANSWER_TIMEOUT
                                          if invite else None)
             except trio.TooSlowError:
                 logger.info("candidate %s too slow, skipped", info.peer_id)
                 return None
             except StrangersError as exc:
+                if built.done.is_set() and built.frame is None:
+                    return None  # we could not make the proposal (logged)
                 if not isinstance(exc, StreamEnded):
                     logger.info("candidate %s answered badly: %s", info.peer_id, exc)
                     return None
@@ -317,7 +367,8 @@ class MatchService:
                 if isinstance(answer, (Accept, Refuse)) and answer.match_id == match_id:
                     if isinstance(answer, Refuse):
                         logger.info("candidate %s refused: %s", info.peer_id, answer.reason.value)
-                    elif chat is not None and not self._prepare_initiator(info.peer_id, answer, chat, commit):
+                    elif built.chat is not None and not self._prepare_initiator(
+                            info.peer_id, answer, built.chat, built.commit):
                         return None
                     return answer
                 logger.info("candidate %s sent an unexpected answer %.200r", info.peer_id, answer)
@@ -342,9 +393,10 @@ class MatchService:
         self._keep(peer_id, answer.match_id, PreparedChat(Role.INITIATOR, chat, opening))
         return True
 
-    async def _ask(self, info: PeerInfo, proposal: bytes,
+    async def _ask(self, info: PeerInfo, built: _Proposal,
                    answer_timeout: float | None = None) -> object:
-        """One proposal; its dial and its answer time feed the RTT estimate, which sets both deadlines."""
+        """One proposal (written once ``built``); its dial and its answer time
+        feed the RTT estimate, which sets both deadlines."""
         stream = None
         peer = info.peer_id.to_bytes()
         try:
@@ -356,8 +408,12 @@ class MatchService:
             opened = trio.current_time()
             self.rtt.observe(peer, opened - started, opened, round_trips=(
                 STREAM_OPEN_ROUND_TRIPS if connected else SETUP_ROUND_TRIPS))
+            await built.done.wait()
+            if built.frame is None:  # making it failed (logged)
+                raise LocalProtocolError("no proposal to send")
+            opened = trio.current_time()  # the answer's time starts when the proposal goes
             with trio.fail_after(answer_timeout or self.rtt.timeout(peer, opened, ANSWER)):
-                await stream.write(proposal)
+                await stream.write(built.frame)
                 answer = await _read_frame(stream)
             now = trio.current_time()
             self.rtt.observe(peer, now - opened, now, round_trips=REQUEST_ROUND_TRIPS)

@@ -55,6 +55,7 @@ from .identity import (
     take_next_identity,
 )
 from .invitations import Invitations
+from .libp2p import identifydefer
 from .libp2p.addresses import announcements, dialable_addrs
 from .libp2p.holepunch import HolePunch
 from .libp2p.host import build_host, ensure_port_free, running_host
@@ -80,6 +81,10 @@ BOOTSTRAP_RETRY_PAUSE = 2.0
 """Seconds before each of them (a seed that refused at once is not dialled in a loop)."""
 
 EVENT_QUEUE = 1024
+FIRST_CHAT_SETTLE = 2.0
+"""At most this long the routing table's fill waits for a chat the first search matched."""
+FILL_AFTER_CHAT = 0.5
+"""And this long after that chat is established."""
 
 
 @dataclass(frozen=True)
@@ -428,6 +433,14 @@ class Node:
         if self.config.chat:
             with trio.move_on_after(FIRST_SEARCH_HEAD_START):
                 await self.search.head_start_over.wait()
+            if self.matcher.state is MatchState.MATCHED:
+                # The first search just matched: the chat's handshake first (the
+                # fill's dials took its CPU, docs/performance.md), then the fill.
+                with trio.move_on_after(FIRST_CHAT_SETTLE):
+                    await self.chats.first_settled.wait()
+                # and the `matched` event out, and the first lines (the fill's dials
+                # are CPU in bursts: they held the event back ~60 ms on loopback)
+                await trio.sleep(FILL_AFTER_CHAT)
         # A chat node's own searches walk the network anyway: the self-lookup
         # is enough for it; a serve node also walks somewhere at random.
         await self.dht.fill_table(reached, random_lookup=not self.config.chat)
@@ -548,6 +561,7 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
                 node.invitations = Invitations(host, node.matcher, node.matching, emit=node.emit,
                                                on_matched=node._on_accepted_outgoing)
             if config.chat or lobby is not None:
+                identifydefer.install(host, node.matching.identify_delay)  # not inside a match
                 host.set_stream_handler(TProtocol(MATCH_PROTOCOL), supervised_handler(
                     "match stream", node.matching.handle_stream))
                 host.set_stream_handler(TProtocol(CHAT_PROTOCOL), supervised_handler(

@@ -40,6 +40,7 @@ from strangers.errors import ConfigError
 from strangers.safety.blocks import BLOCKS_FILE, Block, BlockList, RefusalGate
 from strangers.safety.limits import PROPOSALS, STREAMS, PeerLimits, Verdict
 
+from . import stamping
 from .identity import (
     Identity,
     fresh_identity,
@@ -216,6 +217,13 @@ class Safety:
         """Our proposal to ``candidate``: proof, a fresh stamp, our lane."""
         stamp = pow.mint_stamp(self.local, candidate.to_bytes(), match_id, self._wall(),
                                self.difficulty.stamp)
+        return Propose(match_id, interests, proof=self.proof, stamp=stamp, lane=self.lane)
+
+    async def proposal_beside(self, candidate: ID, match_id: bytes,
+                              interests: tuple[str, ...]) -> Propose:
+        """:meth:`proposal`, its stamp minted in slices (node/stamping.py): the dial runs beside it."""
+        stamp = await stamping.mint_stamp(self.local, candidate.to_bytes(), match_id, self._wall(),
+                                          self.difficulty.stamp)
         return Propose(match_id, interests, proof=self.proof, stamp=stamp, lane=self.lane)
 
     def accept_valid(self, candidate: ID, accept: Accept) -> bool:

@@ -23,6 +23,7 @@ Modules:
 * :mod:`.gossip`: GossipSub for lobbies (tuned, and fixed where it lost messages);
   :mod:`.pubsub_guard`: a peer's message that makes pubsub raise is dropped;
 * :mod:`.yamuxwindow`: Yamux window updates once per half window read.
+* :mod:`.identifydefer`: identify on a proposal's connection, after the match exchange.
 * :mod:`.securewrite`: a write on a Noise connection is never left half-done by a
   cancellation (the nonce would desync and the peer drop the connection).
 
@@ -296,6 +297,15 @@ multistream.py
     why: a peer that refuses reads our data as its next protocol id
     tests: ``test_round_trips.py::test_data_goes_early_only_to_a_peer_known_to_speak_the_protocol``,
     ``test_round_trips.py::test_when_data_may_ride_with_the_proposal``
+identifydefer.py
+  ``BasicHost._schedule_identify`` wrapped per host (``identifydefer.install``), deferred runs
+  registered in ``host._identify_tasks``
+    why: identify ran from both ends the moment a proposal's connection was up, inside the
+    match exchange (~5-15 ms of CPU per end); a chat node now runs it 0.5 s later on such
+    connections (``MatchService.identify_delay``)
+    canaries: ``test_canary_identify.py::test_the_library_still_schedules_identify_through_the_method_we_wrap``,
+    ``::test_a_named_peer_is_identified_only_after_its_delay``,
+    ``::test_a_short_delay_still_identifies_the_peer``, ``::test_no_delay_identifies_at_once_as_before``
 securewrite.py
   ``SecureSession.write`` replaced (class-wide, once) by a write shielded from cancellation
     why: a task cancelled between Noise's encryption and the socket send burns a nonce; the

@@ -332,3 +332,58 @@ async def test_a_stream_without_a_peer_id_is_reset(autojump_clock):
         theirs.muxed_conn = None
         await bob.service.handle_stream(theirs)
     assert ours.was_reset
+
+
+# -- the proposal is made beside the dial ------------------------------------------------------
+
+
+class _SlowStamp:
+    """Safety whose stamp takes ``stamp`` seconds (checkpoints inside, as node/stamping.py)."""
+
+    def __init__(self, stamp: float) -> None:
+        self.stamp = stamp
+        self.proof_ready = trio.Event()
+        self.proof_ready.set()
+        self.minted_at: float | None = None
+
+    def refuses(self, _peer) -> None:
+        return None
+
+    def accept_valid(self, _peer, _accept) -> bool:
+        return True
+
+    async def proposal_beside(self, _candidate, match_id: bytes, interests) -> Propose:
+        await trio.sleep(self.stamp)
+        self.minted_at = trio.current_time()
+        return Propose(match_id, interests)
+
+
+async def test_the_stamp_is_minted_while_the_dial_runs(autojump_clock):
+    """Dial 0.3 s, stamp 0.2 s: the answer comes after ~0.3 s, not 0.5 s (docs/performance.md)."""
+    async with trio.open_nursery() as nursery:
+        alice, bob = await pair(nursery)
+        alice.service.safety = _SlowStamp(0.2)
+        alice.host.dial_delay = 0.3
+        started = trio.current_time()
+        answer = await alice.propose_to(bob, ("jazz",))
+        took = trio.current_time() - started
+        nursery.cancel_scope.cancel()
+    assert isinstance(answer, Accept)
+    assert alice.service.safety.minted_at - started == pytest.approx(0.2)
+    assert took < 0.3 + 0.2  # one after the other would take 0.5 s
+    assert alice.service.proposing == set()  # identify waits no longer for bob
+
+
+async def test_a_proposal_that_cannot_be_made_is_none_and_not_dialled_twice(autojump_clock):
+    class Broken(_SlowStamp):
+        async def proposal_beside(self, *_args) -> Propose:
+            raise ValueError("no stamp for this one")
+
+    async with trio.open_nursery() as nursery:
+        alice, bob = await pair(nursery)
+        alice.service.safety = Broken(0.0)
+        answer = await alice.propose_to(bob, ("jazz",))
+        nursery.cancel_scope.cancel()
+    assert answer is None
+    assert bob.service.proposals_received <= 1
+    assert bob.accepted == []
