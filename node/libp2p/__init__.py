@@ -364,7 +364,7 @@ strangers/lean_imports.py (the executable only, before py-libp2p is imported)
     why: every py-libp2p import loads QUIC, WebSocket, TLS and AutoTLS's ACME client
     (aioquic, pyOpenSSL, requests, httpx, wsproto): ~15-20 % of a launch's import CPU
     for code a TCP + Noise + Yamux host never runs
-    canaries: ``test_canary_lean_imports.py::test_a_lean_host_connects_and_carries_a_stream_without_the_left_out_packages``,
+    canaries: ``test_canary_lean_imports.py::test_a_lean_host_carries_a_stream_without_the_left_out``,
     ``::test_a_stand_in_refuses_use_and_matches_nothing``, ``::test_the_executable_starts_lean``,
     ``::test_the_full_library_is_one_variable_away``, ``::test_install_refuses_once_py_libp2p_is_imported``
 

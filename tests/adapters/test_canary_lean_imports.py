@@ -26,7 +26,7 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_a_lean_host_connects_and_carries_a_stream_without_the_left_out_packages() -> None:
+def test_a_lean_host_carries_a_stream_without_the_left_out() -> None:
     result = run_python(f"""
         import sys
         from strangers import lean_imports
