@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 from strangers import lean_imports
@@ -20,9 +21,10 @@ LEFT_OUT = ("aioquic", "requests", "httpx", "urllib3", "wsproto", "trio_websocke
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if k != lean_imports.FULL_ENV}
     environment.update(env)
+    # Not from the checkout's root: its strangers/ directory would shadow the package.
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True, text=True, timeout=120, env=environment,
+        capture_output=True, text=True, timeout=120, env=environment, cwd=tempfile.gettempdir(),
     )
 
 
