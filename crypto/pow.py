@@ -168,11 +168,23 @@ def stamp_prefix(proposer: bytes, candidate: bytes, match_id: bytes, time: int) 
 def mint_stamp(proposer: bytes, candidate: bytes, match_id: bytes, now: float,
                bits: int = STAMP_BITS) -> Stamp:
     """A stamp for one proposal at Unix time ``now`` (milliseconds of work at STAMP_BITS)."""
-    time = int(now)
-    nonce = _search(stamp_prefix(proposer, candidate, match_id, time), _check_bits(bits), 0, _U64)
-    if nonce is None:  # pragma: no cover - 2**64 nonces always hold one
+    stamp = search_stamp(proposer, candidate, match_id, now, bits, 0, _U64)
+    if stamp is None:  # pragma: no cover - 2**64 nonces always hold one
         raise CryptoError("no stamp found")
-    return Stamp(time, nonce)
+    return stamp
+
+
+def search_stamp(proposer: bytes, candidate: bytes, match_id: bytes, now: float, bits: int,
+                 start: int, count: int) -> Stamp | None:
+    """The stamp :func:`mint_stamp` finds, if its nonce is in ``start .. start + count``.
+
+    Searched slice by slice (``start`` 0, then ``count``, ...) it gives the
+    very stamp ``mint_stamp`` does, for callers that must not hold the CPU
+    for the whole search (``node/stamping.py``).
+    """
+    time = int(now)
+    nonce = _search(stamp_prefix(proposer, candidate, match_id, time), _check_bits(bits), start, count)
+    return None if nonce is None else Stamp(time, nonce)
 
 
 def stamp_valid(stamp: Stamp, proposer: bytes, candidate: bytes, match_id: bytes, now: float,

@@ -18,12 +18,10 @@ up for the dial's bytes would wait for the interpreter's switch interval
 
 from __future__ import annotations
 
-import hashlib
-
 import trio
 
 from strangers.crypto import pow
-from strangers.errors import ConfigError, CryptoError
+from strangers.errors import CryptoError
 
 SLICE = 256
 """Nonces tried between two checkpoints (~0.2-0.4 ms of work)."""
@@ -32,21 +30,12 @@ SLICE = 256
 async def mint_stamp(proposer: bytes, candidate: bytes, match_id: bytes, now: float,
                      bits: int = pow.STAMP_BITS) -> pow.Stamp:
     """:func:`strangers.crypto.pow.mint_stamp`, yielding to other tasks every :data:`SLICE` nonces."""
-    if not isinstance(bits, int) or isinstance(bits, bool) or not 0 <= bits <= pow.MAX_BITS:
-        raise ConfigError(f"proof-of-work difficulty must be 0..{pow.MAX_BITS} bits, got {bits!r}")
-    time = int(now)
-    base = hashlib.sha256(pow.stamp_prefix(proposer, candidate, match_id, time))
-    limit = 1 << (256 - bits)
-    from_bytes = int.from_bytes
     start = 0
     while True:
-        for nonce in range(start, start + SLICE):
-            hasher = base.copy()
-            hasher.update(nonce.to_bytes(pow.NONCE_BYTES, "big"))
-            if from_bytes(hasher.digest(), "big") < limit:
-                stamp = pow.Stamp(time, nonce)
-                if not pow.stamp_valid(stamp, proposer, candidate, match_id, time, bits):
-                    raise CryptoError("minted a stamp that does not verify")  # pragma: no cover
-                return stamp
+        stamp = pow.search_stamp(proposer, candidate, match_id, now, bits, start, SLICE)
+        if stamp is not None:
+            if not pow.stamp_valid(stamp, proposer, candidate, match_id, int(now), bits):
+                raise CryptoError("minted a stamp that does not verify")  # pragma: no cover
+            return stamp
         start += SLICE
         await trio.lowlevel.checkpoint()

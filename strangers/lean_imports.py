@@ -124,9 +124,9 @@ def installed() -> bool:
 def install(prefixes: Sequence[str] = UNUSED, absent: Sequence[str] = ABSENT) -> bool:
     """Answer ``prefixes`` with stand-ins from now on; True if it took effect.
 
-    Does nothing (False) if ``STRANGERS_FULL_LIBP2P=1``, or if py-libp2p or any
-    module under ``prefixes`` was imported already (this process would then
-    hold real and stand-in classes side by side).
+    Does nothing (False) if ``STRANGERS_FULL_LIBP2P=1``, or if py-libp2p or a
+    package of ``absent`` was imported already (this process would then hold
+    real and stand-in classes side by side).
     """
     if os.environ.get(FULL_ENV, "") not in ("", "0"):
         return False
