@@ -70,6 +70,8 @@ import strangers.testing  # noqa: E402
 from strangers.testing import Strangers  # noqa: E402
 
 HYPERSWARM = ROOT / "bench" / "hyperswarm"
+LOGS: Path | None = None
+"""Where each round's node logs go (``--logs``)."""
 
 
 def summary(values: list[float]) -> dict | None:
@@ -153,6 +155,11 @@ def one_round(start_waiting: Callable[[str], Strangers], start_joiner: Callable[
         waiting.stop()
         if joiner is not None:
             joiner.stop()
+        if LOGS is not None:
+            LOGS.mkdir(parents=True, exist_ok=True)
+            for role, node in (("waiting", waiting), ("joiner", joiner)):
+                if node is not None:
+                    (LOGS / f"{interest}-{role}.log").write_text("".join(node.stderr_lines))
 
 
 # -- 1. Hyperswarm ------------------------------------------------------------------------
@@ -305,7 +312,7 @@ def paths(rounds: int, messages: int, move_wait: float, homes: Homes, only: list
             def lan_chat(host: Host) -> Callable[[str], Strangers]:
                 return lambda interest: Strangers(
                     "chat", "--json", "--no-bootstrap", "-i", interest, "--interests-only", "-v",
-                    prefix=host.prefix)
+                    prefix=host.prefix, env=homes.env(True))
 
             def relayed_and_advertised(node: Strangers) -> None:
                 event(node, lambda e: e.get("event") == "reachability" and e["relays"] >= 1, timeout=45)
@@ -402,12 +409,15 @@ def main() -> None:
     parser.add_argument("--no-loopback", action="store_true")
     parser.add_argument("--only-paths", default="direct,relayed,lan",
                         help="comma-separated paths to measure (default: all three)")
+    parser.add_argument("--logs", type=Path, help="write each round's node logs (stderr) to this directory")
     parser.add_argument("--strangers", help="the strangers executable to run (default: this install's)")
     parser.add_argument("--baseline", help="another strangers executable (e.g. main's): its default and "
                         "--no-mdns rounds run interleaved with this install's, returning users, same network")
     options = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root (network namespaces)")
+    global LOGS
+    LOGS = options.logs
     if options.strangers:
         strangers.testing.strangers_command = lambda: [options.strangers]  # type: ignore[assignment]
     started = time.time()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import subprocess
 import sys
 
 import trio
@@ -28,6 +29,8 @@ from strangers.crypto import pow
 
 logger = logging.getLogger(__name__)
 
+SIGNAL_GRACE = 1.0
+"""Seconds to wait, after a signal killed the child, for the node's own shutdown."""
 THREAD_SLICE = 1 << 15
 """Nonces per worker-thread call on the fallback path (cancellation between slices)."""
 
@@ -38,7 +41,14 @@ async def mint_proof(peer_id: bytes, bits: int) -> bytes:
         return await _mint_in_child(peer_id, bits)
     except (OSError, ValueError, trio.RunFinishedError) as exc:  # no child: a thread will do
         logger.info("minting in a thread (the child process failed: %s)", exc)
-    except Exception as exc:  # CalledProcessError and friends
+    except subprocess.CalledProcessError as exc:
+        if exc.returncode < 0:
+            # Killed by a signal: usually the one that stops the whole node too (a
+            # terminal's Ctrl-C, a session's SIGTERM go to the process group). Our own
+            # cancellation comes within this wait; only then is the thread worth it.
+            await trio.sleep(SIGNAL_GRACE)
+        logger.info("minting in a thread (the child process failed: %r)", exc)
+    except Exception as exc:  # and friends
         logger.info("minting in a thread (the child process failed: %r)", exc)
     return await _mint_in_thread(peer_id, bits)
 

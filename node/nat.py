@@ -32,6 +32,7 @@ from strangers.discovery.observed import ObservedAddresses, candidates
 from . import events
 from .libp2p.addresses import announcements, dialable_addrs
 from .libp2p.announce import expand
+from .libp2p.protocolwatch import Subscription, protocol_changes
 from .libp2p.reachability import (
     FreshDialAutoNAT,
     ask_reachability,
@@ -49,6 +50,8 @@ logger = logging.getLogger(__name__)
 AUTONAT_RETRY = 30.0
 """Seconds before asking again when no server answered."""
 READVERTISE_TIMEOUT = 10.0
+NO_SERVER_RECHECK = 1.0
+"""Seconds between two looks for an AutoNAT server when none is connected (identify wakes it sooner)."""
 OBSERVATION_WAIT = 1.0
 """Before the first AutoNAT question, how long to wait for a peer's identify to
 say what IP it sees us at (the servers' identify is usually through by then)."""
@@ -98,6 +101,15 @@ class NatService:
         if not config.reachable_unknown:
             return
         seeds = [info.peer_id for info in config.bootstrap_peers]
+        watch = protocol_changes(self.node.host)
+        changes = watch.subscribe()
+        try:
+            await self._ask_until_decided(seeds, changes)
+        finally:
+            watch.unsubscribe(changes)
+
+    async def _ask_until_decided(self, seeds: list, changes: Subscription) -> None:
+        config = self.node.config
         while self.reachable is None:
             servers = autonat_servers(self.node.host, seeds)
             if servers:
@@ -112,7 +124,10 @@ class NatService:
                 # is meant to run on a public address).
                 self.reachable = True
                 break
-            await trio.sleep(AUTONAT_RETRY if servers else 1.0)
+            if servers:
+                await trio.sleep(AUTONAT_RETRY)
+            else:  # nobody to ask yet: ask as soon as identify shows a peer that serves AutoNAT
+                await changes.wait(NO_SERVER_RECHECK)
 
     def _observed_candidates(self) -> list[Multiaddr]:
         """Each IP peers observed us at, with our listen ports (none we announce already)."""

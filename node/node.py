@@ -60,7 +60,7 @@ from .libp2p.addresses import announcements, dialable_addrs
 from .libp2p.holepunch import HolePunch
 from .libp2p.host import build_host, ensure_port_free, running_host
 from .libp2p.kad import PUBLIC_KAD_PROTOCOL, StrangersDHT, dht_mode
-from .libp2p.mdns import LocalDiscovery
+from .libp2p.mdns import DIAL_GRACE, LocalDiscovery
 from .lists import ListSubscriptions, install_validator, parse_trusted
 from .lobby import Lobby, serve_lobby_counts
 from .matching import MATCH_PROTOCOL, MatchService, PendingMatch, node_rtt_estimator
@@ -469,7 +469,8 @@ async def _serve_local(node: Node, *, task_status=trio.TASK_STATUS_IGNORED) -> N
         await node.emit(events.Warning("local network discovery (mDNS) stopped working"))
 
     discovery = LocalDiscovery(node.host, node.dht, announcements(node.host),
-                               on_listed=node.search.peers_added)
+                               on_listed=node.search.peers_added,
+                               dial_grace=DIAL_GRACE if node.config.bootstrap_peers else 0.0)
     serve = functools.partial(discovery.serve, task_status=Status())
     await supervised("local discovery", serve, on_crash=lost)
     if not started.is_set():  # it failed before it ran: start-up goes on all the same

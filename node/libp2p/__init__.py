@@ -23,7 +23,8 @@ Modules:
 * :mod:`.gossip`: GossipSub for lobbies (tuned, and fixed where it lost messages);
   :mod:`.pubsub_guard`: a peer's message that makes pubsub raise is dropped;
 * :mod:`.yamuxwindow`: Yamux window updates once per half window read.
-* :mod:`.identifydefer`: identify on a proposal's connection, after the match exchange.
+* :mod:`.identifydefer`: identify on a proposal's connection, after the match exchange;
+  :mod:`.protocolwatch`: tasks woken when identify tells a peer's protocols.
 * :mod:`.securewrite`: a write on a Noise connection is never left half-done by a
   cancellation (the nonce would desync and the peer drop the connection).
 
@@ -306,6 +307,12 @@ identifydefer.py
     canaries: ``test_canary_identify.py::test_the_library_still_schedules_identify_through_the_method_we_wrap``,
     ``::test_a_named_peer_is_identified_only_after_its_delay``,
     ``::test_a_short_delay_still_identifies_the_peer``, ``::test_no_delay_identifies_at_once_as_before``
+protocolwatch.py
+  the host's peerstore ``add_protocols`` and ``set_protocols`` wrapped (that instance only)
+    why: no event says identify (or a push) told a peer's protocols; mDNS admission and
+    AutoNAT's first question polled once a second (three such seconds on a LAN with no bootstrap)
+    canaries: ``test_canary_protocolwatch.py::test_identify_wakes_a_subscriber_with_the_peer``,
+    ``::test_an_identify_push_wakes_a_subscriber``
 securewrite.py
   ``SecureSession.write`` replaced (class-wide, once) by a write shielded from cancellation
     why: a task cancelled between Noise's encryption and the socket send burns a nonce; the

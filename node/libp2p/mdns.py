@@ -24,9 +24,11 @@ loop for about 2 s of every start-up.
   :data:`DIAL_GRACE` (the first search connects to most neighbours anyway),
   the side with the smaller peer id dials, the other only if still none
   came within :data:`DIAL_WAIT` (one handshake per pair, at most
-  :data:`DIALS_AT_ONCE` at a time, no walks). A local client is watched
-  (:data:`WATCH_INTERVAL`) and listed when an identify push says it now
-  serves (AutoNAT found it reachable through that very connection). The
+  :data:`DIALS_AT_ONCE` at a time, no walks); a node with no bootstrap has
+  no search to wait for and dials at once. A local client is listed the
+  moment an identify push says it now serves (AutoNAT found it reachable
+  through that very connection; :mod:`.protocolwatch` wakes the watch),
+  and looked at again every :data:`WATCH_INTERVAL` all the same. The
   old py-libp2p service dialled every neighbour and then walked the DHT
   twice per neighbour; the first version of this one listed every
   neighbour without asking, clients included.
@@ -56,6 +58,7 @@ from strangers.discovery import addrscope
 from .announce import Announcements
 from .kadpool import has_open_connection
 from .mdns_records import SERVICE, encode_txt, parse_records, peer_name, txt_strings
+from .protocolwatch import protocol_changes
 
 logger = logging.getLogger(__name__)
 
@@ -113,8 +116,13 @@ class LocalDiscovery:
     """Announces us on the local link and connects to the peers it hears of."""
 
     def __init__(self, host, dht, book: Announcements, *, rng: random.Random | None = None,
-                 interfaces=None, on_listed: Callable[[], None] | None = None) -> None:
+                 interfaces=None, on_listed: Callable[[], None] | None = None,
+                 dial_grace: float = DIAL_GRACE) -> None:
         self.host = host
+        self.dial_grace = dial_grace
+        """:data:`DIAL_GRACE`, or 0 for a node with no DHT to join (no bootstrap): no search
+        of ours would connect to the neighbour, and nothing races the dial."""
+        self._changes = protocol_changes(host).subscribe()
         self.on_listed = on_listed
         """Called when a local peer joins the routing table (the search looks again)."""
         self.dht = dht
@@ -255,7 +263,7 @@ class LocalDiscovery:
         """Get identify from a new local peer (one connection per pair), then list it if it serves."""
         if not has_open_connection(self.host, peer):
             # the smaller id dials first; the other waits longer for that dial
-            wait = DIAL_GRACE if self.host.get_id().to_bytes() < peer.to_bytes() else DIAL_WAIT
+            wait = self.dial_grace if self.host.get_id().to_bytes() < peer.to_bytes() else DIAL_WAIT
             with trio.move_on_after(wait):
                 while not has_open_connection(self.host, peer):
                     await trio.sleep(0.05)
@@ -274,9 +282,17 @@ class LocalDiscovery:
 
     async def _watch(self) -> None:
         """List waiting peers that have since become servers; forget the stale ones."""
+        swept = trio.current_time()
         while True:
-            await trio.sleep(WATCH_INTERVAL)
+            changed, overflow = await self._changes.wait(max(0.0, swept + WATCH_INTERVAL - trio.current_time()))
+            # an identify (push) came: look at those peers at once
+            for peer in [] if overflow else changed:
+                if peer in self._waiting and self.dht.advertises(peer) is True:
+                    await self._list(peer)
             now = trio.current_time()
+            if not overflow and now < swept + WATCH_INTERVAL:
+                continue
+            swept = now
             for peer, heard in list(self._waiting.items()):
                 if self.dht.advertises(peer) is True:
                     await self._list(peer)

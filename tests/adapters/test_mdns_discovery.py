@@ -11,6 +11,8 @@ import random
 from types import SimpleNamespace
 
 import trio
+import trio.testing
+from libp2p.peer.id import ID
 from multiaddr import Multiaddr
 from zeroconf import DNSCache, DNSText
 from zeroconf.const import _CLASS_IN, _TYPE_TXT
@@ -18,7 +20,7 @@ from zeroconf.const import _CLASS_IN, _TYPE_TXT
 from strangers.node.identity import fresh_identity
 from strangers.node.libp2p.addresses import announcements
 from strangers.node.libp2p.host import build_host
-from strangers.node.libp2p.mdns import WATCH_INTERVAL, LocalDiscovery
+from strangers.node.libp2p.mdns import DIAL_GRACE, WATCH_INTERVAL, LocalDiscovery
 from strangers.node.libp2p.mdns_records import SERVICE, encode_txt, parse_records
 
 
@@ -106,6 +108,48 @@ async def test_a_client_neighbour_is_not_listed_until_identify_says_it_serves(au
         await trio.sleep(WATCH_INTERVAL * 2)
         assert dht.listed == [peer] and discovery.found == 1 and wakes == [1]
         nursery.cancel_scope.cancel()
+
+
+async def test_a_client_is_listed_the_moment_an_identify_push_says_it_serves(autojump_clock) -> None:
+    """Not at the watch's next look: on a LAN with no bootstrap that look cost a second
+    between two strangers and their match (the waiting one serves once AutoNAT says so)."""
+    host, _book, dht, dials, discovery = _discovery(neighbour_serves=False)
+    _neighbour, name, zc = _neighbour_records()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(discovery._watch)
+        await discovery._read(zc, name)  # type: ignore[arg-type]
+        await trio.sleep(WATCH_INTERVAL * 2.5)  # between two of the watch's looks
+        peer = dials[0].peer_id
+        assert dht.listed == []
+        pushed = trio.current_time()
+        dht.serves[peer] = True
+        host.get_peerstore().add_protocols(peer, ["/strangers/kad/1.0.0"])  # what identify push does
+        await trio.testing.wait_all_tasks_blocked()
+        assert dht.listed == [peer] and trio.current_time() == pushed
+        nursery.cancel_scope.cancel()
+
+
+async def test_with_no_dht_to_join_the_smaller_id_dials_at_once(autojump_clock) -> None:
+    """With bootstrap peers it leaves its first search DIAL_GRACE to connect; with none
+    (``dial_grace=0``, what the node passes) no search would, and it dials at once."""
+    for grace in (DIAL_GRACE, 0.0):
+        while True:
+            host, _book, _dht, dials, discovery = _discovery(neighbour_serves=True)
+            neighbour, name, zc = _neighbour_records()
+            if host.get_id().to_bytes() < ID.from_base58(neighbour).to_bytes():
+                break
+        discovery.dial_grace = grace
+        dialled_at: list[float] = []
+        connect = host.connect
+
+        async def timed(info, connect=connect, dialled_at=dialled_at) -> None:
+            dialled_at.append(trio.current_time())
+            await connect(info)
+
+        host.connect = timed  # type: ignore[method-assign]
+        heard = trio.current_time()
+        await discovery._read(zc, name)  # type: ignore[arg-type]
+        assert dialled_at == [heard + grace] and len(dials) == 1
 
 
 async def test_an_unidentified_neighbour_is_not_listed(autojump_clock) -> None:

@@ -59,3 +59,38 @@ def test_the_child_on_its_own(tmp_path):
     peer = fresh_identity().peer_id.to_bytes()
     done = subprocess.run(minter.child_command(peer, 8), capture_output=True, cwd=tmp_path, check=True)
     assert pow.identity_valid(peer, pow.encode_nonce(int(done.stdout)), 8)
+
+
+async def test_a_child_killed_by_a_signal_waits_for_our_own_shutdown(monkeypatch, autojump_clock):
+    """A signal that killed the child (the group's Ctrl-C or SIGTERM) is usually ours too:
+    a node being stopped does not start minting in a thread meanwhile."""
+    threads = []
+
+    async def killed(peer_id, bits):
+        raise subprocess.CalledProcessError(-15, ["python"])
+
+    async def thread(*args):
+        threads.append(trio.current_time())
+        return b"proof"
+
+    monkeypatch.setattr(minter, "_mint_in_child", killed)
+    monkeypatch.setattr(minter, "_mint_in_thread", thread)
+    with trio.move_on_after(minter.SIGNAL_GRACE / 2):  # the node's shutdown
+        await minter.mint_proof(b"peer", BITS)
+    assert threads == []
+    start = trio.current_time()
+    assert await minter.mint_proof(b"peer", BITS) == b"proof"  # a signal for the child alone
+    assert threads == [start + minter.SIGNAL_GRACE]
+
+
+async def test_a_child_that_failed_on_its_own_falls_back_at_once(monkeypatch, autojump_clock):
+    async def failed(peer_id, bits):
+        raise subprocess.CalledProcessError(1, ["python"])
+
+    async def thread(*args):
+        return trio.current_time()
+
+    monkeypatch.setattr(minter, "_mint_in_child", failed)
+    monkeypatch.setattr(minter, "_mint_in_thread", thread)
+    start = trio.current_time()
+    assert await minter.mint_proof(b"peer", BITS) == start
