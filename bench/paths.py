@@ -36,7 +36,10 @@ table on stderr):
      on: those measured before a ``path`` event (DCUtR) are relayed; the
      bench then waits up to ``--move-wait`` s for the move and measures again;
    * ``lan``: two hosts on one bridged segment, default settings (mDNS on),
-     ``--no-bootstrap``.
+     ``--no-bootstrap``;
+   * ``lan-offline``: the same segment and no flag at all: the public
+     bootstrap list is dialled and fails at once (the namespace has no route
+     out), as for two laptops in a room with no internet.
 
 Needs root, iproute2, iptables. Everything stays in namespaces this script
 creates and removes.
@@ -314,6 +317,12 @@ def paths(rounds: int, messages: int, move_wait: float, homes: Homes, only: list
                     "chat", "--json", "--no-bootstrap", "-i", interest, "--interests-only", "-v",
                     prefix=host.prefix, env=homes.env(True))
 
+            def lan_offline_chat(host: Host) -> Callable[[str], Strangers]:
+                """Default flags (the public bootstrap list too) on a segment with no way out."""
+                return lambda interest: Strangers(
+                    "chat", "--json", "-i", interest, "--interests-only", "-v",
+                    prefix=host.prefix, env=homes.env(True))
+
             def relayed_and_advertised(node: Strangers) -> None:
                 event(node, lambda e: e.get("event") == "reachability" and e["relays"] >= 1, timeout=45)
                 event(node, "advertised", timeout=30)
@@ -330,6 +339,7 @@ def paths(rounds: int, messages: int, move_wait: float, homes: Homes, only: list
                            lambda node: event(node, "advertised"), 0.0),
                 "relayed": (wan_chat(laptops[0]), wan_chat(laptops[1]), relayed_and_advertised, move_wait),
                 "lan": (lan_chat(lan_hosts[0]), lan_chat(lan_hosts[1]), lan_waiting, 0.0),
+                "lan-offline": (lan_offline_chat(lan_hosts[0]), lan_offline_chat(lan_hosts[1]), lan_waiting, 0.0),
             }
             plan = {name: entry for name, entry in plan.items() if only is None or name in only}
             runs: dict[str, list[dict]] = {name: [] for name in plan}
@@ -407,8 +417,8 @@ def main() -> None:
     parser.add_argument("--no-hyperswarm", action="store_true")
     parser.add_argument("--no-paths", action="store_true")
     parser.add_argument("--no-loopback", action="store_true")
-    parser.add_argument("--only-paths", default="direct,relayed,lan",
-                        help="comma-separated paths to measure (default: all three)")
+    parser.add_argument("--only-paths", default="direct,relayed,lan,lan-offline",
+                        help="comma-separated paths to measure (default: all four)")
     parser.add_argument("--logs", type=Path, help="write each round's node logs (stderr) to this directory")
     parser.add_argument("--strangers", help="the strangers executable to run (default: this install's)")
     parser.add_argument("--baseline", help="another strangers executable (e.g. main's): its default and "

@@ -106,6 +106,8 @@ class Node:
     """How this node found strangers servers, and announces itself as one (set by open_node)."""
     lobby: Lobby | None = None
     """The lobby joined (``open_node(config, lobby=...)``), if any."""
+    local_discovery: LocalDiscovery | None = None
+    """mDNS (set by open_node unless ``--no-mdns``)."""
     invitations: Invitations | None = None
     """Private chats proposed from the lobby (set with the lobby)."""
 
@@ -418,6 +420,8 @@ class Node:
             reached = await self.dht.connect_seeds(seeds, attempt=attempt)
             if reached:
                 logger.info("bootstrap: %d seed(s) answered at attempt %d", reached, attempt + 1)
+                if self.local_discovery is not None:
+                    self.local_discovery.dial_grace = DIAL_GRACE
                 self.search.peers_added()
                 await self.fill_routing_table(reached)
                 return
@@ -471,6 +475,7 @@ async def _serve_local(node: Node, *, task_status=trio.TASK_STATUS_IGNORED) -> N
     discovery = LocalDiscovery(node.host, node.dht, announcements(node.host),
                                on_listed=node.search.peers_added,
                                dial_grace=DIAL_GRACE if node.config.bootstrap_peers else 0.0)
+    node.local_discovery = discovery
     serve = functools.partial(discovery.serve, task_status=Status())
     await supervised("local discovery", serve, on_crash=lost)
     if not started.is_set():  # it failed before it ran: start-up goes on all the same
@@ -591,6 +596,8 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
                 arrival = await node.front_door.enter(config.bootstrap_addrs,
                                                       default_list=config.uses_default_bootstrap)
                 reached = arrival.reached
+                if not reached and node.local_discovery is not None:
+                    node.local_discovery.dial_grace = 0.0  # no search of ours will meet the neighbours
                 spawn(nursery, "routing table fill", node.fill_routing_table, reached)
                 if not reached:  # a slow path, or the seeds are down: try again with longer dials
                     spawn(nursery, "bootstrap retry", node.reach_seeds_later)

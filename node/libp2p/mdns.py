@@ -24,8 +24,9 @@ loop for about 2 s of every start-up.
   :data:`DIAL_GRACE` (the first search connects to most neighbours anyway),
   the side with the smaller peer id dials, the other only if still none
   came within :data:`DIAL_WAIT` (one handshake per pair, at most
-  :data:`DIALS_AT_ONCE` at a time, no walks); a node with no bootstrap has
-  no search to wait for and dials at once. A local client is listed the
+  :data:`DIALS_AT_ONCE` at a time, no walks); a node with no bootstrap, or
+  whose bootstrap peers did not answer, has no search to wait for and dials
+  at once. A local client is listed the
   moment an identify push says it now serves (AutoNAT found it reachable
   through that very connection; :mod:`.protocolwatch` wakes the watch),
   and looked at again every :data:`WATCH_INTERVAL` all the same. The
@@ -120,8 +121,9 @@ class LocalDiscovery:
                  dial_grace: float = DIAL_GRACE) -> None:
         self.host = host
         self.dial_grace = dial_grace
-        """:data:`DIAL_GRACE`, or 0 for a node with no DHT to join (no bootstrap): no search
-        of ours would connect to the neighbour, and nothing races the dial."""
+        """:data:`DIAL_GRACE`, or 0 for a node with no DHT to join (no bootstrap, or none of
+        its bootstrap peers answered: the node sets it): no search of ours would connect to
+        the neighbour, and nothing races the dial."""
         self._changes = protocol_changes(host).subscribe()
         self.on_listed = on_listed
         """Called when a local peer joins the routing table (the search looks again)."""
@@ -263,10 +265,14 @@ class LocalDiscovery:
         """Get identify from a new local peer (one connection per pair), then list it if it serves."""
         if not has_open_connection(self.host, peer):
             # the smaller id dials first; the other waits longer for that dial
-            wait = self.dial_grace if self.host.get_id().to_bytes() < peer.to_bytes() else DIAL_WAIT
-            with trio.move_on_after(wait):
-                while not has_open_connection(self.host, peer):
-                    await trio.sleep(0.05)
+            smaller = self.host.get_id().to_bytes() < peer.to_bytes()
+            heard = trio.current_time()
+            # the grace is read again while we wait: the node sets it to 0 when its bootstrap failed
+            while not has_open_connection(self.host, peer):
+                left = heard + (self.dial_grace if smaller else DIAL_WAIT) - trio.current_time()
+                if left <= 0:
+                    break
+                await trio.sleep(min(0.05, left))
             if not has_open_connection(self.host, peer):
                 try:
                     async with self._dials:

@@ -208,3 +208,27 @@ async def test_a_record_that_breaks_reading_ends_that_read_only(autojump_clock, 
 
     await discovery._read_safely(SimpleNamespace(cache=Broken()), "x." + SERVICE)  # type: ignore[arg-type]
     assert "not read" in caplog.text
+
+
+async def test_the_grace_ends_when_the_node_finds_its_bootstrap_failed(autojump_clock) -> None:
+    """The node sets the grace to 0 when no bootstrap peer answered (a LAN with no way out)."""
+    while True:
+        host, _book, _dht, dials, discovery = _discovery(neighbour_serves=True)
+        neighbour, name, zc = _neighbour_records()
+        if host.get_id().to_bytes() < ID.from_base58(neighbour).to_bytes():
+            break
+    dialled_at: list[float] = []
+    connect = host.connect
+
+    async def timed(info) -> None:
+        dialled_at.append(trio.current_time())
+        await connect(info)
+
+    host.connect = timed  # type: ignore[method-assign]
+    heard = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(discovery._read, zc, name)
+        await trio.sleep(DIAL_GRACE / 4)
+        assert dialled_at == []
+        discovery.dial_grace = 0.0
+    assert len(dials) == 1 and heard + DIAL_GRACE / 4 <= dialled_at[0] <= heard + DIAL_GRACE / 4 + 0.05
