@@ -72,6 +72,10 @@ class NatService:
                                   direct_ok=[info.peer_id for info in config.bootstrap_peers])
         # A --hide-ip node dials back no one: that would show its address.
         self.autonat = FreshDialAutoNAT(node.host, serve=not config.hide_ip)
+        self.eager = not config.bootstrap_peers
+        """Ask the first peer identify shows us at once (no bootstrap, or none answered: the
+        node sets it). With seeds, the first question waits a second: asked at once it fell
+        inside the first search and cost a round trip or two at 100 ms (``bench/run.py``)."""
         self.node_ready = trio.Event()
         """Set by open_node once ``ready`` is out: our events come after it."""
         self.addresses_known = trio.Event()
@@ -126,8 +130,10 @@ class NatService:
                 break
             if servers:
                 await trio.sleep(AUTONAT_RETRY)
-            else:  # nobody to ask yet: ask as soon as identify shows a peer that serves AutoNAT
+            elif self.eager:  # nobody to ask yet: ask as soon as identify shows a peer that serves AutoNAT
                 await changes.wait(NO_SERVER_RECHECK)
+            else:  # the seeds are coming: the first search has them to itself for a second
+                await trio.sleep(NO_SERVER_RECHECK)
 
     def _observed_candidates(self) -> list[Multiaddr]:
         """Each IP peers observed us at, with our listen ports (none we announce already)."""

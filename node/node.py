@@ -596,8 +596,10 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
                 arrival = await node.front_door.enter(config.bootstrap_addrs,
                                                       default_list=config.uses_default_bootstrap)
                 reached = arrival.reached
-                if not reached and node.local_discovery is not None:
-                    node.local_discovery.dial_grace = 0.0  # no search of ours will meet the neighbours
+                if not reached:  # no search of ours will meet the neighbours: meet them now
+                    node.nat.eager = True
+                    if node.local_discovery is not None:
+                        node.local_discovery.dial_grace = 0.0
                 spawn(nursery, "routing table fill", node.fill_routing_table, reached)
                 if not reached:  # a slow path, or the seeds are down: try again with longer dials
                     spawn(nursery, "bootstrap retry", node.reach_seeds_later)
