@@ -24,6 +24,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import trio
 from libp2p.crypto.ed25519 import create_new_key_pair
@@ -60,7 +61,6 @@ from .libp2p.addresses import announcements, dialable_addrs
 from .libp2p.holepunch import HolePunch
 from .libp2p.host import build_host, ensure_port_free, running_host
 from .libp2p.kad import PUBLIC_KAD_PROTOCOL, StrangersDHT, dht_mode
-from .libp2p.mdns import DIAL_GRACE, LocalDiscovery
 from .lists import ListSubscriptions, install_validator, parse_trusted
 from .lobby import Lobby, serve_lobby_counts
 from .matching import MATCH_PROTOCOL, MatchService, PendingMatch, node_rtt_estimator
@@ -72,6 +72,9 @@ from .searching import SearchService
 from .store import DataDir
 from .supervision import spawn, supervised, supervised_handler
 from .transcript import Transcript, write_log
+
+if TYPE_CHECKING:
+    from .libp2p.mdns import LocalDiscovery
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +110,7 @@ class Node:
     lobby: Lobby | None = None
     """The lobby joined (``open_node(config, lobby=...)``), if any."""
     local_discovery: LocalDiscovery | None = None
-    """mDNS (set by open_node unless ``--no-mdns``)."""
+    """mDNS (set after ``ready`` unless ``--no-mdns``)."""
     invitations: Invitations | None = None
     """Private chats proposed from the lobby (set with the lobby)."""
 
@@ -421,6 +424,8 @@ class Node:
             if reached:
                 logger.info("bootstrap: %d seed(s) answered at attempt %d", reached, attempt + 1)
                 if self.local_discovery is not None:
+                    from .libp2p.mdns import DIAL_GRACE
+
                     self.local_discovery.dial_grace = DIAL_GRACE
                 self.search.peers_added()
                 await self.fill_routing_table(reached)
@@ -460,8 +465,17 @@ class Node:
         self.chats.start_initiator(peer_id, match_id, common)
 
 
-async def _serve_local(node: Node, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-    """Local discovery (mDNS); if it fails, the node goes on without it."""
+async def _serve_local(node: Node, seeds_answered: bool, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Local discovery (mDNS); if it fails, the node goes on without it.
+
+    Started once ``ready`` is out, and zeroconf imported only then (40 ms of
+    CPU, most of it asyncio): a joining stranger's first search spends that
+    time waiting for the network anyway. With seeds that answered, a
+    neighbour gets :data:`~.libp2p.mdns.DIAL_GRACE` to be met by our first
+    search; with none, no search of ours will meet it: it is dialled at once.
+    """
+    from .libp2p.mdns import DIAL_GRACE, LocalDiscovery
+
     started = trio.Event()
 
     class Status:  # passes "started" on to open_node, and remembers it
@@ -474,7 +488,7 @@ async def _serve_local(node: Node, *, task_status=trio.TASK_STATUS_IGNORED) -> N
 
     discovery = LocalDiscovery(node.host, node.dht, announcements(node.host),
                                on_listed=node.search.peers_added,
-                               dial_grace=DIAL_GRACE if node.config.bootstrap_peers else 0.0)
+                               dial_grace=DIAL_GRACE if seeds_answered else 0.0)
     node.local_discovery = discovery
     serve = functools.partial(discovery.serve, task_status=Status())
     await supervised("local discovery", serve, on_crash=lost)
@@ -577,8 +591,6 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
             if config.chat and not config.hide_ip:
                 node.chats.holepunch = HolePunch(host)
                 await nursery.start(node.chats.holepunch.serve)
-            if config.mdns:
-                await nursery.start(_serve_local, node)
             # Reachability (AutoNAT) and relays: see nat.py.
             node.nat = NatService(node)
             await nursery.start(serve_nat, node, node.nat)
@@ -596,10 +608,8 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
                 arrival = await node.front_door.enter(config.bootstrap_addrs,
                                                       default_list=config.uses_default_bootstrap)
                 reached = arrival.reached
-                if not reached:  # no search of ours will meet the neighbours: meet them now
+                if not reached:  # no search of ours will meet LAN neighbours: AutoNAT asks them
                     node.nat.eager = True
-                    if node.local_discovery is not None:
-                        node.local_discovery.dial_grace = 0.0
                 spawn(nursery, "routing table fill", node.fill_routing_table, reached)
                 if not reached:  # a slow path, or the seeds are down: try again with longer dials
                     spawn(nursery, "bootstrap retry", node.reach_seeds_later)
@@ -610,6 +620,8 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
             await node.emit(events.Ready(node.peer_id, tuple(node.addrs),
                                          config.identity_file is not None))
             node.nat.node_ready.set()
+            if config.mdns:
+                await nursery.start(_serve_local, node, bool(reached))
             if node.lobby is not None:
                 node.lobby.node_ready.set()
             if config.bootstrap_peers and not reached:

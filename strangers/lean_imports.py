@@ -4,8 +4,9 @@ py-libp2p 0.8.1 imports every transport and security protocol it has as soon as
 any of its modules is imported: ``libp2p.custom_types`` (imported by nearly
 everything) names the QUIC stream type, so ``aioquic``, ``service_identity``,
 pyOpenSSL and ``cryptography.x509`` load; ``libp2p.host.basic_host`` imports
-AutoTLS's ACME client (``requests``, ``httpx``, ``urllib3``); the package
-``__init__`` files import the WebSocket transport (``trio_websocket``,
+AutoTLS's ACME client (``requests``, ``httpx``, ``urllib3``) and py-libp2p's own
+mDNS (zeroconf and asyncio; we run our own service, imported after ``ready``);
+the package ``__init__`` files import the WebSocket transport (``trio_websocket``,
 ``wsproto``, ``h11``) and TLS. A strangers host runs TCP, Noise and Yamux only
 (:func:`strangers.node.libp2p.host.build_host`), so a third of the CPU a
 launch spends importing went on code it never executes (docs/performance.md,
@@ -39,14 +40,19 @@ UNUSED: tuple[str, ...] = (
     "libp2p.transport.quic",  # QUIC (aioquic, pyOpenSSL, service_identity, x509)
     "libp2p.transport.websocket",  # WebSocket (trio_websocket, wsproto, h11)
     "libp2p.security.tls",  # TLS 1.3 security and AutoTLS (ACME: requests, httpx)
+    "libp2p.discovery.mdns",  # py-libp2p's mDNS (zeroconf, asyncio): node/libp2p/mdns.py is ours
 )
 """Module trees of py-libp2p that a strangers host never runs."""
 
-ABSENT: tuple[str, ...] = ("aioquic",)
+ABSENT: tuple[str, ...] = ("aioquic", "cffi")
 """Optional packages that look not installed: dnspython (``multiaddr``'s DNS
 resolver) loads ``aioquic`` for DNS over QUIC when its metadata says it can
 (we tell it not to, with ``dns._features.force``, its documented override),
-and py-libp2p's QUIC, its only other user, is a stand-in."""
+and py-libp2p's QUIC, its only other user, is a stand-in. pycryptodome (RSA
+keys of public bootstrap peers) binds its C code with ``cffi`` when it can,
+parsing C declarations with pycparser at import (~80 ms of a launch), and
+with ``ctypes`` otherwise, its documented fallback; nothing else we run
+imports ``cffi`` (PyNaCl's compiled binding needs only ``_cffi_backend``)."""
 
 FULL_ENV = "STRANGERS_FULL_LIBP2P"
 

@@ -366,12 +366,15 @@ gossip.py
     canary: ``test_lobby_gossip.py::test_our_messages_go_out_without_the_key_our_peer_id_carries``
 
 strangers/lean_imports.py (the executable only, before py-libp2p is imported)
-  ``libp2p.transport.quic``, ``libp2p.transport.websocket`` and ``libp2p.security.tls``
-  answered by stand-in modules; ``aioquic`` looks absent (dnspython's ``doq`` forced off)
+  ``libp2p.transport.quic``, ``libp2p.transport.websocket``, ``libp2p.security.tls`` and
+  ``libp2p.discovery.mdns`` answered by stand-in modules; ``aioquic`` and ``cffi`` look
+  absent (dnspython's ``doq`` forced off; pycryptodome binds its C code with ctypes)
     why: every py-libp2p import loads QUIC, WebSocket, TLS and AutoTLS's ACME client
-    (aioquic, pyOpenSSL, requests, httpx, wsproto): ~15-20 % of a launch's import CPU
-    for code a TCP + Noise + Yamux host never runs
+    (aioquic, pyOpenSSL, requests, httpx, wsproto) and its own mDNS (zeroconf, asyncio):
+    ~15-20 % of a launch's import CPU for code a TCP + Noise + Yamux host never runs;
+    pycryptodome's cffi binding parsed C declarations at import (pycparser, ~80 ms)
     canaries: ``test_canary_lean_imports.py::test_a_lean_host_carries_a_stream_without_the_left_out``,
+    ``::test_rsa_keys_of_public_peers_still_work_without_cffi``,
     ``::test_a_stand_in_refuses_use_and_matches_nothing``, ``::test_the_executable_starts_lean``,
     ``::test_the_full_library_is_one_variable_away``, ``::test_install_refuses_once_py_libp2p_is_imported``
 
