@@ -48,6 +48,7 @@ from strangers.discovery.frontdoor import (
 from strangers.errors import StrangersError
 
 from .libp2p import dnsaddr
+from .libp2p.protocolwatch import protocol_changes
 from .store import DataDir
 
 logger = logging.getLogger(__name__)
@@ -309,17 +310,22 @@ class FrontDoor:
     async def _is_strangers_node(self, peer: ID) -> bool:
         """Whether ``peer`` speaks one of our protocols (waits a little for identify)."""
         store = self.host.get_peerstore()
-        with trio.move_on_after(IDENTIFY_WAIT):
-            while True:
-                try:
-                    protocols = store.get_protocols(peer)
-                except Exception:  # py-libp2p raises for a peer it knows nothing of
-                    protocols = []
-                if protocols:
-                    return any(str(proto).startswith(STRANGERS_PREFIX) for proto in protocols)
-                if not self._connected(peer):
-                    return False
-                await trio.sleep(0.05)
+        watch = protocol_changes(self.host)
+        changes = watch.subscribe()  # identify's answer wakes us (``ready`` waits for it)
+        try:
+            with trio.move_on_after(IDENTIFY_WAIT):
+                while True:
+                    try:
+                        protocols = store.get_protocols(peer)
+                    except Exception:  # py-libp2p raises for a peer it knows nothing of
+                        protocols = []
+                    if protocols:
+                        return any(str(proto).startswith(STRANGERS_PREFIX) for proto in protocols)
+                    if not self._connected(peer):
+                        return False
+                    await changes.wait(0.05)  # and a look every 50 ms for a closed connection
+        finally:
+            watch.unsubscribe(changes)
         return False
 
     def _connected(self, peer: ID) -> bool:

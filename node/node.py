@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import trio
+import trio.testing
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.kad_dht.kad_dht import DHTMode
@@ -83,6 +84,10 @@ BOOTSTRAP_RETRIES = 3
 BOOTSTRAP_RETRY_PAUSE = 2.0
 """Seconds before each of them (a seed that refused at once is not dialled in a loop)."""
 
+MDNS_IDLE_WAIT = 0.5
+"""With seeds, the longest mDNS waits after ``ready`` for the node to be idle before it starts."""
+MDNS_IDLE_CUSHION = 0.005
+"""How long every task must have been waiting on the network to count as idle."""
 EVENT_QUEUE = 1024
 FIRST_CHAT_SETTLE = 2.0
 """At most this long the routing table's fill waits for a chat the first search matched."""
@@ -465,35 +470,34 @@ class Node:
         self.chats.start_initiator(peer_id, match_id, common)
 
 
-async def _serve_local(node: Node, seeds_answered: bool, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-    """Local discovery (mDNS); if it fails, the node goes on without it.
+async def _serve_local(node: Node, seeds_answered: bool) -> None:
+    """Local discovery (mDNS), started once ``ready`` is out; if it fails, the node goes on.
 
-    Started once ``ready`` is out, and zeroconf imported only then (40 ms of
-    CPU, most of it asyncio): a joining stranger's first search spends that
-    time waiting for the network anyway. With seeds that answered, a
+    zeroconf (with asyncio, ~40 ms of CPU) is imported only then, and with
+    seeds that answered only once the node is idle (every task waiting on the
+    network, at most :data:`MDNS_IDLE_WAIT` s): the first search's request is
+    out by then, and the import runs while its answer travels. With seeds, a
     neighbour gets :data:`~.libp2p.mdns.DIAL_GRACE` to be met by our first
-    search; with none, no search of ours will meet it: it is dialled at once.
+    search; with none, mDNS is the only way to meet anyone: it starts at once
+    and dials neighbours at once.
     """
-    from .libp2p.mdns import DIAL_GRACE, LocalDiscovery
-
-    started = trio.Event()
-
-    class Status:  # passes "started" on to open_node, and remembers it
-        def started(self, value=None) -> None:
-            started.set()
-            task_status.started(value)
+    if seeds_answered:
+        with trio.move_on_after(MDNS_IDLE_WAIT):
+            await trio.testing.wait_all_tasks_blocked(cushion=MDNS_IDLE_CUSHION)
 
     async def lost(_exc: BaseException) -> None:
         await node.emit(events.Warning("local network discovery (mDNS) stopped working"))
 
-    discovery = LocalDiscovery(node.host, node.dht, announcements(node.host),
-                               on_listed=node.search.peers_added,
-                               dial_grace=DIAL_GRACE if seeds_answered else 0.0)
-    node.local_discovery = discovery
-    serve = functools.partial(discovery.serve, task_status=Status())
-    await supervised("local discovery", serve, on_crash=lost)
-    if not started.is_set():  # it failed before it ran: start-up goes on all the same
-        task_status.started()
+    async def run() -> None:
+        from .libp2p.mdns import DIAL_GRACE, LocalDiscovery
+
+        discovery = LocalDiscovery(node.host, node.dht, announcements(node.host),
+                                   on_listed=node.search.peers_added,
+                                   dial_grace=DIAL_GRACE if seeds_answered else 0.0)
+        node.local_discovery = discovery
+        await discovery.serve()
+
+    await supervised("local discovery", run, on_crash=lost)
 
 
 def _is_server(node: Node) -> bool:
@@ -621,7 +625,7 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
                                          config.identity_file is not None))
             node.nat.node_ready.set()
             if config.mdns:
-                await nursery.start(_serve_local, node, bool(reached))
+                nursery.start_soon(_serve_local, node, bool(reached), name="local discovery")
             if node.lobby is not None:
                 node.lobby.node_ready.set()
             if config.bootstrap_peers and not reached:
