@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import trio
@@ -184,6 +184,9 @@ class FrontDoor:
         """Seconds :meth:`enter` took (cache, DNS, bootstrap dials, the lookup)."""
         self.servers: dict[ID, PeerInfo] = {}
         """Strangers servers met in this run."""
+        self.settled = trio.Event()
+        """Set once :meth:`settle` has told whether the bootstrap peers are strangers nodes."""
+        self._unsettled: list[ID] = []
 
     # -- launch ----------------------------------------------------------------
 
@@ -193,14 +196,28 @@ class FrontDoor:
         With the public default list the cache comes first and, when one of its
         servers answers, the public network is not asked at all. Peers given with
         ``--bootstrap`` come first; the cache serves only when none answers.
+        :meth:`arrive` then :meth:`settle`.
+        """
+        return await self.settle(await self.arrive(bootstrap, default_list=default_list))
+
+    async def arrive(self, bootstrap: Sequence[str], *, default_list: bool) -> Arrival:
+        """The part of :meth:`enter` a node waits for before ``ready``: the dials (and,
+        with the public list, the rendezvous lookup: its peers are not strangers nodes).
+
+        Whether ``--bootstrap`` peers are strangers nodes (their identify, one round
+        trip after the connection) is :meth:`settle`'s: the first search walks through
+        them meanwhile, and a peer that is not one fails its requests at once.
         """
         started = trio.current_time()
         try:
-            return await self._enter(bootstrap, default_list=default_list)
+            arrival = await self._arrive(bootstrap, default_list=default_list)
         finally:
             self.entered_in = trio.current_time() - started
+        if default_list or not arrival.bootstrap:
+            self.settled.set()
+        return arrival
 
-    async def _enter(self, bootstrap: Sequence[str], *, default_list: bool) -> Arrival:
+    async def _arrive(self, bootstrap: Sequence[str], *, default_list: bool) -> Arrival:
         from_cache = 0
         if default_list:
             from_cache = await self._dial_cached()
@@ -211,19 +228,37 @@ class FrontDoor:
         reached = await self.public.connect(peers) if peers else 0
         if not reached and not default_list:  # every --bootstrap peer is gone: the cache
             from_cache = await self._dial_cached()
-        # the public list's peers are not ours: only --bootstrap peers are asked (identify)
-        strangers_seeds = [] if default_list else [
-            peer.peer_id for peer in peers
-            if self._connected(peer.peer_id) and await self._is_strangers_node(peer.peer_id)]
-        for peer_id in strangers_seeds:
-            self._met(peer_id)
         found = 0
         looked_up = False
-        if reached and (default_list or not strangers_seeds):
+        if reached and default_list:
             looked_up = True
             found = await self.look_up()
+        else:
+            self._unsettled = [peer.peer_id for peer in peers if self._connected(peer.peer_id)]
         self._save()
         return Arrival(from_cache, reached, found, looked_up, len(self.servers))
+
+    async def settle(self, arrival: Arrival) -> Arrival:
+        """The rest of :meth:`enter`: the ``--bootstrap`` peers that answered are asked
+        (identify) whether they are strangers nodes; if none is, one rendezvous lookup on
+        the public DHT (its servers then join our table through :attr:`on_found`)."""
+        if self.settled.is_set():
+            return arrival
+        try:
+            peers, self._unsettled = self._unsettled, []
+            seeds = [peer for peer in peers if self._connected(peer) and await self._is_strangers_node(peer)]
+            for peer_id in seeds:
+                self._met(peer_id)
+            if seeds or not arrival.bootstrap:
+                self._save()
+                return replace(arrival, servers=len(self.servers))
+            found = await self.look_up()
+            self._save()
+            if found and self.on_found is not None:
+                await self.on_found(found)
+            return replace(arrival, found=found, looked_up=True, servers=len(self.servers))
+        finally:
+            self.settled.set()
 
     async def _dial_cached(self) -> int:
         infos = [_info(server) for server in self.cache.newest(CACHE_TRIES)]

@@ -27,7 +27,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import trio
-import trio.testing
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.kad_dht.kad_dht import DHTMode
@@ -48,7 +47,7 @@ from .contacts import ContactBook, check_name
 from .conversation import Conversations
 from .events import Event
 from .filters import load_word_filter, mark_message
-from .frontdoor import FrontDoor, KadDirectory
+from .frontdoor import Arrival, FrontDoor, KadDirectory
 from .identity import (
     Identity,
     fresh_identity,
@@ -84,10 +83,9 @@ BOOTSTRAP_RETRIES = 3
 BOOTSTRAP_RETRY_PAUSE = 2.0
 """Seconds before each of them (a seed that refused at once is not dialled in a loop)."""
 
-MDNS_IDLE_WAIT = 0.5
-"""With seeds, the longest mDNS waits after ``ready`` for the node to be idle before it starts."""
-MDNS_IDLE_CUSHION = 0.005
-"""How long every task must have been waiting on the network to count as idle."""
+MDNS_AFTER_READY = 0.05
+"""With seeds, how long after ``ready`` mDNS starts: the first search's requests are out by
+then (a few ms of CPU) and their answers take a round trip."""
 EVENT_QUEUE = 1024
 FIRST_CHAT_SETTLE = 2.0
 """At most this long the routing table's fill waits for a chat the first search matched."""
@@ -474,16 +472,14 @@ async def _serve_local(node: Node, seeds_answered: bool) -> None:
     """Local discovery (mDNS), started once ``ready`` is out; if it fails, the node goes on.
 
     zeroconf (with asyncio, ~40 ms of CPU) is imported only then, and with
-    seeds that answered only once the node is idle (every task waiting on the
-    network, at most :data:`MDNS_IDLE_WAIT` s): the first search's request is
-    out by then, and the import runs while its answer travels. With seeds, a
+    seeds that answered :data:`MDNS_AFTER_READY` later: the first search's
+    requests are out by then, and the import runs while their answers travel. With seeds, a
     neighbour gets :data:`~.libp2p.mdns.DIAL_GRACE` to be met by our first
     search; with none, mDNS is the only way to meet anyone: it starts at once
     and dials neighbours at once.
     """
     if seeds_answered:
-        with trio.move_on_after(MDNS_IDLE_WAIT):
-            await trio.testing.wait_all_tasks_blocked(cushion=MDNS_IDLE_CUSHION)
+        await trio.sleep(MDNS_AFTER_READY)
 
     async def lost(_exc: BaseException) -> None:
         await node.emit(events.Warning("local network discovery (mDNS) stopped working"))
@@ -498,6 +494,22 @@ async def _serve_local(node: Node, seeds_answered: bool) -> None:
         await discovery.serve()
 
     await supervised("local discovery", run, on_crash=lost)
+
+
+async def _serve_front_door(node: Node, arrival: Arrival | None) -> None:
+    """After ``ready``: tell whether the ``--bootstrap`` peers are strangers nodes (a lookup
+    on the public DHT if none is), say so if no server was found, then run the front door."""
+    if arrival is not None:
+        arrival = await node.front_door.settle(arrival)
+    lonely = arrival is not None and arrival.looked_up and not arrival.servers
+    if lonely:
+        await node.nat.node_ready.wait()  # the warning comes after ready
+        await node.emit(events.Warning(
+            "no strangers server found through the public network (the network may be "
+            "new): looking on the local network (mDNS) and asking again in a minute, "
+            "then less and less often"))
+    await node.front_door.serve(announce=functools.partial(_is_server, node), lonely=lonely,
+                                recover=bool(node.config.bootstrap_peers))
 
 
 def _is_server(node: Node) -> bool:
@@ -603,24 +615,25 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
             # (/dnsaddr resolved), one rendezvous lookup on the public DHT.
             node.front_door = FrontDoor(host, own_connect=dht.connect_seeds,
                                         public=KadDirectory(public_dht), data=DataDir())
-            node.front_door.on_found = dht.fill_table  # a server found later: join through it
+            async def join_found(found: int) -> None:  # a server found later: join through it
+                node.search.peers_added()
+                await dht.fill_table(found)
+
+            node.front_door.on_found = join_found
             arrival = None
             if config.bootstrap_peers:
                 # Ready once a seed answers; the routing table fills in the
                 # background (the first searches walk the network through the
                 # seed anyway), so start-up does not wait for two lookups.
-                arrival = await node.front_door.enter(config.bootstrap_addrs,
-                                                      default_list=config.uses_default_bootstrap)
+                arrival = await node.front_door.arrive(config.bootstrap_addrs,
+                                                       default_list=config.uses_default_bootstrap)
                 reached = arrival.reached
                 if not reached:  # no search of ours will meet LAN neighbours: AutoNAT asks them
                     node.nat.eager = True
                 spawn(nursery, "routing table fill", node.fill_routing_table, reached)
                 if not reached:  # a slow path, or the seeds are down: try again with longer dials
                     spawn(nursery, "bootstrap retry", node.reach_seeds_later)
-            lonely = arrival is not None and arrival.looked_up and not arrival.servers
-            spawn(nursery, "front door", functools.partial(
-                node.front_door.serve, announce=functools.partial(_is_server, node),
-                lonely=lonely, recover=bool(config.bootstrap_peers)))
+            spawn(nursery, "front door", _serve_front_door, node, arrival)
             await node.emit(events.Ready(node.peer_id, tuple(node.addrs),
                                          config.identity_file is not None))
             node.nat.node_ready.set()
@@ -635,11 +648,6 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
                 await node.emit(events.Warning(
                     f"none of {where} answered; looking for strangers{hint} only"
                     if config.mdns else f"none of {where} answered; nobody can be found until one does"))
-            if lonely:
-                await node.emit(events.Warning(
-                    "no strangers server found through the public network (the network may be "
-                    "new): looking on the local network (mDNS) and asking again in a minute, "
-                    "then less and less often"))
             if config.chat:  # trusted lists: from the cache, then the DHT (bounded wait)
                 await node.lists.first_refresh(dht)
                 spawn(nursery, "trusted lists", node.lists.serve, dht)

@@ -15,8 +15,9 @@ import textwrap
 from strangers import lean_imports
 
 LEFT_OUT = ("aioquic", "requests", "httpx", "urllib3", "wsproto", "trio_websocket",
-            "service_identity", "OpenSSL", "cffi", "pycparser", "zeroconf")
-"""``zeroconf`` is imported after ``ready`` (our mDNS service), never by py-libp2p's own."""
+            "service_identity", "OpenSSL", "cffi", "pycparser", "zeroconf", "pytest")
+"""``zeroconf`` is imported after ``ready`` (our mDNS service), never by py-libp2p's own;
+``pytest`` comes with ``trio.testing``, which the node must not import (~0.1 s)."""
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -110,5 +110,7 @@ async def test_bootstrap_peers_that_are_strangers_nodes_need_no_lookup():
         boot = (chat_node.addrs[0],)
         async with open_node(NodeConfig(listen=LOOPBACK, bootstrap=boot, mdns=False,
                                         behind_nat=True)) as joiner:
+            with trio.fail_after(10):  # identify, after ready (FrontDoor.settle)
+                await joiner.front_door.settled.wait()
             assert joiner.front_door.lookups == 0
             assert chat_node.identity.peer_id in joiner.front_door.servers
