@@ -112,6 +112,9 @@ class JsonProcess(Strangers):
                 self.proc.wait()
 
 
+LOGS: Path | None = None
+"""Where each waiting scenario's logs go (``--logs``)."""
+
 MINTED = Minted(reuse=True)
 """Identities minted ahead (``bench/homes.py``), handed out in turn: minting one per launch
 would cost minutes of the machine's CPU."""
@@ -276,6 +279,10 @@ def scenario_waiting(tool, hosts: list[NetHost | None], prefixes: list[list[str]
     finally:
         for proc in procs:
             proc.stop()
+        if LOGS is not None:
+            LOGS.mkdir(parents=True, exist_ok=True)
+            for role, proc in zip(("waiting", "joiner"), procs):
+                (LOGS / f"{topic[:40]}-{role}.log").write_text("".join(proc.stderr_lines))
 
 
 def scenario_together(tool, hosts: list[NetHost | None], prefixes: list[list[str]], seed,
@@ -531,7 +538,11 @@ def main() -> None:
     parser.add_argument("--no-wan", action="store_true", help="only the side-by-side part")
     parser.add_argument("--side-by-side", action="store_true",
                         help="also the older 0 ms private-loopback comparison (part 2)")
+    parser.add_argument("--logs", type=Path,
+                        help="write each waiting scenario's logs (stderr) here (add -v to a flag set)")
     args = parser.parse_args()
+    global LOGS
+    LOGS = args.logs
     if args.quick:
         args.rtts, args.flag_sets, args.messages = "0,150", "default", 2
     if args.runs < 3:

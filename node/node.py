@@ -83,9 +83,6 @@ BOOTSTRAP_RETRIES = 3
 BOOTSTRAP_RETRY_PAUSE = 2.0
 """Seconds before each of them (a seed that refused at once is not dialled in a loop)."""
 
-MDNS_AFTER_READY = 0.05
-"""With seeds, how long after ``ready`` mDNS starts: the first search's requests are out by
-then (a few ms of CPU) and their answers take a round trip."""
 EVENT_QUEUE = 1024
 FIRST_CHAT_SETTLE = 2.0
 """At most this long the routing table's fill waits for a chat the first search matched."""
@@ -435,13 +432,10 @@ class Node:
                 return
         logger.info("bootstrap: no seed answered after %d attempts", BOOTSTRAP_RETRIES + 1)
 
-    async def fill_routing_table(self, reached: int) -> None:
-        """Fill the routing table, after our first search had the network to itself.
-
-        The first search walks the DHT through the bootstrap peer anyway; the
-        self-lookup and random lookup dial many new peers, so running them at
-        the same moment would slow down the search the user waits for.
-        """
+    async def after_first_search(self) -> None:
+        """Return once the first search has had the node to itself (a chat node's; at once
+        for a serve node): its first round over (at most ``FIRST_SEARCH_HEAD_START``), and
+        if it matched, the chat established and its first lines out."""
         if self.config.chat:
             with trio.move_on_after(FIRST_SEARCH_HEAD_START):
                 await self.search.head_start_over.wait()
@@ -453,6 +447,15 @@ class Node:
                 # and the `matched` event out, and the first lines (the fill's dials
                 # are CPU in bursts: they held the event back ~60 ms on loopback)
                 await trio.sleep(FILL_AFTER_CHAT)
+
+    async def fill_routing_table(self, reached: int) -> None:
+        """Fill the routing table, after our first search had the network to itself.
+
+        The first search walks the DHT through the bootstrap peer anyway; the
+        self-lookup and random lookup dial many new peers, so running them at
+        the same moment would slow down the search the user waits for.
+        """
+        await self.after_first_search()
         # A chat node's own searches walk the network anyway: the self-lookup
         # is enough for it; a serve node also walks somewhere at random.
         await self.dht.fill_table(reached, random_lookup=not self.config.chat)
@@ -472,14 +475,16 @@ async def _serve_local(node: Node, seeds_answered: bool) -> None:
     """Local discovery (mDNS), started once ``ready`` is out; if it fails, the node goes on.
 
     zeroconf (with asyncio, ~40 ms of CPU) is imported only then, and with
-    seeds that answered :data:`MDNS_AFTER_READY` later: the first search's
-    requests are out by then, and the import runs while their answers travel. With seeds, a
+    seeds that answered only once the first search has had the node to itself
+    (:meth:`Node.after_first_search`, as the routing-table fill): started 50 ms
+    after ``ready``, its import, announcements and ten neighbours' answers fell
+    inside a loopback match (95 ms against 50 ms with ``--no-mdns``). With seeds, a
     neighbour gets :data:`~.libp2p.mdns.DIAL_GRACE` to be met by our first
     search; with none, mDNS is the only way to meet anyone: it starts at once
     and dials neighbours at once.
     """
     if seeds_answered:
-        await trio.sleep(MDNS_AFTER_READY)
+        await node.after_first_search()
 
     async def lost(_exc: BaseException) -> None:
         await node.emit(events.Warning("local network discovery (mDNS) stopped working"))
