@@ -1,4 +1,5 @@
-"""FrontDoor's timing, with fake peers on a MockClock: how often the public DHT is asked.
+"""FrontDoor's timing, with fake peers on a MockClock: how often the public DHT is asked, and
+what `ready` waits for (arrive, then settle).
 
 The bound this checks (docs/protocol.md §4.9): a node that found no strangers
 server asks the public DHT again after 1 min, doubling to at most once every
@@ -29,12 +30,16 @@ def _peer() -> ID:
 class FakeStore:
     def __init__(self) -> None:
         self.known: dict[ID, list[Multiaddr]] = {}
+        self.protocols: dict[ID, list[str]] = {}
 
     def addrs(self, peer):
         return self.known.get(peer, [])
 
     def get_protocols(self, peer):
-        return []
+        return self.protocols.get(peer, [])
+
+    def add_protocols(self, peer, protocols) -> None:  # what identify calls
+        self.protocols.setdefault(peer, []).extend(protocols)
 
 
 class FakeHost:
@@ -73,6 +78,15 @@ class FakePublic:
         assert key == rendezvous_key()
         self.provides.append(trio.current_time())
         return self.stores
+
+
+class AnsweringPublic(FakePublic):
+    """Bootstrap peers that answer the dial (``--bootstrap`` strangers or libp2p nodes)."""
+
+    async def connect(self, peers):
+        for info in peers:
+            self.host.connected.add(info.peer_id)
+        return len(peers)
 
 
 def _door(tmp_path, host, public, dialled: list):
@@ -225,3 +239,63 @@ async def test_failing_lookups_and_announcements_are_retried_not_raised(tmp_path
     await _run_for(door, 3600, announce=lambda: True, lonely=True)
     assert [round(t) for t in public.lookups] == [0, 60, 180, 420, 900, 1860]
     assert len(public.provides) == 3600 / frontdoor.ANNOUNCE_RETRY
+
+
+# -- arrive, then settle: ready does not wait for a --bootstrap peer's identify --------
+# Whether a bootstrap peer is a strangers node is told by its identify, one round trip
+# after the connection: the node is ready once the peer answered, and FrontDoor.settle
+# finishes the check while the first search walks.
+
+IDENTIFY_AFTER = 0.3
+
+
+def _settle_door(tmp_path, found: list[PeerInfo] | None = None):
+    host = FakeHost()
+    public = AnsweringPublic(host, found or [])
+    return host, public, _door(tmp_path, host, public, [])
+
+
+async def _identify_later(host: FakeHost, peer: ID, protocols: list[str]) -> None:
+    await trio.sleep(IDENTIFY_AFTER)
+    host.store.add_protocols(peer, protocols)
+
+
+async def test_ready_comes_before_identify_and_a_strangers_seed_needs_no_lookup(tmp_path, autojump_clock):
+    host, public, door = _settle_door(tmp_path)
+    seed = _peer()
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_identify_later, host, seed, ["/ipfs/id/1.0.0", "/strangers/kad/1.0.0"])
+        arrival = await door.arrive([f"/ip4/10.9.0.1/tcp/4001/p2p/{seed}"], default_list=False)
+        assert trio.current_time() == start  # not a round trip later
+        assert arrival.bootstrap == 1 and not door.settled.is_set() and not door.servers
+        settled = await door.settle(arrival)
+    assert trio.current_time() == start + IDENTIFY_AFTER  # woken by identify, not a poll
+    assert door.settled.is_set() and seed in door.servers and settled.servers == 1
+    assert not settled.looked_up and public.lookups == []
+
+
+async def test_a_seed_that_is_no_strangers_node_is_followed_by_one_lookup(tmp_path, autojump_clock):
+    server = PeerInfo(_peer(), [])
+    host, public, door = _settle_door(tmp_path, found=[server])
+    joined: list[int] = []
+
+    async def on_found(found: int) -> None:
+        joined.append(found)
+
+    door.on_found = on_found
+    seed = _peer()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_identify_later, host, seed, ["/ipfs/id/1.0.0", "/ipfs/kad/1.0.0"])
+        arrival = await door.arrive([f"/ip4/10.9.0.1/tcp/4001/p2p/{seed}"], default_list=False)
+        settled = await door.settle(arrival)
+    assert settled.looked_up and len(public.lookups) == 1 and seed not in door.servers
+    assert settled.found == 1 and joined == [1]  # the search's table hears of it
+
+
+async def test_enter_is_arrive_then_settle(tmp_path, autojump_clock):
+    host, public, door = _settle_door(tmp_path)
+    seed = _peer()
+    host.store.add_protocols(seed, ["/strangers/match/1.0.0"])
+    arrival = await door.enter([f"/ip4/10.9.0.1/tcp/4001/p2p/{seed}"], default_list=False)
+    assert door.settled.is_set() and arrival.servers == 1 and public.lookups == []
