@@ -10,6 +10,7 @@ import random
 
 import pytest
 import trio
+import trio.testing
 from delayproxy import DelayProxy, PathSettings
 
 SLACK = 0.08
@@ -195,3 +196,34 @@ def test_bad_settings_are_refused(bad):
 
 def test_settings_for_a_round_trip_time():
     assert PathSettings.for_rtt(0.3, loss=0.01).delay == pytest.approx(0.15)
+
+
+async def test_an_answer_sent_before_the_request_send_returns_counts_a_flight_deeper(autojump_clock):
+    """The flight clock counts a chunk as delivered before it is sent: a peer on loopback can
+    answer, and the proxy read that answer, while ``send_all`` has not returned yet (a
+    js-libp2p echo did, in CI, and the request counted 1 flight instead of 2)."""
+    from delayproxy import CLIENT, SERVER
+
+    proxy = DelayProxy(PathSettings(0.1))
+    to_client_sink, client_inbox = trio.testing.memory_stream_pair()
+    answers, server_outbox = trio.testing.memory_stream_pair()
+    client_outbox, requests = trio.testing.memory_stream_pair()
+
+    class EagerServer:
+        """A sink whose peer answers before send_all returns (yields once in between)."""
+
+        async def send_all(self, data: bytes) -> None:
+            await server_outbox.send_all(b"re:" + data)
+            await trio.sleep(0.001)
+
+        async def send_eof(self) -> None:
+            pass
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(proxy._pipe, requests, EagerServer(), CLIENT)
+        nursery.start_soon(proxy._pipe, answers, to_client_sink, SERVER)
+        proxy.flights.reset()
+        await client_outbox.send_all(b"hi")
+        assert await client_inbox.receive_some(100) == b"re:hi"
+        assert proxy.flights.depth[CLIENT] == 2
+        nursery.cancel_scope.cancel()
