@@ -345,22 +345,18 @@ class FrontDoor:
     async def _is_strangers_node(self, peer: ID) -> bool:
         """Whether ``peer`` speaks one of our protocols (waits a little for identify)."""
         store = self.host.get_peerstore()
-        watch = protocol_changes(self.host)
-        changes = watch.subscribe()  # identify's answer wakes us (``ready`` waits for it)
-        try:
-            with trio.move_on_after(IDENTIFY_WAIT):
-                while True:
-                    try:
-                        protocols = store.get_protocols(peer)
-                    except Exception:  # py-libp2p raises for a peer it knows nothing of
-                        protocols = []
-                    if protocols:
-                        return any(str(proto).startswith(STRANGERS_PREFIX) for proto in protocols)
-                    if not self._connected(peer):
-                        return False
-                    await changes.wait(0.05)  # and a look every 50 ms for a closed connection
-        finally:
-            watch.unsubscribe(changes)
+        # identify's answer wakes us, and a look every 50 ms sees a closed connection
+        with protocol_changes(self.host).subscribed() as changes, trio.move_on_after(IDENTIFY_WAIT):
+            while True:
+                try:
+                    protocols = store.get_protocols(peer)
+                except Exception:  # py-libp2p raises for a peer it knows nothing of
+                    protocols = []
+                if protocols:
+                    return any(str(proto).startswith(STRANGERS_PREFIX) for proto in protocols)
+                if not self._connected(peer):
+                    return False
+                await changes.wait(0.05)
         return False
 
     def _connected(self, peer: ID) -> bool:

@@ -334,7 +334,7 @@ class MatchService:
             chat = self._begin_chat(Role.INITIATOR, peer_id, match_id)
             commit = chat.start() if chat is not None else b""
             base = (Propose(match_id, interests) if self.safety is None
-                    else await self.safety.proposal_beside(peer_id, match_id, interests))
+                    else await self.safety.proposal(peer_id, match_id, interests))
             built.chat, built.commit = chat, commit
             built.frame = encode(replace(base, handshake=commit, invite=invite, lang=self.lang,
                                          question=self.question))

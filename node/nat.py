@@ -105,12 +105,8 @@ class NatService:
         if not config.reachable_unknown:
             return
         seeds = [info.peer_id for info in config.bootstrap_peers]
-        watch = protocol_changes(self.node.host)
-        changes = watch.subscribe()
-        try:
+        with protocol_changes(self.node.host).subscribed() as changes:
             await self._ask_until_decided(seeds, changes)
-        finally:
-            watch.unsubscribe(changes)
 
     async def _ask_until_decided(self, seeds: list, changes: Subscription) -> None:
         config = self.node.config

@@ -213,15 +213,9 @@ class Safety:
 
     # -- outgoing ----------------------------------------------------------------------------
 
-    def proposal(self, candidate: ID, match_id: bytes, interests: tuple[str, ...]) -> Propose:
-        """Our proposal to ``candidate``: proof, a fresh stamp, our lane."""
-        stamp = pow.mint_stamp(self.local, candidate.to_bytes(), match_id, self._wall(),
-                               self.difficulty.stamp)
-        return Propose(match_id, interests, proof=self.proof, stamp=stamp, lane=self.lane)
-
-    async def proposal_beside(self, candidate: ID, match_id: bytes,
-                              interests: tuple[str, ...]) -> Propose:
-        """:meth:`proposal`, its stamp minted in slices (node/stamping.py): the dial runs beside it."""
+    async def proposal(self, candidate: ID, match_id: bytes, interests: tuple[str, ...]) -> Propose:
+        """Our proposal to ``candidate``: proof, a fresh stamp (minted in slices,
+        node/stamping.py: the dial runs beside it), our lane."""
         stamp = await stamping.mint_stamp(self.local, candidate.to_bytes(), match_id, self._wall(),
                                           self.difficulty.stamp)
         return Propose(match_id, interests, proof=self.proof, stamp=stamp, lane=self.lane)

@@ -15,6 +15,8 @@ runs first) and returns the host's one :class:`ProtocolChanges`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import trio
 from libp2p.peer.id import ID
@@ -82,6 +84,15 @@ class ProtocolChanges:
     def unsubscribe(self, subscription: Subscription) -> None:
         if subscription in self._subscribers:
             self._subscribers.remove(subscription)
+
+    @contextmanager
+    def subscribed(self) -> Iterator[Subscription]:
+        """A subscription for the length of a ``with`` block."""
+        subscription = self.subscribe()
+        try:
+            yield subscription
+        finally:
+            self.unsubscribe(subscription)
 
 
 def protocol_changes(host) -> ProtocolChanges:

@@ -352,7 +352,7 @@ class _SlowStamp:
     def accept_valid(self, _peer, _accept) -> bool:
         return True
 
-    async def proposal_beside(self, _candidate, match_id: bytes, interests) -> Propose:
+    async def proposal(self, _candidate, match_id: bytes, interests) -> Propose:
         await trio.sleep(self.stamp)
         self.minted_at = trio.current_time()
         return Propose(match_id, interests)
@@ -376,7 +376,7 @@ async def test_the_stamp_is_minted_while_the_dial_runs(autojump_clock):
 
 async def test_a_proposal_that_cannot_be_made_is_none_and_not_dialled_twice(autojump_clock):
     class Broken(_SlowStamp):
-        async def proposal_beside(self, *_args) -> Propose:
+        async def proposal(self, *_args) -> Propose:
             raise ValueError("no stamp for this one")
 
     async with trio.open_nursery() as nursery:

@@ -54,3 +54,13 @@ async def test_a_failing_subscriber_never_breaks_identify() -> None:
     peer = fresh_identity().peer_id
     host.get_peerstore().add_protocols(peer, ["/a/1"])
     assert host.get_peerstore().get_protocols(peer) == ["/a/1"]
+
+
+async def test_a_with_block_subscription_ends_with_the_block(autojump_clock) -> None:
+    host = build_host(fresh_identity())
+    watch = protocol_changes(host)
+    with watch.subscribed() as changes:
+        peer = fresh_identity().peer_id
+        host.get_peerstore().add_protocols(peer, ["/a/1"])
+        assert await changes.wait(1) == ({peer}, False)
+    assert changes not in watch._subscribers

@@ -80,7 +80,7 @@ async def test_a_node_mints_in_the_background_refuses_busy_until_then_and_premin
     other = fresh_identity()
     other_safety = Safety(other, data=DataDir(tmp_path / "other"),
                           difficulty=pow.Difficulty(14, 4), proof=_proof(other, 14))
-    proposal = other_safety.proposal(identity.peer_id, bytes(16), ())
+    proposal = await other_safety.proposal(identity.peer_id, bytes(16), ())
     assert safety.check_proposal(other.peer_id, proposal) is Refusal.BUSY  # not minted yet
     async with trio.open_nursery() as nursery:
         await nursery.start(lambda task_status: serve_proofs(
@@ -102,7 +102,7 @@ async def test_a_node_mints_in_the_background_refuses_busy_until_then_and_premin
     # A 4-bit stamp made for another candidate also holds for us once in 16: take a match
     # id where it does not (the refusal must come from the check, not from luck).
     for index in range(64):
-        elsewhere = other_safety.proposal(other.peer_id, bytes([index]) * 16, ())
+        elsewhere = await other_safety.proposal(other.peer_id, bytes([index]) * 16, ())
         if not pow.stamp_valid(elsewhere.stamp, other.peer_id.to_bytes(), identity.peer_id.to_bytes(),
                                elsewhere.match_id, elsewhere.stamp.time, 4):
             break
