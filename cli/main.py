@@ -144,6 +144,16 @@ def _configure_logging(verbose: int) -> None:
     quiet_library_logs(logging.INFO if verbose >= 2 else logging.CRITICAL)
 
 
+def _connect_early(args: argparse.Namespace) -> None:
+    """Start the TCP connects to the peers this node dials first (``strangers.preconnect``)."""
+    if getattr(args, "no_bootstrap", True):
+        return
+    from strangers import preconnect
+    from strangers.home import default_home
+
+    preconnect.start(preconnect.launch_addrs(args.bootstrap, default_home()))
+
+
 def _config_from(args: argparse.Namespace):
     from strangers.node import NodeConfig
 
@@ -304,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
             from .contacts_cli import run_contacts
 
             return run_contacts(args)
+        _connect_early(args)  # before the imports below: the seed's TCP handshake meanwhile
         _configure_logging(args.verbose)
         config = _config_from(args)
         if args.command == "contact":

@@ -32,6 +32,10 @@ MAX_ADDR_CHARS = 256
 MAX_AGE_SECONDS = 30 * 24 * 3600
 """A server not seen for this long is dropped from the cache."""
 CACHE_VERSION = 1
+SERVERS_FILE = "servers.json"
+"""The cache's file in the user's data directory."""
+CACHE_TRIES = 8
+"""Cached servers dialled at launch (the newest)."""
 
 _CID_V1_RAW = bytes([0x01, 0x55])
 

@@ -39,7 +39,9 @@ from multiaddr import Multiaddr
 
 from strangers.discovery.addrscope import is_dialable
 from strangers.discovery.frontdoor import (
+    CACHE_TRIES,
     REPUBLISH_SECONDS,
+    SERVERS_FILE,
     Backoff,
     KnownServer,
     ServerCache,
@@ -53,9 +55,6 @@ from .store import DataDir
 
 logger = logging.getLogger(__name__)
 
-SERVERS_FILE = "servers.json"
-CACHE_TRIES = 8
-"""Cached servers dialled at launch (the newest)."""
 FOUND_TRIES = 8
 """Servers found on the public DHT dialled at launch."""
 LOOKUP_COUNT = 20

@@ -33,6 +33,7 @@ from libp2p.kad_dht.kad_dht import DHTMode
 from libp2p.peer.id import ID
 from libp2p.tools.anyio_service import background_trio_service
 
+from strangers import preconnect
 from strangers.discovery.contact import AgreedContact
 from strangers.discovery.language import normalize_lang
 from strangers.discovery.lobby import lobby_topic, nickname, resolve_nick
@@ -641,6 +642,7 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
             spawn(nursery, "front door", _serve_front_door, node, arrival)
             await node.emit(events.Ready(node.peer_id, tuple(node.addrs),
                                          config.identity_file is not None))
+            preconnect.close_all()  # what the executable started and no dial took
             node.nat.node_ready.set()
             if config.mdns:
                 nursery.start_soon(_serve_local, node, bool(reached), name="local discovery")

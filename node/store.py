@@ -21,24 +21,16 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from strangers.errors import ConfigError
+from strangers.home import ENV_HOME as ENV_HOME  # re-exported: the data directory's rule
+from strangers.home import default_home as default_home
 
 logger = logging.getLogger(__name__)
 
-ENV_HOME = "STRANGERS_HOME"
 MAX_FILE_BYTES = 4 * 1024 * 1024
 """A bound on every file read back (a blocklist of ~50,000 peer ids fits)."""
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-
-
-def default_home() -> Path:
-    env = os.environ.get(ENV_HOME)
-    if env:
-        return Path(env)
-    return Path(platformdirs.user_data_dir("strangers", appauthor=False))
 
 
 class DataDir:

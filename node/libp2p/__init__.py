@@ -27,6 +27,10 @@ Modules:
   :mod:`.protocolwatch`: tasks woken when identify tells a peer's protocols.
 * :mod:`.securewrite`: a write on a Noise connection is never left half-done by a
   cancellation (the nonce would desync and the peer drop the connection).
+* :mod:`.framebatch`: Yamux frames written together leave in one Noise message and
+  one TCP segment (a burst of frames overflowed a new connection's congestion window).
+* :mod:`.predial`: a dial takes the TCP connection the executable started before its
+  imports (:mod:`strangers.preconnect`).
 
 Outside this package, ``node/`` may import py-libp2p's public names (peer
 ids, ``PeerInfo``, ``TProtocol``, ``background_trio_service``), never a
@@ -118,8 +122,11 @@ kad.py and kadpool.py
     canaries: ``test_canary_kad.py::test_the_library_handler_admits_whoever_opens_a_stream_through_add_peer``,
     ``::test_the_peerstore_gives_the_protocols_identify_told``
   the inbound stream wrapped (``_MeteredStream``): per-peer and total request limits
-    why: shed load before the server falls over (``discovery/budget.py``)
-    canary: ``test_canary_kad.py::test_the_server_loop_reads_each_request_before_answering_it``
+    why: shed load before the server falls over (``discovery/budget.py``); and a
+    ``StreamEOF`` from a read (the client's FIN arrived first) is a clean end: the library
+    reset the stream, and a client whose FIN rode with its request lost the answer
+    canary: ``test_canary_kad.py::test_the_server_loop_reads_each_request_before_answering_it``;
+    test: ``tests/integration/test_kad_streams.py``, the test of a request sent with the close
   the server's request loop (kadpool reuses streams)
     why: several requests per stream, stored in and answered from our store
     canary: ``test_canary_kad.py::test_the_server_reads_requests_in_a_loop_and_uses_our_provider_store``
@@ -320,6 +327,25 @@ securewrite.py
     canaries: ``test_canary_securewrite.py::test_py_libp2p_loses_the_connection_to_such_a_write``,
     ``::test_a_write_cancelled_after_encrypting_leaves_the_connection_working``,
     ``::test_the_fix_is_installed_by_every_host``
+framebatch.py
+  ``Yamux._write_frame`` replaced (class-wide, once) by a write-behind outbox; its flusher
+  runs in the connection's ``Yamux._nursery``; a GO_AWAY (``Yamux.close``) waits for it
+    why: every frame was its own Noise message and TCP segment, sent under a lock; a seed
+    answering a newcomer's first flight sent 13 small segments, and the Kademlia answer
+    after them waited a round trip for ACKs (Linux's initial window: 10 segments)
+    canaries: ``test_canary_framebatch.py::test_the_library_sends_every_frame_alone``,
+    ``::test_batched_the_burst_leaves_in_far_fewer_writes_than_frames``,
+    ``::test_yamux_writes_through_write_frame_in_a_nursery_and_closes_with_a_go_away``,
+    ``::test_a_close_sends_what_was_written_before_it_then_closes``; the round trip it saves:
+    ``tests/netsim/test_bursttrips.py`` (real TCP, packet-level delay)
+predial.py
+  ``TCP._dial_resolved`` wrapped (class-wide, once): a plain dial (no source port) to an
+  address ``strangers.preconnect`` started a connection to takes that socket
+    why: a launch's first dial paid its TCP handshake after ~0.8 s of imports; the kernel
+    does it meanwhile (one round trip of every launch)
+    canaries: ``test_canary_predial.py::test_a_dial_takes_the_connection_started_before_and_carries_streams``,
+    ``::test_a_connection_that_failed_fails_the_dial_at_once``,
+    ``::test_the_library_opens_a_plain_dial_in_dial_resolved``
 gossip.py
   ``GossipSub(spam_protection_enabled=False, adaptive_gossip_enabled=False, prune_back_off=5,
   degree=3, ...)``, ``Pubsub(strict_signing=True, seen_ttl=, max_inbound_rpc_size=)``, ``ScoreParams``

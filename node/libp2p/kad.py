@@ -53,6 +53,7 @@ from libp2p.custom_types import TProtocol
 from libp2p.kad_dht.kad_dht import DHTMode, KadDHT, _encode_key
 from libp2p.kad_dht.pb.kademlia_pb2 import Message
 from libp2p.kad_dht.provider_store import ProviderRecord, ProviderStore
+from libp2p.network.stream.exceptions import StreamEOF
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 from multiaddr import Multiaddr
@@ -70,6 +71,7 @@ from strangers.discovery.rtt import (
 )
 from strangers.errors import RemoteProtocolError
 
+from . import predial
 from .addresses import announcements, dialable_addrs
 from .kadpool import StreamPool, has_open_connection
 from .streamio import (
@@ -457,10 +459,13 @@ class StrangersDHT(KadDHT):
                     logger.info("bootstrap peer %s unreachable: %s", seed.peer_id, exc)
                     return
                 reached += 1
-                # the node's first round-trip sample: later timeouts follow it
+                # the node's first round-trip sample: later timeouts follow it. A
+                # connection the executable started before its imports (predial) had
+                # its TCP handshake (or part of it) behind it: one round trip less,
+                # never an underestimate.
                 now = trio.current_time()
-                self.rtt.observe(seed.peer_id.to_bytes(), now - started, now,
-                                 round_trips=CONNECT_ROUND_TRIPS)
+                trips = CONNECT_ROUND_TRIPS - 1 if predial.adopted(seed.addrs) else CONNECT_ROUND_TRIPS
+                self.rtt.observe(seed.peer_id.to_bytes(), now - started, now, round_trips=trips)
 
         async with trio.open_nursery() as nursery:
             for seed in seeds:
@@ -782,6 +787,13 @@ class _MeteredStream:
     the first byte read after an answer (or on a fresh stream) starts a
     request. Over the limit, that read fails, and the library resets the
     stream (the Kademlia spec's answer to any error).
+
+    A client's clean close is an end, not an error: py-libp2p's stream raises
+    ``StreamEOF`` when the client's FIN arrived before the read (it returns
+    b"" when the FIN arrives during it), and the library then reset the
+    stream. A client whose FIN rode with its request (ADD_PROVIDER, our
+    batched frames) got the answer and the reset in one segment, and its
+    Yamux dropped the answer.
     """
 
     def __init__(self, stream, peer: ID, limits: ServerLimits) -> None:
@@ -794,7 +806,10 @@ class _MeteredStream:
         return getattr(self._stream, name)
 
     async def read(self, n: int | None = None) -> bytes:
-        data = await self._stream.read(n)
+        try:
+            data = await self._stream.read(n)
+        except StreamEOF:  # the client's clean close, already received: an end, not an error
+            return b""
         if self._between_requests and data:
             self._between_requests = False
             if not self._limits.allow_request(self._peer, trio.current_time()):

@@ -62,6 +62,21 @@ def test_two_strangers_meet_chat_and_part(procs):
     b.wait_for("searching")
 
 
+def test_the_seed_is_dialled_on_the_connection_started_before_the_imports(procs):
+    """strangers.preconnect: the executable connects to its --bootstrap peer first thing; the
+    host's dial takes that connection (told at -v) instead of opening another."""
+    server, addr = serve()
+    procs.append(server)
+    a = chat(addr, "-i", "cinema", "-v")
+    procs.append(a)
+    a.wait_for("ready")
+    told = f"dial to {addr} took the connection started before the imports"
+    deadline = time.monotonic() + 10  # stderr is read by a thread of its own: let it catch up
+    while told not in a.stderr and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert told in a.stderr
+
+
 def test_quit_tells_the_stranger_and_exits(procs):
     _server, a, b = _matched_pair(procs, "jazz")
     a.wait_for("matched", timeout=20)

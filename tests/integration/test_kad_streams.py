@@ -107,3 +107,39 @@ async def test_inbound_streams_end_after_their_lifetime(monkeypatch, idle):
                         break
                 except Exception:
                     break
+
+
+async def test_a_request_sent_with_the_clients_close_gets_its_answer_and_a_clean_end():
+    """ADD_PROVIDER's way (request, then FIN, in one batch of frames): the server answers
+    and closes. py-libp2p's handler took the FIN it had already received for an error and
+    reset the stream, and the client's Yamux dropped the answer that came with the reset."""
+    from libp2p.network.stream.exceptions import StreamEOF, StreamError
+
+    from strangers.node.libp2p.streamio import read_exactly
+
+    async with connected_pair() as (a, b):
+        request = _get_providers(_random_key()).SerializeToString()
+        for _ in range(5):
+            with trio.fail_after(10):
+                stream = await a.host.new_stream(b.id, [a.dht.protocol])
+                await stream.write(bytes([len(request)]) + request)
+                await stream.close_write()  # the FIN leaves with the request: one batch
+                await trio.sleep(0.05)  # the server has read both before it answers
+                length, shift = 0, 0
+                while True:  # the answer's uvarint length
+                    byte = (await read_exactly(stream, 1))[0]
+                    length |= (byte & 0x7F) << shift
+                    shift += 7
+                    if byte < 0x80:
+                        break
+                answer = Message()
+                answer.ParseFromString(await read_exactly(stream, length))
+                assert answer.type == Message.MessageType.GET_PROVIDERS
+                try:
+                    rest = await stream.read(1)
+                except StreamEOF:
+                    rest = b""
+                except StreamError as exc:  # a reset: what the library did
+                    raise AssertionError(f"the server reset the stream: {exc!r}") from exc
+                assert rest == b""
+                assert not stream.muxed_stream.reset_received
