@@ -329,12 +329,14 @@ securewrite.py
     ``::test_the_fix_is_installed_by_every_host``
 framebatch.py
   ``Yamux._write_frame`` replaced (class-wide, once) by a write-behind outbox; its flusher
-  runs in the connection's ``Yamux._nursery``; a GO_AWAY (``Yamux.close``) waits for it
+  runs in the connection's ``Yamux._nursery``; a GO_AWAY (``Yamux.close``) waits for it;
+  trio's private run queue (``GLOBAL_RUN_CONTEXT.runner.runq``) read for its length
     why: every frame was its own Noise message and TCP segment, sent under a lock; a seed
     answering a newcomer's first flight sent 13 small segments, and the Kademlia answer
     after them waited a round trip for ACKs (Linux's initial window: 10 segments)
     canaries: ``test_canary_framebatch.py::test_the_library_sends_every_frame_alone``,
-    ``::test_batched_the_burst_leaves_in_far_fewer_writes_than_frames``,
+    ``::test_trios_run_queue_is_what_its_statistics_count``,
+    ``::test_batched_the_burst_leaves_in_fewer_writes_than_frames``,
     ``::test_yamux_writes_through_write_frame_in_a_nursery_and_closes_with_a_go_away``,
     ``::test_a_close_sends_what_was_written_before_it_then_closes``; the round trip it saves:
     ``tests/netsim/test_bursttrips.py`` (real TCP, packet-level delay)
