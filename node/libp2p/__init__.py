@@ -23,10 +23,14 @@ Modules:
 * :mod:`.gossip`: GossipSub for lobbies (tuned, and fixed where it lost messages);
   :mod:`.pubsub_guard`: a peer's message that makes pubsub raise is dropped;
 * :mod:`.yamuxwindow`: Yamux window updates once per half window read.
+* :mod:`.yamuxreset`: a stream's reader gets the bytes its peer sent before a reset,
+  then the reset (the library's sized read dropped them).
 * :mod:`.identifydefer`: identify on a proposal's connection, after the match exchange;
   :mod:`.protocolwatch`: tasks woken when identify tells a peer's protocols.
 * :mod:`.securewrite`: a write on a Noise connection is never left half-done by a
   cancellation (the nonce would desync and the peer drop the connection).
+* :mod:`.framebatch`: Yamux frames written together leave in one Noise message and
+  one TCP segment (a burst of frames overflowed a new connection's congestion window).
 * :mod:`.predial`: a dial takes the TCP connection the executable started before its
   imports (:mod:`strangers.preconnect`).
 
@@ -325,6 +329,26 @@ securewrite.py
     canaries: ``test_canary_securewrite.py::test_py_libp2p_loses_the_connection_to_such_a_write``,
     ``::test_a_write_cancelled_after_encrypting_leaves_the_connection_working``,
     ``::test_the_fix_is_installed_by_every_host``
+yamuxreset.py
+  ``Yamux.read_stream`` wrapped (class-wide, once): buffered bytes first, then the library's read
+    why: a sized read raised the reset and dropped the data the peer sent before it whenever
+    both were in before the reader ran (one TCP read): a chat's last handshake message
+    canaries: ``test_canary_yamuxreset.py::test_the_librarys_sized_read_drops_what_came_before_a_reset``,
+    ``::test_with_the_fix_the_data_comes_first_then_the_reset``,
+    ``::test_the_fix_is_installed_by_every_host``
+framebatch.py
+  ``Yamux._write_frame`` replaced (class-wide, once) by a write-behind outbox; its flusher
+  runs in the connection's ``Yamux._nursery``; a GO_AWAY (``Yamux.close``) waits for it;
+  trio's private run queue (``GLOBAL_RUN_CONTEXT.runner.runq``) read for its length
+    why: every frame was its own Noise message and TCP segment, sent under a lock; a seed
+    answering a newcomer's first flight sent 13 small segments, and the Kademlia answer
+    after them waited a round trip for ACKs (Linux's initial window: 10 segments)
+    canaries: ``test_canary_framebatch.py::test_the_library_sends_every_frame_alone``,
+    ``::test_trios_run_queue_is_what_its_statistics_count``,
+    ``::test_batched_the_burst_leaves_in_fewer_writes_than_frames``,
+    ``::test_yamux_writes_through_write_frame_in_a_nursery_and_closes_with_a_go_away``,
+    ``::test_a_close_sends_what_was_written_before_it_then_closes``; the round trip it saves:
+    ``tests/netsim/test_bursttrips.py`` (real TCP, packet-level delay)
 predial.py
   ``TCP._dial_resolved`` wrapped (class-wide, once): a plain dial (no source port) to an
   address ``strangers.preconnect`` started a connection to takes that socket

@@ -52,7 +52,14 @@ from multiaddr import Multiaddr  # noqa: E402
 
 from strangers.errors import ConfigError, HostFailed  # noqa: E402
 from strangers.node.identity import Identity  # noqa: E402
-from strangers.node.libp2p import multistream, predial, securewrite, yamuxwindow  # noqa: E402
+from strangers.node.libp2p import (  # noqa: E402
+    framebatch,
+    multistream,
+    predial,
+    securewrite,
+    yamuxreset,
+    yamuxwindow,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +104,8 @@ def build_host(identity: Identity, *, mdns: bool = False, optimistic: bool | Non
     swarm.auto_connector.maybe_connect = _no_auto_connect  # type: ignore[method-assign]
     securewrite.install()  # a cancelled write must not desync Noise (see the module)
     yamuxwindow.install()  # one window update per half window read, not one per read
+    yamuxreset.install()  # bytes sent before a reset are read before it (see the module)
+    framebatch.install()  # frames written together leave in one segment (see the module)
     predial.install()  # dials take the connections the executable started early
     multistream.install_tolerant_reads()  # a non-UTF-8 protocol id is a refusal, not a crash
     guard_inbound_streams(swarm)

@@ -50,8 +50,8 @@ async def test_a_protocol_id_that_is_not_utf8_ends_only_its_stream():
                         answer += chunk
                 except Exception:  # the victim resets the stream: that is the point
                     pass
-            # the victim's header, unless its reset overtook it (a Yamux drops the data a
-            # reset follows when both arrive in one read)
+            # the victim's header, unless its reset overtook it (the victim's frames leave
+            # in one batch, node/libp2p/framebatch.py, and a Yamux drops data a reset follows)
             assert answer == b"" or HEADER in answer, answer
             # only the stream ended: mallory's connection is still up
             assert victim.host.get_network().get_connections(mallory.host.get_id())
