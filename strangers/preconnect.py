@@ -17,15 +17,15 @@ as after a dial that was given up.
 
 Only ``/ip4`` and ``/ip6`` TCP addresses (no DNS name, no relay circuit), at
 most :data:`MAX_TARGETS`; a socket older than :data:`MAX_AGE` is not adopted.
-Standard library only: this runs before the heavy imports it saves a round
-trip beside.
+The standard library, the data directory's reader (``strangers.home``) and
+the front door's pure server cache only: this runs before the heavy imports
+it saves a round trip beside.
 """
 
 from __future__ import annotations
 
 import errno
 import ipaddress
-import json
 import socket
 import time
 from collections.abc import Iterable, Sequence
@@ -35,7 +35,6 @@ MAX_TARGETS = 8
 """Connections started at most (the front door dials the 8 newest cached servers)."""
 MAX_AGE = 30.0
 """Seconds after which a started connection is not adopted (the peer may have given up on it)."""
-MAX_CACHE_BYTES = 1024 * 1024
 
 _open: dict[tuple[str, int], tuple[socket.socket, float]] = {}
 
@@ -69,12 +68,10 @@ def launch_addrs(bootstrap: Sequence[str] | None, home: Path) -> list[str]:
     if bootstrap is not None:
         return list(bootstrap)
     from strangers.discovery.frontdoor import CACHE_TRIES, SERVERS_FILE, ServerCache
+    from strangers.home import DataDir
 
-    try:
-        with (home / SERVERS_FILE).open("rb") as file:
-            document = json.loads(file.read(MAX_CACHE_BYTES + 1)[:MAX_CACHE_BYTES].decode("utf-8"))
-    except (OSError, ValueError):  # none yet, unreadable, damaged: the front door says so later
-        return []
+    # bounded; none, unreadable or damaged reads as no servers (the front door warns later)
+    document = DataDir(home).read_json(SERVERS_FILE, None, quiet=True)
     addrs = []
     for server in ServerCache.from_json(document).newest(CACHE_TRIES):
         first = next((addr for addr in server.addrs if tcp_target(addr) is not None), None)
