@@ -33,6 +33,8 @@ Modules:
   one TCP segment (a burst of frames overflowed a new connection's congestion window).
 * :mod:`.predial`: a dial takes the TCP connection the executable started before its
   imports (:mod:`strangers.preconnect`).
+* :mod:`.lazydns`: the swarm's DNS resolver is made when first used, not when the
+  swarm is built (dnspython's modules and ``/etc/resolv.conf``, ~40 ms of a launch).
 
 Outside this package, ``node/`` may import py-libp2p's public names (peer
 ids, ``PeerInfo``, ``TProtocol``, ``background_trio_service``), never a
@@ -357,6 +359,15 @@ predial.py
     canaries: ``test_canary_predial.py::test_a_dial_takes_the_connection_started_before_and_carries_streams``,
     ``::test_a_connection_that_failed_fails_the_dial_at_once``,
     ``::test_the_library_opens_a_plain_dial_in_dial_resolved``
+lazydns.py
+  ``multiaddr.resolvers.dns.DNSResolver``: ``__init__`` left empty, ``_resolver`` made
+  (the same call) on first read
+    why: the swarm makes one when it is built, which made dnspython's resolver at once:
+    ~40 ms of every launch before ``ready`` for a resolver a strangers host never asks
+    (peers are dialled by IP; /dnsaddr names go through dnsaddr.py)
+    canaries: ``test_canary_lazydns.py::test_the_library_makes_its_resolver_when_the_swarm_is_built``,
+    ``::test_a_host_starts_without_a_resolver_and_makes_it_on_first_use``
+
 gossip.py
   ``GossipSub(spam_protection_enabled=False, adaptive_gossip_enabled=False, prune_back_off=5,
   degree=3, ...)``, ``Pubsub(strict_signing=True, seen_ttl=, max_inbound_rpc_size=)``, ``ScoreParams``
@@ -404,8 +415,11 @@ gossip.py
 
 strangers/lean_imports.py (the executable only, before py-libp2p is imported)
   ``libp2p.transport.quic``, ``libp2p.transport.websocket``, ``libp2p.security.tls`` and
-  ``libp2p.discovery.mdns`` answered by stand-in modules; ``aioquic`` and ``cffi`` look
-  absent (dnspython's ``doq`` forced off; pycryptodome binds its C code with ctypes)
+  ``libp2p.discovery.mdns`` and ``libp2p.discovery.bootstrap`` answered by stand-in
+  modules; ``aioquic`` and ``cffi`` look absent (dnspython's ``doq`` forced off when
+  ``dns._features`` runs; pycryptodome binds its C code with ctypes); the modules of
+  ``DEFERRED`` (dnspython's resolver, ``cryptography.x509``, pycryptodome's RSA helpers)
+  created empty and run on first use of a name in them
     why: every py-libp2p import loads QUIC, WebSocket, TLS and AutoTLS's ACME client
     (aioquic, pyOpenSSL, requests, httpx, wsproto) and its own mDNS (zeroconf, asyncio):
     ~15-20 % of a launch's import CPU for code a TCP + Noise + Yamux host never runs;
@@ -413,7 +427,8 @@ strangers/lean_imports.py (the executable only, before py-libp2p is imported)
     canaries: ``test_canary_lean_imports.py::test_a_lean_host_carries_a_stream_without_the_left_out``,
     ``::test_rsa_keys_of_public_peers_still_work_without_cffi``,
     ``::test_a_stand_in_refuses_use_and_matches_nothing``, ``::test_the_executable_starts_lean``,
-    ``::test_the_full_library_is_one_variable_away``, ``::test_install_refuses_once_py_libp2p_is_imported``
+    ``::test_the_full_library_is_one_variable_away``, ``::test_install_refuses_once_py_libp2p_is_imported``,
+    ``::test_the_deferred_modules_stay_unloaded_until_used``, ``::test_a_deferred_module_runs_on_first_use``
 
 Not used (and so not patched): ``swarm._negative_peer_cache`` (a peer whose
 every address failed is refused for a while, see ``../shared/notes``).

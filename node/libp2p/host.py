@@ -54,6 +54,7 @@ from strangers.errors import ConfigError, HostFailed  # noqa: E402
 from strangers.node.identity import Identity  # noqa: E402
 from strangers.node.libp2p import (  # noqa: E402
     framebatch,
+    lazydns,
     multistream,
     predial,
     securewrite,
@@ -83,6 +84,7 @@ def build_host(identity: Identity, *, mdns: bool = False, optimistic: bool | Non
     if optimistic is None:
         optimistic = os.environ.get(OPTIMISTIC_ENV, "1") != "0"
     key_pair = identity.key_pair
+    lazydns.install()  # before the swarm is built: it makes a DNS resolver it never asks
     noise = NoiseTransport(key_pair, noise_privkey=new_x25519_key_pair().private_key)
     host = new_host(
         key_pair=key_pair,

@@ -152,3 +152,59 @@ def test_the_executable_starts_lean(tmp_path) -> None:
     assert "libp2p.host.basic_host" in imported  # the measurement saw the node start
     # -X importtime lists an absent package's failed import too: pycparser is what cffi costs
     assert not {m for m in LEFT_OUT if m in imported and m not in lean_imports.ABSENT}
+
+
+DEFERRED_WITNESSES = ("dns.message", "cryptography.x509.base")
+"""Modules only the deferred ones import when they run: dnspython's resolver, x509's package."""
+
+
+def test_the_deferred_modules_stay_unloaded_until_used(tmp_path) -> None:
+    """A launch to ``ready`` imports the deferred modules but runs none of them."""
+    executable = os.path.join(os.path.dirname(sys.executable), "strangers")
+    environment = {k: v for k, v in os.environ.items() if k != lean_imports.FULL_ENV}
+    environment["STRANGERS_HOME"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", executable, "chat", "--json", "--no-bootstrap",
+         "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, env=environment,
+    )
+    assert '"event": "ready"' in result.stdout, result.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert {"dns.asyncresolver", "cryptography.x509"} <= imported  # imported, as before
+    assert not {m for m in DEFERRED_WITNESSES if m in imported}  # never run
+
+
+def test_a_deferred_module_runs_on_first_use() -> None:
+    result = run_python("""
+        import sys
+        from strangers import lean_imports
+        assert lean_imports.install()
+        import dns.asyncresolver
+        from cryptography import x509
+        from cryptography.x509.oid import ExtensionOID  # a submodule: imported as usual
+        print("deferred", type(dns.asyncresolver).__name__, type(x509).__name__,
+              "dns.message" in sys.modules)
+        import dns.asyncresolver as again
+        print("same", again is dns.asyncresolver, type(again).__name__)
+        print("runs", dns.asyncresolver.Resolver.__name__, type(dns.asyncresolver).__name__,
+              "dns.message" in sys.modules)
+        import dns._features
+        print("doq", dns._features.have("doq"))
+        print("x509", x509.DNSName.__name__, ExtensionOID.SUBJECT_ALTERNATIVE_NAME.dotted_string)
+        print("loader", type(x509.__loader__).__name__, type(x509.__spec__.loader).__name__)
+        try:
+            dns.asyncresolver.no_such_name
+        except AttributeError as exc:
+            print("missing", "no_such_name" in str(exc))
+    """)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines() == [
+        "deferred Deferred Deferred False",
+        "same True Deferred",
+        "runs Resolver module True",
+        "doq False",
+        "x509 DNSName 2.5.29.17",
+        "loader SourceFileLoader SourceFileLoader",
+        "missing True",
+    ]
