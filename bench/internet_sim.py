@@ -37,7 +37,6 @@ import netmodel
 import numpy as np
 from benchstats import fit_round_trips
 from netmodel import (
-    BOOTSTRAP_TIMEOUT,
     ENOUGH_PROVIDERS,
     RPC_CONNECTED,
     RPC_DIAL,
@@ -49,6 +48,7 @@ from netmodel import (
 from search_sim import simulate_search
 from simulate import EventLoop, Overlay, key_point, percentile
 
+from strangers.discovery import rtt as rtt_policy
 from strangers.discovery import search
 from strangers.discovery.lookup import K_VALUE, ClosestPeersQuery
 from strangers.discovery.matcher import Matcher
@@ -187,8 +187,10 @@ def one_trial(world: World, *, fresh: bool, give_up: float, everyone_holds: bool
     searcher = Searcher(Endpoint(model.latency.draw(rng)))
     bootstrap = 0.0
     if fresh:
+        # the node's first attempt, with no sample yet (connect_seeds)
         outcome = netmodel.connect(rng, model, searcher.conns, searcher.me, world.endpoints[seed],
-                                   seed, 0.0, BOOTSTRAP_TIMEOUT)
+                                   seed, 0.0, rtt_policy.bootstrap_dial_timeout(
+                                       searcher.conns.estimator, netmodel.peer_key(seed), 0.0))
         bootstrap = outcome.seconds
         if not outcome.ok:
             return Trial(False, bootstrap, bootstrap, 0.0, 0.0, 0, 0, 0, not stranger.reachable)

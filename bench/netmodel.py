@@ -53,8 +53,6 @@ RPC_DIAL = replace(rtt_policy.RPC_DIAL, floor=RPC_TIMEOUT_FLOOR,
                    ceiling=max(RPC_TIMEOUT_FLOOR, rtt_policy.RPC_DIAL.ceiling))
 """The bounds of a Kademlia request as ``StrangersDHT.__init__`` derives them."""
 ENOUGH_PROVIDERS = inspect.signature(StrangersDHT.lookup).parameters["enough_providers"].default
-BOOTSTRAP_TIMEOUT = inspect.signature(StrangersDHT.connect_seeds).parameters["timeout"].default
-"""The bootstrap dial's fixed deadline (``connect_seeds``)."""
 
 SYN_RTO = 1.0
 """Seconds before a lost SYN is sent again (RFC 6298 §2.1's initial RTO; Linux's TCP_TIMEOUT_INIT)."""
@@ -88,6 +86,29 @@ class RoundTrips:
     def first_contact(self) -> float:
         """A request to a peer we are not connected to: connection, stream, request."""
         return self.connect + self.stream + self.request
+
+    @property
+    def setup(self) -> float:
+        """A stream to a peer we are not connected to: connection and stream."""
+        return self.connect + self.stream
+
+    @property
+    def relayed_setup(self) -> float:
+        """The same through the peer's relay, in round trips of a direct path: a stream to
+        the relay, HOP and STOP, then a connection and stream over the circuit (two paths)."""
+        return self.setup + self.relay_control + 2 * self.setup
+
+    def dial_bounds(self, relayed: bool) -> Bounds:
+        """``rtt.dial_bounds`` as a node whose exchanges take these round trips sets it: the
+        node's own for :data:`TODAY`; before issue 13 its ``DIAL`` counted 8 round trips."""
+        return replace(rtt_policy.dial_bounds(relayed),
+                       round_trips=self.relayed_setup if relayed else self.setup)
+
+    def rpc_bounds(self, bounds: Bounds, connected: bool) -> Bounds:
+        """A Kademlia request's bounds (``RPC_CONNECTED`` or ``RPC_DIAL``) with these round
+        trips: a new stream and the request, or a connection first."""
+        return replace(bounds, round_trips=(self.stream + self.request) if connected
+                       else self.first_contact)
 
     def after_lookup(self) -> float:
         """Round trips from the proposal to the match, with a fresh connection to the stranger:
@@ -278,8 +299,8 @@ def request(rng: random.Random, model: InternetModel, conns: Connections, origin
     """
     trips = model.round_trips
     connected = conns.connected(target_id)
-    bounds = bounds_connected if connected else bounds_dial
-    timeout = conns.estimator.timeout(_key(target_id), now, bounds)
+    bounds = trips.rpc_bounds(bounds_connected if connected else bounds_dial, connected)
+    timeout = conns.estimator.timeout(peer_key(target_id), now, bounds)
     if not target.alive:
         return Outcome(False, timeout, 0.0, timeout)
     if connected:
@@ -299,11 +320,11 @@ def request(rng: random.Random, model: InternetModel, conns: Connections, origin
         conns.peers[target_id].stream_idle_since = done
     # the node divides by the round trips it believes the exchange took (a relayed
     # dial is slower per round trip: its samples raise the estimate, as they would)
-    conns.estimator.observe(_key(target_id), seconds, done, round_trips=count)
+    conns.estimator.observe(peer_key(target_id), seconds, done, round_trips=count)
     return Outcome(True, seconds, count, timeout)
 
 
-def _key(peer: int) -> bytes:
+def peer_key(peer: int) -> bytes:
     return peer.to_bytes(8, "big")
 
 
@@ -317,20 +338,25 @@ def connect(rng: random.Random, model: InternetModel, conns: Connections, origin
     if seconds > timeout:
         return Outcome(False, timeout, count, timeout)
     conns.connect(target_id)
-    conns.estimator.observe(_key(target_id), seconds, now + seconds, round_trips=count)
+    conns.estimator.observe(peer_key(target_id), seconds, now + seconds, round_trips=count)
     return Outcome(True, seconds, count, timeout)
 
 
 def propose(rng: random.Random, model: InternetModel, conns: Connections, origin: Endpoint,
             target: Endpoint, target_id: int, now: float) -> Outcome:
     """A proposal as ``node/matching.py`` sends it: open the match stream (dial included)
-    within ``DIAL``'s deadline, then write and read the answer within ``ANSWER``'s."""
+    within the deadline of ``rtt.dial_bounds`` (``DIAL``, or ``RELAYED_DIAL`` to a
+    stranger that announces only its relay), then write and read the answer within
+    ``ANSWER``'s."""
     trips = model.round_trips
-    key = _key(target_id)
-    dial_timeout = conns.estimator.timeout(key, now, rtt_policy.DIAL)
+    key = peer_key(target_id)
+    connected = conns.connected(target_id)
+    relayed = not connected and not target.reachable
+    dial = trips.dial_bounds(relayed)
+    dial_timeout = conns.estimator.timeout(key, now, dial)
     if not target.alive:
         return Outcome(False, dial_timeout, 0.0, dial_timeout)
-    if conns.connected(target_id):
+    if connected:
         rtt = _connected_rtt(origin, target)
         opened = exchange_seconds(rng, model, rtt, trips.stream, new_tcp=False)
         open_trips = trips.stream
@@ -340,7 +366,9 @@ def propose(rng: random.Random, model: InternetModel, conns: Connections, origin
     if opened > dial_timeout:
         return Outcome(False, dial_timeout, open_trips, dial_timeout)
     conns.connect(target_id)
-    conns.estimator.observe(key, opened, now + opened, round_trips=open_trips)
+    # the node divides a relayed dial by the round trips of its bounds, as it cannot count them
+    conns.estimator.observe(key, opened, now + opened,
+                            round_trips=dial.round_trips if relayed else open_trips)
     answer_timeout = conns.estimator.timeout(key, now + opened, rtt_policy.ANSWER)
     answered = exchange_seconds(rng, model, rtt, trips.request, new_tcp=False)
     total_trips = open_trips + trips.request

@@ -25,6 +25,7 @@ Time is always passed in (``now``), so the same code runs under a mock clock.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 ALPHA = 1 / 8
@@ -51,6 +52,15 @@ REQUEST_ROUND_TRIPS = 1
 """A request on a stream that is already open."""
 NEW_STREAM_ROUND_TRIPS = STREAM_OPEN_ROUND_TRIPS + REQUEST_ROUND_TRIPS
 """A request on a new stream of an open connection (1)."""
+RELAY_CONTROL_ROUND_TRIPS = 2
+"""Circuit relay v2's own exchange on a relayed dial: HOP CONNECT to the relay, which
+sends STOP CONNECT to the target and answers once the target has (one round trip on
+each of the two paths)."""
+RELAYED_SETUP_ROUND_TRIPS = (SETUP_ROUND_TRIPS + RELAY_CONTROL_ROUND_TRIPS
+                             + 2 * SETUP_ROUND_TRIPS)
+"""A stream to a peer reachable only through a relay, counted in round trips of a
+direct path (8): a connection and stream to the relay, its HOP and STOP exchange, then a
+connection and stream over the circuit, whose every round trip crosses two paths."""
 
 MARGIN = 2
 """An exchange of ``n`` round trips may take twice ``n`` RTOs: room for a lost
@@ -80,6 +90,10 @@ class Bounds:
 
 DIAL = Bounds(SETUP_ROUND_TRIPS, floor=1.0, ceiling=10.0)
 """Opening the match stream to a candidate, dial included (``node/matching.py``)."""
+RELAYED_DIAL = Bounds(RELAYED_SETUP_ROUND_TRIPS, floor=2.0, ceiling=20.0)
+"""The same to a candidate that announces a relayed address (``/p2p-circuit``): with
+:data:`DIAL`'s two round trips, a relayed dial ran out of time once in four
+(``bench/internet_sim.py``, 30 % of strangers behind NATs; ``docs/scale.md`` (e))."""
 ANSWER = Bounds(2, floor=3.0, ceiling=10.0)
 """Writing a proposal and reading its answer (one round trip, doubled for the peer's work)."""
 RPC_CONNECTED = Bounds(NEW_STREAM_ROUND_TRIPS, floor=2.0, ceiling=10.0)
@@ -104,6 +118,28 @@ def backoff(bounds: Bounds, attempt: int) -> float:
     if attempt < 0:
         raise ValueError(f"bad attempt: {attempt!r}")
     return min(bounds.ceiling, bounds.floor * float(2 ** min(attempt, 32)))
+
+
+def is_relayed(addrs: Iterable[str]) -> bool:
+    """Whether a peer's addresses include a relayed one (circuit relay v2)."""
+    return any("/p2p-circuit" in addr for addr in addrs)
+
+
+def dial_bounds(relayed: bool) -> Bounds:
+    """The bounds of opening a stream to a candidate (dial included): :data:`DIAL`, or
+    :data:`RELAYED_DIAL` if it announces a relayed address (:func:`is_relayed`)."""
+    return RELAYED_DIAL if relayed else DIAL
+
+
+def bootstrap_dial_timeout(estimator: RttEstimator, peer: bytes | None, now: float,
+                           attempt: int = 0) -> float:
+    """Seconds a dial to a bootstrap peer may take (``StrangersDHT.connect_seeds``).
+
+    What the peer's round trips call for (:data:`BOOTSTRAP_DIAL`), and at least
+    the floor doubled ``attempt`` times: 5 s with no sample at start-up, then
+    10, 20, 30 while no seed answers (:func:`backoff`).
+    """
+    return max(backoff(BOOTSTRAP_DIAL, attempt), estimator.timeout(peer, now, BOOTSTRAP_DIAL))
 
 
 class RoundTripTimer:

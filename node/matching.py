@@ -47,9 +47,10 @@ from strangers.discovery.rtt import (
     ANSWER,
     DIAL,
     REQUEST_ROUND_TRIPS,
-    SETUP_ROUND_TRIPS,
     STREAM_OPEN_ROUND_TRIPS,
     RttEstimator,
+    dial_bounds,
+    is_relayed,
 )
 from strangers.errors import LocalProtocolError, RemoteProtocolError, StrangersError
 from strangers.node.libp2p.identifydefer import inbound_direct
@@ -402,12 +403,14 @@ class MatchService:
         try:
             forget_closed_connections(self.host, info.peer_id)
             connected = has_open_connection(self.host, info.peer_id)
+            # a stranger behind a NAT, reached through its relay: a longer dial (rtt.py)
+            dial = dial_bounds(not connected and is_relayed(str(addr) for addr in info.addrs))
             started = trio.current_time()
-            with trio.fail_after(self.rtt.timeout(peer, started, DIAL)):
+            with trio.fail_after(self.rtt.timeout(peer, started, dial)):
                 stream = await self.host.new_stream(info.peer_id, [TProtocol(MATCH_PROTOCOL)])
             opened = trio.current_time()
             self.rtt.observe(peer, opened - started, opened, round_trips=(
-                STREAM_OPEN_ROUND_TRIPS if connected else SETUP_ROUND_TRIPS))
+                STREAM_OPEN_ROUND_TRIPS if connected else dial.round_trips))
             await built.done.wait()
             if built.frame is None:  # making it failed (logged)
                 raise LocalProtocolError("no proposal to send")

@@ -62,12 +62,11 @@ from strangers.discovery import addrscope
 from strangers.discovery.budget import ServerLimits
 from strangers.discovery.lookup import ALPHA, K_VALUE, ClosestPeersQuery, kad_distance
 from strangers.discovery.rtt import (
-    BOOTSTRAP_DIAL,
     CONNECT_ROUND_TRIPS,
     RPC_CONNECTED,
     RPC_DIAL,
     RttEstimator,
-    backoff,
+    bootstrap_dial_timeout,
 )
 from strangers.errors import RemoteProtocolError
 
@@ -439,7 +438,7 @@ class StrangersDHT(KadDHT):
         """Dial ``seeds`` in parallel; returns how many answered.
 
         Each dial may take ``timeout`` seconds, by default what the seed's
-        round trips call for (``BOOTSTRAP_DIAL``), and at least the floor
+        round trips call for (:func:`~strangers.discovery.rtt.bootstrap_dial_timeout`), and at least the floor
         doubled ``attempt`` times (no sample at start-up: 5 s, then 10, 20, 30).
         """
         reached = 0
@@ -448,9 +447,8 @@ class StrangersDHT(KadDHT):
             nonlocal reached
             if seed.peer_id == self.local_peer_id:
                 return
-            limit = timeout if timeout is not None else max(
-                backoff(BOOTSTRAP_DIAL, attempt),
-                self.rtt.timeout(seed.peer_id.to_bytes(), trio.current_time(), BOOTSTRAP_DIAL))
+            limit = timeout if timeout is not None else bootstrap_dial_timeout(
+                self.rtt, seed.peer_id.to_bytes(), trio.current_time(), attempt)
             with trio.move_on_after(limit):
                 started = trio.current_time()
                 try:

@@ -13,6 +13,7 @@ import pytest
 import trio
 from libp2p.peer.peerinfo import PeerInfo
 from libp2p_fakes import FakeHost, FakeStream, make_peer, stream_pair
+from multiaddr import Multiaddr
 
 from strangers.discovery.matcher import Matcher, MatchState, Refusal
 from strangers.discovery.proposal import (
@@ -24,6 +25,7 @@ from strangers.discovery.proposal import (
     encode,
     frame_length,
 )
+from strangers.discovery.rtt import RELAYED_DIAL
 from strangers.node.matching import (
     ANSWER_TIMEOUT,
     DIAL_TIMEOUT,
@@ -48,6 +50,8 @@ class Node:
         self.matcher = Matcher(local_id=peer.peer_id.to_bytes(), interests=interests,
                                random_after=random_after)
         self.accepted: list[PendingMatch] = []
+        self.addrs: list[Multiaddr] = []
+        """What the node announces (its ``info``)."""
         self.service = MatchService(self.host, self.matcher, on_accepted=self.accepted.append)
         self.host.set_stream_handler(MATCH_PROTOCOL, self.service.handle_stream)
         if searching:
@@ -55,7 +59,7 @@ class Node:
 
     @property
     def info(self) -> PeerInfo:
-        return PeerInfo(self.peer.peer_id, [])
+        return PeerInfo(self.peer.peer_id, self.addrs)
 
     async def propose_to(self, other: Node, interests: tuple[str, ...],
                          match_id: bytes = MATCH_ID):
@@ -142,10 +146,13 @@ async def test_a_busy_candidate_refuses(autojump_clock):
 # -- the proposer's side: every failure is None, in bounded time ---------------------------
 
 
-async def _propose_against(handler, *, dial_delay: float = 0.0, fail_dials: int = 0):
+async def _propose_against(handler, *, dial_delay: float = 0.0, fail_dials: int = 0,
+                           bob_addrs: tuple[str, ...] = ()):
     async with trio.open_nursery() as nursery:
         alice, bob = await pair(nursery)
-        bob.host.set_stream_handler(MATCH_PROTOCOL, handler)
+        bob.addrs = [Multiaddr(addr) for addr in bob_addrs]
+        if handler is not None:
+            bob.host.set_stream_handler(MATCH_PROTOCOL, handler)
         alice.host.dial_delay = dial_delay
         alice.host.fail_dials = fail_dials
         started = trio.current_time()
@@ -172,6 +179,28 @@ async def test_a_candidate_that_never_answers_is_skipped_after_the_answer_timeou
 async def test_a_candidate_that_cannot_be_dialled_in_time_is_skipped(autojump_clock):
     answer, took, _ = await _propose_against(None, dial_delay=60.0)
     assert answer is None and took == pytest.approx(DIAL_TIMEOUT, abs=0.1)
+
+
+RELAY = make_peer("relay").peer_id
+BEHIND_A_RELAY = (f"/ip4/203.0.113.9/tcp/4001/p2p/{RELAY}/p2p-circuit",)
+DIRECT = ("/ip4/198.51.100.4/tcp/4001",)
+
+
+async def test_a_candidate_behind_a_relay_gets_a_relayed_dials_time(autojump_clock):
+    # a dial through a relay costs ~8 round trips of a direct path (rtt.RELAYED_DIAL):
+    # 1.5 s is past a direct dial's deadline and within a relayed one's
+    answer, took, _ = await _propose_against(None, dial_delay=1.5, bob_addrs=BEHIND_A_RELAY)
+    assert answer == Accept(MATCH_ID, ("jazz",))
+    assert took == pytest.approx(1.5, abs=0.1)
+    answer, took, _ = await _propose_against(None, dial_delay=1.5, bob_addrs=DIRECT)
+    assert answer is None and took == pytest.approx(DIAL_TIMEOUT, abs=0.1)
+
+
+async def test_a_relayed_candidate_that_cannot_be_dialled_in_time_is_skipped(autojump_clock):
+    answer, took, _ = await _propose_against(None, dial_delay=60.0,
+                                             bob_addrs=DIRECT + BEHIND_A_RELAY)
+    assert answer is None and took == pytest.approx(RELAYED_DIAL.floor, abs=0.1)
+    assert RELAYED_DIAL.floor > DIAL_TIMEOUT
 
 
 async def test_a_refused_dial_is_retried_once_then_skipped(autojump_clock):

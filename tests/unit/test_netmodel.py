@@ -39,6 +39,16 @@ def test_todays_round_trips_are_the_nodes() -> None:
     assert trips.after_lookup() <= 5  # issue 13's goal
     # before issue 13: dial 6 + stream 2 + answer 1 + chat stream 2 + chat handshake 2
     assert netmodel.BEFORE_ISSUE13.after_lookup() == 13
+    # the deadlines the node derives from these counts are its own
+    assert trips.dial_bounds(relayed=False) == rtt.DIAL
+    assert trips.dial_bounds(relayed=True) == rtt.RELAYED_DIAL
+    assert trips.relayed_setup == rtt.RELAYED_SETUP_ROUND_TRIPS
+    assert trips.rpc_bounds(rtt.RPC_CONNECTED, connected=True) == rtt.RPC_CONNECTED
+    assert trips.rpc_bounds(rtt.RPC_DIAL, connected=False) == rtt.RPC_DIAL
+    # before issue 13 the node waited for the round trips it then took (a dial counted 8)
+    before = netmodel.BEFORE_ISSUE13
+    assert before.dial_bounds(relayed=False).round_trips == 8
+    assert before.rpc_bounds(rtt.RPC_DIAL, connected=False).round_trips == 9
 
 
 def test_the_models_timers_are_the_nodes() -> None:
@@ -155,3 +165,22 @@ def test_the_kademlia_deadlines_are_derived_as_kad_py_derives_them() -> None:
     assert netmodel.RPC_CONNECTED == replace(rtt.RPC_CONNECTED, floor=floor,
                                              ceiling=max(floor, rtt.RPC_CONNECTED.ceiling))
     assert netmodel.RPC_DIAL.round_trips == rtt.SETUP_ROUND_TRIPS + rtt.REQUEST_ROUND_TRIPS
+
+
+def test_a_relayed_proposal_gets_the_nodes_relayed_dial_deadline() -> None:
+    rng = random.Random(5)
+    me = Endpoint(0.05)
+    relay = Endpoint(0.05)
+    stranger = Endpoint(0.05, reachable=False, relay=relay)
+    # today's relayed dial is the node's RELAYED_SETUP_ROUND_TRIPS of a direct path
+    assert netmodel.TODAY.relay_control == rtt.RELAY_CONTROL_ROUND_TRIPS
+    seconds, _, _ = netmodel.dial_cost(LOSSLESS, me, stranger, rng)
+    assert seconds == pytest.approx(rtt.RELAYED_SETUP_ROUND_TRIPS * 0.1)
+    # with no sample yet the node waits RELAYED_DIAL's floor, not DIAL's (node/matching.py)
+    slow = Endpoint(0.06, reachable=False, relay=Endpoint(0.06))  # a 1.15 s relayed dial
+    relayed = netmodel.propose(rng, LOSSLESS, Connections(), me, slow, 3, 0.0)
+    assert relayed.timeout == rtt.RELAYED_DIAL.floor > rtt.DIAL.floor
+    assert relayed.ok
+    # a direct dial as slow (two round trips of 575 ms) is cut at DIAL's floor
+    direct = netmodel.propose(rng, LOSSLESS, Connections(), me, Endpoint(0.525), 4, 0.0)
+    assert direct.timeout == rtt.DIAL.floor and not direct.ok

@@ -12,6 +12,8 @@ from strangers.discovery.rtt import (
     GRANULARITY,
     MARGIN,
     MAX_SAMPLE,
+    RELAYED_DIAL,
+    RELAYED_SETUP_ROUND_TRIPS,
     RPC_CONNECTED,
     RPC_DIAL,
     SETUP_ROUND_TRIPS,
@@ -19,6 +21,9 @@ from strangers.discovery.rtt import (
     RoundTripTimer,
     RttEstimator,
     backoff,
+    bootstrap_dial_timeout,
+    dial_bounds,
+    is_relayed,
 )
 
 A, B = b"peer-a", b"peer-b"
@@ -206,6 +211,43 @@ def test_bootstrap_dials_double_from_the_floor_up_to_the_ceiling():
     assert backoff(BOOTSTRAP_DIAL, 10_000) == BOOTSTRAP_DIAL.ceiling
     with pytest.raises(ValueError, match="bad attempt"):
         backoff(BOOTSTRAP_DIAL, -1)
+
+
+def test_the_bootstrap_dial_starts_at_the_floor_and_grows_with_attempts_and_the_estimate():
+    rtt = RttEstimator()
+    # no sample at start-up: the floor, doubled for each attempt no seed answered
+    assert [bootstrap_dial_timeout(rtt, A, 0.0, n) for n in range(4)] == [5.0, 10.0, 20.0, 30.0]
+    assert bootstrap_dial_timeout(rtt, None, 0.0) == BOOTSTRAP_DIAL.floor
+    # a slow path known from an earlier sample: what its round trips call for
+    rtt.observe(A, 3.0, now=0.0)
+    assert bootstrap_dial_timeout(rtt, A, 0.0) == rtt.timeout(A, 0.0, BOOTSTRAP_DIAL) > 5.0
+    assert bootstrap_dial_timeout(rtt, A, 0.0) <= BOOTSTRAP_DIAL.ceiling
+
+
+@pytest.mark.parametrize(("addrs", "relayed"), [
+    ([], False),
+    (["/ip4/203.0.113.7/tcp/4001"], False),
+    (["/ip4/203.0.113.7/tcp/4001/p2p/QmRelay/p2p-circuit"], True),
+    (["/ip4/10.0.0.2/tcp/4001", "/ip6/2001:db8::1/tcp/4001/p2p/QmRelay/p2p-circuit"], True),
+])
+def test_a_relayed_address_is_told_by_its_circuit(addrs, relayed):
+    assert is_relayed(addrs) is relayed
+    assert is_relayed(iter(addrs)) is relayed  # any iterable, read once
+    assert dial_bounds(relayed) is (RELAYED_DIAL if relayed else DIAL)
+
+
+def test_a_relayed_dial_gets_the_round_trips_of_two_paths_and_a_relay():
+    # a stream to the relay, HOP and STOP, then a connection and stream over the circuit,
+    # whose every round trip crosses two paths
+    assert RELAYED_SETUP_ROUND_TRIPS == SETUP_ROUND_TRIPS + 2 + 2 * SETUP_ROUND_TRIPS == 8
+    assert RELAYED_DIAL.round_trips == RELAYED_SETUP_ROUND_TRIPS
+    assert RELAYED_DIAL.floor > DIAL.floor and RELAYED_DIAL.ceiling > DIAL.ceiling
+    # once a round trip is known, the deadline scales with the round trips: four times a
+    # direct dial's (at 100 ms, 4.8 s against 1.2 s, for a dial of ~0.8 s with no loss)
+    rtt = RttEstimator()
+    rtt.observe(A, 0.1, now=0.0)
+    assert rtt.timeout(A, 0.0, DIAL) == pytest.approx(1.2)
+    assert rtt.timeout(A, 0.0, RELAYED_DIAL) == pytest.approx(4 * rtt.timeout(A, 0.0, DIAL))
 
 
 def test_a_probe_is_timed_once_and_unknown_answers_give_nothing():
