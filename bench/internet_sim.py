@@ -5,9 +5,11 @@
 
 One stranger waits, listed under an interest; a searcher looks for it. The
 searcher is **fresh** (just launched: it knows one seed, dials it, and its
-routing table is what its walks teach it) or **warm** (running for a while:
-a full routing table, connections open to its table's peers, a round-trip
-estimate). Everything the node decides comes from the node's pure modules:
+routing table is what its walks teach it), **returning** (just launched with
+a cache of servers met before: it dials the 8 the node picks,
+``ServerCache.first_tries``, the closest to its first search's keys and the
+newest) or **warm** (running for a while: a full routing table, connections
+open to its table's peers, a round-trip estimate). Everything the node decides comes from the node's pure modules:
 the search planner and matcher (``discovery/search.py``, ``matcher.py``,
 through ``bench/search_sim.py``), the lookup (``discovery/lookup.py``, driven
 as ``StrangersDHT.lookup`` drives it, stop rules included), the timeouts
@@ -17,7 +19,7 @@ retransmission timers, NATed strangers behind a relay, dead routing-table
 entries, strangers who give up waiting.
 
 Reports the match success rate (within 10 s and within ``--give-up``) and the
-time to match, fresh and warm, and its parts (bootstrap, search, proposal,
+time to match, fresh, returning and warm, and its parts (bootstrap, search, proposal,
 chat). ``--connect-round-trips`` etc. plug in the savings of issue 13 item 1;
 ``--before`` runs them all at once. Needs numpy (the overlay of
 ``bench/simulate.py``). Prints JSON on stdout, a table on stderr.
@@ -48,8 +50,9 @@ from netmodel import (
 from search_sim import simulate_search
 from simulate import EventLoop, Overlay, key_point, percentile
 
+from strangers.discovery import frontdoor, search, topics
 from strangers.discovery import rtt as rtt_policy
-from strangers.discovery import search
+from strangers.discovery.frontdoor import CACHE_TRIES, CLOSEST_TRIES, MAX_SERVERS
 from strangers.discovery.lookup import K_VALUE, ClosestPeersQuery
 from strangers.discovery.matcher import Matcher
 from strangers.discovery.search import LARGE_NETWORK_TABLE
@@ -60,6 +63,9 @@ STRANGER_ADVERTISES_ANYONE = Matcher(local_id=b"stranger", interests=(INTEREST,)
 """A user started with defaults (not ``--interests-only``) is listed under the anyone key too."""
 WALL = (1_800_000_000 // EPOCH_SECONDS) * EPOCH_SECONDS + 600.0
 """Ten minutes into an epoch: searches walk the current epoch only (topics.lookup_epochs)."""
+SEARCHERS = ("fresh", "returning", "warm")
+"""Fresh: a first launch with one seed. Returning: a launch with a cache of servers met
+before (``servers.json``), dialling the ``CACHE_TRIES`` the node picks. Warm: up for a while."""
 
 
 @dataclass
@@ -85,6 +91,17 @@ class World:
 
     def random_live(self) -> int:
         return self.live[self.rng.randrange(len(self.live))]
+
+    def first_tries(self, cache: list[int]) -> list[int]:
+        """The servers a returning user's launch dials, out of its ``cache`` (newest first),
+        as the node picks them (``ServerCache.first_tries``; dead ones included: a cache
+        ages): the closest to its first search's keys, then the newest."""
+        keys = topics.first_search_keys((INTEREST,), now=WALL)
+        overlay = self.overlay
+        chosen = frontdoor.first_tries(
+            cache, keys, lambda node, key: int(overlay.keys[node] ^ key_point(key)),
+            min(CLOSEST_TRIES, CACHE_TRIES))
+        return chosen + [node for node in cache if node not in chosen][:CACHE_TRIES - len(chosen)]
 
     # -- one walk, as StrangersDHT.lookup runs it -----------------------------------
 
@@ -160,7 +177,7 @@ class Trial:
 
 
 def one_trial(world: World, *, fresh: bool, give_up: float, everyone_holds: bool = False,
-              relay_is_seed: bool = False) -> Trial:
+              relay_is_seed: bool = False, cached: bool = False) -> Trial:
     rng, model, overlay = world.rng, world.model, world.overlay
     # the waiting stranger: a user, maybe behind a NAT (then reached through its relay)
     stranger = Endpoint(model.latency.draw(rng), reachable=rng.random() >= model.unreachable)
@@ -186,7 +203,23 @@ def one_trial(world: World, *, fresh: bool, give_up: float, everyone_holds: bool
                                {int(n) for n in overlay.closest(key_point(key), K_VALUE)})
     searcher = Searcher(Endpoint(model.latency.draw(rng)))
     bootstrap = 0.0
-    if fresh:
+    if fresh and cached:
+        # a returning user's launch: the cache's servers closest to its first search's keys,
+        # then the newest (ServerCache.first_tries), dialled at once; ready at the first answer
+        seeds = world.first_tries([int(n) for n in rng.sample(range(overlay.size), MAX_SERVERS)])
+        answered = []
+        for node in seeds:
+            outcome = netmodel.connect(rng, model, searcher.conns, searcher.me,
+                                       world.endpoints[node], node, 0.0,
+                                       rtt_policy.bootstrap_dial_timeout(
+                                           searcher.conns.estimator, netmodel.peer_key(node), 0.0))
+            if outcome.ok:
+                answered.append(outcome.seconds)
+                searcher.table.add(node)
+        if not answered:
+            return Trial(False, 5.0, 5.0, 0.0, 0.0, 0, 0, 0, not stranger.reachable)
+        bootstrap = min(answered)
+    elif fresh:
         # the node's first attempt, with no sample yet (connect_seeds)
         outcome = netmodel.connect(rng, model, searcher.conns, searcher.me, world.endpoints[seed],
                                    seed, 0.0, rtt_policy.bootstrap_dial_timeout(
@@ -239,9 +272,10 @@ def spread(values: list[float]) -> dict:
 
 
 def run_case(world: World, *, fresh: bool, trials: int, give_up: float,
-             everyone_holds: bool = False, relay_is_seed: bool = False) -> dict:
+             everyone_holds: bool = False, relay_is_seed: bool = False,
+             cached: bool = False) -> dict:
     results = [one_trial(world, fresh=fresh, give_up=give_up, everyone_holds=everyone_holds,
-                         relay_is_seed=relay_is_seed) for _ in range(trials)]
+                         relay_is_seed=relay_is_seed, cached=cached) for _ in range(trials)]
     matched = [t for t in results if t.matched]
     direct = [t for t in matched if not t.stranger_unreachable]
     relayed = [t for t in matched if t.stranger_unreachable]
@@ -334,10 +368,11 @@ def main() -> None:
     for size in sizes:
         overlay = Overlay(size, np.random.default_rng(args.seed + size))
         for label, variant in variants:
-            for fresh in (True, False):
+            for searcher in SEARCHERS:
                 world = World(overlay, variant, args.seed)
-                row = run_case(world, fresh=fresh, trials=trials, give_up=args.give_up)
-                row.update(nodes=size, variant=label, searcher="fresh" if fresh else "warm",
+                row = run_case(world, fresh=searcher != "warm", cached=searcher == "returning",
+                               trials=trials, give_up=args.give_up)
+                row.update(nodes=size, variant=label, searcher=searcher,
                            after_lookup_round_trips=variant.round_trips.after_lookup())
                 result["runs"].append(row)
                 print(f"N={size:,} {label:>14} {row['searcher']}: matched {row['matched']:.0%} "

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 from strangers import __version__, lean_imports
@@ -151,7 +152,28 @@ def _connect_early(args: argparse.Namespace) -> None:
     from strangers import preconnect
     from strangers.home import default_home
 
-    preconnect.start(preconnect.launch_addrs(args.bootstrap, default_home()))
+    preconnect.start(preconnect.launch_addrs(args.bootstrap, default_home(),
+                                             _early_search_keys(args)))
+
+
+def _early_search_keys(args: argparse.Namespace) -> list[bytes]:
+    """The first search's keys as ``NodeConfig.first_search_keys`` gives them, from the
+    arguments alone (the config needs the node's imports); none if they do not parse
+    (the config says why, a moment later)."""
+    if args.command not in ("chat", "web", "ask"):
+        return []
+    from strangers.discovery.interests import normalize_interests
+    from strangers.discovery.language import normalize_lang
+    from strangers.discovery.topics import ADULT_LANE, GENERAL_LANE, first_search_keys
+
+    try:
+        asking = args.command == "ask"
+        return first_search_keys(
+            normalize_interests(getattr(args, "interest", None) or ()), now=time.time(),
+            lane=ADULT_LANE if getattr(args, "adult", False) else GENERAL_LANE,
+            lang="" if asking else normalize_lang(_lang(args)), asking=asking)
+    except (StrangersError, ValueError):
+        return []
 
 
 def _config_from(args: argparse.Namespace):

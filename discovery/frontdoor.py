@@ -15,10 +15,13 @@ from JSON documents, and any damaged document reads as an empty cache.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 RENDEZVOUS_NAME = "strangers/v1/servers"
 """The fixed string whose CID is the rendezvous key on the public DHT."""
@@ -35,7 +38,13 @@ CACHE_VERSION = 1
 SERVERS_FILE = "servers.json"
 """The cache's file in the user's data directory."""
 CACHE_TRIES = 8
-"""Cached servers dialled at launch (the newest)."""
+"""Cached servers dialled at launch (:meth:`ServerCache.first_tries`)."""
+CLOSEST_TRIES = 4
+"""Of those, how many are the ones closest to the keys of the launch's first search: its
+first walk asks them over connections made during the launch (``strangers.preconnect``),
+not new ones (``docs/scale.md`` (e)); the newest cached servers fill the rest (the most
+likely to be up)."""
+_BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 _CID_V1_RAW = bytes([0x01, 0x55])
 
@@ -88,6 +97,16 @@ class ServerCache:
     def newest(self, count: int = MAX_SERVERS) -> list[KnownServer]:
         return self.servers[:count]
 
+    def first_tries(self, keys: Sequence[bytes], count: int = CACHE_TRIES,
+                    closest: int = CLOSEST_TRIES) -> list[KnownServer]:
+        """The servers dialled at launch: for each of ``keys`` in turn (the first search's,
+        ``discovery.topics.first_search_keys``), the cached server closest to it, until
+        ``closest`` are chosen; then the newest, up to ``count``. Without keys, the newest."""
+        known = [server for server in self.servers if peer_id_bytes(server.peer) is not None]
+        chosen = first_tries(known, keys, lambda server, key: _distance(server.peer, key),
+                             min(closest, count))
+        return chosen + [server for server in self.servers if server not in chosen][:count - len(chosen)]
+
     def __len__(self) -> int:
         return len(self.servers)
 
@@ -118,6 +137,47 @@ class ServerCache:
             cache.seen(peer, [addr for addr in addrs[:MAX_ADDRS] if isinstance(addr, str)],
                        float(last_seen))
         return cache
+
+
+def first_tries(servers: Sequence[T], keys: Sequence[bytes], distance: Callable[[T, bytes], int],
+                count: int) -> list[T]:
+    """Up to ``count`` of ``servers``: each key's closest (by ``distance``) in turn, then each
+    one's second closest, and so on (``ServerCache.first_tries``; the simulation's returning
+    searchers pick theirs with it too)."""
+    rankings = [sorted(servers, key=functools.partial(_from, distance, key)) for key in keys]
+    chosen: list[T] = []
+    for depth in range(len(servers)):
+        for ranking in rankings:
+            if len(chosen) < count and ranking[depth] not in chosen:
+                chosen.append(ranking[depth])
+        if len(chosen) >= count:
+            break
+    return chosen
+
+
+def _from(distance: Callable[[T, bytes], int], key: bytes, server: T) -> int:
+    return distance(server, key)
+
+
+def peer_id_bytes(peer: str) -> bytes | None:
+    """A base58btc peer id (``12D3KooW...``, ``Qm...``) as bytes (``ID.to_bytes``), else None."""
+    if not _valid_peer(peer):
+        return None
+    number = 0
+    for char in peer:
+        digit = _BASE58.find(char)
+        if digit < 0:
+            return None
+        number = number * 58 + digit
+    body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
+    return b"\0" * (len(peer) - len(peer.lstrip("1"))) + body
+
+
+def _distance(peer: str, key: bytes) -> int:
+    """Kademlia's distance from a server to ``key`` (``discovery.lookup.kad_distance``)."""
+    raw = peer_id_bytes(peer) or b""
+    return int.from_bytes(hashlib.sha256(raw).digest(), "big") ^ int.from_bytes(
+        hashlib.sha256(key).digest(), "big")
 
 
 def _valid_peer(peer: str) -> bool:

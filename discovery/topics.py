@@ -241,6 +241,21 @@ def search_rounds(
     return _rounds(interests, anyone=anyone, now=now, probe=probe, hot=hot, lane=lane, lang="")
 
 
+def first_search_keys(interests: tuple[str, ...], *, now: float, lane: str = GENERAL_LANE,
+                      lang: str = "", asking: bool = False) -> list[bytes]:
+    """The keys a node's first search walks first: its first round on the home shard, as
+    ``search.SearchPlanner`` plans it (interests first: the anyone key only without any).
+
+    The servers closest to them hold the records that search looks for; a launch
+    connects to the nearest it knows before it searches (``strangers.preconnect``,
+    ``frontdoor.ServerCache.first_tries``), so its first walk starts on open
+    connections. Canonical interests (``interests.normalize_interests``).
+    """
+    rounds = search_rounds(interests, anyone=not interests, now=now, probe=None, lane=lane,
+                           lang=lang, questions=asking)
+    return [key.multihash for key in rounds[0]]
+
+
 def _rounds(interests: tuple[str, ...], *, anyone: bool, now: float, probe: int | None,
             hot: Mapping[str | None, bool] | None, lane: str, lang: str,
             questions: bool = False) -> list[list[TopicKey]]:

@@ -11,7 +11,7 @@ from multiaddr import Multiaddr
 from strangers.discovery.interests import normalize_interests
 from strangers.discovery.language import normalize_lang
 from strangers.discovery.listrecord import key_from_text
-from strangers.discovery.topics import ADULT_LANE, GENERAL_LANE
+from strangers.discovery.topics import ADULT_LANE, GENERAL_LANE, first_search_keys
 from strangers.errors import ConfigError, DiscoveryError
 
 DEFAULT_BOOTSTRAP = (
@@ -138,6 +138,14 @@ class NodeConfig:
     @property
     def lane(self) -> str:
         return ADULT_LANE if self.adult else GENERAL_LANE
+
+    def first_search_keys(self, now: float) -> list[bytes]:
+        """The keys this node's first search walks first (none for a node that does not
+        search): the launch connects to the cached servers closest to them."""
+        if not self.chat or self.expect_peer:
+            return []
+        return first_search_keys(self.interests, now=now, lane=self.lane, lang=self.lang,
+                                 asking=bool(self.question))
 
     @property
     def uses_default_bootstrap(self) -> bool:

@@ -164,9 +164,13 @@ class FrontDoor:
         resolver=None,
         wall_clock: Callable[[], float] = time.time,
         backoff: Backoff | None = None,
+        search_keys: Sequence[bytes] = (),
     ) -> None:
-        """``own_connect`` dials seeds of our own DHT; ``wall_clock`` stamps the cache."""
+        """``own_connect`` dials seeds of our own DHT; ``wall_clock`` stamps the cache;
+        ``search_keys``: the first search's (``NodeConfig.first_search_keys``), whose
+        closest cached servers are dialled first (``ServerCache.first_tries``)."""
         self.host = host
+        self.search_keys = tuple(search_keys)
         self._own_connect = own_connect
         self.public = public
         self.data = data
@@ -260,7 +264,8 @@ class FrontDoor:
             self.settled.set()
 
     async def _dial_cached(self) -> int:
-        infos = [_info(server) for server in self.cache.newest(CACHE_TRIES)]
+        # the same servers the executable connected to before its imports (preconnect)
+        infos = [_info(server) for server in self.cache.first_tries(self.search_keys, CACHE_TRIES)]
         tries = [info for info in infos if info is not None and info.peer_id != self.host.get_id()]
         if not tries:
             return 0

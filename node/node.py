@@ -620,7 +620,8 @@ async def open_node(config: NodeConfig, *, lobby: tuple[str, str] | None = None
             # The front door (frontdoor.py): cached servers, the bootstrap peers
             # (/dnsaddr resolved), one rendezvous lookup on the public DHT.
             node.front_door = FrontDoor(host, own_connect=dht.connect_seeds,
-                                        public=KadDirectory(public_dht), data=DataDir())
+                                        public=KadDirectory(public_dht), data=DataDir(),
+                                        search_keys=config.first_search_keys(time.time()))
             async def join_found(found: int) -> None:  # a server found later: join through it
                 node.search.peers_added()
                 await dht.fill_table(found)

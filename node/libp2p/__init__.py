@@ -353,12 +353,21 @@ framebatch.py
     ``tests/netsim/test_bursttrips.py`` (real TCP, packet-level delay)
 predial.py
   ``TCP._dial_resolved`` wrapped (class-wide, once): a plain dial (no source port) to an
-  address ``strangers.preconnect`` started a connection to takes that socket
-    why: a launch's first dial paid its TCP handshake after ~0.8 s of imports; the kernel
-    does it meanwhile (one round trip of every launch)
+  address ``strangers.preconnect`` started a connection to takes that socket; where the
+  first flight went out on it, an ``EarlyRawConnection`` that drops the bytes the dial writes
+  again. ``PatternXX.handshake_outbound`` wrapped (class-wide, once): on such a connection
+  the handshake state's ephemeral key is the one that flight carried
+    why: a launch's first dial paid its TCP handshake and Noise's first exchange after
+    ~0.6-0.8 s of imports; the kernel and a sender thread do both meanwhile (two round trips
+    of every launch)
     canaries: ``test_canary_predial.py::test_a_dial_takes_the_connection_started_before_and_carries_streams``,
     ``::test_a_connection_that_failed_fails_the_dial_at_once``,
-    ``::test_the_library_opens_a_plain_dial_in_dial_resolved``
+    ``::test_the_library_opens_a_plain_dial_in_dial_resolved``,
+    ``::test_a_dial_goes_on_from_the_first_flight_sent_before_and_sends_it_once``,
+    ``::test_other_bytes_than_the_flight_fail_the_dial``,
+    ``::test_the_library_writes_noises_first_message_with_the_handshakes_ephemeral_key``;
+    the round trip it saves, counted through the delaying proxy: ``test_round_trips.py::``
+    ``test_a_first_flight_sent_during_the_imports_leaves_one_round_trip_to_the_first_answer``
 lazydns.py
   ``multiaddr.resolvers.dns.DNSResolver``: ``__init__`` left empty, ``_resolver`` made
   (the same call) on first read

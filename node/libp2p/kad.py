@@ -460,10 +460,16 @@ class StrangersDHT(KadDHT):
                 # the node's first round-trip sample: later timeouts follow it. A
                 # connection the executable started before its imports (predial) had
                 # its TCP handshake (or part of it) behind it: one round trip less,
-                # never an underestimate.
+                # never an underestimate. If its first flight went out then too, the
+                # dial waited for nothing of its own: the sample is the TCP handshake.
                 now = trio.current_time()
-                trips = CONNECT_ROUND_TRIPS - 1 if predial.adopted(seed.addrs) else CONNECT_ROUND_TRIPS
-                self.rtt.observe(seed.peer_id.to_bytes(), now - started, now, round_trips=trips)
+                early = predial.handshake_seconds(seed.addrs)
+                if early is not None:
+                    self.rtt.observe(seed.peer_id.to_bytes(), early, now, round_trips=1)
+                else:
+                    trips = (CONNECT_ROUND_TRIPS - 1 if predial.adopted(seed.addrs)
+                             else CONNECT_ROUND_TRIPS)
+                    self.rtt.observe(seed.peer_id.to_bytes(), now - started, now, round_trips=trips)
 
         async with trio.open_nursery() as nursery:
             for seed in seeds:

@@ -21,8 +21,9 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 from multiaddr import Multiaddr
 
+from strangers import preconnect
 from strangers.node.identity import fresh_identity
-from strangers.node.libp2p import multistream
+from strangers.node.libp2p import multistream, predial
 from strangers.node.libp2p.host import build_host, quiet_library_logs, running_host
 from strangers.node.libp2p.streamio import StreamEnded, read_exactly
 
@@ -69,6 +70,29 @@ async def test_a_js_listener_answers_our_optimistic_dial_in_three_round_trips(js
     phases = await measure_phases_to(build_host(fresh_identity()), ID.from_base58(js_peer.peer_id),
                                      js_peer.port, DELAY, TProtocol(ECHO))
     assert phases.flights() == {"fresh": 6, "stream": 2, "request": 2}
+
+
+async def test_a_js_listener_takes_the_first_flight_sent_before_the_imports(js_peer):
+    """strangers.preconnect sends multistream-select's /noise and Noise's first message as soon
+    as the TCP connect completes; a js-libp2p seed answers it, and the host's dial goes on
+    from there (predial) to a working connection."""
+    await _warm_up(js_peer)
+    host = build_host(fresh_identity())
+    addr = Multiaddr(f"/ip4/127.0.0.1/tcp/{js_peer.port}/p2p/{js_peer.peer_id}")
+    preconnect.close_all()
+    try:
+        async with running_host(host, [LOOPBACK]):
+            with trio.fail_after(20):
+                assert preconnect.start([str(addr)]) == 1
+                while not all(early.sent for early in preconnect._open.values()):
+                    await trio.sleep(0.01)
+                await trio.sleep(0.2)  # the imports: the js peer's Noise answer comes in
+                info = PeerInfo(ID.from_base58(js_peer.peer_id), [addr])
+                await host.connect(info)
+                assert predial.handshake_seconds(info.addrs) is not None
+                assert await request(await host.new_stream(info.peer_id, [TProtocol(ECHO)])) == b"hello"
+    finally:
+        preconnect.close_all()
 
 
 async def test_a_protocol_the_js_peer_refuses_fails_our_stream_cleanly(js_peer, monkeypatch):

@@ -10,6 +10,7 @@ a node left without peers dials its cached servers again.
 from __future__ import annotations
 
 import functools
+import json
 
 import trio
 from libp2p.crypto.ed25519 import create_new_key_pair
@@ -17,7 +18,13 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 from multiaddr import Multiaddr
 
-from strangers.discovery.frontdoor import REPUBLISH_SECONDS, rendezvous_key
+from strangers import preconnect
+from strangers.discovery.frontdoor import (
+    CACHE_TRIES,
+    MAX_SERVERS,
+    REPUBLISH_SECONDS,
+    rendezvous_key,
+)
 from strangers.node import frontdoor
 from strangers.node.frontdoor import SERVERS_FILE, FrontDoor
 from strangers.node.store import DataDir
@@ -299,3 +306,30 @@ async def test_enter_is_arrive_then_settle(tmp_path, autojump_clock):
     host.store.add_protocols(seed, ["/strangers/match/1.0.0"])
     arrival = await door.enter([f"/ip4/10.9.0.1/tcp/4001/p2p/{seed}"], default_list=False)
     assert door.settled.is_set() and arrival.servers == 1 and public.lookups == []
+
+
+async def test_launch_dials_the_cached_servers_closest_to_the_first_search_then_the_newest(tmp_path):
+    """The front door dials what the executable connected to before its imports
+    (preconnect.launch_addrs): the same ServerCache.first_tries of the same keys."""
+    host = FakeHost()
+    dialled: list = []
+    public = FakePublic(host)
+    keys = [b"\x12\x20" + bytes(32), b"\x12\x20" + b"\xff" * 32]
+    door = FrontDoor(host, own_connect=_door(tmp_path, host, public, dialled)._own_connect,
+                     public=public, data=DataDir(tmp_path), wall_clock=lambda: 1_700_000_000.0,
+                     search_keys=keys)
+    peers = [_peer() for _ in range(MAX_SERVERS)]
+    for index, peer in enumerate(peers):
+        door.cache.seen(peer.to_base58(), [f"/ip4/10.0.{index}.8/tcp/4001"], now=float(index))
+    # what the executable connected to, from the cache as it was at launch
+    (tmp_path / "servers.json").write_text(json.dumps(door.cache.to_json()))
+    early = preconnect.launch_addrs(None, tmp_path, keys)
+    expected = [ID.from_base58(server.peer) for server in door.cache.first_tries(keys)]
+    assert expected != [ID.from_base58(server.peer) for server in door.cache.newest(CACHE_TRIES)]
+    first_addr = {ID.from_base58(server.peer): server.addrs[0] for server in door.cache.servers}
+    with trio.fail_after(10):
+        arrival = await door.enter(["/dnsaddr/never.resolved.test/p2p/" + _peer().to_base58()],
+                                   default_list=True)
+    assert dialled[0][1] == expected
+    assert [first_addr[peer] for peer in expected] == early
+    assert arrival.from_cache == CACHE_TRIES

@@ -10,6 +10,7 @@ what it claims to: it pays the round trips we save.
 from __future__ import annotations
 
 import functools
+import socket
 import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,16 +20,26 @@ import trio
 from libp2p.custom_types import TProtocol
 from libp2p.host.exceptions import StreamFailure
 from libp2p.peer.peerinfo import PeerInfo
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE
 from multiaddr import Multiaddr
 
+from strangers import preconnect
 from strangers.node.identity import fresh_identity
 from strangers.node.libp2p import multistream
 from strangers.node.libp2p.host import build_host, quiet_library_logs, running_host
 from strangers.node.libp2p.streamio import StreamEnded, read_exactly
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "netsim"))
+from delayproxy import CLIENT, DelayProxy, PathSettings  # noqa: E402
 from matchtrips import measure_match  # noqa: E402
-from roundtrips import ECHO, LOOPBACK, echo_handler, measure_phases, request  # noqa: E402
+from roundtrips import (  # noqa: E402
+    ECHO,
+    LOOPBACK,
+    _settle,
+    echo_handler,
+    measure_phases,
+    request,
+)
 
 DELAY = 0.2
 """One-way delay: far above the CPU time of a phase on a loaded machine."""
@@ -196,6 +207,54 @@ async def test_a_peer_that_refuses_noise_fails_the_dial_at_once():
 
 def test_the_proposal_is_the_header_and_the_protocol_in_one_write():
     assert multistream.proposal("/noise") == b"\x13/multistream/1.0.0\n\x07/noise\n"
+    # the flight a launch sends before its imports starts with the same bytes (preconnect)
+    assert preconnect.first_flight(bytes(32)).startswith(multistream.proposal(str(NOISE)))
+
+
+async def _seed_dial_flights(early_flight: bool) -> int:
+    """Flights from the host's dial of a seed (through the proxy) to its first answer, when
+    the executable started the connection (and, with ``early_flight``, sent its first
+    flight) before its imports, simulated by waiting until that work is done."""
+    dialer, listener = build_host(fresh_identity()), build_host(fresh_identity())
+    listener.set_stream_handler(ECHO, echo_handler)
+    preconnect.close_all()
+    async with running_host(listener, [LOOPBACK]), running_host(dialer, [LOOPBACK]):
+        port = int(listener.get_transport_addrs()[0].value_for_protocol("tcp"))
+        async with trio.open_nursery() as nursery:
+            proxy = DelayProxy(PathSettings(DELAY), target=("127.0.0.1", port))
+            proxy_port = await nursery.start(proxy.serve)
+            addr = Multiaddr(f"/ip4/127.0.0.1/tcp/{proxy_port}/p2p/{listener.get_id()}")
+            with trio.fail_after(60 * DELAY + 10):
+                assert preconnect.start([str(addr)], early_flight=early_flight) == 1
+                early = next(iter(preconnect._open.values()))
+                # "the imports": until the TCP handshake is through and, with the first
+                # flight, the seed's answer to it is in our socket
+                while proxy.flights.depth[CLIENT] < 2 or (early_flight and not _readable(early)):
+                    await trio.sleep(0.01)
+                await _settle(proxy, DELAY)
+                await dialer.connect(PeerInfo(listener.get_id(), [addr]))
+                stream = await dialer.new_stream(listener.get_id(), [ECHO])
+                assert await request(stream) == b"hello"
+                flights = proxy.flights.depth[CLIENT]
+            nursery.cancel_scope.cancel()
+    preconnect.close_all()
+    return flights
+
+
+def _readable(early: preconnect.Early) -> bool:
+    try:
+        return bool(early.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except BlockingIOError:
+        return False
+
+
+async def test_a_first_flight_sent_during_the_imports_leaves_one_round_trip_to_the_first_answer():
+    """The executable's early connection (strangers.preconnect): with its first flight sent
+    during the imports, Noise's last message + muxer + stream + request -> the answer is all
+    the dial still waits for. With the TCP handshake alone done early, Noise's first exchange
+    is one round trip more."""
+    assert await _seed_dial_flights(early_flight=True) == 2
+    assert await _seed_dial_flights(early_flight=False) == 4
 
 
 async def test_a_waiting_stranger_is_matched_in_four_round_trips_after_the_lookup():

@@ -63,14 +63,15 @@ def test_two_strangers_meet_chat_and_part(procs):
 
 
 def test_the_seed_is_dialled_on_the_connection_started_before_the_imports(procs):
-    """strangers.preconnect: the executable connects to its --bootstrap peer first thing; the
-    host's dial takes that connection (told at -v) instead of opening another."""
+    """strangers.preconnect: the executable connects to its --bootstrap peer first thing and
+    sends its first flight (multistream-select and Noise's first message) while it imports;
+    the host's dial takes that connection and goes on from there (told at -v)."""
     server, addr = serve()
     procs.append(server)
     a = chat(addr, "-i", "cinema", "-v")
     procs.append(a)
     a.wait_for("ready")
-    told = f"dial to {addr} took the connection started before the imports"
+    told = f"dial to {addr} took the connection started before the imports, its first flight sent"
     deadline = time.monotonic() + 10  # stderr is read by a thread of its own: let it catch up
     while told not in a.stderr and time.monotonic() < deadline:
         time.sleep(0.05)

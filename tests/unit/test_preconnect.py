@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import socket
+import threading
 
 import pytest
 
@@ -83,11 +85,14 @@ def test_a_started_connection_is_handed_over_once_and_connects() -> None:
     server = _listener()
     port = server.getsockname()[1]
     with server:
-        assert preconnect.start([f"/ip4/127.0.0.1/tcp/{port}/p2p/{PEER}"] * 2) == 1
+        addr = f"/ip4/127.0.0.1/tcp/{port}/p2p/{PEER}"
+        assert preconnect.start([addr] * 2, early_flight=False) == 1
         assert preconnect.waiting() == [("127.0.0.1", port)]
         accepted, peer = server.accept()  # the kernel finished the handshake on its own
-        sock = preconnect.take("127.0.0.1", port)
-        assert sock is not None and preconnect.take("127.0.0.1", port) is None
+        early = preconnect.take("127.0.0.1", port)
+        assert early is not None and preconnect.take("127.0.0.1", port) is None
+        assert not early.sent and early.ephemeral is None
+        sock = early.sock
         with accepted, sock:
             assert sock.getsockname()[1] == peer[1]
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
@@ -102,7 +107,7 @@ def test_at_most_max_targets_and_what_nobody_took_is_closed() -> None:
     port = server.getsockname()[1]
     with server:
         addrs = [f"/ip4/127.0.0.{index}/tcp/{port}" for index in range(1, preconnect.MAX_TARGETS + 3)]
-        assert preconnect.start(addrs) == preconnect.MAX_TARGETS
+        assert preconnect.start(addrs, early_flight=False) == preconnect.MAX_TARGETS
         assert len(preconnect.waiting()) == preconnect.MAX_TARGETS
         accepted, _ = server.accept()
         with accepted:
@@ -121,3 +126,95 @@ def test_an_old_connection_is_not_handed_over(monkeypatch) -> None:
         monkeypatch.setattr(preconnect.time, "monotonic", lambda: now + preconnect.MAX_AGE + 1)
         assert preconnect.take("127.0.0.1", port) is None
         assert preconnect.waiting() == []
+
+
+def _read_flight(accepted: socket.socket) -> bytes:
+    accepted.settimeout(5)
+    data = b""
+    while len(data) < len(preconnect.first_flight(bytes(32))):
+        chunk = accepted.recv(4096)
+        assert chunk, "closed before the whole flight came"
+        data += chunk
+    return data
+
+
+def test_the_first_flight_is_multistream_select_then_noises_first_message() -> None:
+    key = bytes(range(32))
+    flight = preconnect.first_flight(key)
+    assert flight == (b"\x13/multistream/1.0.0\n" + b"\x07/noise\n" + b"\x00\x20" + key)
+    with pytest.raises(ValueError):
+        preconnect.first_flight(b"short")
+
+
+def test_a_connection_sends_its_first_flight_once_connected_with_a_key_of_its_own() -> None:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    server = _listener()
+    port = server.getsockname()[1]
+    with server:
+        assert preconnect.start([f"/ip4/127.0.0.1/tcp/{port}/p2p/{PEER}"]) == 1
+        accepted, _ = server.accept()
+        with accepted:
+            flight = _read_flight(accepted)  # sent by the thread, nobody took the socket
+            early = preconnect.take("127.0.0.1", port)
+            assert early is not None and early.sent and early.ephemeral is not None
+            public = X25519PrivateKey.from_private_bytes(early.ephemeral).public_key()
+            assert flight == early.flight == preconnect.first_flight(public.public_bytes_raw())
+            assert early.connected_after is not None and early.connected_after >= 0
+            early.sock.close()
+
+
+def test_every_connection_gets_its_own_ephemeral_key() -> None:
+    server = _listener("0.0.0.0")
+    port = server.getsockname()[1]
+    with server:
+        assert preconnect.start([f"/ip4/127.0.0.{n}/tcp/{port}" for n in (1, 2, 3)]) == 3
+        flights = set()
+        for _ in range(3):
+            accepted, _ = server.accept()
+            with accepted:
+                flights.add(_read_flight(accepted))
+        assert len(flights) == 3
+
+
+def test_a_connection_taken_before_it_connected_sends_nothing(monkeypatch) -> None:
+    taken = threading.Event()
+    real_select = preconnect.select.select
+
+    def late_select(r, w, x, timeout):
+        taken.wait(5)  # the host takes the socket while the handshake is under way
+        return real_select(r, w, x, timeout)
+
+    monkeypatch.setattr(preconnect.select, "select", late_select)
+    server = _listener()
+    port = server.getsockname()[1]
+    with server:
+        assert preconnect.start([f"/ip4/127.0.0.1/tcp/{port}"]) == 1
+        early = preconnect.take("127.0.0.1", port)
+        taken.set()
+        assert early is not None
+        sender = preconnect._sender
+        assert sender is not None
+        sender.join(5)
+        assert not sender.is_alive()  # nothing left for it to send
+        assert not early.sent
+        accepted, _ = server.accept()
+        with accepted, early.sock:
+            accepted.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                accepted.recv(1)  # the host sends the flight itself
+
+
+def test_a_refused_connection_sends_no_flight_and_is_handed_over_to_fail() -> None:
+    gone = socket.socket()
+    gone.bind(("127.0.0.1", 0))
+    port = gone.getsockname()[1]
+    gone.close()
+    assert preconnect.start([f"/ip4/127.0.0.1/tcp/{port}"]) == 1
+    sender = preconnect._sender
+    assert sender is not None
+    sender.join(5)
+    early = preconnect.take("127.0.0.1", port)
+    assert early is not None and not early.sent
+    with early.sock:  # the error the sender read (and cleared) is kept for the adoption
+        assert early.error == errno.ECONNREFUSED

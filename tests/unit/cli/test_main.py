@@ -102,3 +102,24 @@ def test_the_language_defaults_to_the_locale_and_lang_overrides_it(monkeypatch) 
     monkeypatch.setenv("LC_ALL", "C.UTF-8")
     assert lang() == ""  # C: no lane
     assert lang("--lang", "PT") == "pt" and lang("--lang", "") == ""
+
+
+@pytest.mark.parametrize("argv", [
+    ["chat", "-i", "Cinema", "-i", "jazz"], ["chat"], ["chat", "--adult", "-i", "x", "--lang", "fr"],
+    ["chat", "--lang", ""], ["ask", "Is a hot dog a sandwich?"], ["web", "-i", "go"], ["serve"],
+])
+def test_the_keys_read_before_the_imports_are_the_configs(monkeypatch, argv) -> None:
+    """The executable picks the servers it connects to before its imports by the first
+    search's keys, from its arguments alone: the same keys the node's config gives."""
+    monkeypatch.setenv("LANG", "de_DE.UTF-8")
+    args = cli_main.build_parser().parse_args(argv)
+    now = 1_800_000_000.0
+    monkeypatch.setattr(cli_main.time, "time", lambda: now)
+    early = cli_main._early_search_keys(args)
+    assert early == cli_main._config_from(args).first_search_keys(now)
+    assert bool(early) == (argv[0] != "serve")
+
+
+def test_arguments_that_do_not_parse_mean_no_keys_not_a_failure() -> None:
+    args = cli_main.build_parser().parse_args(["chat", "-i", "x" * 500])
+    assert cli_main._early_search_keys(args) == []

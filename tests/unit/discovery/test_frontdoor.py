@@ -86,3 +86,56 @@ def test_the_back_off_doubles_to_its_ceiling():
     assert backoff.delay(10_000) == 1800
     with pytest.raises(ValueError):
         backoff.delay(-1)
+
+
+def _peer(index: int) -> str:
+    """A valid base58 peer id (an identity multihash of 36 bytes, as an Ed25519 key's)."""
+    raw = bytes([0x00, 0x24, 0x08, 0x01, 0x12, 0x20]) + hashlib.sha256(b"%d" % index).digest()
+    number, text = int.from_bytes(raw, "big"), ""
+    while number:
+        number, digit = divmod(number, 58)
+        text = frontdoor._BASE58[digit] + text
+    return "1" * (len(raw) - len(raw.lstrip(b"\0"))) + text
+
+
+def test_a_peer_id_reads_back_to_its_bytes():
+    for index in range(20):
+        peer = _peer(index)
+        assert frontdoor.peer_id_bytes(peer) == bytes([0, 0x24, 8, 1, 0x12, 0x20]) + hashlib.sha256(
+            b"%d" % index).digest()
+    assert frontdoor.peer_id_bytes("QmInvalid0") is None  # 0 is not base58
+    assert frontdoor.peer_id_bytes("") is None
+
+
+def _distance(peer: str, key: bytes) -> int:
+    raw = frontdoor.peer_id_bytes(peer)
+    assert raw is not None
+    return int.from_bytes(hashlib.sha256(raw).digest(), "big") ^ int.from_bytes(
+        hashlib.sha256(key).digest(), "big")
+
+
+def test_the_first_tries_are_the_closest_to_each_key_then_the_newest():
+    cache = ServerCache()
+    for index in range(frontdoor.MAX_SERVERS):
+        cache.seen(_peer(index), [f"/ip4/10.0.{index}.1/tcp/4001"], float(index))
+    keys = [hashlib.sha256(b"cinema").digest(), hashlib.sha256(b"jazz").digest()]
+    tries = cache.first_tries(keys)
+    assert len(tries) == frontdoor.CACHE_TRIES
+    closest = tries[:frontdoor.CLOSEST_TRIES]
+    for rank, key in ((0, keys[0]), (1, keys[1])):  # each key's closest first, in turn
+        assert closest[rank] == min(cache.servers, key=lambda server: _distance(server.peer, key))
+    for key, server in zip(keys * 2, closest):  # then each one's second closest
+        better = [other for other in cache.servers if _distance(other.peer, key) < _distance(server.peer, key)]
+        assert len(better) <= 1
+    rest = [server for server in cache.servers if server not in closest]
+    assert tries[frontdoor.CLOSEST_TRIES:] == rest[:frontdoor.CACHE_TRIES - frontdoor.CLOSEST_TRIES]
+    assert len(set(tries)) == len(tries)
+    assert cache.first_tries([]) == cache.newest(frontdoor.CACHE_TRIES)  # no search: the newest
+
+
+def test_first_tries_of_a_small_cache_are_all_of_it_once():
+    cache = ServerCache()
+    for index in range(3):
+        cache.seen(_peer(index), ["/ip4/10.0.0.1/tcp/4001"], float(index))
+    tries = cache.first_tries([b"a", b"b", b"c", b"d", b"e"])
+    assert sorted(server.peer for server in tries) == sorted(server.peer for server in cache.servers)

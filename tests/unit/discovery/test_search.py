@@ -28,11 +28,14 @@ from strangers.discovery.search import (
     Walk,
 )
 from strangers.discovery.topics import (
+    ADULT_LANE,
     EPOCH_SECONDS,
+    GENERAL_LANE,
     HOME_SHARD,
     PREVIOUS_EPOCH_WINDOW,
     READVERTISE_SPREAD,
     TopicKey,
+    first_search_keys,
 )
 
 ME = b"\x50" * 8
@@ -620,3 +623,23 @@ def test_over_a_long_search_the_walks_cost_about_the_budget_rate() -> None:
     elapsed = clock.now - start
     assert spent <= SEARCH_FIRST + SEARCH_RATE * elapsed + 12
     assert spent >= 0.8 * SEARCH_RATE * elapsed  # not starved either
+
+
+@pytest.mark.parametrize(("interests", "lane", "lang"), [
+    (("jazz",), GENERAL_LANE, ""), (("jazz", "go"), GENERAL_LANE, "fr"), ((), GENERAL_LANE, ""),
+    (("jazz",), ADULT_LANE, "de"),
+])
+@pytest.mark.parametrize("wall", [WALL, EPOCH * EPOCH_SECONDS + 5.0])  # and in the previous-epoch window
+def test_the_keys_a_launch_connects_for_are_the_first_walks(interests, lane, lang, wall):
+    """topics.first_search_keys (the servers a launch connects to before its search)
+    names the keys the planner's first walk walks, on a small network and a large one."""
+    for table in (SMALL, LARGE):
+        clock = Clock(wall)
+        planner = SearchPlanner(Matcher(local_id=ME, interests=interests), random.Random(1),
+                                lane=lane)
+        planner.lang = lang
+        planner.start(clock.now)
+        walk = only(drain(planner, clock, table), Walk)
+        expected = first_search_keys(interests, now=wall, lane=lane, lang=lang)
+        home_keys = [key.multihash for key in walk.keys if key.shard == HOME_SHARD]
+        assert home_keys == expected
