@@ -19,7 +19,8 @@ Modules:
 * :mod:`.dnsaddr`: ``/dnsaddr`` bootstrap addresses resolved with dnspython
   (the swarm refuses them: "No supported transport"); no library internal;
 * :mod:`.multistream`: pipelined and optimistic multistream-select (fewer
-  round trips per connection and per stream).
+  round trips per connection and per stream); :mod:`.earlymuxer`: the muxer
+  chosen inside the Noise handshake (the spec's ``stream_muxers``) where the peer lists one.
 * :mod:`.gossip`: GossipSub for lobbies (tuned, and fixed where it lost messages);
   :mod:`.pubsub_guard`: a peer's message that makes pubsub raise is dropped;
 * :mod:`.yamuxwindow`: Yamux window updates once per half window read.
@@ -309,6 +310,22 @@ multistream.py
     why: a peer that refuses reads our data as its next protocol id
     tests: ``test_round_trips.py::test_data_goes_early_only_to_a_peer_known_to_speak_the_protocol``,
     ``test_round_trips.py::test_when_data_may_ride_with_the_proposal``
+earlymuxer.py
+  the Noise transport's ``get_pattern`` replaced (per host): ``EarlyMuxerXX``, a ``PatternXX``
+  whose payloads list Yamux and whose sessions keep the peer's choice (``early_muxer``)
+    why: py-libp2p 0.8.1 reads and writes ``stream_muxers`` but acts on none of it; js-libp2p
+    and go-libp2p list their muxers and skip multistream-select when both sides do
+    canaries: ``test_canary_earlymuxer.py::test_two_strangers_hosts_choose_yamux_inside_the_handshake``,
+    ``::test_a_peer_that_lists_no_muxer_gets_multistream_select``,
+    ``::test_the_first_muxer_of_the_peers_list_we_speak_is_chosen``
+  ``patterns.verify_handshake_payload_sig`` wrapped (module-wide, once): the peer's payload
+  goes to a context variable of the handshake's task
+    why: the handshake keeps the peer's payload to itself; it passes it only there
+    canary: ``test_canary_earlymuxer.py::test_the_library_verifies_the_peers_payload_in_both_handshakes``
+  the muxer selector's ``select`` wrapped (per host): the early muxer, both roles
+    canary: ``test_canary_earlymuxer.py::test_an_agreed_muxer_skips_the_negotiation_and_none_keeps_it``;
+    against js-libp2p, both ways: ``test_foreign_round_trips.py::test_a_js_dialer_reaches_our_handlers``,
+    ``test_foreign_round_trips.py::test_a_js_listener_and_we_choose_the_muxer_inside_noise``
 identifydefer.py
   ``BasicHost._schedule_identify`` wrapped per host (``identifydefer.install``), deferred runs
   registered in ``host._identify_tasks``

@@ -53,6 +53,7 @@ from multiaddr import Multiaddr  # noqa: E402
 from strangers.errors import ConfigError, HostFailed  # noqa: E402
 from strangers.node.identity import Identity  # noqa: E402
 from strangers.node.libp2p import (  # noqa: E402
+    earlymuxer,
     framebatch,
     lazydns,
     multistream,
@@ -113,6 +114,7 @@ def build_host(identity: Identity, *, mdns: bool = False, optimistic: bool | Non
     guard_inbound_streams(swarm)
     if optimistic:
         multistream.install(host)
+        earlymuxer.install(host, noise)  # the muxer chosen inside Noise where the peer can
     return host
 
 

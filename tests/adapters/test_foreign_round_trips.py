@@ -124,3 +124,19 @@ async def test_a_js_dialer_reaches_our_handlers(js_peer):
         with trio.fail_after(30):
             reply = await trio.to_thread.run_sync(js_peer.echo_from, addr, payload)
         assert reply == {"echo": payload.hex()}
+        # js-libp2p lists its muxers in Noise: both sides started Yamux with no
+        # multistream-select (earlymuxer), or this connection would not have worked
+        connection = listener.get_network().get_connections(ID.from_base58(js_peer.peer_id))[0]
+        assert connection.muxed_conn.secured_conn.early_muxer == "/yamux/1.0.0"
+
+
+async def test_a_js_listener_and_we_choose_the_muxer_inside_noise(js_peer):
+    await _warm_up(js_peer)
+    host = build_host(fresh_identity())
+    async with running_host(host, [LOOPBACK]):
+        info = PeerInfo(ID.from_base58(js_peer.peer_id), [Multiaddr(f"/ip4/127.0.0.1/tcp/{js_peer.port}")])
+        with trio.fail_after(20):
+            await host.connect(info)
+            assert await request(await host.new_stream(info.peer_id, [TProtocol(ECHO)])) == b"hello"
+        connection = host.get_network().get_connections(info.peer_id)[0]
+        assert connection.muxed_conn.secured_conn.early_muxer == "/yamux/1.0.0"
