@@ -2,9 +2,10 @@
 
 Real TCP between two namespaces (``DelayRouter``), so the congestion window
 is in play (10 segments at the start, and again after an idle spell): with
-py-libp2p's one segment per Yamux frame the answer's last pieces wait a
-round trip for acknowledgements; batched (``strangers.node.libp2p.framebatch``)
-they leave together. ``tests/netsim/bursttrips.py`` has the two processes.
+py-libp2p's one segment per Yamux frame the answer's last pieces can wait a
+round trip for acknowledgements (unless the kernel merges the writes queued
+behind the first ones); batched (``strangers.node.libp2p.framebatch``) they
+leave together. ``tests/netsim/bursttrips.py`` has the two processes.
 Skips (with the reason) only where namespaces or the TUN driver are missing.
 """
 
@@ -58,7 +59,14 @@ def test_an_answer_in_many_small_writes_arrives_in_one_round_trip(namespaces):
     assert result["round_trips"] < 1.5
 
 
-def test_with_a_segment_per_frame_the_same_answer_takes_two_round_trips(namespaces):
+def test_with_a_segment_per_frame_the_same_answer_arrives_whole(namespaces):
+    """py-libp2p's own writes (one Noise message per frame) are not asserted to take two
+    round trips: whether they do depends on the kernel. On the machine of 2026-12-02
+    (Linux 6.18, the delay router's path through an IFB device) the server sent 7
+    one-frame segments, then merged the writes queued behind them into 4 larger
+    segments, and all 11 left in the first flight (1.05 round trips in 7 runs of 8);
+    on earlier machines the same writes took 2. The saving is measured, not asserted
+    (docs/performance.md, sixth and seventh sessions); that the frames leave in fewer
+    writes is framebatch's canary (test_canary_framebatch.py)."""
     result = _burst(plain_writes=True)
     assert result["bytes"] == 8 * result["writes"]
-    assert result["round_trips"] >= 1.8  # py-libp2p's writes: the canary of the fault
